@@ -1,0 +1,90 @@
+"""The Litestar application: routes, authentication, middleware, errors and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from training import __version__
+from training.api import health, oauth, tenancy
+from training.api.auth import PUBLIC_PATHS, BearerAuthenticationMiddleware
+from training.api.middleware import (
+    IdempotencyMiddleware,
+    RequestContextMiddleware,
+    log_response,
+)
+from training.api.problems import EXCEPTION_HANDLERS
+from training.api.services import Services
+
+ROUTES: list[Any] = [*health.ROUTES, *oauth.ROUTES, *tenancy.ROUTES]
+
+OPENAPI_DESCRIPTION = """\
+The training service's API. Every error is `application/problem+json` (RFC 9457).
+
+* Authenticate with `Authorization: Bearer <token>` from `POST /oauth2/token`.
+* Commands answer `ETag` (the aggregate version) and `Training-Position`; send
+  `If-Match` to act only on the version you read, and `Training-Position` on a query to
+  read your own writes (a view still behind after a short wait answers 503 with
+  `Retry-After`).
+* `Idempotency-Key` on a POST makes a retry return the first response without acting again.
+* Lists are cursor-paginated: pass `next_cursor` back as `cursor`.
+"""
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Training Service API",
+        version=__version__,
+        description=OPENAPI_DESCRIPTION,
+        path="/schema",
+        render_plugins=[JsonRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+    )
+
+
+def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
+    """The app; ``services=None`` builds it for its OpenAPI document only (no lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        assert services is not None
+        await services.store.open()
+        if services.supervisor is not None:
+            services.supervisor.start()
+        try:
+            yield
+        finally:
+            if services.supervisor is not None:
+                services.supervisor.stop()
+            await services.store.close()
+
+    app = Litestar(
+        route_handlers=ROUTES,
+        middleware=[
+            RequestContextMiddleware(),
+            DefineMiddleware(BearerAuthenticationMiddleware, exclude=list(PUBLIC_PATHS)),
+            IdempotencyMiddleware(),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[log_response],
+        openapi_config=openapi_config(),
+        lifespan=[lifespan] if services is not None else [],
+        cors_config=CORSConfig(allow_origins=[], allow_credentials=False),
+        # Logging is configured once by the process (infra.logging), as JSON lines.
+        logging_config=None,
+        debug=debug,
+    )
+    app.state.services = services
+    return app

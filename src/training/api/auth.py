@@ -1,0 +1,171 @@
+"""Who is calling: bearer access tokens checked against our own signing keys.
+
+A token is accepted only when its signature verifies with a key from our key ring (the key
+is chosen by ``kid`` among our keys, never taken from the token), ``alg`` is RS256, ``typ``
+is ``at+jwt``, and ``iss``, ``aud`` and ``exp`` are right. The tenant must be active and the
+client not revoked at the time of the request, so suspending a tenant or revoking a client
+takes effect at once rather than when its tokens expire.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import structlog
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    JoseError,
+)
+from joserfc.jws import extract_compact
+from litestar.concurrency import sync_to_thread
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from training.application.context import Actor, ActorKind, CommandContext
+from training.application.tenancy import credentials_in_force
+from training.domain.tenancy import OPERATOR_SCOPE
+from training.infra.keys import KeyRing
+
+ALGORITHMS = ["RS256"]
+TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+
+# Routes that answer without a token.
+PUBLIC_PATHS = (
+    "^/healthz$",
+    "^/readyz$",
+    "^/oauth2/token$",
+    "^/\\.well-known/",
+    "^/schema",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: ActorKind
+    subject: str
+    tenant_id: UUID | None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind is ActorKind.OPERATOR
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def context(self, request_id: str) -> CommandContext:
+        return CommandContext(Actor(self.kind, self.subject), request_id, self.tenant_id)
+
+
+class TokenRejected(Exception):
+    pass
+
+
+def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) -> dict[str, Any]:
+    try:
+        header = extract_compact(raw.encode()).protected
+    except (JoseError, ValueError):
+        raise TokenRejected("the token is not a JWT") from None
+    if header.get("typ") != TOKEN_TYPE:
+        raise TokenRejected("the token is not an access token (typ at+jwt)")
+    if header.get("alg") not in ALGORITHMS:
+        raise TokenRejected("the token's algorithm is not accepted")
+    kid = str(header.get("kid", ""))
+    key_set = keys.refresh_for(kid).public_keys
+    try:
+        token = jwt.decode(raw, key_set, algorithms=ALGORITHMS)
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+            client_id={"essential": True},
+        ).validate(token.claims)
+    except ExpiredTokenError:
+        raise TokenRejected("the token has expired") from None
+    except BadSignatureError:
+        raise TokenRejected("the token's signature does not verify") from None
+    except ClaimError as error:
+        raise TokenRejected(f"the token was refused: {error.description}") from None
+    except (JoseError, ValueError, json.JSONDecodeError):
+        raise TokenRejected("the token could not be verified") from None
+    return dict(token.claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    scopes = frozenset(str(claims.get("scope", "")).split())
+    tenant = claims.get("tenant_id")
+    if tenant is None:
+        if OPERATOR_SCOPE not in scopes:
+            raise TokenRejected("the token names no tenant")
+        return Principal(ActorKind.OPERATOR, str(claims["client_id"]), None, scopes)
+    try:
+        tenant_id = UUID(str(tenant))
+    except ValueError:
+        raise TokenRejected("the token's tenant is not valid") from None
+    return Principal(
+        ActorKind.CLIENT, str(claims["client_id"]), tenant_id, scopes - {OPERATOR_SCOPE}
+    )
+
+
+class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        services = connection.app.state.services
+        header = connection.headers.get("authorization", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise NotAuthorizedException(
+                detail="send an access token: Authorization: Bearer <token>"
+            )
+        try:
+            claims = await sync_to_thread(
+                verify_access_token,
+                raw.strip(),
+                services.keys,
+                issuer=services.settings.issuer,
+                audience=services.settings.audience,
+            )
+            principal = principal_from_claims(claims)
+        except TokenRejected as error:
+            raise NotAuthorizedException(detail=str(error)) from None
+        refusal = await sync_to_thread(
+            credentials_in_force, services.app, principal.subject, principal.tenant_id
+        )
+        if refusal:
+            raise NotAuthorizedException(detail=refusal)
+        structlog.contextvars.bind_contextvars(
+            tenant_id=str(principal.tenant_id) if principal.tenant_id else None,
+            actor=f"{principal.kind}:{principal.subject}",
+        )
+        return AuthenticationResult(user=principal, auth=claims)
+
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    principal: Principal = connection.user
+    if not principal.is_operator:
+        raise PermissionDeniedException(detail="this needs the platform operator")
+
+
+def requires_scope(scope: str) -> Guard:
+    """The operator passes every scope check; a tenant client needs the scope itself."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal: Principal = connection.user
+        if not (principal.is_operator or principal.has_scope(scope)):
+            raise PermissionDeniedException(detail=f"this needs the scope {scope!r}")
+
+    return guard

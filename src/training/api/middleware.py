@@ -1,0 +1,239 @@
+"""ASGI middleware: the request context and log line, and Idempotency-Key handling."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any, cast
+
+import msgspec
+import structlog
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from training.api.auth import Principal
+from training.api.problems import MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES, Problem
+from training.infra.idempotency import (
+    Claimed,
+    IdempotencyStore,
+    InFlight,
+    Mismatch,
+    Replay,
+    request_fingerprint,
+)
+
+log = structlog.get_logger("training.access")
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# Response headers a replay repeats; the others belong to the original exchange only.
+REPLAYED_HEADERS = {"content-type", "etag", "location", "training-position"}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware(ASGIMiddleware):
+    """Gives each request an id (or keeps a sane ``X-Request-ID``) and binds it for logs."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        start_request(scope)
+        await next_app(scope, receive, send)
+
+
+def start_request(scope: Scope) -> str:
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        supplied = _header(scope, b"x-request-id")
+        valid = supplied and REQUEST_ID_PATTERN.match(supplied)
+        state["request_id"] = supplied if valid else uuid.uuid4().hex
+        state["started"] = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=state["request_id"], tenant_id=None, actor=None
+        )
+    return str(state["request_id"])
+
+
+async def log_response(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: sees every response, error responses included, at the app edge.
+
+    It adds ``X-Request-ID`` and writes the request's log line when the body is complete.
+    """
+    if scope["type"] != ScopeType.HTTP:
+        return
+    request_id = start_request(scope)  # requests that matched no route never met the middleware
+    state = scope["state"]
+    if message["type"] == "http.response.start":
+        state["status"] = message["status"]
+        message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+    elif message["type"] == "http.response.body" and not message.get("more_body", False):
+        log.info(
+            "request",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=state.get("status"),
+            duration_ms=round((time.perf_counter() - state["started"]) * 1000, 2),
+        )
+
+
+async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + code,
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=scope.get("path"),
+        request_id=scope.get("state", {}).get("request_id"),
+    )
+    body = msgspec.json.encode(problem)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = cast(bytes, message.get("body", b""))
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class IdempotencyMiddleware(ASGIMiddleware):
+    """Runs after authentication: keys are per principal, and so are stored responses."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        key = _header(scope, b"idempotency-key")
+        principal = scope.get("user")
+        if scope.get("method") != "POST" or key is None or not isinstance(principal, Principal):
+            await next_app(scope, receive, send)
+            return
+        if not IDEMPOTENCY_KEY_PATTERN.match(key):
+            await _send_problem(
+                send,
+                scope,
+                400,
+                "invalid-idempotency-key",
+                "an Idempotency-Key is 1-255 visible ASCII characters",
+            )
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await _send_problem(
+                send, scope, 413, "request-too-large", "the request body is too large"
+            )
+            return
+        store: IdempotencyStore = scope["app"].state.services.idempotency
+        owner = f"{principal.kind}:{principal.subject}"
+        fingerprint = request_fingerprint(
+            str(scope.get("method")), str(scope.get("path")), scope.get("query_string", b""), body
+        )
+        claim = await store.claim(principal.tenant_id, owner, key, fingerprint)
+        if isinstance(claim, Mismatch):
+            await _send_problem(
+                send,
+                scope,
+                422,
+                "idempotency-key-reused",
+                "this Idempotency-Key was used with a different request",
+            )
+            return
+        if isinstance(claim, InFlight):
+            await _send_problem(
+                send,
+                scope,
+                409,
+                "idempotency-key-in-flight",
+                "a request with this Idempotency-Key is still being processed",
+            )
+            return
+        if isinstance(claim, Replay):
+            await self._replay(send, claim)
+            return
+        assert isinstance(claim, Claimed)
+        await self._run_and_store(scope, send, next_app, body, store, principal, owner, key)
+
+    async def _replay(self, send: Send, replay: Replay) -> None:
+        headers = [(k.encode(), v.encode()) for k, v in replay.headers]
+        headers.append((b"idempotent-replayed", b"true"))
+        headers.append((b"content-length", str(len(replay.body)).encode()))
+        await send({"type": "http.response.start", "status": replay.status, "headers": headers})
+        await send({"type": "http.response.body", "body": replay.body, "more_body": False})
+
+    async def _run_and_store(
+        self,
+        scope: Scope,
+        send: Send,
+        next_app: ASGIApp,
+        body: bytes,
+        store: IdempotencyStore,
+        principal: Principal,
+        owner: str,
+        key: str,
+    ) -> None:
+        delivered = False
+
+        async def replay_receive() -> Any:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in message.get("headers", [])
+                    if k.decode("latin-1").lower() in REPLAYED_HEADERS
+                ]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        stored = False
+        try:
+            await next_app(scope, replay_receive, capture)
+            if status < 500:
+                await store.complete(
+                    principal.tenant_id, owner, key, status, headers, b"".join(chunks)
+                )
+                stored = True
+        finally:
+            if not stored:
+                await store.release(principal.tenant_id, owner, key)

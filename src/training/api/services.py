@@ -1,0 +1,102 @@
+"""What the controllers work with, and the helpers every controller shares.
+
+``run_command`` is the only way a controller writes: it builds the command context from the
+authenticated principal and the request id, runs the command bus in a worker thread (the
+event store is synchronous) and returns the outcome. ``read_after`` gives read-your-writes:
+a query that carries ``Training-Position`` waits, bounded, for its views to catch up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.concurrency import sync_to_thread
+from litestar.exceptions import ValidationException
+
+from training.api.auth import Principal
+from training.application.app import TrainingApplication
+from training.application.bus import CommandBus, Outcome
+from training.infra.database import Database
+from training.infra.idempotency import IdempotencyStore
+from training.infra.keys import KeyRing
+from training.infra.settings import Settings
+from training.projections.runner import ProjectionSupervisor
+from training.projections.store import ReadStore, ViewInfo
+
+POSITION_HEADER = "Training-Position"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    app: TrainingApplication
+    bus: CommandBus
+    store: ReadStore
+    idempotency: IdempotencyStore
+    keys: KeyRing
+    token_server: Any
+    supervisor: ProjectionSupervisor | None = None
+
+
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal = request.user
+    return principal
+
+
+def request_id_of(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+async def run_command(request: Request[Any, Any, Any], command: Any) -> Outcome[Any]:
+    services = services_of(request)
+    context = principal_of(request).context(request_id_of(request))
+    return await sync_to_thread(services.bus.execute, context, command)
+
+
+def command_headers(outcome: Outcome[Any], *, version: int | None = None) -> dict[str, str]:
+    headers = {}
+    if outcome.position is not None:
+        headers[POSITION_HEADER] = str(outcome.position)
+    if version is not None:
+        headers["ETag"] = etag(version)
+    return headers
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header names; ``*`` or no header means any version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ValidationException(
+            detail='If-Match takes an ETag this API returned, such as "3"',
+            extra=[{"key": "If-Match", "message": "not an ETag of this API", "source": "header"}],
+        )
+    return int(value)
+
+
+async def read_after(request: Request[Any, Any, Any], views: Sequence[ViewInfo]) -> None:
+    """Waits until ``views`` reflect the position the client sent back, if it sent one."""
+    raw = request.headers.get(POSITION_HEADER)
+    if raw is None:
+        return
+    if not raw.strip().isdigit():
+        raise ValidationException(
+            detail=f"{POSITION_HEADER} takes the number a command returned",
+            extra=[{"key": POSITION_HEADER, "message": "not a position", "source": "header"}],
+        )
+    services = services_of(request)
+    await services.store.wait_for(views, int(raw), services.settings.read_wait)

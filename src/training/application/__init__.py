@@ -1,0 +1,1 @@
+"""Use cases: the event-sourced application, the command bus and one module per context."""

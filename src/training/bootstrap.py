@@ -1,0 +1,69 @@
+"""Composes the service from its settings: the one place where the layers meet."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from litestar.concurrency import set_asyncio_executor
+
+from training.application import tenancy
+from training.application.app import TrainingApplication
+from training.application.bus import CommandBus
+from training.infra.database import Database
+from training.infra.idempotency import IdempotencyStore
+from training.infra.keys import KeyRing
+from training.infra.secretbox import SecretBox
+from training.infra.settings import Settings
+from training.projections.registry import PROJECTIONS
+from training.projections.runner import ProjectionSupervisor
+from training.projections.store import ReadStore
+
+if TYPE_CHECKING:
+    from training.api.services import Services
+
+# The event store is synchronous: commands run in worker threads. The executor is never
+# larger than the write pool, so a burst waits for a thread instead of timing out on a
+# pooled connection (which the library retries for a long time).
+WRITE_POOL_SIZE = 8
+WRITE_POOL_OVERFLOW = 4
+RUNNER_POOL_SIZE = 2
+
+HANDLERS = {**tenancy.HANDLERS}
+
+
+def training_application(database: Database) -> TrainingApplication:
+    env = database.eventsourcing_env(pool_size=WRITE_POOL_SIZE, max_overflow=WRITE_POOL_OVERFLOW)
+    env["AGGREGATE_CACHE_MAXSIZE"] = "5000"
+    return TrainingApplication(env=env)
+
+
+def command_bus(app: TrainingApplication) -> CommandBus:
+    return CommandBus(app, HANDLERS)
+
+
+def projection_supervisor(database: Database) -> ProjectionSupervisor:
+    env = database.eventsourcing_env(pool_size=RUNNER_POOL_SIZE, max_overflow=2)
+    return ProjectionSupervisor(PROJECTIONS, env, database.app_url)
+
+
+def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
+    from training.api.oauth import TokenServer, allow_plain_http_for_development
+    from training.api.services import Services
+
+    allow_plain_http_for_development(settings)
+    set_asyncio_executor(ThreadPoolExecutor(max_workers=WRITE_POOL_SIZE + WRITE_POOL_OVERFLOW))
+    app = training_application(database)
+    keys = KeyRing(database.app_url, SecretBox.from_settings(settings))
+    store = ReadStore(database.app_url, min_size=2, max_size=settings.db_pool_size)
+    return Services(
+        settings=settings,
+        database=database,
+        app=app,
+        bus=command_bus(app),
+        store=store,
+        idempotency=IdempotencyStore(store.pool),
+        keys=keys,
+        token_server=TokenServer(app, settings, keys),
+        supervisor=projection_supervisor(database) if run_projections else None,
+    )

@@ -1,0 +1,270 @@
+"""The ``training`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+from training.infra.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="training", description="The training service.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API and the projection runners")
+    serve.add_argument("--host", help="listen address (TRAINING_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (TRAINING_PORT)")
+    serve.add_argument("--no-demo", action="store_true", help="do not load the demo tenant")
+
+    worker = commands.add_parser("worker", help="run the projection runners only")
+    worker.add_argument("--only", metavar="NAME", help="run this projection only")
+
+    commands.add_parser("migrate", help="create roles, tables and the first signing key")
+    commands.add_parser("demo", help="load the demo tenant if it is not there")
+
+    projections = commands.add_parser("projections", help="read-model maintenance")
+    projection_commands = projections.add_subparsers(dest="action", required=True)
+    rebuild = projection_commands.add_parser("rebuild", help="replay a read model from the events")
+    rebuild.add_argument("name")
+
+    operator = commands.add_parser("operator", help="the platform operator's credentials")
+    operator_commands = operator.add_subparsers(dest="action", required=True)
+    create_client = operator_commands.add_parser("create-client", help="make an operator client")
+    create_client.add_argument("--name", default="operator")
+
+    keys = commands.add_parser("keys", help="token signing keys")
+    keys_commands = keys.add_subparsers(dest="action", required=True)
+    keys_commands.add_parser("rotate", help="new active key; the old one stays published")
+
+    contracts = commands.add_parser("contracts", help="OpenAPI and event schemas")
+    contracts_commands = contracts.add_subparsers(dest="action", required=True)
+    contracts_commands.add_parser("write", help="regenerate contracts/")
+    contracts_commands.add_parser("check", help="fail if contracts/ differs from the code")
+
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "serve":
+        if args.host or args.port:
+            settings = Settings(
+                **{
+                    **settings.__dict__,
+                    "host": args.host or settings.host,
+                    "port": args.port or settings.port,
+                }
+            )
+        return _serve(settings, load_demo=not args.no_demo)
+    if args.command == "contracts":
+        return _contracts(args.action)
+    handlers = {
+        "worker": lambda: _worker(settings, args.only),
+        "migrate": lambda: _migrate(settings),
+        "demo": lambda: _demo(settings),
+        "projections": lambda: _rebuild(settings, args.name),
+        "operator": lambda: _create_operator_client(settings, args.name),
+        "keys": lambda: _rotate_keys(settings),
+    }
+    return handlers[args.command]()
+
+
+def _prepare(settings: Settings, admin_url: str) -> None:
+    """Migrations and the first signing key: idempotent, safe to run at every start."""
+    from training.infra.keys import ensure_signing_key
+    from training.infra.migrations import migrate
+    from training.infra.secretbox import SecretBox
+
+    applied = migrate(admin_url, app_password=settings.app_db_password)
+    for name in applied:
+        print(f"applied {name}", file=sys.stderr)
+    if ensure_signing_key(admin_url, SecretBox.from_settings(settings)):
+        print("created the first token signing key", file=sys.stderr)
+
+
+def _serve(settings: Settings, *, load_demo: bool) -> int:
+    import uvicorn
+
+    from training.api.app import create_app
+    from training.bootstrap import build_services
+    from training.demo import load_demo as load
+    from training.infra.database import database_for
+    from training.infra.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    with database_for(settings) as database:
+        _prepare(settings, database.admin_url)
+        services = build_services(settings, database, run_projections=True)
+        demo = load(services.bus) if load_demo else None
+        app = create_app(services)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        _banner(settings, embedded=settings.database_url is None, demo=demo)
+        server.run()
+        services.app.close()
+    return 0
+
+
+def _banner(settings: Settings, *, embedded: bool, demo: object) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"Training service on {base}",
+        f"  OpenAPI document   {base}/schema/openapi.json",
+        f"  health / readiness {base}/healthz  {base}/readyz",
+        "  database           " + ("embedded PostgreSQL in .data/" if embedded else "DATABASE_URL"),
+        "",
+        "An operator token, from another shell:",
+        "  .venv/bin/training operator create-client --name me",
+        "  curl -s -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials \\",
+        f"       {base}/oauth2/token",
+    ]
+    if demo is not None:
+        client = demo.client  # type: ignore[attr-defined]
+        lines += [
+            "",
+            "Loaded the demo tenant 'acme'. Its API client (the secret is shown only now):",
+            f"  client_id     {client.client_id}",
+            f"  client_secret {client.client_secret}",
+        ]
+    lines += ["", "Ctrl-C stops the service.", ""]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _worker(settings: Settings, only: str | None) -> int:
+    import signal
+
+    from training.bootstrap import projection_supervisor
+    from training.infra.database import database_for
+    from training.infra.logging import configure_logging
+    from training.projections.registry import PROJECTIONS, by_name
+    from training.projections.runner import ProjectionSupervisor
+
+    configure_logging(settings.log_level)
+    specs = [by_name(only)] if only else list(PROJECTIONS)
+    with database_for(settings) as database:
+        base = projection_supervisor(database)
+        supervisor = ProjectionSupervisor(specs, base.env, base.lock_conninfo)
+        supervisor.start()
+        signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
+        try:
+            supervisor.wait()
+        except KeyboardInterrupt:
+            supervisor.stop()
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from training.infra.database import database_for
+
+    with database_for(settings) as database:
+        _prepare(settings, database.admin_url)
+    print("migrations are up to date", file=sys.stderr)
+    return 0
+
+
+def _demo(settings: Settings) -> int:
+    from training.bootstrap import command_bus, training_application
+    from training.demo import load_demo
+    from training.infra.database import database_for
+
+    with database_for(settings) as database:
+        app = training_application(database)
+        try:
+            loaded = load_demo(command_bus(app))
+        finally:
+            app.close()
+    if loaded is None:
+        print("the demo tenant is already loaded", file=sys.stderr)
+    else:
+        print(f"loaded the demo tenant {loaded.tenant_id}", file=sys.stderr)
+        print(f"client_id={loaded.client.client_id}")
+        print(f"client_secret={loaded.client.client_secret}")
+    return 0
+
+
+def _create_operator_client(settings: Settings, name: str) -> int:
+    from training.application.context import CommandContext
+    from training.application.tenancy import RegisterApiClient
+    from training.bootstrap import command_bus, training_application
+    from training.domain.tenancy import OPERATOR_SCOPE
+    from training.infra.database import database_for
+
+    with database_for(settings) as database:
+        app = training_application(database)
+        try:
+            context = CommandContext.system("cli", request_id=f"cli-{uuid.uuid4().hex[:12]}")
+            issued = (
+                command_bus(app)
+                .execute(context, RegisterApiClient(None, name, (OPERATOR_SCOPE,)))
+                .result
+            )
+        finally:
+            app.close()
+    print(f"client_id={issued.client_id}")
+    print(f"client_secret={issued.client_secret}")
+    print(
+        "The secret is shown only now. Get a token with:\n"
+        f"  curl -s -u {issued.client_id}:<secret> -d grant_type=client_credentials "
+        f"{settings.issuer}/oauth2/token",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _rotate_keys(settings: Settings) -> int:
+    from training.infra.database import database_for
+    from training.infra.keys import rotate_signing_key
+    from training.infra.secretbox import SecretBox
+
+    with database_for(settings) as database:
+        kid = rotate_signing_key(database.admin_url, SecretBox.from_settings(settings))
+    print(f"new signing key {kid}; the previous key stays in the JWKS until the next rotation")
+    return 0
+
+
+def _rebuild(settings: Settings, name: str) -> int:
+    from training.infra.database import database_for
+    from training.projections.rebuild import rebuild
+
+    with database_for(settings) as database:
+
+        def progress(done: int, total: int) -> None:
+            width = 30
+            filled = int(width * done / total) if total else width
+            bar = "#" * filled + "." * (width - filled)
+            print(f"\r{name}: [{bar}] {done}/{total} events", end="", file=sys.stderr, flush=True)
+
+        started = time.perf_counter()
+        total = rebuild(database, name, progress)
+        print(
+            f"\nrebuilt {name} from {total} events in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _contracts(action: str) -> int:
+    from training import contracts
+
+    if action == "write":
+        for name in contracts.write():
+            print(f"wrote contracts/{name}", file=sys.stderr)
+        return 0
+    problems = contracts.differences()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(
+            "run `training contracts write` (scripts/contracts) and commit the result",
+            file=sys.stderr,
+        )
+    return 1 if problems else 0

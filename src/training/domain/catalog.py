@@ -1,0 +1,21 @@
+"""Every aggregate class of the service, for contracts and tests that must see them all."""
+
+from __future__ import annotations
+
+from training.domain.base import TrainingAggregate
+from training.domain.tenancy import ApiClient, Tenant
+
+AGGREGATES: tuple[type[TrainingAggregate], ...] = (Tenant, ApiClient)
+
+
+def event_classes(aggregate: type[TrainingAggregate]) -> list[type[TrainingAggregate.Event]]:
+    """The concrete event classes declared on ``aggregate`` (its own base classes excluded)."""
+    found = []
+    for name, value in vars(aggregate).items():
+        if (
+            isinstance(value, type)
+            and issubclass(value, TrainingAggregate.Event)
+            and name not in ("Event", "Created")
+        ):
+            found.append(value)
+    return sorted(found, key=lambda cls: cls.__name__)

@@ -1,0 +1,1 @@
+"""Adapters to the outside world: PostgreSQL, migrations, keys, settings and logs."""

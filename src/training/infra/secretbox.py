@@ -1,0 +1,57 @@
+"""Encrypts small secrets at rest (private signing keys, later IdP client secrets).
+
+AES-256-GCM with a random 96-bit nonce; the stored form is ``nonce || ciphertext+tag``. The
+key comes from ``TRAINING_SECRET_KEY`` or, for a local embedded database, from a file
+created beside it on first start.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from training.infra.settings import Settings
+
+NONCE_BYTES = 12
+
+
+class SecretBox:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            msg = "the secret key must be 32 bytes (base64 in TRAINING_SECRET_KEY)"
+            raise ValueError(msg)
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, *, context: bytes = b"") -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, context)
+
+    def open(self, sealed: bytes, *, context: bytes = b"") -> bytes:
+        return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
+
+    @staticmethod
+    def new_key() -> str:
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecretBox:
+        encoded = settings.secret_key
+        if encoded is None:
+            if settings.database_url:
+                msg = "set TRAINING_SECRET_KEY when DATABASE_URL points at an external server"
+                raise RuntimeError(msg)
+            encoded = _local_key(settings.data_dir / "secret.key")
+        return cls(base64.urlsafe_b64decode(encoded))
+
+
+def _local_key(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(SecretBox.new_key())
+    return path.read_text().strip()

@@ -1,0 +1,68 @@
+"""Settings, read once from the environment.
+
+- ``DATABASE_URL``: an admin connection used by ``migrate``; unset means an embedded
+  PostgreSQL with its data under ``.data/``.
+- ``TRAINING_DATA_DIR`` (``.data``): the embedded database and the local secret key.
+- ``TRAINING_DB_APP_PASSWORD``: password of the ``training_app`` role on an external server.
+- ``TRAINING_SECRET_KEY``: base64 key that encrypts signing keys at rest; for the embedded
+  database it is created in ``.data/secret.key`` when unset.
+- ``TRAINING_HOST`` / ``TRAINING_PORT`` (``127.0.0.1`` / ``8000``): where ``serve`` listens.
+- ``TRAINING_PUBLIC_URL`` (``http://HOST:PORT``): the base URL, also the token issuer.
+- ``TRAINING_ENV`` (``development``): ``production`` refuses OAuth2 over plain HTTP.
+- ``TRAINING_TOKEN_TTL`` (``900``): access token lifetime in seconds.
+- ``TRAINING_READ_WAIT`` (``2.0``): how long a query waits for ``Training-Position``.
+- ``TRAINING_LOG_LEVEL`` (``info``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+AUDIENCE = "training-api"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    app_db_password: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    environment: str = "development"
+    token_ttl: int = 900
+    read_wait: float = 2.0
+    log_level: str = "info"
+    audience: str = AUDIENCE
+    db_pool_size: int = 8
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        host = env.get("TRAINING_HOST", "127.0.0.1")
+        port = int(env.get("TRAINING_PORT", "8000"))
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(env.get("TRAINING_DATA_DIR", ".data")).resolve(),
+            app_db_password=env.get("TRAINING_DB_APP_PASSWORD") or None,
+            secret_key=env.get("TRAINING_SECRET_KEY") or None,
+            host=host,
+            port=port,
+            public_url=env.get("TRAINING_PUBLIC_URL", "").rstrip("/"),
+            environment=env.get("TRAINING_ENV", "development"),
+            token_ttl=int(env.get("TRAINING_TOKEN_TTL", "900")),
+            read_wait=float(env.get("TRAINING_READ_WAIT", "2.0")),
+            log_level=env.get("TRAINING_LOG_LEVEL", "info"),
+        )

@@ -1,0 +1,1 @@
+"""The read side: projections that write tenant-scoped tables, and the queries over them."""

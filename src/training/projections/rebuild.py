@@ -1,0 +1,72 @@
+"""Rebuilds a read model from the events: empty its tables, replay, report progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+from eventsourcing.projection import ProjectionRunner
+from psycopg import sql
+
+from training.application.app import TrainingApplication
+from training.infra.database import Database
+from training.projections.base import TenantScopedView
+from training.projections.registry import by_name
+from training.projections.runner import leader_lock_key
+from training.projections.store import APPLICATION_NAME
+
+Progress = Callable[[int, int], None]
+
+
+class ProjectionBusy(RuntimeError):
+    pass
+
+
+def _count(conn: psycopg.Connection, topics: list[str], upto: int | None = None) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM training.training_events WHERE topic = ANY(%s) "
+        "AND (%s::bigint IS NULL OR notification_id <= %s)",
+        (topics, upto, upto),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def rebuild(database: Database, name: str, progress: Progress) -> int:
+    """Replays every event of projection ``name``; returns how many it processed."""
+    spec = by_name(name)
+    topics = list(spec.info.topics)
+    tracking = sql.SQL("training.{}").format(sql.Identifier(f"{name}_tracking"))
+    with psycopg.connect(database.app_url, autocommit=True) as lock:
+        held = lock.execute("SELECT pg_try_advisory_lock(%s)", (leader_lock_key(name),)).fetchone()
+        if not (held and held[0]):
+            msg = f"the {name} projection is running elsewhere (serve or worker); stop it first"
+            raise ProjectionBusy(msg)
+        with psycopg.connect(database.admin_url) as admin, admin.transaction():
+            for table in spec.view_class.tables:
+                schema, _, bare = table.partition(".")
+                admin.execute(
+                    sql.SQL("TRUNCATE {}.{}").format(sql.Identifier(schema), sql.Identifier(bare))
+                )
+            admin.execute(sql.SQL("DELETE FROM {}").format(tracking))
+        total = _count(lock, topics)
+        progress(0, total)
+        runner: ProjectionRunner[TrainingApplication, TenantScopedView] = ProjectionRunner(
+            application_class=TrainingApplication,
+            projection_class=spec.projection_class,
+            view_class=spec.view_class,
+            env=database.eventsourcing_env(pool_size=2, max_overflow=2),
+        )
+        with runner:
+            while True:
+                row = lock.execute(
+                    sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
+                        tracking
+                    ),
+                    (APPLICATION_NAME,),
+                ).fetchone()
+                position = int(row[0]) if row and row[0] is not None else 0
+                done = _count(lock, topics, position) if position else 0
+                progress(done, total)
+                if done >= total:
+                    return total
+                runner.run_forever(timeout=0.2)

@@ -1,0 +1,125 @@
+"""Runs the projections, restarts them when they fail, and keeps one runner per projection.
+
+Each projection runs in a library ``ProjectionRunner`` (its own subscription thread and
+pool). A supervisor thread per projection first takes a PostgreSQL advisory lock named after
+the projection, so however many processes start, exactly one of them runs it; the others
+wait and take over if the leader dies. A runner that raises (for example when its LISTEN
+connection is lost) is closed and started again after a back-off.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Mapping, Sequence
+
+import psycopg
+import structlog
+from eventsourcing.projection import ProjectionRunner
+
+from training.application.app import TrainingApplication
+from training.projections.base import TenantScopedView
+from training.projections.registry import ProjectionSpec
+
+log = structlog.get_logger(__name__)
+
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+LEADER_RETRY_SECONDS = 2.0
+
+
+def leader_lock_key(name: str) -> int:
+    return zlib.crc32(f"training-projection:{name}".encode())
+
+
+class ProjectionSupervisor:
+    def __init__(
+        self,
+        specs: Sequence[ProjectionSpec],
+        env: Mapping[str, str],
+        lock_conninfo: str,
+    ) -> None:
+        self.specs = tuple(specs)
+        self.env = dict(env)
+        self.lock_conninfo = lock_conninfo
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._runners: dict[str, ProjectionRunner[TrainingApplication, TenantScopedView]] = {}
+        self._lock = threading.Lock()
+        self.restarts: dict[str, int] = {spec.name: 0 for spec in self.specs}
+
+    def start(self) -> None:
+        for spec in self.specs:
+            thread = threading.Thread(
+                target=self._supervise, args=(spec,), name=f"projection-{spec.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            for runner in self._runners.values():
+                runner.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def wait(self) -> None:
+        """Blocks until ``stop`` is called (``training worker`` runs this in its main thread)."""
+        self._stopping.wait()
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return sorted(self._runners)
+
+    def _supervise(self, spec: ProjectionSpec) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                with self._leadership(spec) as leader:
+                    if not leader:
+                        self._stopping.wait(LEADER_RETRY_SECONDS)
+                        continue
+                    self._run(spec)
+                    failures = 0
+            except Exception:
+                failures += 1
+                self.restarts[spec.name] += 1
+                delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1]
+                log.exception("projection.failed", projection=spec.name, restart_in=delay)
+                self._stopping.wait(delay)
+
+    def _run(self, spec: ProjectionSpec) -> None:
+        runner: ProjectionRunner[TrainingApplication, TenantScopedView] = ProjectionRunner(
+            application_class=TrainingApplication,
+            projection_class=spec.projection_class,
+            view_class=spec.view_class,
+            env=self.env,
+        )
+        with runner:
+            with self._lock:
+                self._runners[spec.name] = runner
+            log.info("projection.started", projection=spec.name)
+            try:
+                while not self._stopping.is_set():
+                    runner.run_forever(timeout=0.5)
+            finally:
+                with self._lock:
+                    self._runners.pop(spec.name, None)
+
+    class _Leadership:
+        def __init__(self, conninfo: str, key: int) -> None:
+            self.conninfo = conninfo
+            self.key = key
+            self.conn: psycopg.Connection | None = None
+
+        def __enter__(self) -> bool:
+            self.conn = psycopg.connect(self.conninfo, autocommit=True)
+            row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+            return bool(row and row[0])
+
+        def __exit__(self, *exc: object) -> None:
+            if self.conn is not None:
+                self.conn.close()  # closing the session releases the advisory lock
+
+    def _leadership(self, spec: ProjectionSpec) -> _Leadership:
+        return self._Leadership(self.lock_conninfo, leader_lock_key(spec.name))

@@ -1,0 +1,96 @@
+"""Helpers the API and end-to-end tests share."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from litestar.testing import TestClient
+
+from training.api.services import Services
+from training.application.context import CommandContext
+from training.application.tenancy import IssuedCredentials, RegisterApiClient, RegisterTenant
+from training.domain.tenancy import OPERATOR_SCOPE
+
+PROBLEM = "application/problem+json"
+
+
+def system_context() -> CommandContext:
+    return CommandContext.system("tests", request_id=f"test-{uuid.uuid4().hex[:8]}")
+
+
+def register_operator(services: Services) -> IssuedCredentials:
+    command = RegisterApiClient(None, "test operator", (OPERATOR_SCOPE,))
+    issued: IssuedCredentials = services.bus.execute(system_context(), command).result
+    return issued
+
+
+def register_tenant_with_client(
+    services: Services, slug: str, scopes: tuple[str, ...] = ("tenant:read",)
+) -> tuple[uuid.UUID, IssuedCredentials]:
+    tenant = services.bus.execute(system_context(), RegisterTenant(slug, slug.title(), 50)).result
+    command = RegisterApiClient(tenant.tenant_id, f"{slug} integration", scopes)
+    issued: IssuedCredentials = services.bus.execute(system_context(), command).result
+    return tenant.tenant_id, issued
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def fetch_token(client: TestClient[Any], credentials: IssuedCredentials) -> str:
+    response = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(credentials.client_id, credentials.client_secret)},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class ForgedTokens:
+    """Tokens that look right but must be refused."""
+
+    expired: str
+    wrong_audience: str
+    wrong_signature: str
+    wrong_issuer: str
+
+
+def forge_tokens(services: Services, credentials: IssuedCredentials, issuer: str) -> ForgedTokens:
+    signing_key = services.keys.current().signing_key
+    stranger = RSAKey.generate_key(2048, parameters={"kid": signing_key.kid})
+    now = int(time.time())
+    base = {
+        "iss": issuer,
+        "aud": ["training-api"],
+        "sub": credentials.client_id,
+        "client_id": credentials.client_id,
+        "scope": " ".join(credentials.scopes),
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+    }
+    if credentials.tenant_id:
+        base["tenant_id"] = str(credentials.tenant_id)
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": signing_key.kid}
+
+    def sign(claims: dict[str, Any], key: RSAKey = signing_key) -> str:
+        return jwt.encode(header, claims, key)
+
+    return ForgedTokens(
+        expired=sign({**base, "iat": now - 3600, "exp": now - 1800}),
+        wrong_audience=sign({**base, "aud": ["someone-else"]}),
+        wrong_signature=sign(base, stranger),
+        wrong_issuer=sign({**base, "iss": "https://evil.example"}),
+    )
