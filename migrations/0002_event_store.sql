@@ -40,9 +40,10 @@ BEGIN
 END
 $$;
 
+-- Statement level: the refusal holds even when the statement matches no row.
 CREATE TRIGGER training_events_immutable
-    BEFORE UPDATE OR DELETE ON training.training_events
-    FOR EACH ROW EXECUTE FUNCTION training.refuse_event_change();
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON training.training_events
+    FOR EACH STATEMENT EXECUTE FUNCTION training.refuse_event_change();
 
 GRANT SELECT, INSERT, UPDATE ON training.training_events TO training_app;
 GRANT USAGE ON SEQUENCE training.training_events_notification_id_seq TO training_app;

@@ -108,8 +108,14 @@ def _serve(settings: Settings, *, load_demo: bool) -> int:
         )
         server = uvicorn.Server(config)
         _banner(settings, embedded=settings.database_url is None, demo=demo)
-        server.run()
-        services.app.close()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal.
+            pass
+        finally:
+            services.app.close()
+    print("stopped", file=sys.stderr)
     return 0
 
 

@@ -93,6 +93,7 @@ class EmbeddedPostgres:
             import pgserver  # imported lazily: only the embedded mode needs it
 
         data_dir.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("pgserver").setLevel(logging.WARNING)  # its info lines are noise
         self.server = pgserver.get_server(data_dir, cleanup_mode="stop")
 
     @property

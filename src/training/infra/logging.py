@@ -8,6 +8,7 @@ contextvars, which ``sync_to_thread`` copies into worker threads.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -26,6 +27,18 @@ def _redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str,
     return event_dict
 
 
+# Last line of defence for what libraries log themselves (authlib logs issued tokens at
+# debug level): anything shaped like a JWT or an Authorization credential is masked.
+_CREDENTIALS = re.compile(
+    r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*|(?i:(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
+)
+
+
+class ScrubbingFormatter(structlog.stdlib.ProcessorFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return _CREDENTIALS.sub("[redacted]", super().format(record))
+
+
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -42,7 +55,6 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
             *SHARED_PROCESSORS,
-            structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -51,11 +63,14 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
     )
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        ScrubbingFormatter(
             foreign_pre_chain=SHARED_PROCESSORS,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.dict_tracebacks,
+                # Tracebacks as data, without local variables: locals can hold secrets.
+                structlog.processors.ExceptionRenderer(
+                    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+                ),
                 structlog.processors.JSONRenderer(),
             ],
         )
@@ -63,6 +78,8 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    # authlib's debug lines carry whole tokens; never let them through, whatever the level.
+    logging.getLogger("authlib").setLevel(max(numeric, logging.INFO))
     # uvicorn's access log repeats what our request log says, with the query string.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

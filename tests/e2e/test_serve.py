@@ -1,0 +1,171 @@
+"""``training serve`` as a newcomer runs it: start, use, Ctrl-C, start again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database
+
+VENV_BIN = Path(sys.executable).parent
+TRAINING = str(VENV_BIN / "training")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="training-e2e-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        TRAINING_DATA_DIR=str(data_dir), TRAINING_PORT=str(port), TRAINING_LOG_LEVEL="warning"
+    )
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.base = f"http://127.0.0.1:{env['TRAINING_PORT']}"
+        self.process = subprocess.Popen(
+            [TRAINING, "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.banner = ""
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (
+                self.process.stderr.read() if self.process.stderr else ""
+            )
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        pytest.fail("the service did not start")
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        self.banner = self.process.stderr.read() if self.process.stderr else ""
+        return code
+
+
+def operator_token(env: dict[str, str], base: str) -> str:
+    created = subprocess.run(
+        [TRAINING, "operator", "create-client", "--name", "e2e"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    values = dict(line.split("=", 1) for line in created.stdout.split())
+    response = httpx.post(
+        f"{base}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(values["client_id"], values["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_serve_twice_on_the_embedded_database(data_dir: Path) -> None:
+    env = environment(data_dir, free_port())
+    first = Server(env)
+    try:
+        first.wait_ready()
+        token = operator_token(env, first.base)
+        headers = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(
+            f"{first.base}/v1/tenants",
+            json={"slug": "e2e-corp", "name": "E2E Corp", "seat_limit": 7},
+            headers=headers,
+        )
+        assert created.status_code == 201
+        listed = httpx.get(
+            f"{first.base}/v1/tenants",
+            headers={**headers, "Training-Position": created.headers["training-position"]},
+        ).json()
+        assert [t["slug"] for t in listed["items"]] == ["acme", "e2e-corp"]
+        assert httpx.get(f"{first.base}/schema/openapi.json").json()["openapi"].startswith("3.1")
+    finally:
+        assert first.interrupt() == 0
+    assert f"Training service on {first.base}" in first.banner
+    assert f"{first.base}/schema/openapi.json" in first.banner
+    assert "training operator create-client" in first.banner
+    assert "Loaded the demo tenant 'acme'" in first.banner
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+    assert not (data_dir / "pg" / "postmaster.pid").exists(), (
+        "PostgreSQL still running after Ctrl-C"
+    )
+
+    second = Server(env)
+    try:
+        second.wait_ready()
+        token = operator_token(env, second.base)
+        listed = httpx.get(
+            f"{second.base}/v1/tenants", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert [t["slug"] for t in listed["items"]] == ["acme", "e2e-corp"]
+    finally:
+        assert second.interrupt() == 0
+    assert "Loaded the demo tenant" not in second.banner
+
+
+def test_serve_uses_database_url_and_starts_no_embedded_server(
+    admin_server_url: str, template_db: str, data_dir: Path
+) -> None:
+    database = fresh_database(admin_server_url, template_db)
+    env = environment(
+        data_dir, free_port(), DATABASE_URL=database.admin_url, TRAINING_SECRET_KEY=TEST_SECRET_KEY
+    )
+    server = Server(env)
+    try:
+        server.wait_ready()
+        ready = httpx.get(f"{server.base}/readyz").json()
+        assert ready["status"] == "ready"
+    finally:
+        assert server.interrupt() == 0
+        drop_database(admin_server_url, database)
+    assert not (data_dir / "pg").exists()
+    assert "database           DATABASE_URL" in server.banner
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "serve" in result.stdout
+    assert "migrate" in result.stdout

@@ -1,0 +1,147 @@
+"""Projections: rows and position in one transaction, exactly once, and catching up."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
+from eventsourcing.utils import Environment
+
+from tests.helpers import system_context
+from training.application.app import TrainingApplication
+from training.application.bus import CommandBus
+from training.application.tenancy import RegisterTenant, UpdateTenant
+from training.bootstrap import command_bus, projection_supervisor, training_application
+from training.infra.database import Database
+from training.projections.registry import TENANCY
+from training.projections.runner import ProjectionSupervisor
+from training.projections.tenancy import TenancyProjection, TenancyView
+
+
+@pytest.fixture(scope="module")
+def app(database: Database) -> Iterator[TrainingApplication]:
+    application = training_application(database)
+    yield application
+    application.close()
+
+
+@pytest.fixture(scope="module")
+def bus(app: TrainingApplication) -> CommandBus:
+    return command_bus(app)
+
+
+def tracked(database: Database) -> int:
+    with psycopg.connect(database.admin_url) as conn:
+        row = conn.execute("SELECT max(notification_id) FROM training.tenancy_tracking").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def tenant_names(database: Database) -> dict[str, str]:
+    with psycopg.connect(database.admin_url) as conn:
+        return dict(conn.execute("SELECT slug, name FROM training.tenants").fetchall())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def register(bus: CommandBus, name: str = "Tenant") -> tuple[uuid.UUID, int]:
+    outcome = bus.execute(system_context(), RegisterTenant(f"p-{uuid.uuid4().hex[:8]}", name, 5))
+    assert outcome.position is not None
+    return outcome.result.tenant_id, outcome.position
+
+
+def test_replaying_a_position_changes_nothing(
+    database: Database, app: TrainingApplication, bus: CommandBus
+) -> None:
+    _, position = register(bus, "Original")
+    env = Environment("tenancy", database.eventsourcing_env(pool_size=1, max_overflow=0))
+    view = InfrastructureFactory[TenancyView].construct(env=env).tracking_recorder(TenancyView)
+    projection = TenancyProjection(view=view)
+    try:
+        [notification] = app.recorder.select_notifications(start=position, limit=1)
+        event = app.mapper.to_domain_event(notification)
+        tracking = Tracking(app.name, notification.id)
+        projection.process_event(event, tracking)
+        before = tenant_names(database)
+        with pytest.raises(IntegrityError):
+            projection.process_event(event, tracking)
+        assert tenant_names(database) == before
+        assert view.max_tracking_id(app.name) == position
+    finally:
+        view.datastore.close()
+
+
+def test_a_view_that_was_down_catches_up(database: Database, bus: CommandBus) -> None:
+    supervisor = projection_supervisor(database)
+    supervisor.start()
+    try:
+        _, first = register(bus, "Before")
+        wait_until(lambda: tracked(database) >= first)
+    finally:
+        supervisor.stop()
+
+    # While the view is down, events keep arriving.
+    written = [register(bus, f"While down {i}") for i in range(5)]
+    tenant_id, _ = written[0]
+    renamed = bus.execute(system_context(), UpdateTenant(tenant_id, name="Renamed while down"))
+    assert renamed.position is not None
+    assert tracked(database) < renamed.position
+
+    supervisor = projection_supervisor(database)
+    supervisor.start()
+    try:
+        wait_until(lambda: tracked(database) >= renamed.position)  # type: ignore[operator]
+    finally:
+        supervisor.stop()
+    names = set(tenant_names(database).values())
+    assert {"Renamed while down", "While down 1", "While down 4"} <= names
+
+
+def test_a_runner_that_loses_its_connection_is_restarted(
+    database: Database, bus: CommandBus
+) -> None:
+    supervisor = projection_supervisor(database)
+    supervisor.start()
+    try:
+        wait_until(lambda: supervisor.running() == ["tenancy"])
+        # Kill the runner's connections, as a database restart or a network cut would.
+        with psycopg.connect(database.admin_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND usename = 'training_app' "
+                "AND pid <> pg_backend_pid()"
+            )
+        _, position = register(bus, "After the cut")
+        wait_until(lambda: tracked(database) >= position, timeout=30)
+        assert supervisor.restarts["tenancy"] >= 1
+    finally:
+        supervisor.stop()
+
+
+def test_one_runner_per_projection_across_processes(database: Database, bus: CommandBus) -> None:
+    first = projection_supervisor(database)
+    second = ProjectionSupervisor([TENANCY], first.env, first.lock_conninfo)
+    first.start()
+    wait_until(lambda: first.running() == ["tenancy"])
+    second.start()
+    try:
+        _, position = register(bus, "Leader only")
+        wait_until(lambda: tracked(database) >= position)
+        time.sleep(0.5)
+        assert second.running() == []
+        first.stop()
+        # The follower takes over once the leader's lock is released.
+        wait_until(lambda: second.running() == ["tenancy"], timeout=15)
+        _, later = register(bus, "Follower now leads")
+        wait_until(lambda: tracked(database) >= later)
+    finally:
+        first.stop()
+        second.stop()

@@ -1,0 +1,119 @@
+"""The command bus: one entry point, stamped events, the tenant boundary, retries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from training.application.app import TrainingApplication
+from training.application.bus import CommandBus, UnitOfWork
+from training.application.context import Actor, ActorKind, CommandContext
+from training.application.tenancy import HANDLERS, RegisterTenant, SuspendTenant, UpdateTenant
+from training.domain.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
+from training.domain.tenancy import Tenant
+
+
+def in_memory_bus() -> CommandBus:
+    return CommandBus(
+        TrainingApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}), HANDLERS
+    )
+
+
+def operator(request_id: str = "req-1") -> CommandContext:
+    return CommandContext(Actor(ActorKind.OPERATOR, "op_1"), request_id, None)
+
+
+def tenant_client(tenant_id: uuid.UUID) -> CommandContext:
+    return CommandContext(Actor(ActorKind.CLIENT, "tc_1"), "req-2", tenant_id)
+
+
+def test_every_event_records_actor_request_and_tenant() -> None:
+    bus = in_memory_bus()
+    outcome = bus.execute(operator("req-42"), RegisterTenant("acme", "Acme", 10))
+    bus.execute(operator("req-43"), UpdateTenant(outcome.result.tenant_id, name="Acme 2"))
+    events = list(bus.app.events.get(outcome.result.tenant_id))
+    assert [e.actor for e in events] == ["operator:op_1", "operator:op_1"]
+    assert [e.request_id for e in events] == ["req-42", "req-43"]
+    assert {e.tenant_id for e in events} == {outcome.result.tenant_id}
+    assert outcome.position == 1
+
+
+def test_a_command_that_changes_nothing_has_no_position() -> None:
+    bus = in_memory_bus()
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    unchanged = bus.execute(operator(), UpdateTenant(tenant.tenant_id, name="Acme"))
+    assert unchanged.position is None
+    assert unchanged.result.version == 1
+
+
+def test_a_duplicate_natural_key_is_refused() -> None:
+    bus = in_memory_bus()
+    bus.execute(operator(), RegisterTenant("acme", "Acme", 10))
+    with pytest.raises(AlreadyExists):
+        bus.execute(operator(), RegisterTenant("acme", "Other", 10))
+
+
+def test_a_stale_expected_version_is_refused() -> None:
+    bus = in_memory_bus()
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    bus.execute(operator(), UpdateTenant(tenant.tenant_id, name="B", expected_version=1))
+    with pytest.raises(StaleVersion):
+        bus.execute(operator(), UpdateTenant(tenant.tenant_id, name="C", expected_version=1))
+
+
+def test_tenant_commands_need_the_platform() -> None:
+    bus = in_memory_bus()
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    with pytest.raises(Forbidden):
+        bus.execute(tenant_client(tenant.tenant_id), SuspendTenant(tenant.tenant_id, "x"))
+
+
+@dataclass(frozen=True)
+class Peek:
+    tenant_id: uuid.UUID
+
+
+def peek(command: Peek, uow: UnitOfWork) -> str:
+    return uow.get(Tenant, command.tenant_id).name
+
+
+def test_another_tenants_aggregate_is_not_found() -> None:
+    bus = in_memory_bus()
+    bus.handlers[Peek] = peek
+    acme = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    globex = bus.execute(operator(), RegisterTenant("globex", "Globex", 10)).result
+    assert bus.execute(tenant_client(acme.tenant_id), Peek(acme.tenant_id)).result == "Acme"
+    with pytest.raises(NotFound):
+        bus.execute(tenant_client(acme.tenant_id), Peek(globex.tenant_id))
+    with pytest.raises(NotFound):
+        bus.execute(tenant_client(acme.tenant_id), Peek(uuid.uuid4()))
+
+
+@dataclass(frozen=True)
+class RenameRacing:
+    tenant_id: uuid.UUID
+    name: str
+
+
+def test_a_lost_race_runs_the_handler_again_on_fresh_state() -> None:
+    bus = in_memory_bus()
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    attempts: list[int] = []
+
+    def rename_while_another_writer_wins(command: RenameRacing, uow: UnitOfWork) -> int:
+        loaded = uow.get(Tenant, command.tenant_id)
+        attempts.append(loaded.version)
+        if len(attempts) == 1:  # another request saves first, between our load and our save
+            rival = bus.app.repository.get(command.tenant_id)
+            rival.rename("Rival")
+            bus.app.save(rival)
+        loaded.rename(command.name)
+        return int(loaded.version)
+
+    bus.handlers[RenameRacing] = rename_while_another_writer_wins
+    outcome = bus.execute(operator(), RenameRacing(tenant.tenant_id, "Mine"))
+    assert attempts == [1, 2]
+    assert outcome.result == 3
+    assert bus.app.repository.get(tenant.tenant_id).name == "Mine"
