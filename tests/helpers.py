@@ -65,6 +65,7 @@ class ForgedTokens:
     wrong_audience: str
     wrong_signature: str
     wrong_issuer: str
+    without_scopes: str  # correctly signed, but it carries no scope at all
 
 
 def forge_tokens(services: Services, credentials: IssuedCredentials, issuer: str) -> ForgedTokens:
@@ -93,4 +94,5 @@ def forge_tokens(services: Services, credentials: IssuedCredentials, issuer: str
         wrong_audience=sign({**base, "aud": ["someone-else"]}),
         wrong_signature=sign(base, stranger),
         wrong_issuer=sign({**base, "iss": "https://evil.example"}),
+        without_scopes=sign({**base, "scope": ""}),
     )

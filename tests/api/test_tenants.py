@@ -19,6 +19,7 @@ from tests.helpers import (
     register_tenant_with_client,
 )
 from training.api.services import Services
+from training.domain.tenancy import OPERATOR_SCOPE
 
 
 def slug() -> str:
@@ -301,22 +302,29 @@ def test_a_tenant_client_cannot_use_operator_endpoints(
     assert response.headers["content-type"] == PROBLEM
 
 
-def test_too_few_scopes_is_forbidden(
-    client: TestClient[Any], operator_token: str, services: Services
-) -> None:
-    # A client may ask for fewer scopes than it holds; without tenant:read it cannot read.
+def test_too_few_scopes_is_forbidden(client: TestClient[Any], services: Services) -> None:
     tenant_id, credentials = register_tenant_with_client(services, slug())
+    token = forge_tokens(services, credentials, TEST_ISSUER).without_scopes
+    for path in (f"/v1/tenants/{tenant_id}", f"/v1/tenants/{tenant_id}/clients"):
+        forbidden = client.get(path, headers=bearer(token))
+        assert forbidden.status_code == 403, path
+        assert forbidden.headers["content-type"] == PROBLEM
+        assert "tenant:read" in forbidden.json()["detail"]
+
+
+def test_a_client_cannot_ask_for_a_scope_it_does_not_hold(
+    client: TestClient[Any], services: Services
+) -> None:
+    _, credentials = register_tenant_with_client(services, slug())
     response = client.post(
         "/oauth2/token",
-        data={"grant_type": "client_credentials", "scope": "no-such-scope"},
+        data={"grant_type": "client_credentials", "scope": OPERATOR_SCOPE},
         headers={"Authorization": basic(credentials.client_id, credentials.client_secret)},
     )
-    assert response.status_code in (200, 400)
-    if response.status_code == 200:
-        token = response.json()["access_token"]
-        forbidden = client.get(f"/v1/tenants/{tenant_id}", headers=bearer(token))
-        assert forbidden.status_code == 403
-        assert forbidden.headers["content-type"] == PROBLEM
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["error"] == "invalid_scope"
+    assert OPERATOR_SCOPE in response.json()["detail"]
 
 
 def test_bad_tokens_are_refused(client: TestClient[Any], services: Services) -> None:

@@ -14,6 +14,7 @@ from uuid import UUID
 import msgspec
 import structlog
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -109,6 +110,14 @@ class FormRequest(OAuth2Request):  # type: ignore[misc]
 class ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
 
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # A client asking for a scope it does not hold gets an error, not a token without it.
+        requested = set((self.request.payload.scope or "").split())
+        missing = sorted(requested - set(self.request.client.client.scopes))
+        if missing:
+            raise InvalidScopeError(description=f"the client does not hold: {' '.join(missing)}")
+
 
 class TokenServer(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, app: TrainingApplication, settings: Settings, keys: KeyRing) -> None:
@@ -128,7 +137,13 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         # Tokens are self-contained JWTs: nothing to store. Log the fact, never the token.
-        log.info("token.issued", client_id=request.client.get_client_id(), scope=token.get("scope"))
+        client: RegisteredClient = request.client
+        log.info(
+            "token.issued",
+            client_id=client.get_client_id(),
+            tenant_id=str(client.tenant_id) if client.tenant_id else None,
+            scope=token.get("scope"),
+        )
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None

@@ -85,15 +85,18 @@ class KeyRing:
                 self._loaded_at = time.monotonic()
             return self._loaded
 
+    def reload(self) -> LoadedKeys:
+        with self._lock:
+            self._loaded = self._load()
+            self._loaded_at = time.monotonic()
+            return self._loaded
+
     def refresh_for(self, kid: str) -> LoadedKeys:
         """Reloads once if ``kid`` is unknown (a rotation happened in another process)."""
         loaded = self.current()
         if any(key.kid == kid for key in loaded.public_keys.keys):
             return loaded
-        with self._lock:
-            self._loaded = self._load()
-            self._loaded_at = time.monotonic()
-            return self._loaded
+        return self.reload()
 
     def _load(self) -> LoadedKeys:
         with psycopg.connect(self._conninfo) as conn:
