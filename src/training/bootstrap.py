@@ -5,14 +5,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
 
-from training.application import tenancy
+from training.application import imports, people, tenancy
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
+from training.application.import_runner import ImportRunner
 from training.infra.database import Database
 from training.infra.idempotency import IdempotencyStore
+from training.infra.import_jobs import ImportJobStore, SqlPeopleDirectory
 from training.infra.keys import KeyRing
+from training.infra.recorder import TrainingRecorder
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.projections.registry import PROJECTIONS
@@ -29,12 +33,13 @@ WRITE_POOL_SIZE = 8
 WRITE_POOL_OVERFLOW = 4
 RUNNER_POOL_SIZE = 2
 
-HANDLERS = {**tenancy.HANDLERS}
+HANDLERS = {**tenancy.HANDLERS, **people.HANDLERS, **imports.HANDLERS}
 
 
 def training_application(database: Database) -> TrainingApplication:
     env = database.eventsourcing_env(pool_size=WRITE_POOL_SIZE, max_overflow=WRITE_POOL_OVERFLOW)
     env["AGGREGATE_CACHE_MAXSIZE"] = "5000"
+    env["APPLICATION_RECORDER_TOPIC"] = get_topic(TrainingRecorder)
     return TrainingApplication(env=env)
 
 
@@ -56,11 +61,15 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
     app = training_application(database)
     keys = KeyRing(database.app_url, SecretBox.from_settings(settings))
     store = ReadStore(database.app_url, min_size=2, max_size=settings.db_pool_size)
+    bus = command_bus(app)
+    import_store = ImportJobStore(database.app_url)
     return Services(
         settings=settings,
         database=database,
         app=app,
-        bus=command_bus(app),
+        bus=bus,
+        imports=import_store,
+        import_runner=ImportRunner(bus, import_store, SqlPeopleDirectory(import_store)),
         store=store,
         idempotency=IdempotencyStore(store.pool),
         keys=keys,

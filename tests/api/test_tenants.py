@@ -20,6 +20,7 @@ from tests.helpers import (
 )
 from training.api.services import Services
 from training.domain.tenancy import OPERATOR_SCOPE
+from training.projections.registry import PROJECTIONS
 
 
 def slug() -> str:
@@ -433,4 +434,4 @@ def test_health_and_readiness(client: TestClient[Any]) -> None:
     body = ready.json()
     assert body["database"] == "ok"
     assert body["migrations"] == "ok"
-    assert {p["name"] for p in body["projections"]} == {"tenancy"}
+    assert {p["name"] for p in body["projections"]} == {spec.name for spec in PROJECTIONS}

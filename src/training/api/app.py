@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.concurrency import sync_to_thread
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -14,7 +15,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from training import __version__
-from training.api import health, oauth, tenancy
+from training.api import health, oauth, people, tenancy
 from training.api.auth import PUBLIC_PATHS, BearerAuthenticationMiddleware
 from training.api.middleware import (
     IdempotencyMiddleware,
@@ -24,7 +25,7 @@ from training.api.middleware import (
 from training.api.problems import EXCEPTION_HANDLERS
 from training.api.services import Services
 
-ROUTES: list[Any] = [*health.ROUTES, *oauth.ROUTES, *tenancy.ROUTES]
+ROUTES: list[Any] = [*health.ROUTES, *oauth.ROUTES, *tenancy.ROUTES, *people.ROUTES]
 
 OPENAPI_DESCRIPTION = """\
 The training service's API. Every error is `application/problem+json` (RFC 9457).
@@ -61,13 +62,17 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         assert services is not None
         await services.store.open()
+        await sync_to_thread(services.imports.open)
         if services.supervisor is not None:
             services.supervisor.start()
+        services.import_runner.start()
         try:
             yield
         finally:
+            services.import_runner.stop()
             if services.supervisor is not None:
                 services.supervisor.stop()
+            services.imports.close()
             await services.store.close()
 
     app = Litestar(

@@ -31,7 +31,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from training.application.context import Actor, ActorKind, CommandContext
+from training.application.people import member_in_force
 from training.application.tenancy import credentials_in_force
+from training.domain.access import Role, scopes_of
 from training.domain.tenancy import OPERATOR_SCOPE
 from training.infra.keys import KeyRing
 
@@ -50,14 +52,24 @@ PUBLIC_PATHS = (
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller: the operator, a tenant's API client, or a member (a person)."""
+
     kind: ActorKind
     subject: str
     tenant_id: UUID | None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[Role] = field(default_factory=frozenset)
 
     @property
     def is_operator(self) -> bool:
         return self.kind is ActorKind.OPERATOR
+
+    @property
+    def member_id(self) -> UUID | None:
+        return UUID(self.subject) if self.kind is ActorKind.MEMBER else None
+
+    def is_member(self, member_id: UUID) -> bool:
+        return self.member_id == member_id
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -102,8 +114,15 @@ def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) 
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Who the claims name. A member's scopes come from their roles, read at request time."""
     scopes = frozenset(str(claims.get("scope", "")).split())
     tenant = claims.get("tenant_id")
+    member = claims.get("member_id")
+    if member is not None:
+        try:
+            return Principal(ActorKind.MEMBER, str(UUID(str(member))), UUID(str(tenant)))
+        except ValueError:
+            raise TokenRejected("the token's member or tenant is not valid") from None
     if tenant is None:
         if OPERATOR_SCOPE not in scopes:
             raise TokenRejected("the token names no tenant")
@@ -139,11 +158,26 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             principal = principal_from_claims(claims)
         except TokenRejected as error:
             raise NotAuthorizedException(detail=str(error)) from None
-        refusal = await sync_to_thread(
-            credentials_in_force, services.app, principal.subject, principal.tenant_id
-        )
-        if refusal:
-            raise NotAuthorizedException(detail=refusal)
+        if principal.kind is ActorKind.MEMBER:
+            assert principal.tenant_id is not None
+            standing = await sync_to_thread(
+                member_in_force, services.app, principal.tenant_id, UUID(principal.subject)
+            )
+            if standing.refusal:
+                raise NotAuthorizedException(detail=standing.refusal)
+            principal = Principal(
+                principal.kind,
+                principal.subject,
+                principal.tenant_id,
+                scopes_of(standing.roles),
+                frozenset(standing.roles),
+            )
+        else:
+            refusal = await sync_to_thread(
+                credentials_in_force, services.app, principal.subject, principal.tenant_id
+            )
+            if refusal:
+                raise NotAuthorizedException(detail=refusal)
         structlog.contextvars.bind_contextvars(
             tenant_id=str(principal.tenant_id) if principal.tenant_id else None,
             actor=f"{principal.kind}:{principal.subject}",
@@ -160,12 +194,27 @@ def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         raise PermissionDeniedException(detail="this needs the platform operator")
 
 
-def requires_scope(scope: str) -> Guard:
-    """The operator passes every scope check; a tenant client needs the scope itself."""
+def requires_scope(scope: str, *, operator: bool = False) -> Guard:
+    """A tenant's client or member with ``scope``; the operator too when ``operator``.
+
+    Tenant data is reached with tenant credentials only: the operator passes only where the
+    endpoint also serves the platform (its own catalogue, the tenants themselves).
+    """
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal: Principal = connection.user
-        if not (principal.is_operator or principal.has_scope(scope)):
+        if principal.is_operator:
+            if not operator:
+                raise PermissionDeniedException(detail="this needs a tenant's credentials")
+            return
+        if not principal.has_scope(scope):
             raise PermissionDeniedException(detail=f"this needs the scope {scope!r}")
 
     return guard
+
+
+def requires_tenant(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Any authenticated caller of a tenant (the check of what they may see comes later)."""
+    principal: Principal = connection.user
+    if principal.tenant_id is None:
+        raise PermissionDeniedException(detail="this needs a tenant's credentials")

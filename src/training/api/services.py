@@ -19,8 +19,10 @@ from litestar.exceptions import ValidationException
 from training.api.auth import Principal
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus, Outcome
+from training.application.import_runner import ImportRunner
 from training.infra.database import Database
 from training.infra.idempotency import IdempotencyStore
+from training.infra.import_jobs import ImportJobStore
 from training.infra.keys import KeyRing
 from training.infra.settings import Settings
 from training.projections.runner import ProjectionSupervisor
@@ -37,6 +39,8 @@ class Services:
     bus: CommandBus
     store: ReadStore
     idempotency: IdempotencyStore
+    imports: ImportJobStore
+    import_runner: ImportRunner
     keys: KeyRing
     token_server: Any
     supervisor: ProjectionSupervisor | None = None

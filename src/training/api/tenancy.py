@@ -164,7 +164,7 @@ class TenantController(Controller):
 
     @get(
         "/{tenant_id:uuid}",
-        guards=[requires_scope("tenant:read")],
+        guards=[requires_scope("tenant:read", operator=True)],
         operation_id="getTenant",
         summary="Read a tenant",
     )
@@ -266,7 +266,7 @@ class TenantController(Controller):
 
     @get(
         "/{tenant_id:uuid}/clients",
-        guards=[requires_scope("tenant:read")],
+        guards=[requires_scope("tenant:read", operator=True)],
         operation_id="listApiClients",
         summary="List a tenant's API clients",
     )

@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 
 from training.application.app import TrainingApplication
 from training.application.context import CommandContext
+from training.application.personal_data import PersonalData, PersonalDataChange
 from training.domain.base import TrainingAggregate
 from training.domain.errors import NotFound, StaleVersion
 
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.app = app
         self.context = context
         self._touched: dict[UUID, TrainingAggregate] = {}
+        self.personal_data: list[PersonalDataChange] = []
 
     def get(self, cls: type[A], aggregate_id: UUID, *, expected_version: int | None = None) -> A:
         """The aggregate, if it exists, is a ``cls`` and the caller's tenant may see it.
@@ -66,6 +68,29 @@ class UnitOfWork:
 
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self._touched or aggregate_id in self.app.repository
+
+    def get_or_add(self, cls: type[A], aggregate_id: UUID, create: Callable[[], A]) -> A:
+        """The aggregate if it exists, else the one ``create`` makes (saved with the rest)."""
+        if self.exists(aggregate_id):
+            return self.get(cls, aggregate_id)
+        aggregate = create()
+        self.add(aggregate)
+        return aggregate
+
+    def discard(self, aggregate_id: UUID) -> None:
+        """Forgets an aggregate and its pending events (one failed row of a batch)."""
+        aggregate = self._touched.pop(aggregate_id, None)
+        if aggregate is not None:
+            aggregate.collect_events()
+        self.personal_data = [c for c in self.personal_data if c.member_id != aggregate_id]
+
+    def keep_personal_data(self, member: TrainingAggregate, data: PersonalData) -> None:
+        assert member.tenant_id is not None
+        self.personal_data.append(PersonalDataChange(member.id, member.tenant_id, data))
+
+    def erase_personal_data(self, member: TrainingAggregate) -> None:
+        assert member.tenant_id is not None
+        self.personal_data.append(PersonalDataChange(member.id, member.tenant_id, None))
 
     def add(self, aggregate: TrainingAggregate) -> None:
         if not self._may_see(aggregate):
@@ -114,9 +139,11 @@ class CommandBus:
             result = handler(command, uow)
             events = uow.collect_stamped_events()
             if not events:
+                # Personal data is written with events only, so every change leaves a trace.
+                assert not uow.personal_data, "personal data changed without an event"
                 return Outcome(result, None)
             try:
-                recordings = self.app.save(*events)
+                recordings = self.app.save(*events, personal_data=tuple(uow.personal_data))
             except IntegrityError:
                 # Another writer appended to one of these aggregates (or created the same
                 # natural key) first: run the handler again on fresh state, where it sees

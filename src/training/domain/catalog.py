@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from training.domain.base import TrainingAggregate
+from training.domain.curricula import Curriculum
+from training.domain.people import Member, SeatRoster
+from training.domain.skills import RoleProfile, SkillFramework
 from training.domain.tenancy import ApiClient, Tenant
 
-AGGREGATES: tuple[type[TrainingAggregate], ...] = (Tenant, ApiClient)
+AGGREGATES: tuple[type[TrainingAggregate], ...] = (
+    Tenant,
+    ApiClient,
+    Member,
+    SeatRoster,
+    SkillFramework,
+    RoleProfile,
+    Curriculum,
+)
 
 
 def event_classes(aggregate: type[TrainingAggregate]) -> list[type[TrainingAggregate.Event]]:

@@ -38,6 +38,12 @@ class RuleViolated(DomainError):
     code = "rule-violated"
 
 
+class LimitReached(DomainError):
+    """A quota (seats, capacity) is used up; the request may succeed once room is made."""
+
+    code = "limit-reached"
+
+
 class StaleVersion(DomainError):
     """The caller acted on a version of the aggregate that is no longer current."""
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from training.domain.access import Scope
 from training.domain.base import TrainingAggregate, stable_id
 from training.domain.errors import InvalidTransition, RuleViolated
 
@@ -18,8 +19,8 @@ MAX_SEAT_LIMIT = 1_000_000
 # The operator's scope: the platform itself, never given to a tenant's client.
 OPERATOR_SCOPE = "platform:operator"
 
-# What a tenant's API client may be allowed to do. Later contexts add theirs here.
-TENANT_SCOPES: frozenset[str] = frozenset({"tenant:read"})
+# What a tenant's API client may be allowed to do.
+TENANT_SCOPES: frozenset[str] = frozenset(str(scope) for scope in Scope)
 
 
 class TenantStatus(StrEnum):

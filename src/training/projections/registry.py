@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.projection import Projection
 
 from training.projections.base import TenantScopedView
+from training.projections.people import MembersProjection, MembersView
 from training.projections.store import ViewInfo
 from training.projections.tenancy import TenancyProjection, TenancyView
 
@@ -27,8 +28,9 @@ class ProjectionSpec:
 
 
 TENANCY = ProjectionSpec(TenancyProjection, TenancyView)
+MEMBERS = ProjectionSpec(MembersProjection, MembersView)
 
-PROJECTIONS: tuple[ProjectionSpec, ...] = (TENANCY,)
+PROJECTIONS: tuple[ProjectionSpec, ...] = (TENANCY, MEMBERS)
 
 
 def by_name(name: str) -> ProjectionSpec:

@@ -1,0 +1,246 @@
+"""People use cases: register, change and deactivate members; erase their personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from training.application.app import TrainingApplication
+from training.application.bus import Handler, UnitOfWork
+from training.application.personal_data import PersonalData
+from training.application.tenancy import tenant_is_active
+from training.domain.access import Role
+from training.domain.errors import AlreadyExists, Forbidden, NotFound, RuleViolated
+from training.domain.people import (
+    Member,
+    SeatRoster,
+    check_display_name,
+    check_email,
+)
+from training.domain.tenancy import Tenant
+
+# Deeper reporting lines than this are treated as a data error rather than walked forever.
+MAX_REPORTING_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class RegisterMember:
+    external_id: str
+    display_name: str
+    email: str | None
+    roles: tuple[Role, ...]
+    manager_id: UUID | None = None
+    team: str | None = None
+    job_title: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateMember:
+    """``None`` leaves a field as it is; ``clear_manager`` removes the manager link."""
+
+    member_id: UUID
+    display_name: str | None = None
+    email: str | None = None
+    roles: tuple[Role, ...] | None = None
+    manager_id: UUID | None = None
+    clear_manager: bool = False
+    team: str | None = None
+    job_title: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeactivateMember:
+    member_id: UUID
+    reason: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ReactivateMember:
+    member_id: UUID
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ErasePersonalData:
+    member_id: UUID
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    member_id: UUID
+    external_id: str
+    roles: tuple[Role, ...]
+    manager_id: UUID | None
+    team: str | None
+    job_title: str | None
+    status: str
+    erased: bool
+    version: int
+
+    @classmethod
+    def of(cls, member: Member) -> MemberSnapshot:
+        return cls(
+            member.id,
+            member.external_id,
+            member.roles,
+            member.manager_id,
+            member.team,
+            member.job_title,
+            str(member.status),
+            member.erased,
+            member.version,
+        )
+
+
+def tenant_of(uow: UnitOfWork) -> UUID:
+    if uow.context.tenant_id is None:
+        raise Forbidden("people belong to a tenant; use a tenant's credentials")
+    return uow.context.tenant_id
+
+
+def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
+    return uow.get_or_add(
+        SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
+    )
+
+
+def take_seats(uow: UnitOfWork, tenant_id: UUID, count: int) -> None:
+    tenant = uow.get(Tenant, tenant_id)
+    seat_roster(uow, tenant_id).take(count, tenant.seat_limit)
+
+
+def check_manager(uow: UnitOfWork, member_id: UUID, manager_id: UUID) -> None:
+    """The manager is an active member of the tenant and the line does not loop back."""
+    try:
+        manager = uow.get(Member, manager_id)
+    except NotFound:
+        raise RuleViolated("no member of this tenant has that id", field="manager_id") from None
+    if not manager.is_active:
+        raise RuleViolated("the manager is deactivated", field="manager_id")
+    current: Member | None = manager
+    for _ in range(MAX_REPORTING_DEPTH):
+        if current is None or current.manager_id is None:
+            return
+        if current.manager_id == member_id:
+            raise RuleViolated(
+                "the reporting line would loop: the member already manages this manager",
+                field="manager_id",
+            )
+        current = uow.get(Member, current.manager_id)
+    raise RuleViolated("the reporting line is too deep", field="manager_id")
+
+
+def personal_data(display_name: str | None, email: str | None) -> PersonalData:
+    return PersonalData(
+        check_display_name(display_name) if display_name is not None else None,
+        check_email(email) if email is not None else None,
+    )
+
+
+def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
+    tenant_id = tenant_of(uow)
+    member_id = Member.create_id(tenant_id, command.external_id)
+    if uow.exists(member_id):
+        raise AlreadyExists(
+            f"a member with external id {command.external_id!r} exists", field="external_id"
+        )
+    data = personal_data(command.display_name, command.email)
+    member = Member.register(
+        tenant_id=tenant_id,
+        external_id=command.external_id,
+        roles=command.roles,
+        manager_id=command.manager_id,
+        team=command.team,
+        job_title=command.job_title,
+    )
+    if command.manager_id is not None:
+        check_manager(uow, member.id, command.manager_id)
+    take_seats(uow, tenant_id, 1)
+    uow.add(member)
+    uow.keep_personal_data(member, data)
+    return MemberSnapshot.of(member)
+
+
+def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
+    tenant_of(uow)
+    member = uow.get(Member, command.member_id, expected_version=command.expected_version)
+    if command.roles is not None:
+        member.change_roles(command.roles)
+    if command.clear_manager:
+        member.change_manager(None)
+    elif command.manager_id is not None:
+        check_manager(uow, member.id, command.manager_id)
+        member.change_manager(command.manager_id)
+    if command.team is not None or command.job_title is not None:
+        member.change_position(
+            command.team if command.team is not None else member.team,
+            command.job_title if command.job_title is not None else member.job_title,
+        )
+    if command.display_name is not None or command.email is not None:
+        data = personal_data(command.display_name, command.email)
+        changed = [
+            name
+            for name, value in (("display_name", data.display_name), ("email", data.email))
+            if value is not None
+        ]
+        member.note_personal_data_updated(tuple(changed))
+        uow.keep_personal_data(member, data)
+    return MemberSnapshot.of(member)
+
+
+def deactivate_member(command: DeactivateMember, uow: UnitOfWork) -> MemberSnapshot:
+    tenant_id = tenant_of(uow)
+    member = uow.get(Member, command.member_id, expected_version=command.expected_version)
+    member.deactivate(command.reason)
+    seat_roster(uow, tenant_id).release(1)
+    return MemberSnapshot.of(member)
+
+
+def reactivate_member(command: ReactivateMember, uow: UnitOfWork) -> MemberSnapshot:
+    tenant_id = tenant_of(uow)
+    member = uow.get(Member, command.member_id, expected_version=command.expected_version)
+    member.reactivate()
+    take_seats(uow, tenant_id, 1)
+    return MemberSnapshot.of(member)
+
+
+def erase_personal_data(command: ErasePersonalData, uow: UnitOfWork) -> MemberSnapshot:
+    tenant_of(uow)
+    member = uow.get(Member, command.member_id)
+    member.erase()
+    uow.erase_personal_data(member)
+    return MemberSnapshot.of(member)
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    refusal: str | None
+    roles: tuple[Role, ...] = ()
+
+
+def member_in_force(app: TrainingApplication, tenant_id: UUID, member_id: UUID) -> MemberStanding:
+    """Whether a person may act now, and with which roles (read from the event store)."""
+    try:
+        member: object = app.repository.get(member_id)
+    except AggregateNotFoundError:
+        return MemberStanding("the member is unknown")
+    if not isinstance(member, Member) or member.tenant_id != tenant_id:
+        return MemberStanding("the member is unknown")
+    if not member.is_active or member.erased:
+        return MemberStanding("the member is deactivated")
+    if not tenant_is_active(app, tenant_id):
+        return MemberStanding("the tenant is suspended")
+    return MemberStanding(None, member.roles)
+
+
+HANDLERS: dict[type, Handler] = {
+    RegisterMember: register_member,
+    UpdateMember: update_member,
+    DeactivateMember: deactivate_member,
+    ReactivateMember: reactivate_member,
+    ErasePersonalData: erase_personal_data,
+}

@@ -1,0 +1,314 @@
+"""People: a tenant's members, their roles and reporting line, and the seats they occupy.
+
+Names and emails are personal data and never appear in an event; they live in a mutable
+store beside the events, so erasing them leaves history intact. Events only say *that*
+personal data changed (``PersonalDataUpdated``) or was erased (``Erased``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from training.domain.access import Role
+from training.domain.base import TrainingAggregate, stable_id
+from training.domain.errors import InvalidTransition, LimitReached, RuleViolated
+
+EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
+MAX_TEXT = 120
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
+MAX_DISPLAY_NAME = 200
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+def check_external_id(external_id: str) -> str:
+    if not EXTERNAL_ID_PATTERN.match(external_id):
+        raise RuleViolated(
+            "an external id is 1-128 visible ASCII characters without spaces", field="external_id"
+        )
+    return external_id
+
+
+def check_roles(roles: tuple[Role, ...] | list[Role]) -> tuple[Role, ...]:
+    if not roles:
+        raise RuleViolated("a member has at least one role", field="roles")
+    return tuple(sorted(set(roles)))
+
+
+def check_optional_text(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.strip()
+    if len(cleaned) > MAX_TEXT:
+        raise RuleViolated(f"{field} has at most {MAX_TEXT} characters", field=field)
+    return cleaned or None
+
+
+def check_display_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_DISPLAY_NAME:
+        raise RuleViolated(
+            f"a display name has 1-{MAX_DISPLAY_NAME} characters", field="display_name"
+        )
+    return cleaned
+
+
+def check_email(email: str) -> str:
+    cleaned = email.strip()
+    if len(cleaned) > 254 or not EMAIL_PATTERN.match(cleaned):
+        raise RuleViolated("not an email address", field="email")
+    return cleaned.lower()
+
+
+class Member(TrainingAggregate):
+    """A person of a tenant. The id derives from the tenant and the external id (HRIS key)."""
+
+    TOPIC = "training.people:Member"
+
+    class Event(TrainingAggregate.Event):
+        TOPIC = "training.people:Member.Event"
+
+    class Created(Event, TrainingAggregate.Created):
+        TOPIC = "training.people:Member.Created"
+
+    class Registered(Created):
+        TOPIC = "training.people:Member.Registered"
+        external_id: str
+        roles: tuple[Role, ...]
+        manager_id: UUID | None
+        team: str | None
+        job_title: str | None
+
+    class RolesChanged(Event):
+        TOPIC = "training.people:Member.RolesChanged"
+        roles: tuple[Role, ...]
+
+    class ManagerChanged(Event):
+        TOPIC = "training.people:Member.ManagerChanged"
+        manager_id: UUID | None
+
+    class PositionChanged(Event):
+        TOPIC = "training.people:Member.PositionChanged"
+        team: str | None
+        job_title: str | None
+
+    class PersonalDataUpdated(Event):
+        """Which personal fields changed; their values stay in the personal data store."""
+
+        TOPIC = "training.people:Member.PersonalDataUpdated"
+        fields: tuple[str, ...]
+
+    class Deactivated(Event):
+        TOPIC = "training.people:Member.Deactivated"
+        reason: str
+
+    class Reactivated(Event):
+        TOPIC = "training.people:Member.Reactivated"
+
+    class Erased(Event):
+        TOPIC = "training.people:Member.Erased"
+
+    @staticmethod
+    def create_id(tenant_id: UUID, external_id: str) -> UUID:
+        return stable_id("tenants", tenant_id, "members", external_id)
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        tenant_id: UUID,
+        external_id: str,
+        roles: tuple[Role, ...],
+        manager_id: UUID | None = None,
+        team: str | None = None,
+        job_title: str | None = None,
+    ) -> Member:
+        external_id = check_external_id(external_id)
+        member_id = cls.create_id(tenant_id, external_id)
+        if manager_id == member_id:
+            raise RuleViolated("a member cannot manage themselves", field="manager_id")
+        return cls(
+            external_id=external_id,
+            roles=check_roles(roles),
+            manager_id=manager_id,
+            team=check_optional_text(team, "team"),
+            job_title=check_optional_text(job_title, "job_title"),
+            tenant_id=tenant_id,
+        )
+
+    @event(Registered)
+    def __init__(
+        self,
+        external_id: str,
+        roles: tuple[Role, ...],
+        manager_id: UUID | None,
+        team: str | None,
+        job_title: str | None,
+        *,
+        tenant_id: UUID | None = None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.external_id = external_id
+        self.roles = roles
+        self.manager_id = manager_id
+        self.team = team
+        self.job_title = job_title
+        self.status = MemberStatus.ACTIVE
+        self.erased = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is MemberStatus.ACTIVE
+
+    def _require_not_erased(self) -> None:
+        if self.erased:
+            raise InvalidTransition("the member's personal data was erased; the record is closed")
+
+    def change_roles(self, roles: tuple[Role, ...]) -> None:
+        self._require_not_erased()
+        roles = check_roles(roles)
+        if roles != self.roles:
+            self._roles_changed(roles=roles)
+
+    @event(RolesChanged)
+    def _roles_changed(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
+
+    def change_manager(self, manager_id: UUID | None) -> None:
+        """Reporting-line cycles are checked by the caller, which can see the whole chain."""
+        self._require_not_erased()
+        if manager_id == self.id:
+            raise RuleViolated("a member cannot manage themselves", field="manager_id")
+        if manager_id != self.manager_id:
+            self._manager_changed(manager_id=manager_id)
+
+    @event(ManagerChanged)
+    def _manager_changed(self, manager_id: UUID | None) -> None:
+        self.manager_id = manager_id
+
+    def change_position(self, team: str | None, job_title: str | None) -> None:
+        self._require_not_erased()
+        team = check_optional_text(team, "team")
+        job_title = check_optional_text(job_title, "job_title")
+        if (team, job_title) != (self.team, self.job_title):
+            self._position_changed(team=team, job_title=job_title)
+
+    @event(PositionChanged)
+    def _position_changed(self, team: str | None, job_title: str | None) -> None:
+        self.team = team
+        self.job_title = job_title
+
+    def note_personal_data_updated(self, fields: tuple[str, ...]) -> None:
+        self._require_not_erased()
+        if fields:
+            self._personal_data_updated(fields=tuple(sorted(fields)))
+
+    @event(PersonalDataUpdated)
+    def _personal_data_updated(self, fields: tuple[str, ...]) -> None:
+        pass
+
+    def deactivate(self, reason: str) -> None:
+        if not self.is_active:
+            raise InvalidTransition("the member is already deactivated")
+        if not reason.strip():
+            raise RuleViolated("say why the member is deactivated", field="reason")
+        self._deactivated(reason=reason.strip()[:500])
+
+    @event(Deactivated)
+    def _deactivated(self, reason: str) -> None:
+        self.status = MemberStatus.DEACTIVATED
+
+    def reactivate(self) -> None:
+        self._require_not_erased()
+        if self.is_active:
+            raise InvalidTransition("the member is already active")
+        self._reactivated()
+
+    @event(Reactivated)
+    def _reactivated(self) -> None:
+        self.status = MemberStatus.ACTIVE
+
+    def erase(self) -> None:
+        if self.erased:
+            raise InvalidTransition("the member's personal data was already erased")
+        self._erased()
+
+    @event(Erased)
+    def _erased(self) -> None:
+        self.erased = True
+
+
+class SeatLimitReached(LimitReached):
+    code = "seat-limit-reached"
+
+
+class SeatRoster(TrainingAggregate):
+    """Counts a tenant's active members so the seat limit holds under concurrent writes.
+
+    Every command that activates or deactivates members also changes this one aggregate, so
+    two of them racing for the last seat conflict on its version and one runs again.
+    """
+
+    TOPIC = "training.people:SeatRoster"
+
+    class Event(TrainingAggregate.Event):
+        TOPIC = "training.people:SeatRoster.Event"
+
+    class Created(Event, TrainingAggregate.Created):
+        TOPIC = "training.people:SeatRoster.Created"
+
+    class Opened(Created):
+        TOPIC = "training.people:SeatRoster.Opened"
+
+    class SeatsTaken(Event):
+        TOPIC = "training.people:SeatRoster.SeatsTaken"
+        count: int
+
+    class SeatsReleased(Event):
+        TOPIC = "training.people:SeatRoster.SeatsReleased"
+        count: int
+
+    @staticmethod
+    def create_id(tenant_id: UUID) -> UUID:
+        return stable_id("tenants", tenant_id, "seat-roster")
+
+    @classmethod
+    def open(cls, tenant_id: UUID) -> SeatRoster:
+        return cls(tenant_id=tenant_id)
+
+    @event(Opened)
+    def __init__(self, *, tenant_id: UUID | None = None) -> None:
+        self.tenant_id = tenant_id
+        self.taken = 0
+
+    def free(self, seat_limit: int) -> int:
+        return max(seat_limit - self.taken, 0)
+
+    def take(self, count: int, seat_limit: int) -> None:
+        if count <= 0:
+            return
+        if self.taken + count > seat_limit:
+            raise SeatLimitReached(
+                f"the tenant's {seat_limit} seats allow {self.free(seat_limit)} more active "
+                f"members, not {count}; deactivate members or raise the seat limit"
+            )
+        self._seats_taken(count=count)
+
+    @event(SeatsTaken)
+    def _seats_taken(self, count: int) -> None:
+        self.taken += count
+
+    def release(self, count: int) -> None:
+        if count > 0:
+            self._seats_released(count=min(count, self.taken))
+
+    @event(SeatsReleased)
+    def _seats_released(self, count: int) -> None:
+        self.taken -= count
