@@ -14,7 +14,13 @@ from litestar.testing import TestClient
 
 from training.api.services import Services
 from training.application.context import CommandContext
-from training.application.tenancy import IssuedCredentials, RegisterApiClient, RegisterTenant
+from training.application.tenancy import (
+    IssuedCredentials,
+    RegisterApiClient,
+    RegisterTenant,
+    UpdateTenant,
+)
+from training.domain.access import Scope
 from training.domain.tenancy import OPERATOR_SCOPE
 
 PROBLEM = "application/problem+json"
@@ -96,3 +102,57 @@ def forge_tokens(services: Services, credentials: IssuedCredentials, issuer: str
         wrong_issuer=sign({**base, "iss": "https://evil.example"}),
         without_scopes=sign({**base, "scope": ""}),
     )
+
+
+def member_token(services: Services, tenant_id: uuid.UUID, member_id: uuid.UUID) -> str:
+    """A person's access token, as the sign-in flow issues it: roles are read per request."""
+    signing_key = services.keys.current().signing_key
+    now = int(time.time())
+    claims = {
+        "iss": services.settings.issuer,
+        "aud": [services.settings.audience],
+        "sub": f"member:{member_id}",
+        "member_id": str(member_id),
+        "tenant_id": str(tenant_id),
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(
+        {"alg": "RS256", "typ": "at+jwt", "kid": signing_key.kid}, claims, signing_key
+    )
+
+
+ALL_SCOPES = tuple(str(s) for s in Scope)
+
+
+class TenantUnderTest:
+    """A fresh tenant with an all-scopes client, for tests of tenant endpoints."""
+
+    def __init__(self, client: TestClient[Any], services: Services, seat_limit: int = 50) -> None:
+        self.client = client
+        self.services = services
+        slug = f"m-{uuid.uuid4().hex[:10]}"
+        self.tenant_id, credentials = register_tenant_with_client(services, slug, ALL_SCOPES)
+        self.token = fetch_token(client, credentials)
+        if seat_limit != 50:
+            services.bus.execute(
+                system_context(), UpdateTenant(self.tenant_id, seat_limit=seat_limit)
+            )
+        # Reads wait until the views hold the tenant's setup (its default skills, say).
+        self.setup_position = str(services.app.recorder.max_notification_id())
+
+    def headers(self, position: str | None = None) -> dict[str, str]:
+        headers = bearer(self.token)
+        headers["Training-Position"] = position or self.setup_position
+        return headers
+
+    def add(self, external_id: str, **fields: Any) -> Any:
+        body = {
+            "external_id": external_id,
+            "display_name": fields.pop("display_name", f"Person {external_id}"),
+            "email": fields.pop("email", f"{external_id.lower()}@example.com"),
+            "roles": fields.pop("roles", ["engineer"]),
+            **fields,
+        }
+        return self.client.post("/v1/members", json=body, headers=self.headers())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
 
-from training.application import imports, people, tenancy
+from training.application import curricula, imports, people, skills, tenancy
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.import_runner import ImportRunner
@@ -33,7 +33,13 @@ WRITE_POOL_SIZE = 8
 WRITE_POOL_OVERFLOW = 4
 RUNNER_POOL_SIZE = 2
 
-HANDLERS = {**tenancy.HANDLERS, **people.HANDLERS, **imports.HANDLERS}
+HANDLERS = {
+    **tenancy.HANDLERS,
+    **people.HANDLERS,
+    **imports.HANDLERS,
+    **skills.HANDLERS,
+    **curricula.HANDLERS,
+}
 
 
 def training_application(database: Database) -> TrainingApplication:

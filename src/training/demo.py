@@ -1,16 +1,48 @@
-"""A small demo tenant for a newcomer's first start."""
+"""A small demo tenant for a newcomer's first start: people, skills, role profiles, curricula."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 from training.application.bus import CommandBus
-from training.application.context import CommandContext
+from training.application.context import Actor, ActorKind, CommandContext
+from training.application.imports import ImportMembers, MemberRow
+from training.application.skills import DefineRoleProfile
 from training.application.tenancy import IssuedCredentials, RegisterApiClient, RegisterTenant
+from training.domain.access import Role, Scope
+from training.domain.skills import SkillTarget
 from training.domain.tenancy import Tenant
 
 DEMO_SLUG = "acme"
+
+# External id, name, roles, manager, team, job title: invented people of an invented company.
+Person = tuple[str, str, tuple[Role, ...], str | None, str, str]
+# fmt: off
+PEOPLE: tuple[Person, ...] = (
+    ("A001", "Morgan Reyes", (Role.TENANT_ADMIN, Role.HR_MANAGER), None, "People", "Head of People"),
+    ("A002", "Priya Natarajan", (Role.HR_MANAGER,), "A001", "People", "L&D Partner"),
+    ("A003", "Tomasz Kowal", (Role.MANAGER, Role.ENGINEER), None, "Platform", "Engineering Manager"),
+    ("A004", "Amara Okafor", (Role.MANAGER, Role.ENGINEER), None, "Payments", "Engineering Manager"),
+    ("A005", "Lena Fischer", (Role.MANAGER, Role.ENGINEER), None, "Mobile", "Engineering Manager"),
+    ("A006", "Jonas Berg", (Role.ENGINEER,), "A003", "Platform", "Senior Platform Engineer"),
+    ("A007", "Sofia Marques", (Role.ENGINEER,), "A003", "Platform", "Platform Engineer"),
+    ("A008", "Kenji Watanabe", (Role.ENGINEER,), "A003", "Platform", "Site Reliability Engineer"),
+    ("A009", "Chloe Martin", (Role.ENGINEER,), "A003", "Platform", "Platform Engineer"),
+    ("A010", "Ravi Shah", (Role.ENGINEER,), "A004", "Payments", "Senior Backend Engineer"),
+    ("A011", "Hannah Cole", (Role.ENGINEER,), "A004", "Payments", "Backend Engineer"),
+    ("A012", "Mateo Silva", (Role.ENGINEER,), "A004", "Payments", "Backend Engineer"),
+    ("A013", "Aisha Rahman", (Role.ENGINEER,), "A004", "Payments", "Backend Engineer"),
+    ("A014", "Oliver Grant", (Role.ENGINEER,), "A004", "Payments", "Junior Backend Engineer"),
+    ("A015", "Yara Haddad", (Role.ENGINEER,), "A005", "Mobile", "Senior Mobile Engineer"),
+    ("A016", "Lucas Dubois", (Role.ENGINEER,), "A005", "Mobile", "Frontend Engineer"),
+    ("A017", "Mei Lin", (Role.ENGINEER,), "A005", "Mobile", "Frontend Engineer"),
+    ("A018", "Noah Fischer", (Role.ENGINEER,), "A005", "Mobile", "Mobile Engineer"),
+)
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -23,13 +55,44 @@ def demo_exists(bus: CommandBus) -> bool:
     return Tenant.create_id(DEMO_SLUG) in bus.app.repository
 
 
+def demo_catalogue() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        resources.files("training.data").joinpath("demo_catalogue.json").read_text()
+    )
+    return data
+
+
 def load_demo(bus: CommandBus) -> DemoLoaded | None:
     """Loads the demo tenant unless it exists; returns what was created."""
     if demo_exists(bus):
         return None
-    context = CommandContext.system("demo", request_id=f"demo-{uuid.uuid4().hex[:12]}")
-    tenant = bus.execute(context, RegisterTenant(DEMO_SLUG, "Acme Software", 250)).result
+    request_id = f"demo-{uuid.uuid4().hex[:12]}"
+    platform = CommandContext.system("demo", request_id=request_id)
+    tenant = bus.execute(platform, RegisterTenant(DEMO_SLUG, "Acme Software", 250)).result
     client = bus.execute(
-        context, RegisterApiClient(tenant.tenant_id, "Acme HR integration", ("tenant:read",))
+        platform,
+        RegisterApiClient(tenant.tenant_id, "Acme HR integration", tuple(str(s) for s in Scope)),
     ).result
+    # The demo's people and plans are written as if by the tenant's own integration.
+    acme = CommandContext(Actor(ActorKind.SYSTEM, "demo"), request_id, tenant.tenant_id)
+    rows = tuple(
+        MemberRow(
+            row=index,
+            external_id=external_id,
+            display_name=name,
+            email=f"{name.lower().replace(' ', '.')}@acme.example",
+            roles=roles,
+            manager_external_id=manager,
+            team=team,
+            job_title=title,
+        )
+        for index, (external_id, name, roles, manager, team, title) in enumerate(PEOPLE, start=1)
+    )
+    bus.execute(acme, ImportMembers(rows))
+    for profile in demo_catalogue()["role_profiles"]:
+        targets = tuple(SkillTarget(s, int(level)) for s, level in profile["targets"].items())
+        bus.execute(
+            acme,
+            DefineRoleProfile(profile["key"], profile["name"], profile["description"], targets),
+        )
     return DemoLoaded(tenant.tenant_id, client)

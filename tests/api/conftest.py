@@ -7,7 +7,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import TEST_ISSUER, make_settings
-from tests.helpers import fetch_token, register_operator
+from tests.helpers import TenantUnderTest, fetch_token, register_operator
 from training.api.app import create_app
 from training.api.services import Services
 from training.bootstrap import build_services
@@ -32,3 +32,8 @@ def client(services: Services) -> Iterator[TestClient[Any]]:
 @pytest.fixture(scope="module")
 def operator_token(services: Services, client: TestClient[Any]) -> str:
     return fetch_token(client, register_operator(services))
+
+
+@pytest.fixture
+def tenant(client: TestClient[Any], services: Services) -> TenantUnderTest:
+    return TenantUnderTest(client, services)

@@ -37,7 +37,7 @@ def test_every_event_records_actor_request_and_tenant() -> None:
     assert [e.actor for e in events] == ["operator:op_1", "operator:op_1"]
     assert [e.request_id for e in events] == ["req-42", "req-43"]
     assert {e.tenant_id for e in events} == {outcome.result.tenant_id}
-    assert outcome.position == 1
+    assert outcome.position == 2  # the tenant and the skill framework it starts from
 
 
 def test_a_command_that_changes_nothing_has_no_position() -> None:

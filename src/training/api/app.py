@@ -15,7 +15,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from training import __version__
-from training.api import health, oauth, people, tenancy
+from training.api import curricula, health, oauth, people, skills, tenancy
 from training.api.auth import PUBLIC_PATHS, BearerAuthenticationMiddleware
 from training.api.middleware import (
     IdempotencyMiddleware,
@@ -25,7 +25,14 @@ from training.api.middleware import (
 from training.api.problems import EXCEPTION_HANDLERS
 from training.api.services import Services
 
-ROUTES: list[Any] = [*health.ROUTES, *oauth.ROUTES, *tenancy.ROUTES, *people.ROUTES]
+ROUTES: list[Any] = [
+    *health.ROUTES,
+    *oauth.ROUTES,
+    *tenancy.ROUTES,
+    *people.ROUTES,
+    *skills.ROUTES,
+    *curricula.ROUTES,
+]
 
 OPENAPI_DESCRIPTION = """\
 The training service's API. Every error is `application/problem+json` (RFC 9457).

@@ -100,7 +100,6 @@ def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) 
             aud={"essential": True, "value": audience},
             exp={"essential": True},
             sub={"essential": True},
-            client_id={"essential": True},
         ).validate(token.claims)
     except ExpiredTokenError:
         raise TokenRejected("the token has expired") from None
@@ -118,22 +117,23 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     scopes = frozenset(str(claims.get("scope", "")).split())
     tenant = claims.get("tenant_id")
     member = claims.get("member_id")
+    client_id = claims.get("client_id")
     if member is not None:
         try:
             return Principal(ActorKind.MEMBER, str(UUID(str(member))), UUID(str(tenant)))
         except ValueError:
             raise TokenRejected("the token's member or tenant is not valid") from None
+    if not client_id:
+        raise TokenRejected("the token names no client")
     if tenant is None:
         if OPERATOR_SCOPE not in scopes:
             raise TokenRejected("the token names no tenant")
-        return Principal(ActorKind.OPERATOR, str(claims["client_id"]), None, scopes)
+        return Principal(ActorKind.OPERATOR, str(client_id), None, scopes)
     try:
         tenant_id = UUID(str(tenant))
     except ValueError:
         raise TokenRejected("the token's tenant is not valid") from None
-    return Principal(
-        ActorKind.CLIENT, str(claims["client_id"]), tenant_id, scopes - {OPERATOR_SCOPE}
-    )
+    return Principal(ActorKind.CLIENT, str(client_id), tenant_id, scopes - {OPERATOR_SCOPE})
 
 
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):

@@ -23,7 +23,7 @@ from training.application.app import TrainingApplication
 from training.application.context import CommandContext
 from training.application.personal_data import PersonalData, PersonalDataChange
 from training.domain.base import TrainingAggregate
-from training.domain.errors import NotFound, StaleVersion
+from training.domain.errors import Forbidden, NotFound, StaleVersion
 
 A = TypeVar("A", bound=TrainingAggregate)
 R = TypeVar("R")
@@ -65,6 +65,12 @@ class UnitOfWork:
             raise StaleVersion(expected_version, aggregate.version)
         self._touched[aggregate_id] = aggregate
         return aggregate
+
+    def require_tenant(self) -> UUID:
+        """The caller's tenant; platform callers cannot act on one tenant's people or plans."""
+        if self.context.tenant_id is None:
+            raise Forbidden("this belongs to a tenant; use a tenant's credentials")
+        return self.context.tenant_id
 
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self._touched or aggregate_id in self.app.repository
@@ -145,6 +151,8 @@ class CommandBus:
             try:
                 recordings = self.app.save(*events, personal_data=tuple(uow.personal_data))
             except IntegrityError:
+                if not self._lost_a_race(events):
+                    raise  # a broken constraint elsewhere is a bug, not a race
                 # Another writer appended to one of these aggregates (or created the same
                 # natural key) first: run the handler again on fresh state, where it sees
                 # the other write and decides again.
@@ -152,4 +160,15 @@ class CommandBus:
             return Outcome(result, max(r.notification.id for r in recordings))
         raise ConcurrentModification(
             f"{type(command).__name__} lost {MAX_ATTEMPTS} races for the same aggregate"
+        )
+
+    def _lost_a_race(self, events: list[TrainingAggregate.Event]) -> bool:
+        """Whether another writer stored a version this save meant to write."""
+        first_new: dict[UUID, int] = {}
+        for event in events:
+            known = first_new.get(event.originator_id, event.originator_version)
+            first_new[event.originator_id] = min(known, event.originator_version)
+        return any(
+            self.app.recorder.select_events(originator_id, gt=version - 1, limit=1)
+            for originator_id, version in first_new.items()
         )

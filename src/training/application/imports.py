@@ -27,7 +27,6 @@ from training.application.people import (
     check_manager,
     personal_data,
     seat_roster,
-    tenant_of,
 )
 from training.application.personal_data import PersonalData
 from training.domain.access import Role
@@ -281,7 +280,7 @@ class RowOutcome:
 
 
 def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome, ...]:
-    tenant_id = tenant_of(uow)
+    tenant_id = uow.require_tenant()
     tenant = uow.get(Tenant, tenant_id)
     roster = seat_roster(uow, tenant_id)
     free = roster.free(tenant.seat_limit)

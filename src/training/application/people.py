@@ -12,7 +12,7 @@ from training.application.bus import Handler, UnitOfWork
 from training.application.personal_data import PersonalData
 from training.application.tenancy import tenant_is_active
 from training.domain.access import Role
-from training.domain.errors import AlreadyExists, Forbidden, NotFound, RuleViolated
+from training.domain.errors import AlreadyExists, NotFound, RuleViolated
 from training.domain.people import (
     Member,
     SeatRoster,
@@ -96,12 +96,6 @@ class MemberSnapshot:
         )
 
 
-def tenant_of(uow: UnitOfWork) -> UUID:
-    if uow.context.tenant_id is None:
-        raise Forbidden("people belong to a tenant; use a tenant's credentials")
-    return uow.context.tenant_id
-
-
 def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
     return uow.get_or_add(
         SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
@@ -142,7 +136,7 @@ def personal_data(display_name: str | None, email: str | None) -> PersonalData:
 
 
 def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
-    tenant_id = tenant_of(uow)
+    tenant_id = uow.require_tenant()
     member_id = Member.create_id(tenant_id, command.external_id)
     if uow.exists(member_id):
         raise AlreadyExists(
@@ -166,7 +160,7 @@ def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
 
 
 def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
-    tenant_of(uow)
+    uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     if command.roles is not None:
         member.change_roles(command.roles)
@@ -193,7 +187,7 @@ def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
 
 
 def deactivate_member(command: DeactivateMember, uow: UnitOfWork) -> MemberSnapshot:
-    tenant_id = tenant_of(uow)
+    tenant_id = uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     member.deactivate(command.reason)
     seat_roster(uow, tenant_id).release(1)
@@ -201,7 +195,7 @@ def deactivate_member(command: DeactivateMember, uow: UnitOfWork) -> MemberSnaps
 
 
 def reactivate_member(command: ReactivateMember, uow: UnitOfWork) -> MemberSnapshot:
-    tenant_id = tenant_of(uow)
+    tenant_id = uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     member.reactivate()
     take_seats(uow, tenant_id, 1)
@@ -209,7 +203,7 @@ def reactivate_member(command: ReactivateMember, uow: UnitOfWork) -> MemberSnaps
 
 
 def erase_personal_data(command: ErasePersonalData, uow: UnitOfWork) -> MemberSnapshot:
-    tenant_of(uow)
+    uow.require_tenant()
     member = uow.get(Member, command.member_id)
     member.erase()
     uow.erase_personal_data(member)

@@ -10,6 +10,7 @@ from eventsourcing.application import AggregateNotFoundError
 from training.application.app import TrainingApplication
 from training.application.bus import Handler, UnitOfWork
 from training.application.credentials import hash_secret, new_client_id, new_secret
+from training.application.skills import start_framework
 from training.domain.errors import AlreadyExists, Forbidden, NotFound
 from training.domain.tenancy import ApiClient, Tenant
 
@@ -102,6 +103,8 @@ def register_tenant(command: RegisterTenant, uow: UnitOfWork) -> TenantSnapshot:
         raise AlreadyExists(f"a tenant with slug {command.slug!r} exists", field="slug")
     tenant = Tenant.register(command.slug, command.name, command.seat_limit)
     uow.add(tenant)
+    # Every tenant starts from the default skill framework of this release.
+    uow.add(start_framework(tenant.id))
     return TenantSnapshot.of(tenant)
 
 

@@ -28,11 +28,18 @@ class TrainingRecorder(PostgresApplicationRecorder):
                 curs.execute(
                     "DELETE FROM training.people WHERE member_id = %s", (change.member_id,)
                 )
+            elif change.data.display_name is None:
+                # A partial change of an existing member (its row exists: it was registered).
+                curs.execute(
+                    "UPDATE training.people SET email = COALESCE(%s, email), updated_at = now() "
+                    "WHERE member_id = %s",
+                    (change.data.email, change.member_id),
+                )
             else:
                 curs.execute(
                     "INSERT INTO training.people (member_id, tenant_id, display_name, email, "
                     "updated_at) VALUES (%s, %s, %s, %s, now()) ON CONFLICT (member_id) DO UPDATE "
-                    "SET display_name = COALESCE(EXCLUDED.display_name, people.display_name), "
+                    "SET display_name = EXCLUDED.display_name, "
                     "email = COALESCE(EXCLUDED.email, people.email), updated_at = now()",
                     (
                         change.member_id,

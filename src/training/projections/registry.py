@@ -8,7 +8,9 @@ from typing import Any
 from eventsourcing.projection import Projection
 
 from training.projections.base import TenantScopedView
+from training.projections.curricula import CurriculaProjection, CurriculaView
 from training.projections.people import MembersProjection, MembersView
+from training.projections.skills import SkillsProjection, SkillsView
 from training.projections.store import ViewInfo
 from training.projections.tenancy import TenancyProjection, TenancyView
 
@@ -29,8 +31,10 @@ class ProjectionSpec:
 
 TENANCY = ProjectionSpec(TenancyProjection, TenancyView)
 MEMBERS = ProjectionSpec(MembersProjection, MembersView)
+SKILLS = ProjectionSpec(SkillsProjection, SkillsView)
+CURRICULA = ProjectionSpec(CurriculaProjection, CurriculaView)
 
-PROJECTIONS: tuple[ProjectionSpec, ...] = (TENANCY, MEMBERS)
+PROJECTIONS: tuple[ProjectionSpec, ...] = (TENANCY, MEMBERS, SKILLS, CURRICULA)
 
 
 def by_name(name: str) -> ProjectionSpec:
