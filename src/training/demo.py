@@ -10,10 +10,17 @@ from typing import Any
 
 from training.application.bus import CommandBus
 from training.application.context import Actor, ActorKind, CommandContext
+from training.application.curricula import (
+    AddModule,
+    CreateCurriculum,
+    ForkCurriculum,
+    PublishCurriculum,
+)
 from training.application.imports import ImportMembers, MemberRow
 from training.application.skills import DefineRoleProfile
 from training.application.tenancy import IssuedCredentials, RegisterApiClient, RegisterTenant
 from training.domain.access import Role, Scope
+from training.domain.curricula import ModuleFormat, ModuleSpec
 from training.domain.skills import SkillTarget
 from training.domain.tenancy import Tenant
 
@@ -89,6 +96,10 @@ def load_demo(bus: CommandBus) -> DemoLoaded | None:
         for index, (external_id, name, roles, manager, team, title) in enumerate(PEOPLE, start=1)
     )
     bus.execute(acme, ImportMembers(rows))
+    catalogue = load_catalogue(bus, platform)
+    for curriculum_id in catalogue:
+        fork = bus.execute(acme, ForkCurriculum(curriculum_id, 1)).result
+        bus.execute(acme, PublishCurriculum(fork.curriculum_id))
     for profile in demo_catalogue()["role_profiles"]:
         targets = tuple(SkillTarget(s, int(level)) for s, level in profile["targets"].items())
         bus.execute(
@@ -96,3 +107,27 @@ def load_demo(bus: CommandBus) -> DemoLoaded | None:
             DefineRoleProfile(profile["key"], profile["name"], profile["description"], targets),
         )
     return DemoLoaded(tenant.tenant_id, client)
+
+
+def load_catalogue(bus: CommandBus, platform: CommandContext) -> list[uuid.UUID]:
+    """Publishes the sample curricula as the platform catalogue; returns their ids."""
+    published = []
+    for curriculum in demo_catalogue()["curricula"]:
+        created = bus.execute(
+            platform, CreateCurriculum(curriculum["title"], curriculum["description"])
+        ).result
+        for module in curriculum["modules"]:
+            spec = ModuleSpec(
+                key=module["key"],
+                title=module["title"],
+                description=module["description"],
+                format=ModuleFormat(module["format"]),
+                duration_minutes=int(module["duration_minutes"]),
+                targets=tuple(SkillTarget(t["skill"], int(t["level"])) for t in module["targets"]),
+                prerequisites=tuple(module["prerequisites"]),
+            )
+            # Prerequisites are checked as modules arrive: the data lists them in order.
+            bus.execute(platform, AddModule(created.curriculum_id, spec))
+        bus.execute(platform, PublishCurriculum(created.curriculum_id))
+        published.append(created.curriculum_id)
+    return published

@@ -13,6 +13,8 @@ from training.bootstrap import command_bus, training_application
 from training.infra.database import Database
 from training.projections.registry import PROJECTIONS
 
+CATALOGUE_TABLES = {"curricula", "curriculum_modules"}
+
 
 def read_model_tables(conn: psycopg.Connection) -> list[str]:
     """Every table in the training schema that holds tenant data (has a tenant_id column)."""
@@ -75,7 +77,9 @@ def test_a_tenant_sees_only_its_own_rows(
         conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(mine),))
         for table in read_model_tables(conn):
             rows = conn.execute(f"SELECT DISTINCT tenant_id FROM training.{table}").fetchall()
-            assert set(rows) <= {(mine,)}, table
+            # The platform catalogue (tenant_id NULL) is shared with every tenant, read-only.
+            shared = {(None,)} if table in CATALOGUE_TABLES else set()
+            assert set(rows) <= {(mine,)} | shared, table
         assert conn.execute("SELECT count(*) FROM training.tenants").fetchone() == (1,)
         assert conn.execute(
             "SELECT count(*) FROM training.api_clients WHERE tenant_id = %s", (theirs,)

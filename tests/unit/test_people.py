@@ -1,0 +1,115 @@
+"""Members and the seat roster, without infrastructure."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from training.domain.access import Role, Scope, scopes_of
+from training.domain.errors import InvalidTransition, RuleViolated
+from training.domain.people import Member, MemberStatus, SeatLimitReached, SeatRoster, check_email
+
+TENANT = uuid.uuid4()
+
+
+def member(external_id: str = "E1", **kwargs: object) -> Member:
+    return Member.register(
+        tenant_id=TENANT, external_id=external_id, roles=(Role.ENGINEER,), **kwargs
+    )  # type: ignore[arg-type]
+
+
+def test_a_member_id_comes_from_the_tenant_and_external_id() -> None:
+    assert member("E1").id == Member.create_id(TENANT, "E1")
+    assert member("E1").id != Member.create_id(uuid.uuid4(), "E1")
+
+
+def test_a_member_needs_a_role_and_a_sane_external_id() -> None:
+    with pytest.raises(RuleViolated) as raised:
+        Member.register(tenant_id=TENANT, external_id="E1", roles=())
+    assert raised.value.field == "roles"
+    with pytest.raises(RuleViolated) as raised:
+        Member.register(tenant_id=TENANT, external_id="has space", roles=(Role.ENGINEER,))
+    assert raised.value.field == "external_id"
+
+
+def test_a_member_cannot_manage_themselves() -> None:
+    with pytest.raises(RuleViolated):
+        member("E1", manager_id=Member.create_id(TENANT, "E1"))
+    someone = member("E2")
+    with pytest.raises(RuleViolated):
+        someone.change_manager(someone.id)
+
+
+def test_unchanged_values_record_nothing() -> None:
+    someone = member("E3", team="Core", job_title="Engineer")
+    someone.collect_events()
+    someone.change_roles((Role.ENGINEER, Role.ENGINEER))
+    someone.change_position(" Core ", "Engineer")
+    someone.change_manager(None)
+    assert someone.collect_events() == []
+
+
+def test_deactivation_reactivation_and_erasure() -> None:
+    someone = member()
+    with pytest.raises(RuleViolated):
+        someone.deactivate("")
+    someone.deactivate("left the company")
+    assert someone.status is MemberStatus.DEACTIVATED
+    with pytest.raises(InvalidTransition):
+        someone.deactivate("again")
+    someone.erase()
+    with pytest.raises(InvalidTransition):
+        someone.reactivate()
+    with pytest.raises(InvalidTransition):
+        someone.change_roles((Role.MANAGER,))
+    with pytest.raises(InvalidTransition):
+        someone.erase()
+
+
+def test_no_personal_data_in_any_member_event() -> None:
+    someone = member()
+    someone.note_personal_data_updated(("email", "display_name"))
+    someone.erase()
+    for event in someone.collect_events():
+        fields = set(vars(event))
+        assert not fields & {"display_name", "email", "name"}, type(event).__name__
+
+
+def test_the_roster_holds_the_seat_limit() -> None:
+    roster = SeatRoster.open(TENANT)
+    roster.take(2, seat_limit=3)
+    with pytest.raises(SeatLimitReached) as raised:
+        roster.take(2, seat_limit=3)
+    assert "1 more" in raised.value.detail
+    roster.take(1, seat_limit=3)
+    assert roster.free(3) == 0
+    roster.release(1)
+    assert roster.free(3) == 1
+    roster.take(0, seat_limit=3)
+    assert roster.taken == 2
+
+
+def test_a_lowered_seat_limit_stops_new_seats_only() -> None:
+    roster = SeatRoster.open(TENANT)
+    roster.take(5, seat_limit=5)
+    assert roster.free(3) == 0
+    with pytest.raises(SeatLimitReached):
+        roster.take(1, seat_limit=3)
+
+
+@pytest.mark.parametrize("email", ["a@b.co", "First.Last+tag@example.org"])
+def test_emails_are_normalised(email: str) -> None:
+    assert check_email(email) == email.lower()
+
+
+@pytest.mark.parametrize("email", ["", "no-at", "a@b", "a@@b.co", "a b@c.de"])
+def test_bad_emails_are_refused(email: str) -> None:
+    with pytest.raises(RuleViolated):
+        check_email(email)
+
+
+def test_roles_grant_scopes() -> None:
+    assert str(Scope.MEMBERS_WRITE) in scopes_of((Role.HR_MANAGER,))
+    assert str(Scope.MEMBERS_WRITE) not in scopes_of((Role.ENGINEER, Role.MANAGER))
+    assert scopes_of((Role.TENANT_ADMIN,)) == frozenset(str(s) for s in Scope)
