@@ -1,0 +1,248 @@
+"""What the benchmarks share: the service under test, CPU accounting and machine facts.
+
+A benchmark starts ``training serve`` on a throw-away embedded PostgreSQL, talks to it over
+HTTP on loopback and reports, for each measured window, how much CPU the load generator, the
+service and PostgreSQL used, because on two cores they compete for the same CPUs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import IO
+
+import httpx
+import psycopg
+
+SERVER_START_TIMEOUT = 120.0
+SERVER_STOP_TIMEOUT = 60.0
+HTTP_TIMEOUT = 60.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --- CPU accounting -------------------------------------------------------------------------------
+# On two cores the load generator, the service and PostgreSQL compete for the same CPUs, so
+# every row says who used them; without that a saturated client reads as a slow service.
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces): state, ppid, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
+    fields = _stat_fields(pid)
+    # utime, stime, cutime, cstime are fields 14-17 of stat(5), 11-14 after the name.
+    ticks = int(fields[11]) + int(fields[12])
+    if with_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def _postgres_cpu_seconds(pg_dir: Path) -> float:
+    """The postmaster, its live children, and (via cutime) the backends it already reaped."""
+    try:
+        postmaster = int((pg_dir / "postmaster.pid").read_text().split()[0])
+        total = _cpu_seconds(postmaster, with_reaped_children=True)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(_stat_fields(int(entry.name))[1]) == postmaster:
+                total += _cpu_seconds(int(entry.name))
+    return total
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """CPU seconds used so far by this process, by ``training serve`` and by PostgreSQL."""
+
+    pg_dir: Path
+    serve_pid: int | None = None
+
+    def sample(self) -> tuple[float, float, float]:
+        serve = 0.0
+        if self.serve_pid is not None:
+            with contextlib.suppress(OSError):
+                serve = _cpu_seconds(self.serve_pid)
+        return time.process_time(), serve, _postgres_cpu_seconds(self.pg_dir)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A measured interval: wall-clock seconds and each party's CPU as a share of one core."""
+
+    seconds: float
+    cpu: tuple[float, float, float]
+
+
+class Stopwatch:
+    def __init__(self, meter: CpuMeter) -> None:
+        self.meter = meter
+        self.cpu = meter.sample()
+        self.started = time.perf_counter()
+
+    def stop(self) -> Window:
+        seconds = time.perf_counter() - self.started
+        used = [end - start for start, end in zip(self.cpu, self.meter.sample(), strict=True)]
+        bench, serve, postgres = (value / seconds if seconds else 0.0 for value in used)
+        return Window(seconds, (bench, serve, postgres))
+
+
+# --- the service under test -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    env: dict[str, str]
+    meter: CpuMeter
+
+
+def training_command() -> str:
+    """The console script next to this interpreter, so the bench runs the venv's service."""
+    beside = Path(sys.executable).parent / "training"
+    found = str(beside) if beside.exists() else shutil.which("training")
+    if not found:
+        raise SystemExit("the `training` console script is missing; run pip install -e .")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"training serve exited early with status {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200:
+                return
+        time.sleep(0.25)
+    raise RuntimeError(f"training serve was not healthy within {SERVER_START_TIMEOUT:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT is serve's clean shutdown (uvicorn, projection runners, embedded postgres)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=SERVER_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        progress("serve did not stop on SIGINT; killing it")
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, stdout: IO[bytes], stderr: IO[bytes]) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRAINING_DATA_DIR": str(data_dir),
+        "TRAINING_HOST": "127.0.0.1",
+        "TRAINING_PORT": str(port),
+        "TRAINING_LOG_LEVEL": "warning",
+    }
+    env.pop("DATABASE_URL", None)  # always the embedded server in the throw-away data dir
+    base_url = f"http://127.0.0.1:{port}"
+    # A session of its own: a Ctrl-C on the bench must not reach serve twice (once from the
+    # terminal, once from stop_process), which would turn the clean shutdown into a hard one.
+    process = subprocess.Popen(
+        [training_command(), "serve", "--no-demo"],
+        env=env,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(process, base_url)
+        yield Server(base_url, env, CpuMeter(data_dir / "pg", serve_pid=process.pid))
+    finally:
+        stop_process(process)
+
+
+def create_operator_client(server: Server) -> tuple[str, str]:
+    completed = subprocess.run(
+        [training_command(), "operator", "create-client", "--name", "bench"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if completed.returncode != 0:
+        msg = f"operator create-client failed ({completed.returncode}): {completed.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    values = dict(line.split("=", 1) for line in completed.stdout.splitlines() if "=" in line)
+    return values["client_id"], values["client_secret"]
+
+
+def fetch_token(server: Server, credentials: tuple[str, str]) -> str:
+    response = httpx.post(
+        f"{server.base_url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=credentials,
+        timeout=HTTP_TIMEOUT,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def postgres_facts(admin_url: str) -> str:
+    with psycopg.connect(admin_url) as conn:
+        values = [
+            str(row[0]) if (row := conn.execute(f"SHOW {name}").fetchone()) else "?"
+            for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")
+        ]
+    return (
+        f"PostgreSQL {values[0]} (embedded pgserver; fsync={values[1]}, "
+        f"synchronous_commit={values[2]}, shared_buffers={values[3]})"
+    )
+
+
+def machine_facts(postgres: str, load_before: tuple[float, float, float]) -> list[str]:
+    load_after = os.getloadavg()
+    libraries = ", ".join(
+        f"{name} {version(name)}" for name in ("eventsourcing", "psycopg", "litestar", "uvicorn")
+    )
+    return [
+        f"CPU: {os.cpu_count()} x {cpu_model()}",
+        f"Python {platform.python_version()} on {platform.platform()}",
+        postgres,
+        libraries,
+        "load average (1/5/15 min) before: "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + ", after: "
+        + " ".join(f"{x:.2f}" for x in load_after),
+    ]
