@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
 
-from training.application import curricula, imports, people, skills, tenancy
+from training.application import cohorts, curricula, imports, people, skills, tenancy
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.import_runner import ImportRunner
@@ -38,6 +38,7 @@ HANDLERS = {
     **people.HANDLERS,
     **imports.HANDLERS,
     **skills.HANDLERS,
+    **cohorts.HANDLERS,
     **curricula.HANDLERS,
 }
 

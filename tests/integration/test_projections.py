@@ -57,7 +57,7 @@ def tenant_names(database: Database) -> dict[str, str]:
         return dict(conn.execute("SELECT slug, name FROM training.tenants").fetchall())
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

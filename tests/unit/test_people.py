@@ -78,24 +78,28 @@ def test_no_personal_data_in_any_member_event() -> None:
 
 def test_the_roster_holds_the_seat_limit() -> None:
     roster = SeatRoster.open(TENANT)
-    roster.take(2, seat_limit=3)
+    a, b, c, d = (uuid.uuid4() for _ in range(4))
+    roster.take((a, b), seat_limit=3)
     with pytest.raises(SeatLimitReached) as raised:
-        roster.take(2, seat_limit=3)
+        roster.take((c, d), seat_limit=3)
     assert "1 more" in raised.value.detail
-    roster.take(1, seat_limit=3)
+    roster.take((c,), seat_limit=3)
     assert roster.free(3) == 0
-    roster.release(1)
+    roster.take((a,), seat_limit=3)  # already active: takes no seat
+    roster.release((a,))
     assert roster.free(3) == 1
-    roster.take(0, seat_limit=3)
+    assert not roster.is_active(a)
+    assert roster.is_active(b)
+    roster.release((a,))  # releasing twice changes nothing
     assert roster.taken == 2
 
 
 def test_a_lowered_seat_limit_stops_new_seats_only() -> None:
     roster = SeatRoster.open(TENANT)
-    roster.take(5, seat_limit=5)
+    roster.take(tuple(uuid.uuid4() for _ in range(5)), seat_limit=5)
     assert roster.free(3) == 0
     with pytest.raises(SeatLimitReached):
-        roster.take(1, seat_limit=3)
+        roster.take((uuid.uuid4(),), seat_limit=3)
 
 
 @pytest.mark.parametrize("email", ["a@b.co", "First.Last+tag@example.org"])

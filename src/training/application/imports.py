@@ -285,11 +285,11 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     roster = seat_roster(uow, tenant_id)
     free = roster.free(tenant.seat_limit)
     outcomes = []
-    created = 0
+    created: list[UUID] = []
     for row in command.rows:
         member_id = Member.create_id(tenant_id, row.external_id)
         exists = uow.exists(member_id)
-        if not exists and created >= free:
+        if not exists and len(created) >= free:
             outcomes.append(
                 RowOutcome(row.row, "failed", None, "the tenant's seat limit is reached")
             )
@@ -300,9 +300,10 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
             uow.discard(member_id)
             outcomes.append(RowOutcome(row.row, "failed", error.field, error.detail))
             continue
-        created += outcome.result == "created"
+        if outcome.result == "created":
+            created.append(member_id)
         outcomes.append(outcome)
-    roster.take(created, tenant.seat_limit)
+    roster.take(tuple(created), tenant.seat_limit)
     return tuple(outcomes)
 
 

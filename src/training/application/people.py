@@ -102,9 +102,9 @@ def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
     )
 
 
-def take_seats(uow: UnitOfWork, tenant_id: UUID, count: int) -> None:
+def take_seats(uow: UnitOfWork, tenant_id: UUID, member_ids: tuple[UUID, ...]) -> None:
     tenant = uow.get(Tenant, tenant_id)
-    seat_roster(uow, tenant_id).take(count, tenant.seat_limit)
+    seat_roster(uow, tenant_id).take(member_ids, tenant.seat_limit)
 
 
 def check_manager(uow: UnitOfWork, member_id: UUID, manager_id: UUID) -> None:
@@ -153,7 +153,7 @@ def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
     )
     if command.manager_id is not None:
         check_manager(uow, member.id, command.manager_id)
-    take_seats(uow, tenant_id, 1)
+    take_seats(uow, tenant_id, (member.id,))
     uow.add(member)
     uow.keep_personal_data(member, data)
     return MemberSnapshot.of(member)
@@ -190,7 +190,7 @@ def deactivate_member(command: DeactivateMember, uow: UnitOfWork) -> MemberSnaps
     tenant_id = uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     member.deactivate(command.reason)
-    seat_roster(uow, tenant_id).release(1)
+    seat_roster(uow, tenant_id).release((member.id,))
     return MemberSnapshot.of(member)
 
 
@@ -198,7 +198,7 @@ def reactivate_member(command: ReactivateMember, uow: UnitOfWork) -> MemberSnaps
     tenant_id = uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     member.reactivate()
-    take_seats(uow, tenant_id, 1)
+    take_seats(uow, tenant_id, (member.id,))
     return MemberSnapshot.of(member)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from training.domain.base import TrainingAggregate
+from training.domain.cohorts import CalendarFeed, Cohort, CurriculumEnrolments
 from training.domain.curricula import Curriculum
 from training.domain.people import Member, SeatRoster
+from training.domain.policy import TrainingPolicy
 from training.domain.skills import RoleProfile, SkillFramework
 from training.domain.tenancy import ApiClient, Tenant
 
@@ -16,6 +18,10 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     SkillFramework,
     RoleProfile,
     Curriculum,
+    Cohort,
+    CurriculumEnrolments,
+    CalendarFeed,
+    TrainingPolicy,
 )
 
 

@@ -250,10 +250,11 @@ class SeatLimitReached(LimitReached):
 
 
 class SeatRoster(TrainingAggregate):
-    """Counts a tenant's active members so the seat limit holds under concurrent writes.
+    """A tenant's active members, so the seat limit holds under concurrent writes.
 
     Every command that activates or deactivates members also changes this one aggregate, so
-    two of them racing for the last seat conflict on its version and one runs again.
+    two of them racing for the last seat conflict on its version and one runs again. It also
+    answers "is this an active member of the tenant?" for a whole batch in one load.
     """
 
     TOPIC = "training.people:SeatRoster"
@@ -269,11 +270,11 @@ class SeatRoster(TrainingAggregate):
 
     class SeatsTaken(Event):
         TOPIC = "training.people:SeatRoster.SeatsTaken"
-        count: int
+        member_ids: tuple[UUID, ...]
 
     class SeatsReleased(Event):
         TOPIC = "training.people:SeatRoster.SeatsReleased"
-        count: int
+        member_ids: tuple[UUID, ...]
 
     @staticmethod
     def create_id(tenant_id: UUID) -> UUID:
@@ -286,29 +287,38 @@ class SeatRoster(TrainingAggregate):
     @event(Opened)
     def __init__(self, *, tenant_id: UUID | None = None) -> None:
         self.tenant_id = tenant_id
-        self.taken = 0
+        self.active: set[UUID] = set()
+
+    @property
+    def taken(self) -> int:
+        return len(self.active)
 
     def free(self, seat_limit: int) -> int:
         return max(seat_limit - self.taken, 0)
 
-    def take(self, count: int, seat_limit: int) -> None:
-        if count <= 0:
+    def is_active(self, member_id: UUID) -> bool:
+        return member_id in self.active
+
+    def take(self, member_ids: tuple[UUID, ...], seat_limit: int) -> None:
+        new = tuple(dict.fromkeys(m for m in member_ids if m not in self.active))
+        if not new:
             return
-        if self.taken + count > seat_limit:
+        if self.taken + len(new) > seat_limit:
             raise SeatLimitReached(
                 f"the tenant's {seat_limit} seats allow {self.free(seat_limit)} more active "
-                f"members, not {count}; deactivate members or raise the seat limit"
+                f"members, not {len(new)}; deactivate members or raise the seat limit"
             )
-        self._seats_taken(count=count)
+        self._seats_taken(member_ids=new)
 
     @event(SeatsTaken)
-    def _seats_taken(self, count: int) -> None:
-        self.taken += count
+    def _seats_taken(self, member_ids: tuple[UUID, ...]) -> None:
+        self.active.update(member_ids)
 
-    def release(self, count: int) -> None:
-        if count > 0:
-            self._seats_released(count=min(count, self.taken))
+    def release(self, member_ids: tuple[UUID, ...]) -> None:
+        held = tuple(m for m in member_ids if m in self.active)
+        if held:
+            self._seats_released(member_ids=held)
 
     @event(SeatsReleased)
-    def _seats_released(self, count: int) -> None:
-        self.taken -= count
+    def _seats_released(self, member_ids: tuple[UUID, ...]) -> None:
+        self.active.difference_update(member_ids)
