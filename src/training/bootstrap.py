@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING
 from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
 
-from training.application import cohorts, curricula, imports, people, skills, tenancy
+from training.application import (
+    assessments,
+    cohorts,
+    curricula,
+    imports,
+    learning,
+    people,
+    reviews,
+    skills,
+    tenancy,
+)
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.import_runner import ImportRunner
@@ -39,6 +49,9 @@ HANDLERS = {
     **imports.HANDLERS,
     **skills.HANDLERS,
     **cohorts.HANDLERS,
+    **assessments.HANDLERS,
+    **reviews.HANDLERS,
+    **learning.HANDLERS,
     **curricula.HANDLERS,
 }
 

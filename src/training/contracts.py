@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from training.domain.catalog import AGGREGATES, event_classes
+from training.domain.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
@@ -27,7 +27,7 @@ def openapi_document() -> dict[str, Any]:
 def event_schemas() -> dict[str, dict[str, Any]]:
     """File name -> schema, one per event type, keyed by its pinned topic."""
     schemas: dict[str, dict[str, Any]] = {}
-    for aggregate in AGGREGATES:
+    for aggregate in (*AGGREGATES, *PLANNING_AGGREGATES):
         for cls in event_classes(aggregate):
             topic = str(cls.TOPIC)
             schema = msgspec.json.schema(cls)

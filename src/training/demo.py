@@ -106,6 +106,7 @@ def load_demo(bus: CommandBus) -> DemoLoaded | None:
             acme,
             DefineRoleProfile(profile["key"], profile["name"], profile["description"], targets),
         )
+    take_demo_assessments(bus, tenant.tenant_id, request_id)
     return DemoLoaded(tenant.tenant_id, client)
 
 
@@ -131,3 +132,50 @@ def load_catalogue(bus: CommandBus, platform: CommandContext) -> list[uuid.UUID]
         bus.execute(platform, PublishCurriculum(created.curriculum_id))
         published.append(created.curriculum_id)
     return published
+
+
+# The skills each team's engineers have been assessed in, so that skill profiles, percentiles
+# and the team skill summary (five or more people per skill) have something to show.
+DEMO_ASSESSMENTS: dict[str, tuple[str, ...]] = {
+    "Platform": ("kubernetes", "git"),
+    "Payments": ("python", "sql"),
+    "Mobile": ("http-apis", "automated-testing"),
+}
+DEMO_SEED = 2026
+
+
+def take_demo_assessments(bus: CommandBus, tenant_id: uuid.UUID, request_id: str) -> int:
+    """Each demo engineer completes the adaptive test of their team's skills, answering as
+    an engineer of a fixed (seeded) ability would under the 2PL model; returns the attempts."""
+    import random
+
+    from training.application.assessments import AnswerItem, StartAssessment, starter_bank
+    from training.domain.assessments import ItemKind
+    from training.domain.people import Member
+    from training.domain.scoring import probability_correct
+
+    bank = starter_bank().items
+    rng = random.Random(DEMO_SEED)
+    completed = 0
+    for external_id, _, roles, _, team, _ in PEOPLE:
+        if Role.ENGINEER not in roles:
+            continue
+        member_id = Member.create_id(tenant_id, external_id)
+        person = CommandContext(Actor(ActorKind.MEMBER, str(member_id)), request_id, tenant_id)
+        ability = rng.gauss(0.3, 0.9)
+        for skill in DEMO_ASSESSMENTS.get(team, ()):
+            if skill not in bank:
+                continue
+            state = bus.execute(person, StartAssessment(skill)).result
+            while state.item is not None:
+                item, parameters = bank[skill][state.item.item_id]
+                answer = item.answer
+                if rng.random() >= probability_correct(ability, parameters):
+                    answer = tuple(reversed(item.answer))
+                    if item.kind is not ItemKind.ORDERING:
+                        answer = (next(o.id for o in item.options if o.id not in item.answer),)
+                state = bus.execute(
+                    person, AnswerItem(state.attempt_id, item.item_id, answer)
+                ).result
+            completed += 1
+    return completed

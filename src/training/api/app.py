@@ -15,7 +15,18 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from training import __version__
-from training.api import curricula, health, oauth, people, skills, tenancy
+from training.api import (
+    assessments,
+    audit,
+    calendar,
+    cohorts,
+    curricula,
+    health,
+    oauth,
+    people,
+    skills,
+    tenancy,
+)
 from training.api.auth import PUBLIC_PATHS, BearerAuthenticationMiddleware
 from training.api.middleware import (
     IdempotencyMiddleware,
@@ -23,15 +34,20 @@ from training.api.middleware import (
     log_response,
 )
 from training.api.problems import EXCEPTION_HANDLERS
+from training.api.ratelimit import Buckets, RateLimit, RateLimitMiddleware
 from training.api.services import Services
 
 ROUTES: list[Any] = [
     *health.ROUTES,
+    *audit.ROUTES,
     *oauth.ROUTES,
     *tenancy.ROUTES,
     *people.ROUTES,
     *skills.ROUTES,
     *curricula.ROUTES,
+    *cohorts.ROUTES,
+    *calendar.ROUTES,
+    *assessments.ROUTES,
 ]
 
 OPENAPI_DESCRIPTION = """\
@@ -87,6 +103,9 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
         middleware=[
             RequestContextMiddleware(),
             DefineMiddleware(BearerAuthenticationMiddleware, exclude=list(PUBLIC_PATHS)),
+            RateLimitMiddleware(
+                Buckets(RateLimit.parse(services.settings.rate_limit if services else "1200/60"))
+            ),
             IdempotencyMiddleware(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -47,6 +47,7 @@ PUBLIC_PATHS = (
     "^/oauth2/token$",
     "^/\\.well-known/",
     "^/schema",
+    "^/calendar/",
 )
 
 

@@ -87,7 +87,15 @@ async def log_response(message: Message, scope: Scope) -> None:
         )
 
 
-async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
+async def send_problem(
+    send: Send,
+    scope: Scope,
+    status: int,
+    code: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A problem response sent from middleware, before any handler ran."""
     problem = Problem(
         type=PROBLEM_TYPE_BASE + code,
         title=TITLES.get(status, "Error"),
@@ -104,6 +112,7 @@ async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail
             "headers": [
                 (b"content-type", MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
@@ -138,7 +147,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         if not IDEMPOTENCY_KEY_PATTERN.match(key):
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 400,
@@ -148,7 +157,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             return
         body = await _read_body(receive)
         if body is None:
-            await _send_problem(
+            await send_problem(
                 send, scope, 413, "request-too-large", "the request body is too large"
             )
             return
@@ -159,7 +168,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         )
         claim = await store.claim(principal.tenant_id, owner, key, fingerprint)
         if isinstance(claim, Mismatch):
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 422,
@@ -168,7 +177,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             )
             return
         if isinstance(claim, InFlight):
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 409,

@@ -19,6 +19,7 @@ class Scope(StrEnum):
     SKILLS_WRITE = "skills:write"
     CURRICULA_READ = "curricula:read"
     CURRICULA_WRITE = "curricula:write"
+    AUDIT_READ = "audit:read"
 
 
 class Role(StrEnum):

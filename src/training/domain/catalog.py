@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from training.domain.assessments import (
+    AssessmentAttempt,
+    AssessmentSlot,
+    ItemBank,
+    ItemCalibration,
+    SkillEvidence,
+)
 from training.domain.base import TrainingAggregate
 from training.domain.cohorts import CalendarFeed, Cohort, CurriculumEnrolments
 from training.domain.curricula import Curriculum
+from training.domain.learning import LearningRecord
 from training.domain.people import Member, SeatRoster
 from training.domain.policy import TrainingPolicy
+from training.domain.reviews import PerformanceReview
 from training.domain.skills import RoleProfile, SkillFramework
 from training.domain.tenancy import ApiClient, Tenant
+from training.domain.tracks import PlanningCatalogue, TrainingTrack
 
 AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     Tenant,
@@ -22,7 +32,17 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     CurriculumEnrolments,
     CalendarFeed,
     TrainingPolicy,
+    AssessmentAttempt,
+    AssessmentSlot,
+    ItemBank,
+    ItemCalibration,
+    SkillEvidence,
+    PerformanceReview,
+    LearningRecord,
 )
+
+# The planning process's own aggregates (stored in planning_events).
+PLANNING_AGGREGATES: tuple[type[TrainingAggregate], ...] = (TrainingTrack, PlanningCatalogue)
 
 
 def event_classes(aggregate: type[TrainingAggregate]) -> list[type[TrainingAggregate.Event]]:

@@ -12,6 +12,7 @@
 - ``TRAINING_TOKEN_TTL`` (``900``): access token lifetime in seconds.
 - ``TRAINING_READ_WAIT`` (``2.0``): how long a query waits for ``Training-Position``.
 - ``TRAINING_LOG_LEVEL`` (``info``).
+- ``TRAINING_RATE_LIMIT`` (``1200/60``): requests per seconds for each client or person.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Settings:
     log_level: str = "info"
     audience: str = AUDIENCE
     db_pool_size: int = 8
+    rate_limit: str = "1200/60"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,4 +67,5 @@ class Settings:
             token_ttl=int(env.get("TRAINING_TOKEN_TTL", "900")),
             read_wait=float(env.get("TRAINING_READ_WAIT", "2.0")),
             log_level=env.get("TRAINING_LOG_LEVEL", "info"),
+            rate_limit=env.get("TRAINING_RATE_LIMIT", "1200/60"),
         )

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from eventsourcing.projection import ProjectionRunner
 from psycopg import sql
 
-from training.application.app import TrainingApplication
 from training.infra.database import Database
 from training.projections.base import TenantScopedView
 from training.projections.registry import by_name
 from training.projections.runner import leader_lock_key
-from training.projections.store import APPLICATION_NAME
 
 Progress = Callable[[int, int], None]
 
@@ -22,10 +21,14 @@ class ProjectionBusy(RuntimeError):
     pass
 
 
-def _count(conn: psycopg.Connection, topics: list[str], upto: int | None = None) -> int:
+def _count(
+    conn: psycopg.Connection, events: sql.Composed, topics: list[str], upto: int | None = None
+) -> int:
     row = conn.execute(
-        "SELECT count(*) FROM training.training_events WHERE topic = ANY(%s) "
-        "AND (%s::bigint IS NULL OR notification_id <= %s)",
+        sql.SQL(
+            "SELECT count(*) FROM {} WHERE topic = ANY(%s) "
+            "AND (%s::bigint IS NULL OR notification_id <= %s)"
+        ).format(events),
         (topics, upto, upto),
     ).fetchone()
     return int(row[0]) if row else 0
@@ -34,6 +37,11 @@ def _count(conn: psycopg.Connection, topics: list[str], upto: int | None = None)
 def rebuild(database: Database, name: str, progress: Progress) -> int:
     """Replays every event of projection ``name``; returns how many it processed."""
     spec = by_name(name)
+    view_class = spec.view_class
+    if view_class is None:
+        msg = f"{name} owns its events (an event-sourced policy); it is not rebuilt from scratch"
+        raise ProjectionBusy(msg)
+    projection_class: Any = spec.projection_class
     topics = list(spec.info.topics)
     tracking = sql.SQL("training.{}").format(sql.Identifier(f"{name}_tracking"))
     with psycopg.connect(database.app_url, autocommit=True) as lock:
@@ -42,18 +50,18 @@ def rebuild(database: Database, name: str, progress: Progress) -> int:
             msg = f"the {name} projection is running elsewhere (serve or worker); stop it first"
             raise ProjectionBusy(msg)
         with psycopg.connect(database.admin_url) as admin, admin.transaction():
-            for table in spec.view_class.tables:
+            for table in view_class.tables:
                 schema, _, bare = table.partition(".")
                 admin.execute(
                     sql.SQL("TRUNCATE {}.{}").format(sql.Identifier(schema), sql.Identifier(bare))
                 )
             admin.execute(sql.SQL("DELETE FROM {}").format(tracking))
-        total = _count(lock, topics)
+        total = _count(lock, spec.info.events_table, topics)
         progress(0, total)
-        runner: ProjectionRunner[TrainingApplication, TenantScopedView] = ProjectionRunner(
-            application_class=TrainingApplication,
-            projection_class=spec.projection_class,
-            view_class=spec.view_class,
+        runner: ProjectionRunner[Any, TenantScopedView] = ProjectionRunner(
+            application_class=spec.upstream,
+            projection_class=projection_class,
+            view_class=view_class,
             env=database.eventsourcing_env(pool_size=2, max_overflow=2),
         )
         with runner:
@@ -62,10 +70,10 @@ def rebuild(database: Database, name: str, progress: Progress) -> int:
                     sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
                         tracking
                     ),
-                    (APPLICATION_NAME,),
+                    (spec.info.upstream,),
                 ).fetchone()
                 position = int(row[0]) if row and row[0] is not None else 0
-                done = _count(lock, topics, position) if position else 0
+                done = _count(lock, spec.info.events_table, topics, position) if position else 0
                 progress(done, total)
                 if done >= total:
                     return total

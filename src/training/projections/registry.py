@@ -5,36 +5,68 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.projection import Projection
+from eventsourcing.application import Application
+from eventsourcing.projection import EventSourcedProjection, Projection
 
+from training.application.app import TrainingApplication
+from training.application.planning import Planning
+from training.projections.assessments import AssessmentsProjection, AssessmentsView
+from training.projections.audit import AuditProjection, AuditView
 from training.projections.base import TenantScopedView
+from training.projections.cohorts import CohortsProjection, CohortsView
 from training.projections.curricula import CurriculaProjection, CurriculaView
 from training.projections.people import MembersProjection, MembersView
 from training.projections.skills import SkillsProjection, SkillsView
 from training.projections.store import ViewInfo
 from training.projections.tenancy import TenancyProjection, TenancyView
+from training.projections.tracks import TracksProjection, TracksView
 
 
 @dataclass(frozen=True)
 class ProjectionSpec:
-    projection_class: type[Projection[Any]]
-    view_class: type[TenantScopedView]
+    """A read model (projection and view), or with no view an event-sourced policy that
+    owns aggregates of its own; ``upstream`` is the application whose events it follows."""
+
+    projection_class: type[Projection[Any]] | type[EventSourcedProjection[Any]]
+    view_class: type[TenantScopedView] | None = None
+    upstream: type[Application[Any]] = TrainingApplication
 
     @property
     def name(self) -> str:
         return str(self.projection_class.name)
 
     @property
+    def is_policy(self) -> bool:
+        return self.view_class is None
+
+    @property
     def info(self) -> ViewInfo:
-        return ViewInfo(self.name, tuple(self.projection_class.topics))
+        return ViewInfo(self.name, tuple(self.projection_class.topics), str(self.upstream.name))
 
 
 TENANCY = ProjectionSpec(TenancyProjection, TenancyView)
 MEMBERS = ProjectionSpec(MembersProjection, MembersView)
 SKILLS = ProjectionSpec(SkillsProjection, SkillsView)
 CURRICULA = ProjectionSpec(CurriculaProjection, CurriculaView)
+COHORTS = ProjectionSpec(CohortsProjection, CohortsView)
 
-PROJECTIONS: tuple[ProjectionSpec, ...] = (TENANCY, MEMBERS, SKILLS, CURRICULA)
+AUDIT = ProjectionSpec(AuditProjection, AuditView)
+ASSESSMENTS = ProjectionSpec(AssessmentsProjection, AssessmentsView)
+
+PLANNING = ProjectionSpec(Planning)
+TRACKS = ProjectionSpec(TracksProjection, TracksView, upstream=Planning)
+
+PROJECTIONS: tuple[ProjectionSpec, ...] = (
+    TENANCY,
+    MEMBERS,
+    SKILLS,
+    CURRICULA,
+    COHORTS,
+    AUDIT,
+    ASSESSMENTS,
+    PLANNING,
+    TRACKS,
+)
 
 
 def by_name(name: str) -> ProjectionSpec:

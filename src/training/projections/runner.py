@@ -12,13 +12,16 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psycopg
 import structlog
-from eventsourcing.projection import ProjectionRunner
+from eventsourcing.projection import (
+    BaseProjectionRunner,
+    EventSourcedProjectionRunner,
+    ProjectionRunner,
+)
 
-from training.application.app import TrainingApplication
-from training.projections.base import TenantScopedView
 from training.projections.registry import ProjectionSpec
 
 log = structlog.get_logger(__name__)
@@ -43,7 +46,7 @@ class ProjectionSupervisor:
         self.lock_conninfo = lock_conninfo
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._runners: dict[str, ProjectionRunner[TrainingApplication, TenantScopedView]] = {}
+        self._runners: dict[str, BaseProjectionRunner[Any]] = {}
         self._lock = threading.Lock()
         self.restarts: dict[str, int] = {spec.name: 0 for spec in self.specs}
 
@@ -89,12 +92,19 @@ class ProjectionSupervisor:
                 self._stopping.wait(delay)
 
     def _run(self, spec: ProjectionSpec) -> None:
-        runner: ProjectionRunner[TrainingApplication, TenantScopedView] = ProjectionRunner(
-            application_class=TrainingApplication,
-            projection_class=spec.projection_class,
-            view_class=spec.view_class,
-            env=self.env,
-        )
+        runner: BaseProjectionRunner[Any]
+        projection_class: Any = spec.projection_class
+        if spec.view_class is None:
+            runner = EventSourcedProjectionRunner(
+                application_class=spec.upstream, projection_class=projection_class, env=self.env
+            )
+        else:
+            runner = ProjectionRunner(
+                application_class=spec.upstream,
+                projection_class=projection_class,
+                view_class=spec.view_class,
+                env=self.env,
+            )
         with runner:
             with self._lock:
                 self._runners[spec.name] = runner

@@ -18,14 +18,20 @@ APPLICATION_NAME = "training"
 
 @dataclass(frozen=True)
 class ViewInfo:
-    """Which tracking table a view keeps and which event topics it follows."""
+    """Which tracking table a view keeps, which application's events it follows, and which
+    of their topics."""
 
     name: str
     topics: tuple[str, ...]
+    upstream: str = APPLICATION_NAME
 
     @property
     def tracking_table(self) -> sql.Composed:
         return sql.SQL("training.{}").format(sql.Identifier(f"{self.name}_tracking"))
+
+    @property
+    def events_table(self) -> sql.Composed:
+        return sql.SQL("training.{}").format(sql.Identifier(f"{self.upstream}_events"))
 
 
 class ViewBehind(Exception):
@@ -78,7 +84,7 @@ class ReadStore:
                 sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
                     view.tracking_table
                 ),
-                (APPLICATION_NAME,),
+                (view.upstream,),
             )
             row = await cur.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
@@ -87,9 +93,11 @@ class ReadStore:
         """How many events the view follows lie in (after, upto]; counts at most 100,000."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM training.training_events "
-                "WHERE notification_id > %s AND (%s::bigint IS NULL OR notification_id <= %s) "
-                "AND topic = ANY(%s) LIMIT 100000) AS pending",
+                sql.SQL(
+                    "SELECT count(*) FROM (SELECT 1 FROM {} WHERE notification_id > %s "
+                    "AND (%s::bigint IS NULL OR notification_id <= %s) AND topic = ANY(%s) "
+                    "LIMIT 100000) AS pending"
+                ).format(view.events_table),
                 (after, upto, upto, list(view.topics)),
             )
             row = await cur.fetchone()

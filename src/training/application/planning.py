@@ -1,0 +1,223 @@
+"""The re-planning policy: new evidence re-plans the affected training tracks.
+
+A finalised or amended review, a completed assessment, a newly published curriculum
+version and a cohort enrolment each re-plan the tracks they affect. The policy is an
+``EventSourcedProjection``: the tracks' new events and the position of the event that caused
+them commit in one transaction, so a crash between two events neither loses a re-plan nor
+repeats one. Every ``Replanned`` event names its trigger (the causing event's topic,
+aggregate and version) and carries the diff from the previous plan with reasons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import singledispatchmethod
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.persistence import Mapper
+from eventsourcing.projection import EventSourcedProjection
+from eventsourcing.utils import get_topic
+
+from training.application.mapper import MsgspecMapper, PassThroughTranscoder
+from training.application.skills import default_framework
+from training.domain.assessments import AssessmentAttempt
+from training.domain.cohorts import Cohort
+from training.domain.curricula import Curriculum
+from training.domain.learning import LearningRecord
+from training.domain.reviews import PerformanceReview
+from training.domain.skills import RoleProfile
+from training.domain.tracks import (
+    PlanningCatalogue,
+    ProfileTargets,
+    PublishedModules,
+    TrainingTrack,
+)
+
+TRIGGERS = (
+    PerformanceReview.Finalised,
+    PerformanceReview.Amended,
+    AssessmentAttempt.Completed,
+    Curriculum.VersionPublished,
+    Cohort.Enrolled,
+)
+INPUTS = (
+    Curriculum.Retired,
+    RoleProfile.Defined,
+    RoleProfile.Revised,
+    Cohort.Scheduled,
+    LearningRecord.ModuleProgressed,
+)
+
+
+def _tenant(event: Any) -> UUID:
+    tenant_id: UUID | None = event.tenant_id
+    assert tenant_id is not None, "people and their tracks always belong to a tenant"
+    return tenant_id
+
+
+def trigger_of(event: Any) -> str:
+    return f"{get_topic(type(event))}:{event.originator_id}:{event.originator_version}"
+
+
+class Planning(EventSourcedProjection[UUID]):
+    """Follows the training application; owns the training tracks (events: planning_events)."""
+
+    name = "planning"
+    topics = tuple(get_topic(cls) for cls in (*TRIGGERS, *INPUTS))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return MsgspecMapper(
+            transcoder=PassThroughTranscoder(),
+            cipher=self.factory.cipher(),
+            compressor=self.factory.compressor(),
+        )
+
+    # -- loading within one processing event ---------------------------------------------
+
+    def _catalogue(
+        self, tenant_id: UUID | None, processing: ProcessingEvent[UUID]
+    ) -> PlanningCatalogue:
+        catalogue_id = PlanningCatalogue.create_id(tenant_id)
+        held = processing.aggregates.get(catalogue_id)
+        if isinstance(held, PlanningCatalogue):
+            return held
+        try:
+            found: PlanningCatalogue = self.repository.get(catalogue_id)
+        except AggregateNotFoundError:
+            found = PlanningCatalogue.open(tenant_id)
+        processing.aggregates[catalogue_id] = found
+        return found
+
+    def _track(
+        self, tenant_id: UUID, member_id: UUID, processing: ProcessingEvent[UUID]
+    ) -> TrainingTrack:
+        track_id = TrainingTrack.create_id(tenant_id, member_id)
+        held = processing.aggregates.get(track_id)
+        if isinstance(held, TrainingTrack):
+            return held
+        try:
+            found: TrainingTrack = self.repository.get(track_id)
+        except AggregateNotFoundError:
+            found = TrainingTrack.open(tenant_id, member_id)
+            self._catalogue(tenant_id, processing).note_track(member_id)
+            self._catalogue(None, processing).note_tenant(tenant_id)
+        processing.aggregates[track_id] = found
+        return found
+
+    def _replan(self, track: TrainingTrack, event: Any, processing: ProcessingEvent[UUID]) -> None:
+        assert track.tenant_id is not None
+        names = {skill.code: skill.name for skill in default_framework().skills}
+        track.replan(
+            trigger_of(event),
+            event.timestamp.date(),
+            self._catalogue(track.tenant_id, processing),
+            self._catalogue(None, processing),
+            names,
+        )
+
+    @staticmethod
+    def _collect(cause: Any, processing: ProcessingEvent[UUID]) -> None:
+        """Saves what changed with the event's position, stamped like the bus stamps events:
+        the planning process as actor, the causing event as request, the aggregate's tenant."""
+        for held in list(processing.aggregates.values()):
+            aggregate = cast(TrainingTrack | PlanningCatalogue, held)
+            for pending in aggregate.collect_events():
+                processing.events.append(
+                    dataclasses.replace(
+                        cast(Any, pending),
+                        actor="system:planning",
+                        request_id=trigger_of(cause),
+                        tenant_id=aggregate.tenant_id,
+                    )
+                )
+
+    # -- the policy ----------------------------------------------------------------------
+
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
+        return None
+
+    @policy.register
+    def _(self, e: PerformanceReview.Finalised, processing: ProcessingEvent[UUID]) -> None:
+        self._apply_review(e, e.member_id, e.content, processing)
+
+    @policy.register
+    def _(self, e: PerformanceReview.Amended, processing: ProcessingEvent[UUID]) -> None:
+        self._apply_review(e, e.member_id, e.content, processing)
+
+    def _apply_review(
+        self, e: Any, member_id: UUID, content: Any, processing: ProcessingEvent[UUID]
+    ) -> None:
+        track = self._track(_tenant(e), member_id, processing)
+        track.apply_review(
+            e.originator_id, content.ratings, content.goals, content.target_role_profile
+        )
+        self._replan(track, e, processing)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: AssessmentAttempt.Completed, processing: ProcessingEvent[UUID]) -> None:
+        track = self._track(_tenant(e), e.member_id, processing)
+        track.measure(e.skill, e.result.level, e.result.se)
+        self._replan(track, e, processing)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Curriculum.VersionPublished, processing: ProcessingEvent[UUID]) -> None:
+        catalogue = self._catalogue(e.tenant_id, processing)
+        catalogue.publish(PublishedModules(e.originator_id, e.version, e.modules))
+        tenants = (
+            [e.tenant_id] if e.tenant_id is not None else self._catalogue(None, processing).tenants
+        )
+        for tenant_id in tenants:
+            tenant_catalogue = self._catalogue(tenant_id, processing)
+            for member_id in tenant_catalogue.tracks:
+                self._replan(self._track(tenant_id, member_id, processing), e, processing)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Cohort.Enrolled, processing: ProcessingEvent[UUID]) -> None:
+        catalogue = self._catalogue(e.tenant_id, processing)
+        pinned = catalogue.cohorts.get(e.originator_id)
+        for member_id in e.member_ids:
+            track = self._track(_tenant(e), member_id, processing)
+            if pinned is not None:
+                track.join_cohort(e.originator_id, pinned[0], pinned[1])
+            self._replan(track, e, processing)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Curriculum.Retired, processing: ProcessingEvent[UUID]) -> None:
+        self._catalogue(e.tenant_id, processing).retire(e.originator_id)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: RoleProfile.Defined, processing: ProcessingEvent[UUID]) -> None:
+        profile = ProfileTargets(e.originator_id, e.key, e.name, e.targets)
+        self._catalogue(e.tenant_id, processing).set_profile(profile)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: RoleProfile.Revised, processing: ProcessingEvent[UUID]) -> None:
+        catalogue = self._catalogue(e.tenant_id, processing)
+        key = catalogue.profile_key(e.originator_id)
+        if key is not None:
+            catalogue.set_profile(ProfileTargets(e.originator_id, key, e.name, e.targets))
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Cohort.Scheduled, processing: ProcessingEvent[UUID]) -> None:
+        self._catalogue(e.tenant_id, processing).schedule_cohort(
+            e.originator_id, e.curriculum_id, e.curriculum_version
+        )
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: LearningRecord.ModuleProgressed, processing: ProcessingEvent[UUID]) -> None:
+        track = self._track(_tenant(e), e.member_id, processing)
+        track.note_progress(e.curriculum_id, e.key, str(e.state), e.note)
+        if str(e.state) == "skipped":
+            self._replan(track, e, processing)
+        self._collect(e, processing)

@@ -1,0 +1,236 @@
+"""Read model of training tracks (built from the planning process's events) and its queries."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from functools import singledispatchmethod
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
+from psycopg import AsyncConnection, Cursor
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from training.domain.planner import Plan
+from training.domain.tracks import DEFAULT_WEEKLY_HOURS, TrainingTrack
+from training.projections.base import TenantScopedView
+from training.projections.pagination import Page, decode_cursor, page_of
+
+
+def due_dates(
+    plan: Plan, starts_on: date, weekly_hours: float = DEFAULT_WEEKLY_HOURS
+) -> list[date]:
+    """Each module is due when the weekly budget has covered it and everything before it."""
+    minutes_per_day = weekly_hours * 60 / 7
+    due, total = [], 0
+    for module in plan.modules:
+        total += module.minutes
+        due.append(starts_on + timedelta(days=math.ceil(total / minutes_per_day)))
+    return due
+
+
+class TrackModuleRecord(msgspec.Struct, kw_only=True):
+    position: int
+    curriculum_id: UUID
+    curriculum_version: int
+    key: str
+    title: str
+    minutes: int
+    due_on: date
+    reason: str
+    state: str
+
+
+class TrackRecord(msgspec.Struct, kw_only=True):
+    member_id: UUID
+    plan_version: int
+    trigger: str
+    starts_on: date
+    minutes_used: int
+    budget_minutes: int
+    remaining_gaps: list[dict[str, Any]]
+    deferred: list[dict[str, Any]]
+    updated_at: datetime
+    modules: list[TrackModuleRecord] = []
+
+
+class PlanVersionRecord(msgspec.Struct, kw_only=True):
+    plan_version: int
+    trigger: str
+    added: list[Any]
+    removed: list[Any]
+    reordered: list[Any]
+    modules: list[Any]
+    created_at: datetime
+
+
+class TracksView(TenantScopedView):
+    tables = ("training.tracks", "training.track_modules", "training.track_plans")
+
+    def replanned(self, e: TrainingTrack.Replanned, tracking: Tracking, member_id: UUID) -> None:
+        plan = e.plan
+        dues = due_dates(plan, e.starts_on)
+
+        def rows(cur: Cursor[Any]) -> None:
+            cur.execute(
+                "INSERT INTO training.tracks (member_id, tenant_id, plan_version, trigger, "
+                "starts_on, minutes_used, budget_minutes, remaining_gaps, deferred, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (member_id) DO UPDATE "
+                "SET plan_version = EXCLUDED.plan_version, trigger = EXCLUDED.trigger, "
+                "starts_on = EXCLUDED.starts_on, minutes_used = EXCLUDED.minutes_used, "
+                "budget_minutes = EXCLUDED.budget_minutes, "
+                "remaining_gaps = EXCLUDED.remaining_gaps, deferred = EXCLUDED.deferred, "
+                "updated_at = EXCLUDED.updated_at",
+                (
+                    member_id,
+                    e.tenant_id,
+                    e.plan_version,
+                    e.trigger,
+                    e.starts_on,
+                    plan.minutes_used,
+                    plan.budget_minutes,
+                    Jsonb(msgspec.to_builtins(plan.remaining_gaps)),
+                    Jsonb(msgspec.to_builtins(plan.deferred)),
+                    e.timestamp,
+                ),
+            )
+            states = dict(
+                cur.execute(
+                    "SELECT curriculum_id::text || '/' || key, state FROM training.track_modules "
+                    "WHERE member_id = %s AND state <> 'planned'",
+                    (member_id,),
+                ).fetchall()
+            )
+            cur.execute("DELETE FROM training.track_modules WHERE member_id = %s", (member_id,))
+            cur.executemany(
+                "INSERT INTO training.track_modules (member_id, tenant_id, position, "
+                "curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        member_id,
+                        e.tenant_id,
+                        index + 1,
+                        module.curriculum_id,
+                        module.curriculum_version,
+                        module.key,
+                        module.title,
+                        module.minutes,
+                        due,
+                        module.reason,
+                        states.get(
+                            f"{module.curriculum_id}/{module.key}",
+                            "started" if module.in_progress else "planned",
+                        ),
+                    )
+                    for index, (module, due) in enumerate(zip(plan.modules, dues, strict=True))
+                ],
+            )
+            cur.execute(
+                "INSERT INTO training.track_plans (member_id, tenant_id, plan_version, trigger, "
+                "added, removed, reordered, modules, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    member_id,
+                    e.tenant_id,
+                    e.plan_version,
+                    e.trigger,
+                    Jsonb(msgspec.to_builtins(e.diff.added)),
+                    Jsonb(msgspec.to_builtins(e.diff.removed)),
+                    Jsonb(msgspec.to_builtins(e.diff.reordered)),
+                    Jsonb(
+                        [
+                            {
+                                "key": m.key,
+                                "curriculum_id": m.curriculum_id,
+                                "reason": m.reason,
+                                "minutes": m.minutes,
+                            }
+                            for m in plan.modules
+                        ]
+                    ),
+                    e.timestamp,
+                ),
+            )
+
+        self.write(tracking, e.tenant_id, rows)
+
+    def progressed(
+        self, e: TrainingTrack.ProgressNoted, tracking: Tracking, member_id: UUID
+    ) -> None:
+        def rows(cur: Cursor[Any]) -> None:
+            cur.execute(
+                "UPDATE training.track_modules SET state = %s WHERE member_id = %s "
+                "AND curriculum_id::text = %s AND key = %s",
+                (e.state, member_id, e.curriculum_id, e.key),
+            )
+
+        self.write(tracking, e.tenant_id, rows)
+
+
+class TracksProjection(Projection[TracksView]):
+    name = "tracks"
+    topics = (get_topic(TrainingTrack.Replanned), get_topic(TrainingTrack.ProgressNoted))
+
+    @singledispatchmethod
+    def process_event(self, event: Any, tracking: Tracking) -> None:
+        self.view.insert_tracking(tracking)
+
+    @process_event.register
+    def _(self, e: TrainingTrack.Replanned, tracking: Tracking) -> None:
+        self.view.replanned(e, tracking, e.member_id)
+
+    @process_event.register
+    def _(self, e: TrainingTrack.ProgressNoted, tracking: Tracking) -> None:
+        self.view.progressed(e, tracking, e.member_id)
+
+
+# Queries, in a transaction scoped to the caller's tenant.
+
+TRACK_COLUMNS = (
+    "member_id, plan_version, trigger, starts_on, minutes_used, budget_minutes, remaining_gaps, "
+    "deferred, updated_at"
+)
+MODULE_COLUMNS = (
+    "position, curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state"
+)
+
+
+async def get_track(conn: AsyncConnection[Any], member_id: UUID) -> TrackRecord | None:
+    async with conn.cursor(row_factory=class_row(TrackRecord)) as cur:
+        await cur.execute(
+            f"SELECT {TRACK_COLUMNS} FROM training.tracks WHERE member_id = %s", (member_id,)
+        )
+        track = await cur.fetchone()
+    if track is None:
+        return None
+    async with conn.cursor(row_factory=class_row(TrackModuleRecord)) as cur:
+        await cur.execute(
+            f"SELECT {MODULE_COLUMNS} FROM training.track_modules WHERE member_id = %s "
+            "ORDER BY position",
+            (member_id,),
+        )
+        track.modules = await cur.fetchall()
+    return track
+
+
+async def list_plan_versions(
+    conn: AsyncConnection[Any], member_id: UUID, *, limit: int, cursor: str | None
+) -> Page[PlanVersionRecord]:
+    """Every plan of the track, newest first, with what changed and why."""
+    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    async with conn.cursor(row_factory=class_row(PlanVersionRecord)) as cur:
+        await cur.execute(
+            "SELECT plan_version, trigger, added, removed, reordered, modules, created_at "
+            "FROM training.track_plans WHERE member_id = %(member)s "
+            "AND (%(before)s::int IS NULL OR plan_version < %(before)s) "
+            "ORDER BY plan_version DESC LIMIT %(limit)s",
+            {"member": member_id, "before": before, "limit": limit + 1},
+        )
+        rows = await cur.fetchall()
+    return page_of(rows, limit, lambda r: [r.plan_version])

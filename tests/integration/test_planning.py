@@ -1,0 +1,196 @@
+"""The re-planning policy: evidence re-plans tracks exactly once per trigger, even across a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import psycopg
+import pytest
+
+from tests.helpers import system_context
+from training.application.app import TrainingApplication
+from training.application.bus import CommandBus
+from training.application.context import Actor, ActorKind, CommandContext
+from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
+from training.application.imports import ImportMembers, MemberRow
+from training.application.planning import Planning
+from training.application.reviews import DraftReview
+from training.application.skills import DefineRoleProfile
+from training.application.tenancy import RegisterTenant
+from training.bootstrap import command_bus, projection_supervisor, training_application
+from training.demo import load_catalogue
+from training.domain.access import Role
+from training.domain.curricula import ModuleFormat, ModuleSpec
+from training.domain.people import Member
+from training.domain.reviews import Goal, ReviewContent, SkillRating
+from training.domain.skills import SkillTarget
+from training.infra.database import Database
+from training.projections.registry import TRACKS, ProjectionSpec
+from training.projections.runner import ProjectionSupervisor
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def app(database: Database) -> Iterator[TrainingApplication]:
+    application = training_application(database)
+    yield application
+    application.close()
+
+
+@pytest.fixture(scope="module")
+def bus(app: TrainingApplication) -> CommandBus:
+    return command_bus(app)
+
+
+def tenant_with_people(
+    bus: CommandBus, people: int
+) -> tuple[uuid.UUID, CommandContext, list[uuid.UUID]]:
+    tenant = bus.execute(
+        system_context(), RegisterTenant(f"pl-{uuid.uuid4().hex[:8]}", "Planning Co", 100)
+    ).result
+    context = CommandContext(Actor(ActorKind.SYSTEM, "tests"), "r", tenant.tenant_id)
+    rows = tuple(
+        MemberRow(i + 1, f"P{i}", f"Person {i}", None, (Role.ENGINEER,), None, "Core", "Engineer")
+        for i in range(people)
+    )
+    bus.execute(context, ImportMembers(rows))
+    bus.execute(
+        context,
+        DefineRoleProfile(
+            "backend-l3",
+            "Backend Engineer L3",
+            "",
+            (SkillTarget("python", 4), SkillTarget("sql", 3)),
+        ),
+    )
+    members = [Member.create_id(tenant.tenant_id, f"P{i}") for i in range(people)]
+    return tenant.tenant_id, context, members
+
+
+def review(member_id: uuid.UUID) -> DraftReview:
+    content = ReviewContent(
+        ratings=(SkillRating("python", 2), SkillRating("sql", 2)),
+        overall_rating=3,
+        strengths=("careful",),
+        goals=(Goal("G1", "kubernetes", 3, dt.date(2027, 6, 30)),),
+        target_role_profile="backend-l3",
+    )
+    return DraftReview("2026-H2", member_id, None, content, finalise=True)
+
+
+def tracks(database: Database, tenant_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    with psycopg.connect(database.app_url) as conn, conn.transaction():
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+        return dict(conn.execute("SELECT member_id, plan_version FROM training.tracks").fetchall())
+
+
+def replans_by_trigger(database: Database) -> Counter[tuple[str, str]]:
+    """(track, trigger) of every Replanned event the planning process stored."""
+    with psycopg.connect(database.admin_url) as conn:
+        rows = conn.execute(
+            "SELECT originator_id::text, convert_from(state, 'UTF8')::jsonb ->> 'trigger' "
+            "FROM training.planning_events WHERE topic = 'training.planning:TrainingTrack.Replanned'"
+        ).fetchall()
+    return Counter((str(track), str(trigger)) for track, trigger in rows)
+
+
+def test_a_finalised_review_and_a_new_curriculum_version_replan(
+    database: Database, bus: CommandBus
+) -> None:
+    load_catalogue(bus, system_context())
+    tenant_id, context, members = tenant_with_people(bus, 3)
+    supervisor = projection_supervisor(database)
+    supervisor.start()
+    try:
+        for member_id in members:
+            bus.execute(context, review(member_id))
+        wait_until(lambda: set(tracks(database, tenant_id)) == set(members))
+        with psycopg.connect(database.app_url) as conn, conn.transaction():
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            reasons = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT reason FROM training.track_modules WHERE member_id = %s ORDER BY position",
+                    (members[0],),
+                )
+            ]
+            dues = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT due_on FROM training.track_modules WHERE member_id = %s ORDER BY position",
+                    (members[0],),
+                )
+            ]
+        assert reasons
+        assert any("role profile Backend Engineer L3" in r or "goal G1" in r for r in reasons)
+        assert dues == sorted(dues)
+
+        # A tenant's new curriculum version re-plans every track of that tenant.
+        created = bus.execute(context, CreateCurriculum("Python deep dive", "")).result
+        spec = ModuleSpec(
+            "py-advanced",
+            "Advanced Python",
+            "",
+            ModuleFormat.LAB,
+            120,
+            (SkillTarget("python", 4),),
+            (),
+        )
+        bus.execute(context, AddModule(created.curriculum_id, spec))
+        bus.execute(context, PublishCurriculum(created.curriculum_id))
+        wait_until(lambda: all(v >= 2 for v in tracks(database, tenant_id).values()))
+    finally:
+        supervisor.stop()
+    counts = replans_by_trigger(database)
+    assert counts
+    assert max(counts.values()) == 1  # one re-plan per trigger per track
+
+
+class CrashingPlanning(Planning):
+    """The planning process, made to fail once in the middle of its work."""
+
+    name = "planning"  # the same tables and position as the real one
+    processed: ClassVar[int] = 0
+    crashed: ClassVar[bool] = False
+
+    def process_event(self, domain_event: Any, tracking: Any) -> None:
+        type(self).processed += 1
+        if not type(self).crashed and type(self).processed == 4:
+            type(self).crashed = True
+            msg = "the planning process dies half way through its batch"
+            raise RuntimeError(msg)
+        super().process_event(domain_event, tracking)
+
+
+def test_a_crash_in_the_middle_of_a_batch_neither_loses_nor_repeats_a_replan(
+    database: Database, bus: CommandBus
+) -> None:
+    tenant_id, context, members = tenant_with_people(bus, 6)
+    for member_id in members:
+        bus.execute(context, review(member_id))
+    base = projection_supervisor(database)
+    crashing = ProjectionSupervisor(
+        [ProjectionSpec(CrashingPlanning), TRACKS], base.env, base.lock_conninfo
+    )
+    crashing.start()
+    try:
+        wait_until(lambda: set(tracks(database, tenant_id)) >= set(members))
+    finally:
+        crashing.stop()
+    assert CrashingPlanning.crashed
+    assert crashing.restarts["planning"] >= 1
+    counts = replans_by_trigger(database)
+    review_triggers = [t for t in counts if "PerformanceReview.Finalised" in t[1]]
+    assert len(review_triggers) >= len(members)  # none lost
+    assert all(counts[t] == 1 for t in review_triggers)  # none doubled
