@@ -24,8 +24,10 @@ from training.api import (
     health,
     oauth,
     people,
+    reviews,
     skills,
     tenancy,
+    tracks,
 )
 from training.api.auth import PUBLIC_PATHS, BearerAuthenticationMiddleware
 from training.api.middleware import (
@@ -39,6 +41,8 @@ from training.api.services import Services
 
 ROUTES: list[Any] = [
     *health.ROUTES,
+    *reviews.ROUTES,
+    *tracks.ROUTES,
     *audit.ROUTES,
     *oauth.ROUTES,
     *tenancy.ROUTES,

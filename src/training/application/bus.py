@@ -73,7 +73,11 @@ class UnitOfWork:
         return self.context.tenant_id
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self._touched or aggregate_id in self.app.repository
+        # One indexed read of the first event: loading (and copying) the whole aggregate just
+        # to learn that it exists costs a lot for large ones such as a tenant's seat roster.
+        return aggregate_id in self._touched or bool(
+            self.app.recorder.select_events(aggregate_id, limit=1)
+        )
 
     def get_or_add(self, cls: type[A], aggregate_id: UUID, create: Callable[[], A]) -> A:
         """The aggregate if it exists, else the one ``create`` makes (saved with the rest)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+from eventsourcing.application import AggregateNotFoundError
+
+from training.application.app import TrainingApplication
 from training.application.bus import Handler, UnitOfWork
 from training.application.skills import usable_skills
 from training.domain.errors import AlreadyExists, DomainError, NotFound, RuleViolated
@@ -227,6 +230,14 @@ def _import_one(
     if review.version == before:
         result = "unchanged"
     return ImportOutcome(imported.external_id, result, review.id)
+
+
+def load_review(app: TrainingApplication, review_id: UUID) -> PerformanceReview | None:
+    try:
+        review: object = app.repository.get(review_id)
+    except AggregateNotFoundError:
+        return None
+    return review if isinstance(review, PerformanceReview) else None
 
 
 HANDLERS: dict[type, Handler] = {

@@ -20,6 +20,8 @@ class Scope(StrEnum):
     CURRICULA_READ = "curricula:read"
     CURRICULA_WRITE = "curricula:write"
     AUDIT_READ = "audit:read"
+    SCIM = "scim"  # provisioning from the tenant's identity provider
+    SSO_ADMIN = "sso:admin"  # configure sign-in with the tenant's identity provider
 
 
 class Role(StrEnum):

@@ -254,3 +254,18 @@ async def personal_data_of(conn: AsyncConnection[Any], member_id: UUID) -> dict[
             (member_id,),
         )
         return await cur.fetchone()
+
+
+async def reports_to(conn: AsyncConnection[Any], member_id: UUID, manager_id: UUID) -> bool:
+    """Whether ``member_id`` is in ``manager_id``'s reporting line, directly or not."""
+    cur = await conn.execute(
+        "WITH RECURSIVE line AS ("
+        "  SELECT manager_id, 1 AS depth FROM training.members WHERE member_id = %(member)s"
+        "  UNION ALL"
+        "  SELECT m.manager_id, line.depth + 1 FROM training.members m"
+        "  JOIN line ON m.member_id = line.manager_id WHERE line.depth < 64"
+        ") SELECT EXISTS (SELECT 1 FROM line WHERE manager_id = %(manager)s)",
+        {"member": member_id, "manager": manager_id},
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,146 @@
+"""Training tracks over HTTP: engineers follow theirs; managers and HR see their people's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from training.api.auth import Principal, requires_tenant
+from training.api.services import (
+    command_headers,
+    principal_of,
+    read_after,
+    run_command,
+    services_of,
+)
+from training.application.learning import RecordProgress
+from training.domain.access import Scope
+from training.domain.errors import NotFound
+from training.domain.learning import ModuleState
+from training.projections import people as people_queries
+from training.projections import tracks as queries
+from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.projections.registry import MEMBERS, PLANNING
+
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
+
+
+class ProgressIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A skip needs a reason; it takes the module out of future plans and re-plans."""
+
+    curriculum_id: UUID
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    state: ModuleState
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class ProgressAccepted(msgspec.Struct):
+    record_version: int
+
+
+class PlanHistory(msgspec.Struct):
+    items: list[queries.PlanVersionRecord]
+    next_cursor: str | None
+
+
+async def _may_see_track(
+    request: Request[Any, Any, Any], principal: Principal, member_id: UUID
+) -> None:
+    """The person, anyone in their manager line, or HR (members:read)."""
+    if principal.is_member(member_id) or principal.has_scope(Scope.MEMBERS_READ):
+        return
+    manager = principal.member_id
+    if manager is not None:
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            if await people_queries.reports_to(conn, member_id, manager):
+                return
+    raise PermissionDeniedException(detail="only the person, their managers and HR see a track")
+
+
+class TrackController(Controller):
+    path = "/v1"
+    tags = ["Tracks"]
+    security = [{"bearer": []}]
+
+    @get(
+        "/members/{member_id:uuid}/track",
+        guards=[requires_tenant],
+        operation_id="getTrack",
+        summary="A person's training track: ordered modules with reasons and due dates",
+        description="Due dates follow from the weekly learning hours; `remaining_gaps` are the "
+        "gaps the budget cannot close and `deferred` the modules that would close them.",
+    )
+    async def get_track(
+        self, request: Request[Any, Any, Any], member_id: FromPath[UUID]
+    ) -> queries.TrackRecord:
+        principal = principal_of(request)
+        await _may_see_track(request, principal, member_id)
+        await read_after(request, [PLANNING.info, MEMBERS.info])
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            track = await queries.get_track(conn, member_id)
+        if track is None:
+            raise NotFound(f"no track for member {member_id} yet")
+        return track
+
+    @get(
+        "/members/{member_id:uuid}/track/history",
+        guards=[requires_tenant],
+        operation_id="listTrackHistory",
+        summary="Every plan of a track and why it changed (added, removed, reordered)",
+    )
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[UUID],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> PlanHistory:
+        principal = principal_of(request)
+        await _may_see_track(request, principal, member_id)
+        await read_after(request, [PLANNING.info])
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            page = await queries.list_plan_versions(conn, member_id, limit=limit, cursor=cursor)
+        return PlanHistory(page.items, page.next_cursor)
+
+    @get(
+        "/me/track",
+        guards=[requires_tenant],
+        operation_id="getMyTrack",
+        summary="The signed-in engineer's own track",
+    )
+    async def my_track(self, request: Request[Any, Any, Any]) -> queries.TrackRecord:
+        principal = principal_of(request)
+        if principal.member_id is None:
+            raise PermissionDeniedException(detail="this needs a person's sign-in")
+        await read_after(request, [PLANNING.info])
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            track = await queries.get_track(conn, principal.member_id)
+        if track is None:
+            raise NotFound(
+                "no track yet: it is planned after a review, an assessment or an enrolment"
+            )
+        return track
+
+    @post(
+        "/me/track/progress",
+        guards=[requires_tenant],
+        operation_id="recordTrackProgress",
+        summary="Start, complete or skip a module of your track",
+        status_code=200,
+    )
+    async def progress(
+        self, request: Request[Any, Any, Any], data: JSONBody[ProgressIn]
+    ) -> Response[ProgressAccepted]:
+        outcome = await run_command(
+            request, RecordProgress(data.curriculum_id, data.key, data.state, data.reason)
+        )
+        return Response(ProgressAccepted(outcome.result), headers=command_headers(outcome))
+
+
+ROUTES = [TrackController]
