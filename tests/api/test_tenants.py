@@ -262,7 +262,7 @@ def test_a_suspended_tenants_tokens_are_refused(
 def test_another_tenants_resources_are_not_found(
     client: TestClient[Any], operator_token: str, services: Services
 ) -> None:
-    mine, my_client = register_tenant_with_client(services, slug())
+    mine, my_client = register_tenant_with_client(services, slug(), ("tenant:read", "clients:read"))
     theirs, _ = register_tenant_with_client(services, slug())
     token = fetch_token(client, my_client)
     for path in (f"/v1/tenants/{theirs}", f"/v1/tenants/{theirs}/clients"):
@@ -306,11 +306,14 @@ def test_a_tenant_client_cannot_use_operator_endpoints(
 def test_too_few_scopes_is_forbidden(client: TestClient[Any], services: Services) -> None:
     tenant_id, credentials = register_tenant_with_client(services, slug())
     token = forge_tokens(services, credentials, TEST_ISSUER).without_scopes
-    for path in (f"/v1/tenants/{tenant_id}", f"/v1/tenants/{tenant_id}/clients"):
+    for path, scope in (
+        (f"/v1/tenants/{tenant_id}", "tenant:read"),
+        (f"/v1/tenants/{tenant_id}/clients", "clients:read"),
+    ):
         forbidden = client.get(path, headers=bearer(token))
         assert forbidden.status_code == 403, path
         assert forbidden.headers["content-type"] == PROBLEM
-        assert "tenant:read" in forbidden.json()["detail"]
+        assert scope in forbidden.json()["detail"]
 
 
 def test_a_client_cannot_ask_for_a_scope_it_does_not_hold(

@@ -266,7 +266,7 @@ class TenantController(Controller):
 
     @get(
         "/{tenant_id:uuid}/clients",
-        guards=[requires_scope("tenant:read", operator=True)],
+        guards=[requires_scope("clients:read", operator=True)],
         operation_id="listApiClients",
         summary="List a tenant's API clients",
     )

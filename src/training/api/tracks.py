@@ -52,14 +52,16 @@ class PlanHistory(msgspec.Struct):
 async def _may_see_track(
     request: Request[Any, Any, Any], principal: Principal, member_id: UUID
 ) -> None:
-    """The person, anyone in their manager line, or HR (members:read)."""
-    if principal.is_member(member_id) or principal.has_scope(Scope.MEMBERS_READ):
-        return
-    manager = principal.member_id
-    if manager is not None:
-        async with services_of(request).store.session(principal.tenant_id) as conn:
-            if await people_queries.reports_to(conn, member_id, manager):
-                return
+    """The person, anyone in their manager line, or HR (members:read); someone who is not a
+    member of the caller's tenant is not found."""
+    async with services_of(request).store.session(principal.tenant_id) as conn:
+        if await people_queries.get_member(conn, member_id) is None:
+            raise NotFound(f"member {member_id} not found")
+        if principal.is_member(member_id) or principal.has_scope(Scope.MEMBERS_READ):
+            return
+        manager = principal.member_id
+        if manager is not None and await people_queries.reports_to(conn, member_id, manager):
+            return
     raise PermissionDeniedException(detail="only the person, their managers and HR see a track")
 
 

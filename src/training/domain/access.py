@@ -12,6 +12,7 @@ from enum import StrEnum
 
 class Scope(StrEnum):
     TENANT_READ = "tenant:read"
+    CLIENTS_READ = "clients:read"  # the tenant's integration clients: administrators only
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
     PERSONAL_DATA = "people:personal-data"  # export and erase one person's data
