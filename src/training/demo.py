@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
 from training.application.bus import CommandBus
+from training.application.cohorts import (
+    Enrol,
+    RecordAttendance,
+    ScheduleCohort,
+    ScheduleSession,
+    StartCohort,
+)
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.curricula import (
     AddModule,
@@ -17,10 +25,14 @@ from training.application.curricula import (
     PublishCurriculum,
 )
 from training.application.imports import ImportMembers, MemberRow
+from training.application.reviews import DraftReview
 from training.application.skills import DefineRoleProfile
 from training.application.tenancy import IssuedCredentials, RegisterApiClient, RegisterTenant
 from training.domain.access import Role, Scope
+from training.domain.cohorts import Attendance
 from training.domain.curricula import ModuleFormat, ModuleSpec
+from training.domain.people import Member
+from training.domain.reviews import Goal, ReviewContent, SkillRating
 from training.domain.skills import SkillTarget
 from training.domain.tenancy import Tenant
 
@@ -97,9 +109,11 @@ def load_demo(bus: CommandBus) -> DemoLoaded | None:
     )
     bus.execute(acme, ImportMembers(rows))
     catalogue = load_catalogue(bus, platform)
+    forks = []
     for curriculum_id in catalogue:
         fork = bus.execute(acme, ForkCurriculum(curriculum_id, 1)).result
         bus.execute(acme, PublishCurriculum(fork.curriculum_id))
+        forks.append(fork.curriculum_id)
     for profile in demo_catalogue()["role_profiles"]:
         targets = tuple(SkillTarget(s, int(level)) for s, level in profile["targets"].items())
         bus.execute(
@@ -107,7 +121,91 @@ def load_demo(bus: CommandBus) -> DemoLoaded | None:
             DefineRoleProfile(profile["key"], profile["name"], profile["description"], targets),
         )
     take_demo_assessments(bus, tenant.tenant_id, request_id)
+    run_demo_cohorts(bus, acme, tenant.tenant_id, forks[:2])
+    record_demo_reviews(bus, acme, tenant.tenant_id)
     return DemoLoaded(tenant.tenant_id, client)
+
+
+# Two cohorts, each with engineers, two live sessions and imported attendance.
+COHORT_TEAMS = (
+    ("Backend Foundations, winter", ("A010", "A011", "A012", "A013", "A014")),
+    ("Cloud-Native Platform, winter", ("A006", "A007", "A008", "A009", "A015")),
+)
+
+
+def run_demo_cohorts(
+    bus: CommandBus, acme: CommandContext, tenant_id: uuid.UUID, curricula: list[uuid.UUID]
+) -> None:
+    today = datetime.now(UTC).date()
+    for (name, people), curriculum_id in zip(COHORT_TEAMS, curricula, strict=True):
+        members = tuple(Member.create_id(tenant_id, external_id) for external_id in people)
+        cohort = bus.execute(
+            acme,
+            ScheduleCohort(
+                name,
+                curriculum_id,
+                1,
+                today - timedelta(days=14),
+                today + timedelta(days=60),
+                "Europe/Berlin",
+                12,
+                (Member.create_id(tenant_id, "A002"),),
+            ),
+        ).result
+        bus.execute(acme, Enrol(cohort.cohort_id, members))
+        bus.execute(acme, StartCohort(cohort.cohort_id))
+        for week in (1, 2):
+            starts = datetime.combine(
+                today - timedelta(days=14 - 7 * week), datetime.min.time(), UTC
+            ) + timedelta(hours=9)
+            session_id = bus.execute(
+                acme,
+                ScheduleSession(
+                    cohort.cohort_id,
+                    f"Live session, week {week}",
+                    starts,
+                    60,
+                    f"https://meet.acme.example/{cohort.cohort_id.hex[:8]}-{week}",
+                ),
+            ).result
+            attended = tuple(
+                Attendance(member, starts + timedelta(minutes=2), starts + timedelta(minutes=58))
+                for member in members[: 4 if week == 1 else 3]
+            )
+            bus.execute(acme, RecordAttendance(cohort.cohort_id, session_id, attended, 12, 5, 20))
+
+
+def record_demo_reviews(bus: CommandBus, acme: CommandContext, tenant_id: uuid.UUID) -> None:
+    """Finalised reviews for the engineers: each re-plans a track (and its report follows)."""
+    goals = {"Payments": ("sql", 4), "Platform": ("kubernetes", 4), "Mobile": ("accessibility", 3)}
+    profile = {
+        "Payments": "backend-engineer-l3",
+        "Platform": "platform-engineer-l3",
+        "Mobile": "frontend-engineer-l3",
+    }
+    due = datetime.now(UTC).date() + timedelta(days=180)
+    for external_id, _name, roles, manager, team, _title in PEOPLE:
+        if Role.ENGINEER not in roles or manager is None or team not in goals:
+            continue
+        skill, level = goals[team]
+        content = ReviewContent(
+            ratings=(SkillRating(skill, max(level - 2, 1)),),
+            overall_rating=3,
+            strengths=("takes ownership of incidents",),
+            goals=(Goal("G1", skill, level, due),),
+            target_role_profile=profile[team],
+        )
+        bus.execute(
+            acme,
+            DraftReview(
+                "2026-H2",
+                Member.create_id(tenant_id, external_id),
+                Member.create_id(tenant_id, manager),
+                content,
+                external_id=f"demo-review-{external_id}",
+                finalise=True,
+            ),
+        )
 
 
 def load_catalogue(bus: CommandBus, platform: CommandContext) -> list[uuid.UUID]:

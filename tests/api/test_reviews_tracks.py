@@ -91,6 +91,14 @@ def test_a_finalised_review_plans_a_track_with_reasons(
     assert refused.status_code == 403
     assert refused.headers["content-type"] == PROBLEM
 
+    # A completed module stays on the track through later re-plans.
+    done = track["modules"][-1]
+    completed = tenant.client.post(
+        "/v1/me/track/progress",
+        json={"curriculum_id": done["curriculum_id"], "key": done["key"], "state": "completed"},
+        headers=bearer(own),
+    )
+    assert completed.status_code == 200
     # Skipping a module needs a reason, and re-plans without it.
     first = track["modules"][0]
     no_reason = tenant.client.post(
@@ -112,6 +120,9 @@ def test_a_finalised_review_plans_a_track_with_reasons(
     assert skipped.status_code == 200
     again = wait_for_track(tenant.client, "/v1/me/track", bearer(own), version=2)
     assert first["key"] not in [m["key"] for m in again["modules"]]
+    kept = [m for m in again["modules"] if m["key"] == done["key"]]
+    assert kept, "a completed module was removed from the track"
+    assert kept[0]["state"] == "completed"
     history = tenant.client.get(
         f"/v1/members/{engineer['member_id']}/track/history", headers=bearer(own)
     ).json()

@@ -99,37 +99,66 @@ class TracksView(TenantScopedView):
                     e.timestamp,
                 ),
             )
-            states = dict(
-                cur.execute(
-                    "SELECT curriculum_id::text || '/' || key, state FROM training.track_modules "
-                    "WHERE member_id = %s AND state <> 'planned'",
+            # The view's cursor returns rows as dicts (the event store's connection settings).
+            states = {
+                row["ref"]: row["state"]
+                for row in cur.execute(
+                    "SELECT curriculum_id::text || '/' || key AS ref, state "
+                    "FROM training.track_modules WHERE member_id = %s AND state <> 'planned'",
                     (member_id,),
                 ).fetchall()
-            )
+            }
+            # Completed modules stay on the track, first and in the order they were done;
+            # the new plan follows them.
+            completed = cur.execute(
+                "SELECT curriculum_id, curriculum_version, key, title, minutes, due_on, reason "
+                "FROM training.track_modules WHERE member_id = %s AND state = 'completed' "
+                "ORDER BY position",
+                (member_id,),
+            ).fetchall()
             cur.execute("DELETE FROM training.track_modules WHERE member_id = %s", (member_id,))
+            done = {f"{row['curriculum_id']}/{row['key']}" for row in completed}
+            planned = [
+                (module, due)
+                for module, due in zip(plan.modules, dues, strict=True)
+                if f"{module.curriculum_id}/{module.key}" not in done
+            ]
+            columns = (
+                "curriculum_id",
+                "curriculum_version",
+                "key",
+                "title",
+                "minutes",
+                "due_on",
+                "reason",
+            )
+            rows_to_insert = [
+                (member_id, e.tenant_id, index + 1, *(row[c] for c in columns), "completed")
+                for index, row in enumerate(completed)
+            ] + [
+                (
+                    member_id,
+                    e.tenant_id,
+                    len(completed) + index + 1,
+                    module.curriculum_id,
+                    module.curriculum_version,
+                    module.key,
+                    module.title,
+                    module.minutes,
+                    due,
+                    module.reason,
+                    states.get(
+                        f"{module.curriculum_id}/{module.key}",
+                        "started" if module.in_progress else "planned",
+                    ),
+                )
+                for index, (module, due) in enumerate(planned)
+            ]
             cur.executemany(
                 "INSERT INTO training.track_modules (member_id, tenant_id, position, "
                 "curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        member_id,
-                        e.tenant_id,
-                        index + 1,
-                        module.curriculum_id,
-                        module.curriculum_version,
-                        module.key,
-                        module.title,
-                        module.minutes,
-                        due,
-                        module.reason,
-                        states.get(
-                            f"{module.curriculum_id}/{module.key}",
-                            "started" if module.in_progress else "planned",
-                        ),
-                    )
-                    for index, (module, due) in enumerate(zip(plan.modules, dues, strict=True))
-                ],
+                rows_to_insert,
             )
             cur.execute(
                 "INSERT INTO training.track_plans (member_id, tenant_id, plan_version, trigger, "
