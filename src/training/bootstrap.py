@@ -15,8 +15,10 @@ from training.application import (
     imports,
     learning,
     people,
+    reports,
     reviews,
     skills,
+    sso,
     tenancy,
 )
 from training.application.app import TrainingApplication
@@ -27,6 +29,7 @@ from training.infra.idempotency import IdempotencyStore
 from training.infra.import_jobs import ImportJobStore, SqlPeopleDirectory
 from training.infra.keys import KeyRing
 from training.infra.recorder import TrainingRecorder
+from training.infra.report_store import ReportingSupervisor, report_worker
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.projections.registry import PROJECTIONS
@@ -53,6 +56,8 @@ HANDLERS = {
     **reviews.HANDLERS,
     **learning.HANDLERS,
     **curricula.HANDLERS,
+    **sso.HANDLERS,
+    **reports.HANDLERS,
 }
 
 
@@ -70,6 +75,13 @@ def command_bus(app: TrainingApplication) -> CommandBus:
 def projection_supervisor(database: Database) -> ProjectionSupervisor:
     env = database.eventsourcing_env(pool_size=RUNNER_POOL_SIZE, max_overflow=2)
     return ProjectionSupervisor(PROJECTIONS, env, database.app_url)
+
+
+def reporting_supervisor(database: Database, bus: CommandBus) -> ProjectionSupervisor:
+    """The projections, plus the report trigger and the report worker (started with them)."""
+    return ReportingSupervisor.around(
+        projection_supervisor(database), report_worker(bus, database.app_url)
+    )
 
 
 def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
@@ -94,5 +106,5 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         idempotency=IdempotencyStore(store.pool),
         keys=keys,
         token_server=TokenServer(app, settings, keys),
-        supervisor=projection_supervisor(database) if run_projections else None,
+        supervisor=reporting_supervisor(database, bus) if run_projections else None,
     )

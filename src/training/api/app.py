@@ -24,8 +24,11 @@ from training.api import (
     health,
     oauth,
     people,
+    reports,
     reviews,
+    scim,
     skills,
+    sso,
     tenancy,
     tracks,
 )
@@ -52,6 +55,9 @@ ROUTES: list[Any] = [
     *cohorts.ROUTES,
     *calendar.ROUTES,
     *assessments.ROUTES,
+    *sso.ROUTES,
+    *scim.ROUTES,
+    *reports.ROUTES,
 ]
 
 OPENAPI_DESCRIPTION = """\

@@ -32,10 +32,12 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.people import member_in_force
+from training.application.sso import SESSION_COOKIE, SESSION_PURPOSE
 from training.application.tenancy import credentials_in_force
 from training.domain.access import Role, scopes_of
 from training.domain.tenancy import OPERATOR_SCOPE
 from training.infra.keys import KeyRing
+from training.infra.oidc import OidcError, OidcProviders, peek_claims
 
 ALGORITHMS = ["RS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
@@ -48,6 +50,8 @@ PUBLIC_PATHS = (
     "^/\\.well-known/",
     "^/schema",
     "^/calendar/",
+    "^/scim/",  # SCIM authenticates its own requests (api/scim.py)
+    "^/auth/",  # single sign-on: the code flow (api/sso.py)
 )
 
 
@@ -137,6 +141,64 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(ActorKind.CLIENT, str(client_id), tenant_id, scopes - {OPERATOR_SCOPE})
 
 
+def session_claims(connection: ASGIConnection[Any, Any, Any, Any], value: str) -> dict[str, Any]:
+    """The member and tenant a sign-in session cookie names (sealed, so unforgeable)."""
+    from training.api.sso import runtime_of  # the SSO routes import this module
+
+    runtime = runtime_of(connection.app.state, connection.app.state.services.settings)
+    session = runtime.cookies.open(SESSION_PURPOSE, value)
+    if session is None:
+        raise TokenRejected("the session is not valid or has expired; sign in again")
+    return {"member_id": session.get("member_id"), "tenant_id": session.get("tenant_id")}
+
+
+async def tenant_idp_claims(
+    connection: ASGIConnection[Any, Any, Any, Any], raw: str
+) -> dict[str, Any]:
+    """Claims naming the member an access token from a tenant's identity provider stands for.
+
+    The unverified ``iss`` only selects an allow-listed tenant issuer (a configured SSO
+    connection); the token is then verified with that issuer's JWKS (the key is never taken
+    from the token), an algorithm it announces (asymmetric only, RS256 by default), the
+    connection's audience, and ``exp``. Its email (or an email ``sub``) must be a member of
+    that same tenant.
+    """
+    from training.api.sso import find_member, runtime_of
+
+    services = connection.app.state.services
+    runtime = runtime_of(connection.app.state, services.settings)
+    issuer = str(peek_claims(raw).get("iss", ""))
+    candidates = await sync_to_thread(runtime.directory.connections_for, services.app, issuer)
+    if not candidates:
+        raise TokenRejected("the token's issuer is not trusted")
+    rejection = "the token was refused"
+    for sso in candidates:
+        try:
+            meta = await runtime.providers.discovery(sso.issuer)
+            token = await runtime.providers.decode(raw, sso.issuer, OidcProviders.algorithms(meta))
+            jwt.JWTClaimsRegistry(
+                leeway=60,
+                iss={"essential": True, "value": sso.issuer},
+                aud={"essential": True, "value": sso.token_audience},
+                exp={"essential": True},
+                sub={"essential": True},
+            ).validate(token.claims)
+        except OidcError as error:
+            rejection = str(error)
+            continue
+        except ExpiredTokenError:
+            rejection = "the token has expired"
+            continue
+        except ClaimError as error:
+            rejection = f"the token was refused: {error.description}"
+            continue
+        member_id, refusal, _ = await find_member(services, sso, dict(token.claims))
+        if member_id is None:
+            raise TokenRejected(refusal or "no member of the tenant matches the token")
+        return {"member_id": str(member_id), "tenant_id": str(sso.tenant_id)}
+    raise TokenRejected(rejection)
+
+
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -144,18 +206,26 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         services = connection.app.state.services
         header = connection.headers.get("authorization", "")
         scheme, _, raw = header.partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
-            raise NotAuthorizedException(
-                detail="send an access token: Authorization: Bearer <token>"
-            )
+        session = connection.cookies.get(SESSION_COOKIE)
         try:
-            claims = await sync_to_thread(
-                verify_access_token,
-                raw.strip(),
-                services.keys,
-                issuer=services.settings.issuer,
-                audience=services.settings.audience,
-            )
+            if (scheme.lower() != "bearer" or not raw.strip()) and session:
+                # A session from single sign-on: a member, exactly like a member's token.
+                claims = session_claims(connection, session)
+            elif scheme.lower() != "bearer" or not raw.strip():
+                raise NotAuthorizedException(
+                    detail="send an access token: Authorization: Bearer <token>"
+                )
+            elif peek_claims(raw.strip()).get("iss") not in (None, services.settings.issuer):
+                # Not ours: perhaps an access token from a tenant's own identity provider.
+                claims = await tenant_idp_claims(connection, raw.strip())
+            else:
+                claims = await sync_to_thread(
+                    verify_access_token,
+                    raw.strip(),
+                    services.keys,
+                    issuer=services.settings.issuer,
+                    audience=services.settings.audience,
+                )
             principal = principal_from_claims(claims)
         except TokenRejected as error:
             raise NotAuthorizedException(detail=str(error)) from None

@@ -15,8 +15,10 @@ from training.domain.curricula import Curriculum
 from training.domain.learning import LearningRecord
 from training.domain.people import Member, SeatRoster
 from training.domain.policy import TrainingPolicy
+from training.domain.report_requests import Report
 from training.domain.reviews import PerformanceReview
 from training.domain.skills import RoleProfile, SkillFramework
+from training.domain.sso import SsoConnection
 from training.domain.tenancy import ApiClient, Tenant
 from training.domain.tracks import PlanningCatalogue, TrainingTrack
 
@@ -39,6 +41,8 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     SkillEvidence,
     PerformanceReview,
     LearningRecord,
+    SsoConnection,
+    Report,
 )
 
 # The planning process's own aggregates (stored in planning_events).

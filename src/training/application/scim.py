@@ -1,0 +1,210 @@
+"""SCIM provisioning, as commands: what a provisioned user or group asks of our members.
+
+The SCIM edge (``training.api.scim``) reads and writes SCIM resources; this module decides
+which existing commands bring a member, or the members of a team, to the state a SCIM
+client asks for. It holds no SCIM types, so the rules read like the rest of the application:
+
+- a user is a member: ``userName`` is the email, ``externalId`` the HRIS key (the email
+  when the client sends none), ``displayName`` and ``name.formatted`` the display name,
+  ``title`` the job title, the enterprise ``department`` the team and ``manager`` the manager;
+- ``active`` is the member's status; a new user is an engineer;
+- a group is a team: its members are the members whose team it is.
+
+The member id derives from the external id, so the external id cannot change. A desired
+state runs as several commands (reactivate, update, deactivate), each on the version the
+previous one left, so a concurrent writer is still caught.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from uuid import UUID
+
+from training.application.people import (
+    DeactivateMember,
+    ReactivateMember,
+    RegisterMember,
+    UpdateMember,
+)
+from training.domain.access import Role
+from training.domain.errors import RuleViolated
+from training.domain.people import MAX_TEXT, check_email
+
+# Roles of a member a SCIM client provisions; roles are then managed in the service.
+PROVISIONED_ROLES: tuple[Role, ...] = (Role.ENGINEER,)
+DEACTIVATED_BY_SCIM = "deactivated by the identity provider (SCIM)"
+DELETED_BY_SCIM = "deleted by the identity provider (SCIM)"
+TEAM_PREFIX = "team:"
+
+
+class ImmutableAttribute(RuleViolated):
+    """The client asked to change what the service cannot change (the external id)."""
+
+    code = "immutable-attribute"
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """A member as SCIM shows it: the aggregate's fields and the personal data beside it."""
+
+    member_id: UUID
+    external_id: str
+    display_name: str
+    email: str | None
+    active: bool
+    manager_id: UUID | None
+    team: str | None
+    job_title: str | None
+    version: int
+
+    @property
+    def user_name(self) -> str:
+        """The email; a member registered without one shows its external id."""
+        return self.email or self.external_id
+
+
+@dataclass(frozen=True)
+class DesiredUser:
+    """The state a SCIM client asks for. ``None`` clears title, team and manager; it keeps
+    ``active``, the external id and the display name, which a member always has."""
+
+    user_name: str
+    external_id: str | None = None
+    display_name: str | None = None
+    name_formatted: str | None = None
+    active: bool | None = None
+    job_title: str | None = None
+    team: str | None = None
+    manager_id: UUID | None = None
+
+
+def registration(desired: DesiredUser) -> tuple[RegisterMember, bool]:
+    """The command that registers the user, and whether it must be deactivated after."""
+    email = check_email(desired.user_name)
+    command = RegisterMember(
+        external_id=desired.external_id or email,
+        display_name=desired.display_name or desired.name_formatted or email,
+        email=email,
+        roles=PROVISIONED_ROLES,
+        manager_id=desired.manager_id,
+        team=desired.team,
+        job_title=desired.job_title,
+    )
+    return command, desired.active is False
+
+
+def new_email(current: MemberView, desired: DesiredUser) -> str | None:
+    """The email the member gets, or None when the userName did not change."""
+    if desired.user_name.casefold() == current.user_name.casefold():
+        return None
+    return check_email(desired.user_name)
+
+
+def user_changes(
+    current: MemberView, desired: DesiredUser
+) -> tuple[ReactivateMember | None, UpdateMember | None, DeactivateMember | None]:
+    """The commands that bring ``current`` to ``desired``, in the order they must run.
+
+    A reactivation comes first (it may find no free seat, and then nothing else changed);
+    a deactivation comes last (a refused change then leaves the member as they were).
+    Each command's expected version is filled in by the caller as the previous one returns.
+    """
+    if desired.external_id is not None and desired.external_id != current.external_id:
+        raise ImmutableAttribute(
+            f"externalId {current.external_id!r} is the member's key in the service and "
+            "cannot change; deprovision the user and provision a new one",
+            field="externalId",
+        )
+    display_name = None
+    if desired.display_name is not None and desired.display_name != current.display_name:
+        display_name = desired.display_name
+    elif desired.name_formatted is not None and desired.name_formatted != current.display_name:
+        display_name = desired.name_formatted
+    email = new_email(current, desired)
+    team = _text_change(current.team, desired.team)
+    job_title = _text_change(current.job_title, desired.job_title)
+    manager_changes = desired.manager_id != current.manager_id
+    update = None
+    if display_name or email or team is not None or job_title is not None or manager_changes:
+        update = UpdateMember(
+            current.member_id,
+            display_name=display_name,
+            email=email,
+            manager_id=desired.manager_id if manager_changes else None,
+            clear_manager=manager_changes and desired.manager_id is None,
+            team=team,
+            job_title=job_title,
+        )
+    reactivate = None
+    deactivate = None
+    if desired.active is True and not current.active:
+        reactivate = ReactivateMember(current.member_id)
+    elif desired.active is False and current.active:
+        deactivate = DeactivateMember(current.member_id, DEACTIVATED_BY_SCIM)
+    return reactivate, update, deactivate
+
+
+def _text_change(current: str | None, desired: str | None) -> str | None:
+    """What ``UpdateMember`` takes to move ``current`` to ``desired``: ``None`` leaves the
+    field alone, ``""`` clears it."""
+    wanted = (desired or "").strip() or None
+    if wanted == current:
+        return None
+    return wanted or ""
+
+
+# Groups are teams. A team is a name on its members, with no record of its own, so a group's
+# id is the team name itself, encoded to be opaque and safe in a URL.
+
+
+def group_id(team: str) -> str:
+    raw = (TEAM_PREFIX + team).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def team_of_group(resource_id: str) -> str | None:
+    """The team a group id names, or None when it is not a group id of this service."""
+    try:
+        raw = base64.urlsafe_b64decode(resource_id + "=" * (-len(resource_id) % 4))
+        text = raw.decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if not text.startswith(TEAM_PREFIX):
+        return None
+    team = text.removeprefix(TEAM_PREFIX)
+    if not team or team != team.strip() or len(team) > MAX_TEXT:
+        return None
+    return team
+
+
+def check_team_name(name: str | None) -> str:
+    cleaned = (name or "").strip()
+    if not cleaned or len(cleaned) > MAX_TEXT:
+        raise RuleViolated(
+            f"a group's displayName is a team name of 1-{MAX_TEXT} characters",
+            field="displayName",
+        )
+    return cleaned
+
+
+def membership_changes(
+    team: str, current: dict[UUID, str | None], desired: set[UUID]
+) -> list[UpdateMember]:
+    """Moves the ``desired`` members into ``team`` and the others out of it.
+
+    ``current`` maps each member concerned (the team's members and the desired ones) to the
+    team they are in now. A member has one team, so joining this one leaves the other.
+    """
+    changes = [
+        UpdateMember(member_id, team=team)
+        for member_id in sorted(desired)
+        if current.get(member_id) != team
+    ]
+    changes += [
+        UpdateMember(member_id, team="")
+        for member_id, now in sorted(current.items())
+        if member_id not in desired and now == team
+    ]
+    return changes
