@@ -438,3 +438,11 @@ def test_health_and_readiness(client: TestClient[Any]) -> None:
     assert body["database"] == "ok"
     assert body["migrations"] == "ok"
     assert {p["name"] for p in body["projections"]} == {spec.name for spec in PROJECTIONS}
+
+
+def test_nul_characters_in_a_query_are_refused(
+    client: TestClient[Any], operator_token: str
+) -> None:
+    response = client.get("/v1/tenants?status=%00", headers=bearer(operator_token))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM

@@ -48,6 +48,13 @@ class RequestContextMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         start_request(scope)
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", ""):
+            # PostgreSQL refuses NUL in text; refuse it here, naming the problem, not as a 500.
+            await send_problem(
+                send, scope, 400, "invalid-request", "text may not contain NUL characters"
+            )
+            return
         await next_app(scope, receive, send)
 
 
