@@ -597,3 +597,19 @@ def test_membership_moves_members_in_and_out_of_the_team() -> None:
         key=lambda c: str(c.member_id),
     )
     assert membership_changes("Platform", {ada: "Platform"}, {ada}) == []
+
+
+def test_an_entra_style_patch_is_understood(served: Served, scim: httpx.Client) -> None:
+    user = new_user(scim)
+    response = patch(
+        scim,
+        f"/Users/{user['id']}",
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": user["userName"]},
+        {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555"},
+        {"op": "Replace", "path": f"{ENTERPRISE}:department", "value": "Sales"},
+    )
+    assert response.status_code in (200, 204), response.text
+    changed = member(served, user["id"])
+    assert changed.status is MemberStatus.DEACTIVATED
+    assert changed.team == "Sales"

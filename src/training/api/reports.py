@@ -255,6 +255,8 @@ class ReportController(Controller):
         if_none_match: IfNoneMatch = None,
     ) -> Response[bytes]:
         principal = principal_of(request)
+        # Withholding after erasure reads the members view: honour read-your-writes.
+        await read_after(request, [MEMBERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             found = await report_store.get_pdf(conn, report_id)
         if found is None:

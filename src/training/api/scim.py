@@ -800,7 +800,8 @@ class TenantScimApp(ASGIApplication):
 
     @staticmethod
     def get_base_url(scope: dict[str, Any]) -> str:
-        # The tenant's prefix (root_path) already ends with /v2.
+        # The SCIM root is the tenant's prefix, /scim/v2/{tenant_id} (the root_path the mount
+        # sets); scim2-server's own version would append /v2 to it.
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"").decode()
         if not host and scope.get("server"):

@@ -245,7 +245,8 @@ class SqlReportQueue:
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        self.pool.open(wait=True, timeout=10.0)
+        # Not waiting: this runs in the API's lifespan; the first claim waits for a connection.
+        self.pool.open(wait=False)
 
     def close(self) -> None:
         with self._lock:
