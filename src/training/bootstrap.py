@@ -28,7 +28,7 @@ from training.infra.database import Database
 from training.infra.idempotency import IdempotencyStore
 from training.infra.import_jobs import ImportJobStore, SqlPeopleDirectory
 from training.infra.keys import KeyRing
-from training.infra.recorder import TrainingRecorder
+from training.infra.recorder import TrainingProcessRecorder, TrainingRecorder
 from training.infra.report_store import ReportingSupervisor, report_worker
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
@@ -74,6 +74,8 @@ def command_bus(app: TrainingApplication) -> CommandBus:
 
 def projection_supervisor(database: Database) -> ProjectionSupervisor:
     env = database.eventsourcing_env(pool_size=RUNNER_POOL_SIZE, max_overflow=2)
+    # The planning process writes a re-plan per track in one transaction.
+    env["PROCESS_RECORDER_TOPIC"] = get_topic(TrainingProcessRecorder)
     return ProjectionSupervisor(PROJECTIONS, env, database.app_url)
 
 

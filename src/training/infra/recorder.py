@@ -1,19 +1,53 @@
-"""The event store's recorder, extended to write personal data in the events' transaction."""
+"""The event store's recorders.
+
+Both write a transaction's statements one after another instead of in psycopg's pipeline
+mode, which the library uses: with eventsourcing 9.5.6 and psycopg 3.3.9, a pipelined
+transaction carrying more than about 600 KB of events (120 re-plans of a curriculum release,
+or a large review import) never returns. The client waits in ``pipeline.sync()`` while the
+server waits for the rest of the message, holding the events table's lock, so every other
+write stops behind it. A transaction here is a handful of statements (set the tenant, lock,
+notify, insert), so the pipeline saved only a few loopback round trips.
+
+``TrainingRecorder`` also writes personal data (the ``people`` table) in the events'
+transaction, so a member's name and the event that registers them commit together.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from training.application.personal_data import PersonalDataChange
 
 
-class TrainingRecorder(PostgresApplicationRecorder):
+class SequentialInserts(PostgresApplicationRecorder):
+    """The library's ``insert_events``, without pipeline mode."""
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            with conn.cursor() as curs:
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+
+class TrainingProcessRecorder(SequentialInserts, PostgresProcessRecorder):
+    """The recorder of the planning process: its events and tracking position together."""
+
+
+class TrainingRecorder(SequentialInserts):
     def _insert_events(
         self,
         curs: Cursor[DictRow],
