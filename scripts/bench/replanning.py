@@ -5,8 +5,8 @@ One run, with the planning process and the views run by the service's own runner
 
 1. setup: the platform catalogue, one tenant with ``--members`` seats, a role profile and a
    tenant curriculum (version 1); the members imported with ``ImportMembers`` (500 rows per
-   command) and one finalised review each with ``ImportReviews`` (200 per command, see
-   ``REVIEW_BATCH``), all written while no runner runs;
+   command) and one finalised review each with ``ImportReviews`` (1,000 per command), all
+   written while no runner runs;
 2. (a) the planning runner alone catches up over the N finalised reviews: re-plans per
    second (each review is one processing event: load or open the track, plan, store the
    ``Replanned`` event with the position, in one transaction); then the other views and the
@@ -20,16 +20,12 @@ One run, with the planning process and the views run by the service's own runner
    package; then the report worker runs for ``--worker-seconds`` on the queue the re-plans
    filled, which gives the rate the backlog of automatic reports drains at.
 
-As shipped, the planning process cannot do (b) for more than about 120 tracks: the one
-transaction that stores every track's new plan hangs in psycopg's pipeline mode (see
-``UnpipelinedProcessRecorder``), and (a) slows down as tracks accumulate (every processing
-event replays the tenant's ``PlanningCatalogue``, which lists every track). ``--mitigated``
-runs the planning process with two bench-only changes that remove both, to measure what the
-policy itself costs; (b) gives up after ``--timeout`` seconds either way.
+(b) gives up after ``--timeout`` seconds. The peak resident memory of this process (the
+planning process's aggregate cache included) is reported with the machine's facts.
 
 Markdown on stdout, progress on stderr. A measurement, not a test. Usage::
 
-    .venv/bin/python scripts/bench/replanning.py [--members 10000] [--renders 15] [--mitigated]
+    .venv/bin/python scripts/bench/replanning.py [--members 10000] [--renders 15]
 """
 
 from __future__ import annotations
@@ -37,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -47,12 +44,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
-from eventsourcing.utils import get_topic
 from harness import CpuMeter, Stopwatch, Window, machine_facts, postgres_facts, progress
 
 from training.application.bus import CommandBus
@@ -82,9 +75,7 @@ from training.projections.runner import ProjectionSupervisor
 TARGET_S = 60.0
 GOAL_S = 5.0
 MEMBER_BATCH = 500
-# ImportReviews takes up to 1,000, but a transaction of 1,000 reviews (about 1.2 MB of
-# events) hangs in psycopg's pipeline mode like (b) does; 200 stay well below.
-REVIEW_BATCH = 200
+REVIEW_BATCH = 1000  # ImportReviews's limit
 POLL_S = 0.1
 CATCH_UP_TIMEOUT_S = 3600.0
 
@@ -140,40 +131,6 @@ def review_content() -> ReviewContent:
 
 def module(key: str, title: str, minutes: int, skill: str, level: int) -> ModuleSpec:
     return ModuleSpec(key, title, "", ModuleFormat.LAB, minutes, (SkillTarget(skill, level),), ())
-
-
-class UnpipelinedProcessRecorder(PostgresProcessRecorder):
-    """Bench only (``--mitigated``): the library's process recorder without pipeline mode.
-
-    eventsourcing 9.5.6 writes a transaction's events in psycopg's pipeline mode. With
-    psycopg 3.3.9 on this machine, a transaction carrying more than about 600 KB of events
-    (about 120 ``Replanned`` events of 4.9 KB) never returns: the client waits in
-    ``pipeline.sync()`` while the server waits for the rest of the message (ClientRead).
-    The same statements sent without the pipeline (a handful per transaction, so the
-    pipeline saves little) do not hang.
-    """
-
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as curs:
-                self._insert_events(curs, stored_events, **kwargs)
-            if stored_events:
-                with conn.cursor() as curs:
-                    self._insert_stored_events(curs, stored_events, **kwargs)
-                    return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        return None
-
-
-def planning_env(base: dict[str, str], mitigated: bool) -> dict[str, str]:
-    if not mitigated:
-        return dict(base)
-    return {
-        **base,
-        "PROCESS_RECORDER_TOPIC": get_topic(UnpipelinedProcessRecorder),
-        # The tenant's PlanningCatalogue lists every track: without a cache each processing
-        # event replays all its TrackOpened events, so a catch-up over N reviews is O(N^2).
-        "AGGREGATE_CACHE_MAXSIZE": "50000",
-    }
 
 
 class Hung(Exception):
@@ -270,9 +227,7 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
         base = projection_supervisor(database)
         target = last_planning_input(database)
         progress("(a) the planning runner catches up over the reviews")
-        planning = ProjectionSupervisor(
-            [PLANNING], planning_env(base.env, args.mitigated), base.lock_conninfo
-        )
+        planning = ProjectionSupervisor([PLANNING], base.env, base.lock_conninfo)
         watch = Stopwatch(meter)
         planning.start()
         views: ProjectionSupervisor | None = None
@@ -378,14 +333,11 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
         postgres = postgres_facts(database.admin_url)
         # A hung planning runner stays blocked on its socket until PostgreSQL stops (next).
     command = shlex.join([sys.executable, *sys.argv])
-    variant = (
-        "mitigated (bench-only: process recorder without pipeline mode, aggregate cache)"
-        if args.mitigated
-        else "as shipped"
-    )
-    return report(
-        n, variant, rows, renders, worker, hung, command, machine_facts(postgres, load_before)
-    )
+    variant = "as shipped"
+    # The planning process's aggregate cache (every track and the catalogue) is in here.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    facts = [*machine_facts(postgres, load_before), f"peak resident memory: {peak_mb:,.0f} MB"]
+    return report(n, variant, rows, renders, worker, hung, command, facts)
 
 
 def all_views_caught_up(database: Database, views: ProjectionSupervisor) -> bool:
@@ -533,12 +485,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--renders", type=int, default=15, help="individual reports to time")
     parser.add_argument(
         "--worker-seconds", type=float, default=30.0, help="how long the report worker runs"
-    )
-    parser.add_argument(
-        "--mitigated",
-        action="store_true",
-        help="run the planning process with the bench-only recorder without pipeline mode "
-        "and an aggregate cache (see UnpipelinedProcessRecorder)",
     )
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for (b) before giving up"

@@ -66,6 +66,16 @@ class Planning(EventSourcedProjection[UUID]):
 
     name = "planning"
     topics = tuple(get_topic(cls) for cls in (*TRIGGERS, *INPUTS))
+    # Without a cache every processing event replays the tenant's catalogue, which lists every
+    # track, and a release loads every track with a query of its own. The process is the only
+    # writer of its aggregates (one leader, by advisory lock), and a failure discards this
+    # instance with its cache (the supervisor starts a new runner): the cache can skip both the
+    # fast-forward query and the defensive deep copy.
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MsgspecMapper(
