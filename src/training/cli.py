@@ -20,7 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (TRAINING_PORT)")
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo tenant")
 
-    worker = commands.add_parser("worker", help="run the projection runners only")
+    worker = commands.add_parser(
+        "worker", help="run the projection runners and the report worker, without the API"
+    )
     worker.add_argument("--only", metavar="NAME", help="run this projection only")
 
     commands.add_parser("migrate", help="create roles, tables and the first signing key")
@@ -148,23 +150,35 @@ def _banner(settings: Settings, *, embedded: bool, demo: object) -> None:
 def _worker(settings: Settings, only: str | None) -> int:
     import signal
 
-    from training.bootstrap import projection_supervisor
+    from training.bootstrap import (
+        command_bus,
+        projection_supervisor,
+        reporting_supervisor,
+        training_application,
+    )
     from training.infra.database import database_for
     from training.infra.logging import configure_logging
-    from training.projections.registry import PROJECTIONS, by_name
+    from training.projections.registry import by_name
     from training.projections.runner import ProjectionSupervisor
 
     configure_logging(settings.log_level)
-    specs = [by_name(only)] if only else list(PROJECTIONS)
     with database_for(settings) as database:
-        base = projection_supervisor(database)
-        supervisor = ProjectionSupervisor(specs, base.env, base.lock_conninfo)
+        app = training_application(database)
+        supervisor: ProjectionSupervisor
+        if only:
+            base = projection_supervisor(database)
+            supervisor = ProjectionSupervisor([by_name(only)], base.env, base.lock_conninfo)
+        else:
+            # Reports are made wherever the projections run: the trigger and the worker too.
+            supervisor = reporting_supervisor(database, command_bus(app))
         supervisor.start()
         signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
         try:
             supervisor.wait()
         except KeyboardInterrupt:
             supervisor.stop()
+        finally:
+            app.close()
     return 0
 
 
