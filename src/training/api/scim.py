@@ -49,14 +49,17 @@ from scim2_models import (
     Filter,
     ForbiddenException,
     InvalidValueException,
+    Mutability,
     MutabilityException,
     NotFoundException,
     NotImplementedException,
     Patch,
     PreconditionFailedException,
+    Required,
     Resource,
     ResourceType,
     ResponseParameters,
+    Returned,
     Schema,
     SCIMException,
     ScimFilter,
@@ -84,12 +87,12 @@ from training.application.people import (
     DeactivateMember,
     ErasePersonalData,
     MemberSnapshot,
+    member_with_external_id,
 )
 from training.application.scim import (
     DEACTIVATED_BY_SCIM,
     DELETED_BY_SCIM,
     DesiredUser,
-    ImmutableAttribute,
     MemberView,
     check_team_name,
     group_id,
@@ -148,10 +151,22 @@ def groups_mapping(environ: dict[str, str] | None = None) -> GroupMapping:
 # providers expect.
 USER_ATTRIBUTES: dict[str, tuple[set[str] | None, str]] = {
     "userName": (None, "The member's email address (unique in the tenant)."),
-    "name": ({"formatted"}, "The member's display name, as name.formatted."),
-    "displayName": (None, "The member's display name."),
+    "name": (
+        {"formatted"},
+        "Another way to send the display name (name.formatted); the service keeps one display "
+        "name and returns it as displayName only.",
+    ),
+    "displayName": (
+        None,
+        "The member's display name; absent when it is the default, the email. Removing it "
+        "brings the default back.",
+    ),
     "title": (None, "The member's job title."),
-    "active": (None, "Whether the member is active (false deactivates and frees a seat)."),
+    "active": (
+        None,
+        "Whether the member is active (false deactivates and frees a seat). A member always "
+        "has a status, so it is required.",
+    ),
 }
 ENTERPRISE_ATTRIBUTES: dict[str, tuple[set[str] | None, str]] = {
     "department": (None, "The member's team."),
@@ -185,6 +200,12 @@ def _subset(schema: Schema, attributes: dict[str, tuple[set[str] | None, str]]) 
                     sub.reference_types = ["User"]  # teams do not nest
                 if sub.name == "type":
                     sub.canonical_values = ["User"]
+        if attribute.name == "name":
+            # Accepted, never returned: one display name, shown as displayName.
+            attribute.mutability = Mutability.write_only
+            attribute.returned = Returned.never
+        if attribute.name == "active":
+            attribute.required = Required.true
     published.attributes = kept
     return published
 
@@ -232,6 +253,7 @@ class ScimCall:
     tenant_id: UUID
     request_id: str
     mapping: GroupMapping
+    method: str = "GET"
     context: CommandContext | None = None
 
     def command_context(self) -> CommandContext:
@@ -257,8 +279,6 @@ def domain_errors() -> Iterator[None]:
     """Turns the domain's refusals into SCIM errors (RFC 7644 §3.12)."""
     try:
         yield
-    except ImmutableAttribute as error:
-        raise MutabilityException(detail=error.detail) from None
     except StaleVersion as error:
         raise PreconditionFailedException(detail=error.detail) from None
     except NotFound as error:
@@ -468,7 +488,10 @@ class MemberDirectory(AsyncScimStorage):
     ) -> list[_Member]:
         if equality is not None:
             attribute, value = equality
-            candidates = [Member.create_id(call.tenant_id, value)]
+            holder = await sync_to_thread(
+                member_with_external_id, call.services.app, call.tenant_id, value
+            )
+            candidates = [holder] if holder else []
             if attribute == "username":
                 candidates = [*await self._members_with_email(call, value), *candidates]
             return await self._members_by_id(call, candidates)
@@ -518,10 +541,9 @@ class MemberDirectory(AsyncScimStorage):
         data: dict[str, Any] = {
             "schemas": [USER_SCHEMA],
             "id": str(view.member_id),
-            "externalId": view.external_id,
+            "externalId": view.own_external_id,
             "userName": view.user_name,
-            "name": {"formatted": view.display_name},
-            "displayName": view.display_name,
+            "displayName": view.own_display_name,
             "active": view.active,
             "meta": {
                 "resourceType": "User",
@@ -572,7 +594,8 @@ class MemberDirectory(AsyncScimStorage):
         current = await self._member(call, str(resource.id))
         if expected_version is not None and expected_version != version_tag(current.view.version):
             raise PreconditionFailedException(detail="the user changed since it was read")
-        desired = _desired_user(resource)
+        # A PATCH result lacks what the client removed; a PUT omits what it does not assert.
+        desired = _desired_user(resource, omitted_is_removed=call.method == "PATCH")
         email = new_email(current.view, desired)
         if email is not None:
             await self._check_email_free(call, email, current.view.member_id)
@@ -720,7 +743,7 @@ def _resource_order(resource: Resource[Any]) -> tuple[str, str]:
     return str(kind), str(resource.id)
 
 
-def _desired_user(resource: Resource[Any]) -> DesiredUser:
+def _desired_user(resource: Resource[Any], *, omitted_is_removed: bool = False) -> DesiredUser:
     data = resource.model_dump()
     enterprise = data.get(ENTERPRISE_USER_SCHEMA) or {}
     manager = enterprise.get("manager") or {}
@@ -737,6 +760,7 @@ def _desired_user(resource: Resource[Any]) -> DesiredUser:
         job_title=data.get("title"),
         team=enterprise.get("department"),
         manager_id=_member_reference(manager.get("value"), manager.get("$ref")),
+        omitted_is_removed=omitted_is_removed,
     )
 
 
@@ -863,7 +887,10 @@ async def scim_mount(scope: Scope, receive: Receive, send: Send) -> None:
     inner["path"] = match["rest"] or "/"
     inner["root_path"] = scope.get("root_path", "") + f"/scim/v2/{match['tenant']}"
     request_id = str(scope.get("state", {}).get("request_id", ""))
-    token = _CALL.set(ScimCall(scope["app"].state.services, tenant_id, request_id, mapping))
+    call = ScimCall(
+        scope["app"].state.services, tenant_id, request_id, mapping, str(scope.get("method"))
+    )
+    token = _CALL.set(call)
     try:
         await app(inner, cast(Any, receive), cast(Any, send))
     finally:

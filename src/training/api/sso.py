@@ -53,7 +53,7 @@ from training.api.services import (
     services_of,
 )
 from training.application.context import Actor, ActorKind, CommandContext
-from training.application.people import RegisterMember
+from training.application.people import RegisterMember, member_with_external_id
 from training.application.sso import (
     PENDING_COOKIE,
     PENDING_PURPOSE,
@@ -70,7 +70,7 @@ from training.application.sso import (
 )
 from training.domain.access import Role, Scope
 from training.domain.errors import AlreadyExists
-from training.domain.people import MAX_DISPLAY_NAME, Member
+from training.domain.people import MAX_DISPLAY_NAME
 from training.domain.sso import SsoConnection
 from training.domain.tenancy import SLUG_PATTERN, Tenant
 from training.infra.oidc import (
@@ -479,9 +479,11 @@ async def _member_for(
         outcome = await sync_to_thread(services.bus.execute, context, command)
     except AlreadyExists:
         # Provisioned before under another email: the IdP's subject is the same person.
-        existing = Member.create_id(tenant_id, external_id)
+        existing = await sync_to_thread(
+            member_with_external_id, services.app, tenant_id, external_id
+        )
         found, why = await sync_to_thread(
-            first_member_in_force, services.app, tenant_id, [existing]
+            first_member_in_force, services.app, tenant_id, [existing] if existing else []
         )
         if found is None:
             raise PermissionDeniedException(detail=why or "the member is unknown") from None

@@ -25,19 +25,23 @@ from training.application.bus import CommandBus, Handler, UnitOfWork
 from training.application.context import CommandContext
 from training.application.people import (
     check_manager,
+    external_ids,
     personal_data,
     seat_roster,
 )
 from training.application.personal_data import PersonalData
 from training.domain.access import Role
+from training.domain.base import stable_id
 from training.domain.errors import DomainError, RuleViolated
 from training.domain.people import (
+    ExternalIds,
     Member,
     check_display_name,
     check_email,
     check_external_id,
     check_optional_text,
     check_roles,
+    lead_of,
 )
 from training.domain.tenancy import Tenant
 
@@ -286,8 +290,9 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     free = roster.free(tenant.seat_limit)
     outcomes = []
     created: list[UUID] = []
+    keys = external_ids(uow, tenant_id)  # loaded once per batch; None in most tenants
     for row in command.rows:
-        member_id = Member.create_id(tenant_id, row.external_id)
+        member_id = _member_id(tenant_id, row.external_id, keys)
         exists = uow.exists(member_id)
         if not exists and len(created) >= free:
             outcomes.append(
@@ -295,7 +300,7 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
             )
             continue
         try:
-            outcome = _apply_row(uow, tenant_id, row, member_id, exists)
+            outcome = _apply_row(uow, tenant_id, row, member_id, exists, keys)
         except DomainError as error:
             uow.discard(member_id)
             outcomes.append(RowOutcome(row.row, "failed", error.field, error.detail))
@@ -307,12 +312,34 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     return tuple(outcomes)
 
 
+def _member_id(tenant_id: UUID, external_id: str, keys: ExternalIds | None) -> UUID:
+    """The member a row's external id leads to; an id given up by a member who moved to
+    another one gets a new member id, claimed in ``ExternalIds``."""
+    lead = lead_of(tenant_id, external_id, keys)
+    if lead is not None:
+        return lead
+    assert keys is not None
+    member_id = stable_id("tenants", tenant_id, "members", external_id, "reissued", keys.version)
+    # Kept even if the row then fails: an id leading to no member is free to register.
+    keys.assign(external_id, member_id)
+    return member_id
+
+
 def _apply_row(
-    uow: UnitOfWork, tenant_id: UUID, row: MemberRow, member_id: UUID, exists: bool
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    row: MemberRow,
+    member_id: UUID,
+    exists: bool,
+    keys: ExternalIds | None,
 ) -> RowOutcome:
-    manager_id = (
-        Member.create_id(tenant_id, row.manager_external_id) if row.manager_external_id else None
-    )
+    manager_id = None
+    if row.manager_external_id:
+        manager_id = lead_of(tenant_id, row.manager_external_id, keys)
+        if manager_id is None:
+            raise RuleViolated(
+                "no member of this tenant has that external id", field="manager_external_id"
+            )
     if manager_id is not None:
         try:
             check_manager(uow, member_id, manager_id)
@@ -322,6 +349,7 @@ def _apply_row(
     if not exists:
         member = Member.register(
             tenant_id=tenant_id,
+            member_id=member_id,
             external_id=row.external_id,
             roles=row.roles,
             manager_id=manager_id,

@@ -12,12 +12,16 @@ from training.application.bus import Handler, UnitOfWork
 from training.application.personal_data import PersonalData
 from training.application.tenancy import tenant_is_active
 from training.domain.access import Role
+from training.domain.base import stable_id
 from training.domain.errors import AlreadyExists, NotFound, RuleViolated
 from training.domain.people import (
+    ExternalIds,
     Member,
     SeatRoster,
     check_display_name,
     check_email,
+    check_external_id,
+    lead_of,
 )
 from training.domain.tenancy import Tenant
 
@@ -34,6 +38,8 @@ class RegisterMember:
     manager_id: UUID | None = None
     team: str | None = None
     job_title: str | None = None
+    # Identity providers (SCIM) may name a manager who is already deactivated.
+    deactivated_manager_allowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class UpdateMember:
     clear_manager: bool = False
     team: str | None = None
     job_title: str | None = None
+    external_id: str | None = None
+    deactivated_manager_allowed: bool = False
     expected_version: int | None = None
 
 
@@ -107,13 +115,22 @@ def take_seats(uow: UnitOfWork, tenant_id: UUID, member_ids: tuple[UUID, ...]) -
     seat_roster(uow, tenant_id).take(member_ids, tenant.seat_limit)
 
 
-def check_manager(uow: UnitOfWork, member_id: UUID, manager_id: UUID) -> None:
-    """The manager is an active member of the tenant and the line does not loop back."""
+def check_manager(
+    uow: UnitOfWork, member_id: UUID, manager_id: UUID, *, deactivated_allowed: bool = False
+) -> None:
+    """The manager is an active member of the tenant and the line does not loop back.
+
+    ``deactivated_allowed`` lets a deactivated (not erased) member be the manager: an
+    identity provider's reporting lines may point at someone who already left, a state a
+    member reaches anyway when their manager is deactivated after them.
+    """
     try:
         manager = uow.get(Member, manager_id)
     except NotFound:
         raise RuleViolated("no member of this tenant has that id", field="manager_id") from None
-    if not manager.is_active:
+    if manager.erased:
+        raise RuleViolated("the manager's record is closed", field="manager_id")
+    if not manager.is_active and not deactivated_allowed:
         raise RuleViolated("the manager is deactivated", field="manager_id")
     current: Member | None = manager
     for _ in range(MAX_REPORTING_DEPTH):
@@ -128,6 +145,62 @@ def check_manager(uow: UnitOfWork, member_id: UUID, manager_id: UUID) -> None:
     raise RuleViolated("the reporting line is too deep", field="manager_id")
 
 
+def external_ids(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds | None:
+    """The tenant's changed external ids; None while none ever changed (nothing is created)."""
+    keys_id = ExternalIds.create_id(tenant_id)
+    return uow.get(ExternalIds, keys_id) if uow.exists(keys_id) else None
+
+
+def holder_of(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID | None:
+    """The existing member an external id leads to, if any."""
+    lead = lead_of(tenant_id, external_id, external_ids(uow, tenant_id))
+    return lead if lead is not None and uow.exists(lead) else None
+
+
+def _external_id_taken(external_id: str) -> AlreadyExists:
+    return AlreadyExists(f"a member with external id {external_id!r} exists", field="external_id")
+
+
+def id_for_new_member(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID:
+    """The id a member registered with ``external_id`` gets; AlreadyExists when taken.
+
+    It is the id derived from the external id unless a member who moved to another external
+    id holds that one: then a new id, listed in ``ExternalIds`` (which makes two
+    registrations racing for it conflict).
+    """
+    keys = external_ids(uow, tenant_id)
+    lead = lead_of(tenant_id, external_id, keys)
+    if lead is not None and uow.exists(lead):
+        raise AlreadyExists(
+            f"a member with external id {external_id!r} exists", field="external_id"
+        )
+    if keys is None:
+        return Member.create_id(tenant_id, external_id)
+    member_id = lead or stable_id(
+        "tenants", tenant_id, "members", external_id, "reissued", keys.version
+    )
+    keys.assign(external_id, member_id)
+    return member_id
+
+
+def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> None:
+    """Moves the member to another external id, freeing the old one."""
+    tenant_id = uow.require_tenant()
+    external_id = check_external_id(external_id)
+    if external_id == member.external_id:
+        return
+    if holder_of(uow, tenant_id, external_id) not in (None, member.id):
+        raise AlreadyExists(
+            f"a member with external id {external_id!r} exists", field="external_id"
+        )
+    keys = uow.get_or_add(
+        ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
+    )
+    keys.assign(member.external_id, None)
+    keys.assign(external_id, member.id)
+    member.change_external_id(external_id)
+
+
 def personal_data(display_name: str | None, email: str | None) -> PersonalData:
     return PersonalData(
         check_display_name(display_name) if display_name is not None else None,
@@ -137,14 +210,11 @@ def personal_data(display_name: str | None, email: str | None) -> PersonalData:
 
 def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
     tenant_id = uow.require_tenant()
-    member_id = Member.create_id(tenant_id, command.external_id)
-    if uow.exists(member_id):
-        raise AlreadyExists(
-            f"a member with external id {command.external_id!r} exists", field="external_id"
-        )
+    member_id = id_for_new_member(uow, tenant_id, check_external_id(command.external_id))
     data = personal_data(command.display_name, command.email)
     member = Member.register(
         tenant_id=tenant_id,
+        member_id=member_id,
         external_id=command.external_id,
         roles=command.roles,
         manager_id=command.manager_id,
@@ -152,7 +222,12 @@ def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
         job_title=command.job_title,
     )
     if command.manager_id is not None:
-        check_manager(uow, member.id, command.manager_id)
+        check_manager(
+            uow,
+            member.id,
+            command.manager_id,
+            deactivated_allowed=command.deactivated_manager_allowed,
+        )
     take_seats(uow, tenant_id, (member.id,))
     uow.add(member)
     uow.keep_personal_data(member, data)
@@ -162,12 +237,19 @@ def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
 def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
     uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
+    if command.external_id is not None:
+        change_external_id(uow, member, command.external_id)
     if command.roles is not None:
         member.change_roles(command.roles)
     if command.clear_manager:
         member.change_manager(None)
     elif command.manager_id is not None:
-        check_manager(uow, member.id, command.manager_id)
+        check_manager(
+            uow,
+            member.id,
+            command.manager_id,
+            deactivated_allowed=command.deactivated_manager_allowed,
+        )
         member.change_manager(command.manager_id)
     if command.team is not None or command.job_title is not None:
         member.change_position(
@@ -208,6 +290,28 @@ def erase_personal_data(command: ErasePersonalData, uow: UnitOfWork) -> MemberSn
     member.erase()
     uow.erase_personal_data(member)
     return MemberSnapshot.of(member)
+
+
+def member_with_external_id(
+    app: TrainingApplication, tenant_id: UUID, external_id: str
+) -> UUID | None:
+    """The member of the tenant an external id leads to now (read from the event store)."""
+    keys: ExternalIds | None = None
+    try:
+        found: object = app.repository.get(ExternalIds.create_id(tenant_id))
+        keys = found if isinstance(found, ExternalIds) and found.tenant_id == tenant_id else None
+    except AggregateNotFoundError:
+        pass
+    lead = lead_of(tenant_id, external_id, keys)
+    if lead is None:
+        return None
+    try:
+        member: object = app.repository.get(lead)
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(member, Member) or member.tenant_id != tenant_id:
+        return None
+    return lead
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ client asks for. It holds no SCIM types, so the rules read like the rest of the 
 - ``active`` is the member's status; a new user is an engineer;
 - a group is a team: its members are the members whose team it is.
 
-The member id derives from the external id, so the external id cannot change. A desired
+The member id derives from the external id the member was registered with and stays when
+the external id changes (``ExternalIds`` keeps where each changed one leads). A desired
 state runs as several commands (reactivate, update, deactivate), each on the version the
 previous one left, so a concurrent writer is still caught.
 """
@@ -39,12 +40,6 @@ DELETED_BY_SCIM = "deleted by the identity provider (SCIM)"
 TEAM_PREFIX = "team:"
 
 
-class ImmutableAttribute(RuleViolated):
-    """The client asked to change what the service cannot change (the external id)."""
-
-    code = "immutable-attribute"
-
-
 @dataclass(frozen=True)
 class MemberView:
     """A member as SCIM shows it: the aggregate's fields and the personal data beside it."""
@@ -64,11 +59,26 @@ class MemberView:
         """The email; a member registered without one shows its external id."""
         return self.email or self.external_id
 
+    @property
+    def own_external_id(self) -> str | None:
+        """The external id, unless it is only the default a member gets: their email."""
+        return None if self.external_id == self.email else self.external_id
+
+    @property
+    def own_display_name(self) -> str | None:
+        """The display name, unless it is only the default a member gets: their email."""
+        return None if self.display_name == self.email else self.display_name
+
 
 @dataclass(frozen=True)
 class DesiredUser:
-    """The state a SCIM client asks for. ``None`` clears title, team and manager; it keeps
-    ``active``, the external id and the display name, which a member always has."""
+    """The state a SCIM client asks for. ``None`` clears title, team and manager.
+
+    An external id or display name that is ``None`` was either removed (a PATCH: it goes back
+    to its default, the email) or not asserted (a PUT, RFC 7644 §3.5.1: it is kept), as
+    ``omitted_is_removed`` says. A member whose external id or display name is the default
+    follows their email when it changes. ``active`` None keeps the status.
+    """
 
     user_name: str
     external_id: str | None = None
@@ -78,6 +88,7 @@ class DesiredUser:
     job_title: str | None = None
     team: str | None = None
     manager_id: UUID | None = None
+    omitted_is_removed: bool = False
 
 
 def registration(desired: DesiredUser) -> tuple[RegisterMember, bool]:
@@ -91,6 +102,7 @@ def registration(desired: DesiredUser) -> tuple[RegisterMember, bool]:
         manager_id=desired.manager_id,
         team=desired.team,
         job_title=desired.job_title,
+        deactivated_manager_allowed=True,
     )
     return command, desired.active is False
 
@@ -102,6 +114,17 @@ def new_email(current: MemberView, desired: DesiredUser) -> str | None:
     return check_email(desired.user_name)
 
 
+def _defaulted(
+    current: str, own: str | None, wanted: str | None, email: str, desired: DesiredUser
+) -> str:
+    """The value a defaulted attribute (external id, display name) should have."""
+    if wanted is not None:
+        return wanted
+    if desired.omitted_is_removed or own is None:
+        return email
+    return current
+
+
 def user_changes(
     current: MemberView, desired: DesiredUser
 ) -> tuple[ReactivateMember | None, UpdateMember | None, DeactivateMember | None]:
@@ -111,39 +134,43 @@ def user_changes(
     a deactivation comes last (a refused change then leaves the member as they were).
     Each command's expected version is filled in by the caller as the previous one returns.
     """
-    if desired.external_id is not None and desired.external_id != current.external_id:
-        raise ImmutableAttribute(
-            f"externalId {current.external_id!r} is the member's key in the service and "
-            "cannot change; deprovision the user and provision a new one",
-            field="externalId",
-        )
-    display_name = None
-    if desired.display_name is not None and desired.display_name != current.display_name:
-        display_name = desired.display_name
-    elif desired.name_formatted is not None and desired.name_formatted != current.display_name:
-        display_name = desired.name_formatted
     email = new_email(current, desired)
+    email_after = email or current.user_name
+    wanted_name = None
+    if desired.display_name is not None and desired.display_name != current.display_name:
+        wanted_name = desired.display_name
+    elif desired.name_formatted is not None and desired.name_formatted != current.display_name:
+        wanted_name = desired.name_formatted
+    elif desired.display_name is not None or desired.name_formatted is not None:
+        wanted_name = current.display_name
+    display_name = _defaulted(
+        current.display_name, current.own_display_name, wanted_name, email_after, desired
+    )
+    external_id = _defaulted(
+        current.external_id, current.own_external_id, desired.external_id, email_after, desired
+    )
     team = _text_change(current.team, desired.team)
     job_title = _text_change(current.job_title, desired.job_title)
     manager_changes = desired.manager_id != current.manager_id
-    update = None
-    if display_name or email or team is not None or job_title is not None or manager_changes:
-        update = UpdateMember(
-            current.member_id,
-            display_name=display_name,
-            email=email,
-            manager_id=desired.manager_id if manager_changes else None,
-            clear_manager=manager_changes and desired.manager_id is None,
-            team=team,
-            job_title=job_title,
-        )
+    update = UpdateMember(
+        current.member_id,
+        display_name=display_name if display_name != current.display_name else None,
+        email=email,
+        manager_id=desired.manager_id if manager_changes else None,
+        clear_manager=manager_changes and desired.manager_id is None,
+        team=team,
+        job_title=job_title,
+        external_id=external_id if external_id != current.external_id else None,
+        deactivated_manager_allowed=True,
+    )
     reactivate = None
     deactivate = None
     if desired.active is True and not current.active:
         reactivate = ReactivateMember(current.member_id)
     elif desired.active is False and current.active:
         deactivate = DeactivateMember(current.member_id, DEACTIVATED_BY_SCIM)
-    return reactivate, update, deactivate
+    unchanged = UpdateMember(current.member_id, deactivated_manager_allowed=True)
+    return reactivate, None if update == unchanged else update, deactivate
 
 
 def _text_change(current: str | None, desired: str | None) -> str | None:

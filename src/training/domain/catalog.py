@@ -13,7 +13,7 @@ from training.domain.base import TrainingAggregate
 from training.domain.cohorts import CalendarFeed, Cohort, CurriculumEnrolments
 from training.domain.curricula import Curriculum
 from training.domain.learning import LearningRecord
-from training.domain.people import Member, SeatRoster
+from training.domain.people import ExternalIds, Member, SeatRoster
 from training.domain.policy import TrainingPolicy
 from training.domain.report_requests import Report
 from training.domain.reviews import PerformanceReview
@@ -27,6 +27,7 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     ApiClient,
     Member,
     SeatRoster,
+    ExternalIds,
     SkillFramework,
     RoleProfile,
     Curriculum,

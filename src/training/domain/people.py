@@ -115,6 +115,12 @@ class Member(TrainingAggregate):
     class Erased(Event):
         TOPIC = "training.people:Member.Erased"
 
+    class ExternalIdChanged(Event):
+        """The member's key in the tenant's systems changed; the member id stays."""
+
+        TOPIC = "training.people:Member.ExternalIdChanged"
+        external_id: str
+
     @staticmethod
     def create_id(tenant_id: UUID, external_id: str) -> UUID:
         return stable_id("tenants", tenant_id, "members", external_id)
@@ -129,12 +135,18 @@ class Member(TrainingAggregate):
         manager_id: UUID | None = None,
         team: str | None = None,
         job_title: str | None = None,
+        member_id: UUID | None = None,
     ) -> Member:
+        """``member_id`` defaults to the id derived from the external id; it differs only
+        when that id was taken by a member who moved to another external id since."""
         external_id = check_external_id(external_id)
-        member_id = cls.create_id(tenant_id, external_id)
+        if member_id is None:
+            member_id = cls.create_id(tenant_id, external_id)
         if manager_id == member_id:
             raise RuleViolated("a member cannot manage themselves", field="manager_id")
-        return cls(
+        return cls._create(
+            cls.Registered,
+            id=member_id,
             external_id=external_id,
             roles=check_roles(roles),
             manager_id=manager_id,
@@ -205,6 +217,17 @@ class Member(TrainingAggregate):
         self.team = team
         self.job_title = job_title
 
+    def change_external_id(self, external_id: str) -> None:
+        """Uniqueness in the tenant is the caller's check, against ``ExternalIds``."""
+        self._require_not_erased()
+        external_id = check_external_id(external_id)
+        if external_id != self.external_id:
+            self._external_id_changed(external_id=external_id)
+
+    @event(ExternalIdChanged)
+    def _external_id_changed(self, external_id: str) -> None:
+        self.external_id = external_id
+
     def note_personal_data_updated(self, fields: tuple[str, ...]) -> None:
         self._require_not_erased()
         if fields:
@@ -243,6 +266,70 @@ class Member(TrainingAggregate):
     @event(Erased)
     def _erased(self) -> None:
         self.erased = True
+
+
+class ExternalIds(TrainingAggregate):
+    """Where a tenant's external ids lead once some of them changed.
+
+    A member's id derives from the external id it was registered with and never changes. An
+    external id that changed is listed here: the new one leads to its member, the old one
+    to nobody (it is free again). An id never changed is not listed and leads, as before, to
+    the member whose id derives from it, so this stays as small as the number of changes and
+    a tenant that never changes one has none. Changes and re-uses of a listed id all write
+    here, so two of them racing conflict on this aggregate's version.
+    """
+
+    TOPIC = "training.people:ExternalIds"
+
+    class Event(TrainingAggregate.Event):
+        TOPIC = "training.people:ExternalIds.Event"
+
+    class Created(Event, TrainingAggregate.Created):
+        TOPIC = "training.people:ExternalIds.Created"
+
+    class Opened(Created):
+        TOPIC = "training.people:ExternalIds.Opened"
+
+    class Assigned(Event):
+        """``member_id`` None: the external id leads to nobody."""
+
+        TOPIC = "training.people:ExternalIds.Assigned"
+        external_id: str
+        member_id: UUID | None
+
+    @staticmethod
+    def create_id(tenant_id: UUID) -> UUID:
+        return stable_id("tenants", tenant_id, "external-ids")
+
+    @classmethod
+    def open(cls, tenant_id: UUID) -> ExternalIds:
+        return cls(tenant_id=tenant_id)
+
+    @event(Opened)
+    def __init__(self, *, tenant_id: UUID | None = None) -> None:
+        self.tenant_id = tenant_id
+        self.listed: dict[str, UUID | None] = {}
+
+    def lead(self, external_id: str) -> UUID | None:
+        """The member id an external id leads to (that member may not exist yet), or None
+        when it was given up and its derived id belongs to the member who gave it up."""
+        if external_id in self.listed:
+            return self.listed[external_id]
+        assert self.tenant_id is not None
+        return Member.create_id(self.tenant_id, external_id)
+
+    def assign(self, external_id: str, member_id: UUID | None) -> None:
+        if external_id not in self.listed or self.listed[external_id] != member_id:
+            self._assigned(external_id=external_id, member_id=member_id)
+
+    @event(Assigned)
+    def _assigned(self, external_id: str, member_id: UUID | None) -> None:
+        self.listed[external_id] = member_id
+
+
+def lead_of(tenant_id: UUID, external_id: str, keys: ExternalIds | None) -> UUID | None:
+    """Where an external id leads, given the tenant's ``ExternalIds`` if it has any."""
+    return keys.lead(external_id) if keys is not None else Member.create_id(tenant_id, external_id)
 
 
 class SeatLimitReached(LimitReached):

@@ -105,6 +105,7 @@ class MembersProjection(Projection[MembersView]):
             Member.Deactivated,
             Member.Reactivated,
             Member.Erased,
+            Member.ExternalIdChanged,
         )
     )
 
@@ -143,6 +144,10 @@ class MembersProjection(Projection[MembersView]):
     @process_event.register
     def _(self, e: Member.Erased, tracking: Tracking) -> None:
         self.view.update(e, tracking, {"erased": True})
+
+    @process_event.register
+    def _(self, e: Member.ExternalIdChanged, tracking: Tracking) -> None:
+        self.view.update(e, tracking, {"external_id": e.external_id})
 
 
 # Queries run in a transaction scoped to the caller's tenant (ReadStore.session).
