@@ -19,6 +19,7 @@ from training.application import (
     reviews,
     skills,
     sso,
+    teams,
     tenancy,
 )
 from training.application.app import TrainingApplication
@@ -58,6 +59,7 @@ HANDLERS = {
     **curricula.HANDLERS,
     **sso.HANDLERS,
     **reports.HANDLERS,
+    **teams.HANDLERS,
 }
 
 

@@ -94,14 +94,11 @@ from training.application.scim import (
     DELETED_BY_SCIM,
     DesiredUser,
     MemberView,
-    check_team_name,
-    group_id,
-    membership_changes,
     new_email,
     registration,
-    team_of_group,
     user_changes,
 )
+from training.application.teams import DisbandTeam, ProvisionTeam
 from training.application.tenancy import credentials_in_force
 from training.domain.access import Scope as AccessScope
 from training.domain.errors import (
@@ -114,6 +111,7 @@ from training.domain.errors import (
     StaleVersion,
 )
 from training.domain.people import Member
+from training.domain.teams import Team, Teams
 from training.projections.people import FROM_MEMBERS, MEMBER_COLUMNS, MemberRecord
 from training.projections.registry import MEMBERS
 from training.projections.store import ViewBehind
@@ -173,7 +171,7 @@ ENTERPRISE_ATTRIBUTES: dict[str, tuple[set[str] | None, str]] = {
     "manager": ({"value", "$ref"}, "The member's manager: value is the manager's id."),
 }
 GROUP_ATTRIBUTES: dict[str, tuple[set[str] | None, str]] = {
-    "displayName": (None, "The team's name; it is the group's identity and cannot change."),
+    "displayName": (None, "The team's name (unique in the tenant); it may change, the id stays."),
     "members": ({"value", "$ref", "type"}, "The members whose team this is."),
 }
 
@@ -378,7 +376,7 @@ class MemberDirectory(AsyncScimStorage):
         call = current_call()
         with domain_errors():
             if resource_type.name == "Group":
-                return await self._group(call, self._team(resource_id))
+                return await self._group(call, resource_id)
             return self._user_resource(await self._member(call, resource_id))
 
     async def search(
@@ -627,30 +625,33 @@ class MemberDirectory(AsyncScimStorage):
 
     # -- Groups (teams)
 
-    def _team(self, resource_id: str | None) -> str:
-        team = team_of_group(str(resource_id))
+    def _listed_team(self, teams: Teams | None, resource_id: str | None) -> Team:
+        team_id = _resource_id(resource_id)
+        team = teams.teams.get(team_id) if teams is not None and team_id else None
         if team is None:
             raise NotFoundException(detail=f"Group {resource_id!r} not found")
         return team
 
-    async def _group(self, call: ScimCall, team: str) -> Resource[Any]:
-        """A team with its members. Any team name is a group, empty until members join it."""
-        return self._group_resource(team, await self._member_records(call, team=team))
+    async def _group(self, call: ScimCall, resource_id: str | None) -> Resource[Any]:
+        team = self._listed_team(await sync_to_thread(_teams_aggregate, call), resource_id)
+        return self._group_resource(team, await self._member_records(call, team=team.name))
 
     async def _all_groups(self, call: ScimCall) -> list[Resource[Any]]:
-        teams: dict[str, list[MemberRecord]] = {}
+        teams = await sync_to_thread(_teams_aggregate, call)
+        if teams is None or not teams.teams:
+            return []
+        by_name: dict[str, list[MemberRecord]] = {}
         for record in await self._member_records(call, team=None):
             if record.team:
-                teams.setdefault(record.team, []).append(record)
-        return [self._group_resource(team, records) for team, records in teams.items()]
+                by_name.setdefault(record.team, []).append(record)
+        return [self._group_resource(t, by_name.get(t.name, [])) for t in teams.teams.values()]
 
-    def _group_resource(self, team: str, records: list[MemberRecord]) -> Resource[Any]:
+    def _group_resource(self, team: Team, records: list[MemberRecord]) -> Resource[Any]:
         data: dict[str, Any] = {
             "schemas": [GROUP_SCHEMA],
-            "id": group_id(team),
-            # A team keeps no external id of its own: its name is its key.
-            "externalId": team,
-            "displayName": team,
+            "id": str(team.team_id),
+            "externalId": team.external_id,
+            "displayName": team.name,
             "meta": {"resourceType": "Group", "version": _group_version(team, records)},
         }
         if records:
@@ -658,61 +659,60 @@ class MemberDirectory(AsyncScimStorage):
                 {"value": str(r.member_id), "$ref": f"Users/{r.member_id}", "type": "User"}
                 for r in records
             ]
-            data["meta"]["created"] = min(r.created_at for r in records)
             data["meta"]["lastModified"] = max(r.updated_at for r in records)
         return self._resource("Group", data)
 
-    async def _teams_of(self, call: ScimCall, member_ids: Iterable[UUID]) -> dict[UUID, str | None]:
-        """The team each member is in now, read from the event store."""
-        teams: dict[UUID, str | None] = {}
-        for member_id in member_ids:
-            member = await sync_to_thread(_member_aggregate, call, member_id)
-            if member is None:
-                raise InvalidValueException(detail=f"no member of this tenant has id {member_id}")
-            teams[member_id] = member.team
-        return teams
-
-    async def _move_members(
-        self, call: ScimCall, team: str, current: dict[UUID, str | None], desired: set[UUID]
-    ) -> None:
-        current = {**current, **await self._teams_of(call, desired - current.keys())}
-        for command in membership_changes(team, current, desired):
-            await self._execute(call, command)
-
-    async def _create_group(self, call: ScimCall, resource: Resource[Any]) -> Resource[Any]:
-        team = check_team_name(getattr(resource, "display_name", None))
-        if await self._member_records(call, team=team):
-            raise UniquenessException(detail=f"the team {team!r} exists")
-        await self._move_members(call, team, {}, _desired_members(resource))
-        return await self._group(call, team)
-
     async def _current_group(
         self, call: ScimCall, resource_id: str | None, expected_version: str | None
-    ) -> tuple[str, dict[UUID, str | None]]:
-        team = self._team(resource_id)
-        records = await self._member_records(call, team=team)
+    ) -> tuple[Team, tuple[UUID, ...]]:
+        team = self._listed_team(await sync_to_thread(_teams_aggregate, call), resource_id)
+        records = await self._member_records(call, team=team.name)
         if expected_version is not None and expected_version != _group_version(team, records):
             raise PreconditionFailedException(detail="the group changed since it was read")
-        return team, {record.member_id: team for record in records}
+        return team, tuple(record.member_id for record in records)
+
+    async def _create_group(self, call: ScimCall, resource: Resource[Any]) -> Resource[Any]:
+        command = ProvisionTeam(
+            name=str(getattr(resource, "display_name", None) or ""),
+            external_id=getattr(resource, "external_id", None),
+            members=tuple(_desired_members(resource)),
+        )
+        team: Team = await self._execute(call, command)
+        return await self._group(call, str(team.team_id))
 
     async def _update_group(
         self, call: ScimCall, resource: Resource[Any], expected_version: str | None
     ) -> Resource[Any]:
         team, current = await self._current_group(call, resource.id, expected_version)
-        name = check_team_name(getattr(resource, "display_name", None))
-        if name != team:
-            raise MutabilityException(
-                detail="a team's name is the group's identity and cannot change: create a "
-                "group with the new name and move the members to it"
-            )
-        await self._move_members(call, team, current, _desired_members(resource))
-        return await self._group(call, team)
+        external_id = getattr(resource, "external_id", None)
+        if external_id is None and call.method == "PUT":
+            external_id = team.external_id  # a PUT that omits it does not assert it
+        command = ProvisionTeam(
+            name=str(getattr(resource, "display_name", None) or ""),
+            external_id=external_id,
+            members=tuple(_desired_members(resource)),
+            current_members=current,
+            team_id=team.team_id,
+            expected_revision=team.revision,
+        )
+        await self._execute(call, command)
+        return await self._group(call, str(team.team_id))
 
     async def _delete_group(
         self, call: ScimCall, resource_id: str, expected_version: str | None
     ) -> None:
         team, current = await self._current_group(call, resource_id, expected_version)
-        await self._move_members(call, team, current, set())
+        await self._execute(call, DisbandTeam(team.team_id, current, team.revision))
+
+
+def _teams_aggregate(call: ScimCall) -> Teams | None:
+    try:
+        teams: object = call.services.app.repository.get(Teams.create_id(call.tenant_id))
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(teams, Teams) or teams.tenant_id != call.tenant_id:
+        return None
+    return teams
 
 
 def _member_of_record(record: MemberRecord) -> _Member:
@@ -730,12 +730,12 @@ def _member_of_record(record: MemberRecord) -> _Member:
     return _Member(view, record.created_at, record.updated_at)
 
 
-def _group_version(team: str, records: list[MemberRecord]) -> str:
-    """A group has no aggregate: its version digests its members' ids and versions."""
-    digest = hashlib.sha256(team.encode())
+def _group_version(team: Team, records: list[MemberRecord]) -> str:
+    """A team's revision and the versions of its members (whose team is its name)."""
+    digest = hashlib.sha256(f"{team.team_id}:{team.revision}".encode())
     for record in sorted(records, key=lambda r: r.member_id):
         digest.update(f"|{record.member_id}:{record.version}".encode())
-    return version_tag("g" + digest.hexdigest()[:16])
+    return version_tag(f"{team.revision}-{digest.hexdigest()[:16]}")
 
 
 def _resource_order(resource: Resource[Any]) -> tuple[str, str]:

@@ -8,7 +8,8 @@ client asks for. It holds no SCIM types, so the rules read like the rest of the 
   when the client sends none), ``displayName`` and ``name.formatted`` the display name,
   ``title`` the job title, the enterprise ``department`` the team and ``manager`` the manager;
 - ``active`` is the member's status; a new user is an engineer;
-- a group is a team: its members are the members whose team it is.
+- a group is a listed team (``training.application.teams``): its members are the members
+  whose team it is.
 
 The member id derives from the external id the member was registered with and stays when
 the external id changes (``ExternalIds`` keeps where each changed one leads). A desired
@@ -18,8 +19,6 @@ previous one left, so a concurrent writer is still caught.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -30,14 +29,12 @@ from training.application.people import (
     UpdateMember,
 )
 from training.domain.access import Role
-from training.domain.errors import RuleViolated
-from training.domain.people import MAX_TEXT, check_email
+from training.domain.people import check_email
 
 # Roles of a member a SCIM client provisions; roles are then managed in the service.
 PROVISIONED_ROLES: tuple[Role, ...] = (Role.ENGINEER,)
 DEACTIVATED_BY_SCIM = "deactivated by the identity provider (SCIM)"
 DELETED_BY_SCIM = "deleted by the identity provider (SCIM)"
-TEAM_PREFIX = "team:"
 
 
 @dataclass(frozen=True)
@@ -180,58 +177,3 @@ def _text_change(current: str | None, desired: str | None) -> str | None:
     if wanted == current:
         return None
     return wanted or ""
-
-
-# Groups are teams. A team is a name on its members, with no record of its own, so a group's
-# id is the team name itself, encoded to be opaque and safe in a URL.
-
-
-def group_id(team: str) -> str:
-    raw = (TEAM_PREFIX + team).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def team_of_group(resource_id: str) -> str | None:
-    """The team a group id names, or None when it is not a group id of this service."""
-    try:
-        raw = base64.urlsafe_b64decode(resource_id + "=" * (-len(resource_id) % 4))
-        text = raw.decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    if not text.startswith(TEAM_PREFIX):
-        return None
-    team = text.removeprefix(TEAM_PREFIX)
-    if not team or team != team.strip() or len(team) > MAX_TEXT:
-        return None
-    return team
-
-
-def check_team_name(name: str | None) -> str:
-    cleaned = (name or "").strip()
-    if not cleaned or len(cleaned) > MAX_TEXT:
-        raise RuleViolated(
-            f"a group's displayName is a team name of 1-{MAX_TEXT} characters",
-            field="displayName",
-        )
-    return cleaned
-
-
-def membership_changes(
-    team: str, current: dict[UUID, str | None], desired: set[UUID]
-) -> list[UpdateMember]:
-    """Moves the ``desired`` members into ``team`` and the others out of it.
-
-    ``current`` maps each member concerned (the team's members and the desired ones) to the
-    team they are in now. A member has one team, so joining this one leaves the other.
-    """
-    changes = [
-        UpdateMember(member_id, team=team)
-        for member_id in sorted(desired)
-        if current.get(member_id) != team
-    ]
-    changes += [
-        UpdateMember(member_id, team="")
-        for member_id, now in sorted(current.items())
-        if member_id not in desired and now == team
-    ]
-    return changes

@@ -19,6 +19,7 @@ from training.domain.report_requests import Report
 from training.domain.reviews import PerformanceReview
 from training.domain.skills import RoleProfile, SkillFramework
 from training.domain.sso import SsoConnection
+from training.domain.teams import Teams
 from training.domain.tenancy import ApiClient, Tenant
 from training.domain.tracks import PlanningCatalogue, TrainingTrack
 
@@ -28,6 +29,7 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     Member,
     SeatRoster,
     ExternalIds,
+    Teams,
     SkillFramework,
     RoleProfile,
     Curriculum,
