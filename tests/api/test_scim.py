@@ -21,6 +21,7 @@ import httpx2
 import psycopg
 import pytest
 import uvicorn
+from litestar import Litestar
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from scim2_tester import filling as tester_filling
@@ -28,6 +29,7 @@ from scim2_tester import filling as tester_filling
 from tests.conftest import make_settings
 from tests.helpers import basic, register_tenant_with_client
 from training.api.app import create_app
+from training.api.ratelimit import RateLimit
 from training.api.scim import GROUPS_SETTING
 from training.api.services import Services
 from training.bootstrap import build_services
@@ -47,6 +49,7 @@ SCIM_JSON = "application/scim+json"
 class Served:
     base_url: str
     services: Services
+    app: Litestar
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +68,8 @@ def served(database: Database) -> Iterator[Served]:
         services = build_services(
             make_settings(public_url=base_url), database, run_projections=True
         )
-        config = uvicorn.Config(
-            create_app(services), lifespan="on", log_level="warning", access_log=False
-        )
+        app = create_app(services)
+        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-scim", daemon=True
@@ -79,7 +81,7 @@ def served(database: Database) -> Iterator[Served]:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.05)
         try:
-            yield Served(base_url, services)
+            yield Served(base_url, services, app)
         finally:
             server.should_exit = True
             thread.join(START_TIMEOUT)
@@ -527,6 +529,30 @@ def test_only_a_scim_client_of_the_tenant_may_provision(
         )
     assert refused.status_code == 403
     assert "scim" in refused.json()["detail"]
+
+
+def test_scim_requests_are_rate_limited_per_client(
+    served: Served,
+    database: Database,
+    tenant: Tenant,
+    scim: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A small limit for this test only; the tenant's client is new, so its bucket is full.
+    monkeypatch.setattr(served.app.state.rate_limits, "limit", RateLimit(3, 60))
+    for _ in range(3):
+        assert scim.get("/Users").status_code == 200
+    refused = scim.post("/Users", json={"schemas": [USER], "userName": "late@example.test"})
+    assert refused.status_code == 429
+    assert refused.json()["schemas"] == [ERROR]
+    assert refused.json()["status"] == "429"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # Nothing was written by the refused request.
+    with psycopg.connect(database.admin_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM training.people WHERE tenant_id = %s", (tenant.tenant_id,)
+        ).fetchone()
+    assert row == (0,)
 
 
 def test_unknown_tenant_prefix_is_a_scim_404(served: Served, tenant: Tenant) -> None:

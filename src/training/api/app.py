@@ -108,14 +108,14 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
             services.imports.close()
             await services.store.close()
 
+    # Shared with the SCIM mount, which authenticates (and so is limited) on its own.
+    buckets = Buckets(RateLimit.parse(services.settings.rate_limit if services else "1200/60"))
     app = Litestar(
         route_handlers=ROUTES,
         middleware=[
             RequestContextMiddleware(),
             DefineMiddleware(BearerAuthenticationMiddleware, exclude=list(PUBLIC_PATHS)),
-            RateLimitMiddleware(
-                Buckets(RateLimit.parse(services.settings.rate_limit if services else "1200/60"))
-            ),
+            RateLimitMiddleware(buckets),
             IdempotencyMiddleware(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -128,4 +128,5 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
         debug=debug,
     )
     app.state.services = services
+    app.state.rate_limits = buckets
     return app

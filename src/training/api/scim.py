@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -80,6 +81,7 @@ from scim2_server.storage import AsyncScimStorage, SearchPage
 from scim2_server.utils import load_default_resource_types, load_default_schemas
 
 from training.api.auth import TokenRejected, principal_from_claims, verify_access_token
+from training.api.ratelimit import Buckets
 from training.api.services import Services
 from training.application.bus import ConcurrentModification
 from training.application.context import Actor, ActorKind, CommandContext
@@ -252,6 +254,7 @@ class ScimCall:
     request_id: str
     mapping: GroupMapping
     method: str = "GET"
+    rate_limits: Buckets | None = None
     context: CommandContext | None = None
 
     def command_context(self) -> CommandContext:
@@ -814,6 +817,28 @@ async def authenticate(call: ScimCall, authorization: str | None) -> CommandCont
     )
 
 
+class TooManyRequestsException(SCIMException):
+    status = 429
+    _default_detail = "Too many requests"
+
+
+def rate_limited(call: ScimCall) -> ScimResponse | None:
+    """A 429 with Retry-After once the client has used its share, as on the rest of the API
+    (the same buckets, keyed by the same principal)."""
+    if call.rate_limits is None or call.context is None:
+        return None
+    wait = call.rate_limits.take(str(call.context.actor))
+    if wait <= 0:
+        return None
+    limit = call.rate_limits.limit
+    error = TooManyRequestsException(
+        detail=f"too many requests; at most {limit.requests} per {limit.seconds:g} s"
+    )
+    response = scim_app(call.mapping).service.error_response(error)
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
 class TenantScimApp(ASGIApplication):
     """scim2-server's ASGI application, served under each tenant's prefix."""
 
@@ -840,6 +865,9 @@ class TenantScimApp(ASGIApplication):
             operation = None
         if operation is not Operation.service_provider_config:
             call.context = await authenticate(call, request.header("Authorization"))
+            refusal = rate_limited(call)
+            if refusal is not None:
+                return refusal
         endpoint = request.path.strip("/").split("/", 1)[0].casefold()
         if self.mapping is GroupMapping.COHORTS and endpoint == "groups":
             raise NotImplementedException(
@@ -887,8 +915,14 @@ async def scim_mount(scope: Scope, receive: Receive, send: Send) -> None:
     inner["path"] = match["rest"] or "/"
     inner["root_path"] = scope.get("root_path", "") + f"/scim/v2/{match['tenant']}"
     request_id = str(scope.get("state", {}).get("request_id", ""))
+    state = scope["app"].state
     call = ScimCall(
-        scope["app"].state.services, tenant_id, request_id, mapping, str(scope.get("method"))
+        state.services,
+        tenant_id,
+        request_id,
+        mapping,
+        str(scope.get("method")),
+        state.get("rate_limits"),
     )
     token = _CALL.set(call)
     try:
