@@ -7,6 +7,7 @@ client holding the scope ``scim`` and fetches a token over HTTP.
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
@@ -27,12 +28,16 @@ from scim2_tester import Status, check_server
 from scim2_tester import filling as tester_filling
 
 from tests.conftest import make_settings
-from tests.helpers import basic, register_tenant_with_client
+from tests.helpers import basic, register_tenant_with_client, system_context
 from training.api.app import create_app
 from training.api.ratelimit import RateLimit
 from training.api.scim import GROUPS_SETTING
 from training.api.services import Services
+from training.application.cohorts import ScheduleCohort
+from training.application.context import Actor, ActorKind, CommandContext
 from training.bootstrap import build_services
+from training.demo import load_catalogue
+from training.domain.cohorts import Cohort
 from training.domain.people import Member, MemberStatus
 from training.infra.database import Database
 
@@ -581,16 +586,75 @@ def test_discovery_is_served_per_tenant(tenant: Tenant, scim: httpx.Client) -> N
     assert enterprise == {"department", "manager"}
 
 
-def test_cohorts_as_groups_answer_not_implemented(
-    scim: httpx.Client, monkeypatch: pytest.MonkeyPatch
+def test_groups_may_be_cohorts_whose_members_are_enrolled(
+    served: Served, tenant: Tenant, scim: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ada, grace = new_user(scim), new_user(scim)
+    catalogue = load_catalogue(served.services.bus, system_context())
+    context = CommandContext(Actor(ActorKind.SYSTEM, "tests"), "r", tenant.tenant_id)
+    schedule = ScheduleCohort(
+        "Spring cohort", catalogue[0], 1, dt.date(2027, 1, 11), dt.date(2027, 4, 23), "UTC", 10
+    )
+    cohort_id = served.services.bus.execute(context, schedule).result.cohort_id
     monkeypatch.setenv(GROUPS_SETTING, "cohorts")
-    response = scim.get("/Groups")
-    assert response.status_code == 501
-    assert GROUPS_SETTING in response.json()["detail"]
+
     types = scim.get("/ResourceTypes").json()
-    assert [t["name"] for t in types["Resources"]] == ["User"]
-    assert scim.get("/Users").status_code == 200
+    assert sorted(t["name"] for t in types["Resources"]) == ["Group", "User"]
+    listed = scim.get("/Groups").json()
+    assert [(g["id"], g["displayName"]) for g in listed["Resources"]] == [
+        (str(cohort_id), "Spring cohort")
+    ]
+    path = f"/Groups/{cohort_id}"
+    group = scim.get(path)
+    assert group.status_code == 200, group.text
+    assert group.headers["etag"] == 'W/"1"'  # the cohort's version
+
+    enrolled = patch(
+        scim,
+        path,
+        {"op": "add", "path": "members", "value": [{"value": ada["id"]}, {"value": grace["id"]}]},
+        if_match=group.headers["etag"],
+    )
+    assert enrolled.status_code in (200, 204), enrolled.text
+    cohort = served.services.app.repository.get(cohort_id)
+    assert isinstance(cohort, Cohort)
+    assert set(cohort.enrolled) == {uuid.UUID(ada["id"]), uuid.UUID(grace["id"])}
+    read = scim.get(path)
+    assert sorted(m["value"] for m in read.json()["members"]) == sorted([ada["id"], grace["id"]])
+    assert read.headers["etag"] == f'W/"{cohort.version}"'
+
+    withdrawn = patch(scim, path, {"op": "remove", "path": f'members[value eq "{ada["id"]}"]'})
+    assert withdrawn.status_code in (200, 204), withdrawn.text
+    cohort = served.services.app.repository.get(cohort_id)
+    assert isinstance(cohort, Cohort)
+    assert cohort.enrolled == [uuid.UUID(grace["id"])]
+
+    # An old ETag, a new name, creating or deleting a cohort: refused, nothing written.
+    version = cohort.version
+    stale = patch(
+        scim,
+        path,
+        {"op": "add", "path": "members", "value": [{"value": ada["id"]}]},
+        if_match='W/"1"',
+    )
+    assert stale.status_code == 412
+    renamed = patch(scim, path, {"op": "replace", "path": "displayName", "value": "Other"})
+    assert renamed.status_code == 400
+    assert renamed.json()["scimType"] == "mutability"
+    created = scim.post("/Groups", json={"schemas": [GROUP], "displayName": "New"})
+    assert created.status_code == 403
+    assert GROUPS_SETTING in created.json()["detail"]
+    assert scim.delete(path).status_code == 403
+    assert served.services.app.repository.get(cohort_id).version == version
+    # Another tenant's cohort is not found.
+    other_tenant, other_token = token_for(served, ("scim",))
+    with httpx.Client(
+        base_url=f"{served.base_url}/scim/v2/{other_tenant}",
+        headers={"Authorization": f"Bearer {other_token}"},
+        timeout=30.0,
+    ) as other:
+        assert other.get(path).status_code == 404
+        assert other.get("/Groups").json()["totalResults"] == 0
 
 
 def test_an_unknown_groups_setting_is_a_scim_500(

@@ -53,7 +53,6 @@ from scim2_models import (
     Mutability,
     MutabilityException,
     NotFoundException,
-    NotImplementedException,
     Patch,
     PreconditionFailedException,
     Required,
@@ -84,6 +83,7 @@ from training.api.auth import TokenRejected, principal_from_claims, verify_acces
 from training.api.ratelimit import Buckets
 from training.api.services import Services
 from training.application.bus import ConcurrentModification
+from training.application.cohorts import Enrol, Withdraw
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.people import (
     DeactivateMember,
@@ -103,6 +103,7 @@ from training.application.scim import (
 from training.application.teams import DisbandTeam, ProvisionTeam
 from training.application.tenancy import credentials_in_force
 from training.domain.access import Scope as AccessScope
+from training.domain.cohorts import Cohort
 from training.domain.errors import (
     AlreadyExists,
     Forbidden,
@@ -115,13 +116,18 @@ from training.domain.errors import (
 from training.domain.people import Member
 from training.domain.teams import Team, Teams
 from training.projections.people import FROM_MEMBERS, MEMBER_COLUMNS, MemberRecord
-from training.projections.registry import MEMBERS
+from training.projections.registry import COHORTS, MEMBERS
 from training.projections.store import ViewBehind
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 GROUPS_SETTING = "TRAINING_SCIM_GROUPS"
+COHORTS_ARE_SCHEDULED = (
+    f"{GROUPS_SETTING}=cohorts: cohorts are scheduled and ended in the service "
+    "(POST /v1/cohorts); over SCIM a cohort's members are enrolled and withdrawn"
+)
+WITHDRAWN_BY_SCIM = "withdrawn by the identity provider (SCIM)"
 # The most resources one page of a search returns (also the page size when none is asked).
 MAX_RESULTS = 200
 SCIM_PATH = re.compile(r"^/scim/v2/(?P<tenant>[^/]+)(?P<rest>/.*)?$")
@@ -217,11 +223,14 @@ def scim_provider(mapping: GroupMapping) -> ScimProvider:
         _subset(schemas[ENTERPRISE_USER_SCHEMA], ENTERPRISE_ATTRIBUTES),
     ]
     resource_types = [load_default_resource_types()["User"]]
-    if mapping is GroupMapping.TEAMS:
-        published.append(_subset(schemas[GROUP_SCHEMA], GROUP_ATTRIBUTES))
-        group = load_default_resource_types()["Group"]
-        group.description = "A team: the members whose team it is"
-        resource_types.append(group)
+    published.append(_subset(schemas[GROUP_SCHEMA], GROUP_ATTRIBUTES))
+    group = load_default_resource_types()["Group"]
+    group.description = (
+        "A team: the members whose team it is"
+        if mapping is GroupMapping.TEAMS
+        else "A cohort: its enrolled members (cohorts are scheduled in the service)"
+    )
+    resource_types.append(group)
     config = ServiceProviderConfig(
         patch=Patch(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
@@ -378,6 +387,8 @@ class MemberDirectory(AsyncScimStorage):
     ) -> Resource[Any]:
         call = current_call()
         with domain_errors():
+            if resource_type.name == "Group" and call.mapping is GroupMapping.COHORTS:
+                return self._cohort_resource(await self._cohort(call, resource_id))
             if resource_type.name == "Group":
                 return await self._group(call, resource_id)
             return self._user_resource(await self._member(call, resource_id))
@@ -399,6 +410,8 @@ class MemberDirectory(AsyncScimStorage):
                 found += [self._user_resource(member) for member in members]
             if "Group" in names and call.mapping is GroupMapping.TEAMS:
                 found += await self._all_groups(call)
+            elif "Group" in names:
+                found += [self._cohort_resource(c) for c in await self._all_cohorts(call)]
         if scim_filter is not None:
             if not scim_filter.models and found:
                 models = tuple(dict.fromkeys(type(resource) for resource in found))
@@ -414,6 +427,8 @@ class MemberDirectory(AsyncScimStorage):
     async def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         call = current_call()
         with domain_errors():
+            if resource_type.name == "Group" and call.mapping is GroupMapping.COHORTS:
+                raise ForbiddenException(detail=COHORTS_ARE_SCHEDULED)
             if resource_type.name == "Group":
                 return await self._create_group(call, resource)
             return await self._create_user(call, resource)
@@ -427,6 +442,8 @@ class MemberDirectory(AsyncScimStorage):
     ) -> Resource[Any]:
         call = current_call()
         with domain_errors():
+            if resource_type.name == "Group" and call.mapping is GroupMapping.COHORTS:
+                return await self._update_cohort(call, resource, expected_version)
             if resource_type.name == "Group":
                 return await self._update_group(call, resource, expected_version)
             return await self._update_user(call, resource, expected_version)
@@ -440,6 +457,8 @@ class MemberDirectory(AsyncScimStorage):
     ) -> None:
         call = current_call()
         with domain_errors():
+            if resource_type.name == "Group" and call.mapping is GroupMapping.COHORTS:
+                raise ForbiddenException(detail=COHORTS_ARE_SCHEDULED)
             if resource_type.name == "Group":
                 await self._delete_group(call, resource_id, expected_version)
             else:
@@ -530,10 +549,12 @@ class MemberDirectory(AsyncScimStorage):
             return await cur.fetchall()
 
     @asynccontextmanager
-    async def _read_model(self, call: ScimCall) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _read_model(
+        self, call: ScimCall, view: Any = MEMBERS.info
+    ) -> AsyncIterator[AsyncConnection[Any]]:
         services = call.services
         head = await sync_to_thread(services.app.recorder.max_notification_id)
-        await services.store.wait_for([MEMBERS.info], head or 0, services.settings.read_wait)
+        await services.store.wait_for([view], head or 0, services.settings.read_wait)
         async with services.store.session(call.tenant_id) as conn:
             yield conn
 
@@ -707,6 +728,70 @@ class MemberDirectory(AsyncScimStorage):
         team, current = await self._current_group(call, resource_id, expected_version)
         await self._execute(call, DisbandTeam(team.team_id, current, team.revision))
 
+    # -- Groups (cohorts)
+
+    async def _cohort(self, call: ScimCall, resource_id: str | None) -> Cohort:
+        cohort_id = _resource_id(resource_id)
+        found = await sync_to_thread(_cohort_aggregate, call, cohort_id) if cohort_id else None
+        if found is None:
+            raise NotFoundException(detail=f"Group {resource_id!r} not found")
+        return found
+
+    async def _all_cohorts(self, call: ScimCall) -> list[Cohort]:
+        async with self._read_model(call, COHORTS.info) as conn:
+            cur = await conn.execute("SELECT cohort_id FROM training.cohorts ORDER BY cohort_id")
+            ids = [row[0] for row in await cur.fetchall()]
+        cohorts = [await sync_to_thread(_cohort_aggregate, call, cohort_id) for cohort_id in ids]
+        return [cohort for cohort in cohorts if cohort is not None]
+
+    def _cohort_resource(self, cohort: Cohort) -> Resource[Any]:
+        data: dict[str, Any] = {
+            "schemas": [GROUP_SCHEMA],
+            "id": str(cohort.id),
+            "displayName": cohort.name,
+            "meta": {
+                "resourceType": "Group",
+                "created": cohort.created_on,
+                "lastModified": cohort.modified_on,
+                "version": version_tag(cohort.version),
+            },
+        }
+        if cohort.enrolled:
+            data["members"] = [
+                {"value": str(m), "$ref": f"Users/{m}", "type": "User"} for m in cohort.enrolled
+            ]
+        return self._resource("Group", data)
+
+    async def _update_cohort(
+        self, call: ScimCall, resource: Resource[Any], expected_version: str | None
+    ) -> Resource[Any]:
+        """Adding a member enrols them (or puts them on the waitlist when the cohort is
+        full); removing one withdraws them. The cohort's name and schedule are the
+        service's: a different displayName is refused."""
+        cohort = await self._cohort(call, resource.id)
+        if expected_version is not None and expected_version != version_tag(cohort.version):
+            raise PreconditionFailedException(detail="the group changed since it was read")
+        if getattr(resource, "display_name", None) not in (None, cohort.name):
+            raise MutabilityException(detail="a cohort is named in the service, not over SCIM")
+        desired = _desired_members(resource)
+        current = set(cohort.enrolled) | set(cohort.waitlist)
+        joining = tuple(sorted(desired - current))
+        if joining:
+            await self._execute(call, Enrol(cohort.id, joining))
+        for member_id in sorted(set(cohort.enrolled) - desired):
+            await self._execute(call, Withdraw(cohort.id, member_id, WITHDRAWN_BY_SCIM))
+        return self._cohort_resource(await self._cohort(call, str(cohort.id)))
+
+
+def _cohort_aggregate(call: ScimCall, cohort_id: UUID) -> Cohort | None:
+    try:
+        cohort: object = call.services.app.repository.get(cohort_id)
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(cohort, Cohort) or cohort.tenant_id != call.tenant_id:
+        return None
+    return cohort
+
 
 def _teams_aggregate(call: ScimCall) -> Teams | None:
     try:
@@ -868,12 +953,6 @@ class TenantScimApp(ASGIApplication):
             refusal = rate_limited(call)
             if refusal is not None:
                 return refusal
-        endpoint = request.path.strip("/").split("/", 1)[0].casefold()
-        if self.mapping is GroupMapping.COHORTS and endpoint == "groups":
-            raise NotImplementedException(
-                detail=f"{GROUPS_SETTING}=cohorts: provisioning cohorts as SCIM Groups is not "
-                "supported yet; Groups are served with the default mapping, teams"
-            )
         return await self.handler.handle(request)
 
 
