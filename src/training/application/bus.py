@@ -4,14 +4,14 @@ Controllers, the CLI, importers and policies all call ``CommandBus.execute``. A 
 plain function ``handler(command, uow) -> result``: it loads aggregates through the unit of
 work (which enforces the tenant boundary), calls their methods and returns a result. The bus
 stamps the actor and request id on every new event and saves everything the handler touched
-in one transaction. Because every write goes through here, batching many commands into one
-transaction (group commit) is a change to this module alone.
+in one transaction, which it shares with the commands saving at the same moment (group
+commit, see ``group_commit``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 
 from training.application.app import TrainingApplication
 from training.application.context import CommandContext
+from training.application.group_commit import GroupCommit
 from training.application.personal_data import PersonalData, PersonalDataChange
 from training.domain.base import TrainingAggregate
 from training.domain.errors import Forbidden, NotFound, StaleVersion
@@ -138,6 +139,13 @@ class CommandBus:
     def __init__(self, app: TrainingApplication, handlers: Mapping[type, Handler]) -> None:
         self.app = app
         self.handlers = dict(handlers)
+        self._commits = GroupCommit(self._store)
+
+    def _store(
+        self, events: Sequence[Any], personal_data: Sequence[PersonalDataChange]
+    ) -> list[int]:
+        recordings = self.app.save(*events, personal_data=tuple(personal_data))
+        return [recording.notification.id for recording in recordings]
 
     def execute(self, context: CommandContext, command: Any) -> Outcome[Any]:
         handler = self.handlers.get(type(command))
@@ -153,7 +161,7 @@ class CommandBus:
                 assert not uow.personal_data, "personal data changed without an event"
                 return Outcome(result, None)
             try:
-                recordings = self.app.save(*events, personal_data=tuple(uow.personal_data))
+                position = self._commits.save(events, uow.personal_data)
             except IntegrityError:
                 if not self._lost_a_race(events):
                     raise  # a broken constraint elsewhere is a bug, not a race
@@ -161,7 +169,7 @@ class CommandBus:
                 # natural key) first: run the handler again on fresh state, where it sees
                 # the other write and decides again.
                 continue
-            return Outcome(result, max(r.notification.id for r in recordings))
+            return Outcome(result, position)
         raise ConcurrentModification(
             f"{type(command).__name__} lost {MAX_ATTEMPTS} races for the same aggregate"
         )
