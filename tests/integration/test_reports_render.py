@@ -6,6 +6,7 @@ Each sample report is rendered once per module (about half a second to a second 
 from __future__ import annotations
 
 import io
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -322,3 +323,21 @@ def test_report_times_must_carry_a_zone() -> None:
             "t", (date(2025, 2, 1), date(2025, 1, 1)), (), (), datetime(2025, 3, 1, tzinfo=UTC)
         )
     assert isinstance(cohort_report(), CohortReport)
+
+
+def test_the_service_renders_in_a_child_process_that_says_the_same() -> None:
+    from training.infra.rendering import RenderingProcess
+
+    renderer = RenderingProcess()
+    try:
+        pdf = renderer(individual_report())
+        pool = renderer._pool
+        assert pool is not None
+        children = list(pool._processes)  # the pool's worker processes, by pid
+        assert children
+        assert os.getpid() not in children
+    finally:
+        renderer.close()
+    assert renderer._pool is None
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert individual_report().member_name in text

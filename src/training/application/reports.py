@@ -240,19 +240,9 @@ class ReportSources(Protocol):
 
 def render(document: Document) -> bytes:
     """The PDF of a report (imports WeasyPrint on first use, not when the service starts)."""
-    from training.reports import (
-        CohortReport,
-        EffectivenessReport,
-        render_cohort,
-        render_effectiveness,
-        render_individual,
-    )
+    from training.reports import render_document
 
-    if isinstance(document, CohortReport):
-        return render_cohort(document)
-    if isinstance(document, EffectivenessReport):
-        return render_effectiveness(document)
-    return render_individual(document)
+    return render_document(document)
 
 
 _STREAM = re.compile(rb"stream\r?\n")
@@ -340,6 +330,10 @@ class ReportWorker:
         self._thread.join(timeout)
         self._thread = None
         self.queue.close()
+        # A renderer that owns a process (RenderingProcess) stops it with the worker.
+        close = getattr(self.renderer, "close", None)
+        if callable(close):
+            close()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -64,6 +64,7 @@ from training.domain.policy import DEFAULT_AT_RISK_THRESHOLD
 from training.domain.profile import Measurement, combine, evidence_measurement
 from training.domain.report_requests import Report, ReportKind
 from training.domain.tracks import TrainingTrack
+from training.infra.rendering import RenderingProcess
 from training.projections.assessments import LATEST_SCORING
 from training.projections.base import TenantScopedView
 from training.projections.cohorts import (
@@ -822,7 +823,7 @@ REPORT_TRIGGERS = ProjectionSpec(ReportTriggerProjection, ReportTriggerView, ups
 
 def report_worker(bus: CommandBus, conninfo: str) -> ReportWorker:
     queue = SqlReportQueue(conninfo)
-    return ReportWorker(bus, queue, SqlReportSources(queue))
+    return ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess())
 
 
 class ReportingSupervisor(ProjectionSupervisor):

@@ -75,3 +75,12 @@ def render_cohort(report: CohortReport) -> bytes:
 
 def render_effectiveness(report: EffectivenessReport) -> bytes:
     return render_pdf(effectiveness_html(report))
+
+
+def render_document(report: IndividualReport | CohortReport | EffectivenessReport) -> bytes:
+    """The PDF of any of the three reports."""
+    if isinstance(report, CohortReport):
+        return render_cohort(report)
+    if isinstance(report, EffectivenessReport):
+        return render_effectiveness(report)
+    return render_individual(report)
