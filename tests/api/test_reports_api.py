@@ -333,7 +333,7 @@ def test_the_page_count_agrees_with_pypdf() -> None:
         assert page_count(pdf) == len(PdfReader(io.BytesIO(pdf)).pages)
 
 
-def test_after_erasure_the_old_file_is_withheld_and_a_new_report_says_erased(
+def test_after_erasure_files_naming_the_member_are_withheld_and_new_ones_say_erased(
     setup: Setup, services: Services
 ) -> None:
     from training.application.people import ErasePersonalData
@@ -347,13 +347,26 @@ def test_after_erasure_the_old_file_is_withheld_and_a_new_report_says_erased(
     before = rendered(setup, asked.json()["report_id"])
     pdf = setup.client.get(before["pdf_url"], headers=setup.hr())
     assert OTHER in text_of(pdf.content)
+    cohort = {"kind": "cohort", "subject_id": str(setup.cohort)}
+    asked = setup.client.post("/v1/reports", json=cohort, headers=setup.hr())
+    roster_before = rendered(setup, asked.json()["report_id"])
+    pdf = setup.client.get(roster_before["pdf_url"], headers=setup.hr())
+    assert OTHER in text_of(pdf.content)
 
     erased = services.bus.execute(setup.context, ErasePersonalData(setup.other))
     assert erased.position is not None
     setup.position = erased.position
-    withheld = setup.client.get(before["pdf_url"], headers=setup.hr())
-    assert withheld.status_code == 404
-    assert withheld.headers["content-type"].startswith(PROBLEM)
+    for url in (before["pdf_url"], roster_before["pdf_url"]):
+        withheld = setup.client.get(url, headers=setup.hr())
+        assert withheld.status_code == 404, url
+        assert withheld.headers["content-type"].startswith(PROBLEM)
+
+    asked = setup.client.post("/v1/reports", json=cohort, headers=setup.hr())
+    roster_after = rendered(setup, asked.json()["report_id"])
+    pdf = setup.client.get(roster_after["pdf_url"], headers=setup.hr())
+    assert pdf.status_code == 200
+    assert OTHER not in text_of(pdf.content)
+    assert "(erased)" in text_of(pdf.content)
 
     asked = setup.client.post(
         "/v1/reports",

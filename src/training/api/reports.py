@@ -244,8 +244,8 @@ class ReportController(Controller):
         summary="Download a rendered report",
         description=f"{ACCESS} `ETag` is the quoted SHA-256 of the bytes; send it back in "
         "`If-None-Match` to get 304 when the file is unchanged. A report not rendered yet "
-        "answers 409 (queued: retry after a moment; failed: ask for a new one); the report of "
-        "a member whose personal data was erased since answers 404.",
+        "answers 409 (queued: retry after a moment; failed: ask for a new one); a report that "
+        "prints the name of someone whose personal data was erased since answers 404.",
         media_type=PDF,
     )
     async def download(
@@ -263,8 +263,8 @@ class ReportController(Controller):
             raise NotFound(f"report {report_id} not found")
         await _may_see(request, principal, found.kind, found.subject_id)
         if found.withheld:
-            # The file prints the name the member had: it is not handed out after erasure.
-            raise NotFound("the member's personal data was erased; ask for a new report")
+            # The file prints a name that was erased since: it is not handed out any more.
+            raise NotFound("it names someone whose personal data was erased; ask for a new report")
         if found.status != "rendered" or found.pdf is None or found.checksum is None:
             waiting = found.status == "queued"
             raise HTTPException(

@@ -196,12 +196,12 @@ class QueuedReport:
 
 @dataclass(frozen=True)
 class Built:
-    """A report's data; for an individual report the plan version it shows and whether it
-    prints the member's name (not when their personal data was erased before it was built)."""
+    """A report's data; for an individual report the plan version it shows; the members whose
+    names the file prints (not those whose personal data was erased before it was built)."""
 
     document: Document
     plan_version: int | None = None
-    names_subject: bool = False
+    named_members: tuple[UUID, ...] = ()
 
 
 class NotReady(Exception):

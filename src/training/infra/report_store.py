@@ -86,7 +86,6 @@ from training.projections.tracks import due_dates
 
 if TYPE_CHECKING:
     from training.reports import (
-        CohortReport,
         EffectivenessReport,
         LevelDistribution,
         ProfileRow,
@@ -192,11 +191,9 @@ async def get_report(conn: AsyncConnection[Any], report_id: UUID) -> ReportRecor
 async def get_pdf(conn: AsyncConnection[Any], report_id: UUID) -> ReportFile | None:
     async with conn.cursor(row_factory=class_row(ReportFile)) as cur:
         await cur.execute(
-            "SELECT r.kind, r.subject_id, r.status, r.checksum, r.pdf, "
-            "(r.names_subject AND coalesce(m.erased, false)) AS withheld "
-            "FROM training.reports r "
-            "LEFT JOIN training.members m ON r.kind = 'individual' AND m.member_id = r.subject_id "
-            "WHERE r.report_id = %s",
+            "SELECT r.kind, r.subject_id, r.status, r.checksum, r.pdf, EXISTS (SELECT 1 "
+            "FROM training.members m WHERE m.member_id = ANY(r.named_members) AND m.erased) "
+            "AS withheld FROM training.reports r WHERE r.report_id = %s",
             (report_id,),
         )
         return await cur.fetchone()
@@ -299,7 +296,7 @@ class SqlReportQueue:
         with self.scoped(job.tenant_id) as conn:
             conn.execute(
                 "UPDATE training.reports SET status = 'rendered', pdf = %s, checksum = %s, "
-                "size_bytes = %s, pages = %s, plan_version = %s, names_subject = %s, "
+                "size_bytes = %s, pages = %s, plan_version = %s, named_members = %s, "
                 "rendered_at = now(), claimed_until = NULL, detail = NULL WHERE report_id = %s",
                 (
                     pdf,
@@ -307,7 +304,7 @@ class SqlReportQueue:
                     len(pdf),
                     pages,
                     built.plan_version,
-                    built.names_subject,
+                    list(built.named_members),
                     job.report_id,
                 ),
             )
@@ -404,7 +401,7 @@ class SqlReportSources:
                 return self.individual(conn, job, job.subject_id, generated_at)
             if job.kind is ReportKind.COHORT:
                 assert job.subject_id is not None
-                return Built(self.cohort(conn, job.subject_id, generated_at))
+                return self.cohort(conn, job.subject_id, generated_at)
             return Built(self.effectiveness(conn, generated_at))
 
     # -- shared ---------------------------------------------------------------------------
@@ -503,7 +500,7 @@ class SqlReportSources:
                 previous_plan_version=version - 1 if version and version > 1 else None,
             ),
             plan_version=version,
-            names_subject=not erased,
+            named_members=() if erased else (member_id,),
         )
 
     @staticmethod
@@ -630,9 +627,7 @@ class SqlReportSources:
 
     # -- cohort ---------------------------------------------------------------------------
 
-    def cohort(
-        self, conn: Connection[Any], cohort_id: UUID, generated_at: datetime
-    ) -> CohortReport:
+    def cohort(self, conn: Connection[Any], cohort_id: UUID, generated_at: datetime) -> Built:
         """Roster and progress (as the cohort progress API computes them), the live
         sessions with their metrics, and the cohort's levels per skill (the latest result of
         each enrolled person); a skill fewer than 5 people have a level for is suppressed."""
@@ -656,16 +651,19 @@ class SqlReportSources:
         threshold = int(policy[0]) if policy else DEFAULT_AT_RISK_THRESHOLD
         expected = expected_percent(cohort.starts_on, cohort.ends_on, _today_in(cohort.timezone))
         roster = []
-        for name, status, completed in conn.execute(
-            f"SELECT CASE WHEN m.erased THEN '{ERASED}' "
-            f"ELSE coalesce(p.display_name, m.external_id, '{UNKNOWN}') END, e.status, "
-            "e.modules_completed FROM training.cohort_enrolments e "
+        named: list[UUID] = []
+        for member_id, erased, name, status, completed in conn.execute(
+            "SELECT e.member_id, coalesce(m.erased, false), CASE WHEN m.erased THEN "
+            f"'{ERASED}' ELSE coalesce(p.display_name, m.external_id, '{UNKNOWN}') END, "
+            "e.status, e.modules_completed FROM training.cohort_enrolments e "
             "LEFT JOIN training.members m ON m.member_id = e.member_id "
             "LEFT JOIN training.people p ON p.member_id = e.member_id "
             "WHERE e.cohort_id = %s ORDER BY e.position",
             (cohort_id,),
         ):
             percent = min(round(completed * 100 / max(cohort.module_count, 1), 2), 100.0)
+            if not erased:
+                named.append(member_id)
             roster.append(
                 RosterRow(
                     name=str(name),
@@ -695,7 +693,7 @@ class SqlReportSources:
         distribution: list[LevelDistribution | Any] = [
             level_distribution(skill, levels[skill]) for skill in sorted(levels, key=str.lower)
         ]
-        return CohortReport(
+        report = CohortReport(
             tenant_name=self.tenant_name(conn),
             cohort_name=cohort.name,
             curriculum_title=str(title[0]) if title else UNKNOWN,
@@ -714,6 +712,7 @@ class SqlReportSources:
             skill_distribution=tuple(distribution),
             generated_at=generated_at,
         )
+        return Built(report, named_members=tuple(named))
 
     # -- effectiveness --------------------------------------------------------------------
 
