@@ -420,10 +420,24 @@ def test_evidence_moves_the_profile_by_its_documented_weight(tenant: Tenant) -> 
         headers=tenant.headers(),
     )
     assert by_hr.status_code == 201, by_hr.text
-    lowered = profile_of(
+    reviewed = profile_of(
         tenant.client, person.member_id, tenant.headers(by_hr.headers["training-position"])
     ).json()["skills"][0]
-    assert lowered["theta"] < entry["theta"]
+    # Each review counts with the same documented weight, and pulls the estimate towards the
+    # middle of its level's band, from whichever side: an engineer who got every item wrong
+    # can measure below the middle of level 1, and then a level-1 review raises the estimate.
+    w_r, low = 1 / EVIDENCE_SE**2, theta_for_level(1, cut_scores)
+    pooled = (w_a * result["theta"] + w_e * theta_for_level(7, cut_scores) + w_r * low) / (
+        w_a + w_e + w_r
+    )
+    assert reviewed["theta"] == pytest.approx(pooled, abs=1e-3)
+    assert reviewed["se"] == pytest.approx((w_a + w_e + w_r) ** -0.5, abs=1e-3)
+    assert (reviewed["theta"] - entry["theta"]) * (low - entry["theta"]) > 0
+    assert [s["kind"] for s in reviewed["sources"]] == [
+        "assessment",
+        "code_review",
+        "project_review",
+    ]
     # Evidence alone makes a profile for a skill never assessed.
     alone = manager.call(
         "POST",
