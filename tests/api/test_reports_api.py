@@ -379,3 +379,33 @@ def test_after_erasure_files_naming_the_member_are_withheld_and_new_ones_say_era
     text = text_of(pdf.content)
     assert "(erased)" in text
     assert OTHER not in text
+
+
+def test_an_automatic_report_whose_plan_was_replaced_before_rendering_is_superseded(
+    setup: Setup, services: Services
+) -> None:
+    older, newer = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(services.database.admin_url) as conn:
+        for report_id, version in ((older, 1), (newer, 2)):
+            conn.execute(
+                "INSERT INTO training.reports (report_id, tenant_id, kind, subject_id, "
+                "for_plan_version, priority, requested_by, trigger) "
+                "VALUES (%s, %s, 'individual', %s, %s, 1, 'system:planning', 'a re-plan')",
+                (report_id, setup.tenant.tenant_id, setup.manager, version),
+            )
+    try:
+        url = f"/v1/reports/{older}"
+        status = wait_for(
+            lambda: (
+                (s := setup.client.get(url, headers=setup.hr()).json())["status"] == "superseded"
+                and s
+            )
+        )
+        assert status["detail"] == "the report of plan version 2 replaces it"
+        gone = setup.client.get(f"{url}/pdf", headers=setup.hr())
+        assert gone.status_code == 410
+        assert gone.headers["content-type"].startswith(PROBLEM)
+        assert f"/v1/members/{setup.manager}/pdf-reports" in gone.json()["detail"]
+    finally:
+        with psycopg.connect(services.database.admin_url) as conn:
+            conn.execute("DELETE FROM training.reports WHERE report_id IN (%s, %s)", (older, newer))

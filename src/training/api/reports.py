@@ -67,7 +67,13 @@ class ReportOut(msgspec.Struct, kw_only=True):
     report_id: UUID
     kind: str
     subject_id: UUID | None
-    status: Annotated[str, msgspec.Meta(description="queued, rendered or failed")]
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description="queued, rendered, failed, or superseded (an automatic report whose "
+            "plan was replaced before it was rendered: the newer plan's report replaces it)"
+        ),
+    ]
     plan_version: Annotated[
         int | None, msgspec.Meta(description="the plan version an individual report shows")
     ]
@@ -78,7 +84,9 @@ class ReportOut(msgspec.Struct, kw_only=True):
     pages: int | None
     trigger: Annotated[str, msgspec.Meta(description="`on request`, or the re-plan behind it")]
     requested_by: str
-    detail: Annotated[str | None, msgspec.Meta(description="why a failed report failed")]
+    detail: Annotated[
+        str | None, msgspec.Meta(description="why a report failed or what superseded it")
+    ]
     created_at: datetime
     rendered_at: datetime | None
     pdf_url: str
@@ -244,7 +252,8 @@ class ReportController(Controller):
         summary="Download a rendered report",
         description=f"{ACCESS} `ETag` is the quoted SHA-256 of the bytes; send it back in "
         "`If-None-Match` to get 304 when the file is unchanged. A report not rendered yet "
-        "answers 409 (queued: retry after a moment; failed: ask for a new one); a report that "
+        "answers 409 (queued: retry after a moment; failed: ask for a new one), a superseded "
+        "one 410; a report that "
         "prints the name of someone whose personal data was erased since answers 404.",
         media_type=PDF,
     )
@@ -265,6 +274,12 @@ class ReportController(Controller):
         if found.withheld:
             # The file prints a name that was erased since: it is not handed out any more.
             raise NotFound("it names someone whose personal data was erased; ask for a new report")
+        if found.status == "superseded":
+            raise HTTPException(
+                status_code=410,
+                detail="a newer plan's report replaced this one before it was rendered; "
+                f"see /v1/members/{found.subject_id}/pdf-reports",
+            )
         if found.status != "rendered" or found.pdf is None or found.checksum is None:
             waiting = found.status == "queued"
             raise HTTPException(

@@ -224,6 +224,11 @@ class ReportQueue(Protocol):
 
     def fail(self, job: QueuedReport, detail: str) -> None: ...
 
+    def newer_plan_report(self, job: QueuedReport) -> int | None:
+        """The latest plan version with an automatic report of the same member, if newer."""
+
+    def supersede(self, job: QueuedReport, plan_version: int) -> None: ...
+
     def wait(self, timeout: float) -> None:
         """Returns when a report may have been queued, or after ``timeout`` seconds."""
 
@@ -314,6 +319,7 @@ class ReportWorker:
         self._thread: threading.Thread | None = None
         self.rendered = 0
         self.failed = 0
+        self.superseded = 0
 
     def start(self) -> None:
         self.queue.open()
@@ -361,6 +367,14 @@ class ReportWorker:
         context = worker_context(job)
         if job.attempts > MAX_ATTEMPTS:
             return self._fail(job, context, f"gave up after {MAX_ATTEMPTS} attempts")
+        if job.for_plan_version is not None:
+            newer = self.queue.newer_plan_report(job)
+            if newer is not None:
+                # Nobody reads the report of a plan already replaced: render the newer one.
+                self.queue.supersede(job, newer)
+                self.superseded += 1
+                log.info("report.superseded", by_plan_version=newer)
+                return "superseded"
         try:
             if job.for_plan_version is not None:
                 assert job.subject_id is not None

@@ -317,6 +317,23 @@ class SqlReportQueue:
                 (detail, job.report_id),
             )
 
+    def newer_plan_report(self, job: QueuedReport) -> int | None:
+        with self.scoped(job.tenant_id) as conn:
+            row = conn.execute(
+                "SELECT max(for_plan_version) FROM training.reports WHERE kind = 'individual' "
+                "AND subject_id = %s AND for_plan_version > %s",
+                (job.subject_id, job.for_plan_version),
+            ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def supersede(self, job: QueuedReport, plan_version: int) -> None:
+        with self.scoped(job.tenant_id) as conn:
+            conn.execute(
+                "UPDATE training.reports SET status = 'superseded', claimed_until = NULL, "
+                "detail = %s WHERE report_id = %s AND status = 'queued'",
+                (f"the report of plan version {plan_version} replaces it", job.report_id),
+            )
+
     def wait(self, timeout: float) -> None:
         try:
             with self._lock:
