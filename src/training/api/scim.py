@@ -12,8 +12,9 @@ Every tenant has its own URL prefix. The mount authenticates each request itself
 errors are SCIM errors (RFC 7644 §3.12) rather than problem documents: the bearer token must
 be an access token of an API client of the tenant in the URL, holding the scope ``scim``.
 
-Groups are teams (``TRAINING_SCIM_GROUPS=teams``, the default). ``cohorts`` is recognised
-but not supported yet: Groups then answer 501 and discovery does not announce them.
+Groups are listed teams (``TRAINING_SCIM_GROUPS=teams``, the default: ``Teams``, members by
+team name) or cohorts (``cohorts``: members are the enrolled, added ones are enrolled and
+removed ones withdrawn). SCIM requests share the API's rate-limit buckets (ADR 0015).
 """
 
 from __future__ import annotations
