@@ -12,7 +12,7 @@ It prints a Markdown report on stdout (progress goes to stderr). It is a measure
 test: targets are marked PASS or NOT MET, and the exit code is 0 either way. Usage::
 
     .venv/bin/python scripts/bench/assessment_accuracy.py [--examinees 1000] [--seed 7]
-        [--bank PATH] [--randomesque 5] [--prior-sd 1.0] [--se-target 0.45]
+        [--bank PATH] [--randomesque 5] [--prior-sd 1.0] [--se-target 0.43]
         [--min-items 8] [--max-items 25] [--items-per-skill 20]
 """
 
@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from training.application.assessments import STOP_RULE
 from training.domain.errors import DomainError
 from training.domain.scoring import (
     DEFAULT_CUT_SCORES,
@@ -464,9 +465,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--bank", type=Path, default=DEFAULT_BANK)
     parser.add_argument("--randomesque", type=int, default=5)
     parser.add_argument("--prior-sd", type=float, default=1.0)
-    parser.add_argument("--se-target", type=float, default=0.45)
-    parser.add_argument("--min-items", type=int, default=8)
-    parser.add_argument("--max-items", type=int, default=25)
+    # The service's own stop rule unless told otherwise.
+    parser.add_argument("--se-target", type=float, default=STOP_RULE.se_target)
+    parser.add_argument("--min-items", type=int, default=STOP_RULE.min_items)
+    parser.add_argument("--max-items", type=int, default=STOP_RULE.max_items)
     parser.add_argument(
         "--items-per-skill",
         type=int,

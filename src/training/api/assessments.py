@@ -643,8 +643,8 @@ ATTEMPT_RULES = (
     "The test is adaptive: each item is chosen for the current ability estimate (maximum "
     "information, drawn among the 5 best to spread exposure), every answer updates the EAP "
     "estimate under the 2PL model, and the test stops once the standard error is at most "
-    "0.45 logit after at least 8 items, or after 25 items. An answer after the item's "
-    "deadline counts as wrong. Items never carry their answer key."
+    "0.43 logit (the precision standard is 0.45) after at least 8 items, or after 25 items. "
+    "An answer after the item's deadline counts as wrong. Items never carry their answer key."
 )
 PROFILE_RULES = (
     "Per skill, the latest completed assessment (its latest scoring: a rescoring under newer "
@@ -652,7 +652,7 @@ PROFILE_RULES = (
     "12 months, combined by inverse-variance weighting: theta = sum(theta_i / se_i^2) / "
     "sum(1 / se_i^2), se = 1 / sqrt(sum(1 / se_i^2)). A review counts as theta at the middle "
     "of the observed level's band with se = 1.0 logit, about a fifth of the weight of an "
-    "assessment (se <= 0.45). The level comes from the cut scores on the combined theta. "
+    "assessment (se <= 0.43). The level comes from the cut scores on the combined theta. "
     "`as_of` (a day, UTC) gives the profile as known at the end of that day. Item responses "
     "are never shown."
 )
