@@ -283,6 +283,22 @@ def test_malformed_requests_are_refused_naming_the_field(tenant: Tenant) -> None
         assert field_name in refused.json()["detail"]
 
 
+def test_malformed_path_parameters_are_refused_before_any_lookup(tenant: Tenant) -> None:
+    # A version that is not a number once reached int() and answered 500.
+    for url in (
+        "/v1/item-calibrations/latest/rescore",
+        "/v1/item-calibrations/-1/rescore",
+        "/v1/item-calibrations/1234567890/rescore",
+    ):
+        refused = tenant.client.post(url, headers=tenant.headers())
+        assert refused.status_code == 400, (url, refused.text)
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["errors"][0]["field"] == "version", refused.json()
+    too_long = tenant.client.get(f"/v1/items/{'x' * 129}", headers=tenant.headers())
+    assert too_long.status_code == 400, too_long.text
+    assert too_long.json()["errors"][0]["field"] == "item_id", too_long.json()
+
+
 def test_only_a_person_takes_a_test(tenant: Tenant) -> None:
     client = tenant.client
     assert (

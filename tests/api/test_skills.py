@@ -151,6 +151,15 @@ def test_role_profile_input_is_checked(tenant: TenantUnderTest) -> None:
         assert field in str(response.json()["errors"])
     missing = tenant.client.get("/v1/role-profiles/nope", headers=tenant.headers())
     assert missing.status_code == 404
+    # Codes and keys longer than any that can exist are refused at the boundary.
+    for url, field in (
+        (f"/v1/role-profiles/{'k' * 65}", "key"),
+        (f"/v1/skills/{'s' * 65}", "code"),
+    ):
+        too_long = tenant.client.get(url, headers=tenant.headers())
+        assert too_long.status_code == 400, too_long.text
+        assert too_long.headers["content-type"] == PROBLEM
+        assert too_long.json()["errors"][0]["field"] == field, too_long.json()
 
 
 def test_engineers_read_skills_but_do_not_change_them(

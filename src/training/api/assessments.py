@@ -20,7 +20,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import PermissionDeniedException, ValidationException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from training.api.auth import Principal, requires_scope, requires_tenant
 from training.api.services import (
@@ -116,9 +116,10 @@ SkillQuery = Annotated[
     str | None,
     QueryParameter(name="skill", max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
 ]
-PathItemId = Annotated[str, msgspec.Meta(max_length=128)]
+# Path parameters are checked by their PathParameter; a msgspec.Meta here would be ignored.
+PathItemId = Annotated[str, PathParameter(max_length=128)]
 VersionPath = Annotated[
-    str, msgspec.Meta(pattern=r"^[0-9]{1,9}$", description="a published parameter version")
+    str, PathParameter(pattern=r"^[0-9]{1,9}$", description="a published parameter version")
 ]
 
 # -- bodies ----------------------------------------------------------------------------------
@@ -1001,7 +1002,7 @@ class ItemController(Controller):
         summary="One of the tenant's private items, with its key",
     )
     async def get_item(
-        self, request: Request[Any, Any, Any], item_id: FromPath[PathItemId]
+        self, request: Request[Any, Any, Any], item_id: PathItemId
     ) -> AuthoredItemOut:
         items = await sync_to_thread(
             authored_items, services_of(request).app, _context(request), None
@@ -1023,7 +1024,7 @@ class ItemController(Controller):
     async def revise(
         self,
         request: Request[Any, Any, Any],
-        item_id: FromPath[PathItemId],
+        item_id: PathItemId,
         data: JSONBody[ItemRevisionIn],
     ) -> Response[AuthoredItemOut]:
         services = services_of(request)
@@ -1108,7 +1109,7 @@ class CalibrationController(Controller):
         status_code=200,
     )
     async def rescore(
-        self, request: Request[Any, Any, Any], version: FromPath[VersionPath]
+        self, request: Request[Any, Any, Any], version: VersionPath
     ) -> Response[RescoreOut]:
         services = services_of(request)
         principal = principal_of(request)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from training.api.auth import requires_scope
 from training.api.services import (
@@ -48,7 +48,8 @@ Descriptor = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DESCRIPTOR
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
-CodePath = Annotated[str, msgspec.Meta(max_length=64)]
+# Path parameters are checked by their PathParameter; a msgspec.Meta here would be ignored.
+CodePath = Annotated[str, PathParameter(max_length=64)]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
 
 
@@ -207,7 +208,7 @@ class SkillController(Controller):
         summary="One skill with its seven level descriptors",
     )
     async def get_skill(
-        self, request: Request[Any, Any, Any], code: FromPath[CodePath]
+        self, request: Request[Any, Any, Any], code: CodePath
     ) -> queries.SkillRecord:
         await read_after(request, [SKILLS.info])
         async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
@@ -241,7 +242,7 @@ class SkillController(Controller):
         summary="Rename a skill (default or custom)",
     )
     async def rename_skill(
-        self, request: Request[Any, Any, Any], code: FromPath[CodePath], data: JSONBody[SkillRename]
+        self, request: Request[Any, Any, Any], code: CodePath, data: JSONBody[SkillRename]
     ) -> Response[ChangeAccepted]:
         outcome = await run_command(request, RenameSkill(code, data.name))
         return Response(ChangeAccepted(outcome.result), headers=command_headers(outcome))
@@ -254,7 +255,7 @@ class SkillController(Controller):
         status_code=200,
     )
     async def retire_skill(
-        self, request: Request[Any, Any, Any], code: FromPath[CodePath], data: JSONBody[Empty]
+        self, request: Request[Any, Any, Any], code: CodePath, data: JSONBody[Empty]
     ) -> Response[ChangeAccepted]:
         outcome = await run_command(request, RetireSkill(code))
         return Response(ChangeAccepted(outcome.result), headers=command_headers(outcome))
@@ -309,7 +310,7 @@ class RoleProfileController(Controller):
         summary="A role profile's current revision",
     )
     async def get_profile(
-        self, request: Request[Any, Any, Any], key: FromPath[CodePath]
+        self, request: Request[Any, Any, Any], key: CodePath
     ) -> Response[queries.RoleProfileRecord]:
         await read_after(request, [SKILLS.info])
         async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
@@ -327,7 +328,7 @@ class RoleProfileController(Controller):
     async def revise(
         self,
         request: Request[Any, Any, Any],
-        key: FromPath[CodePath],
+        key: CodePath,
         data: JSONBody[RoleProfileRevision],
         if_match: IfMatch = None,
     ) -> Response[RoleProfileOut]:
@@ -346,7 +347,7 @@ class RoleProfileController(Controller):
         status_code=200,
     )
     async def retire(
-        self, request: Request[Any, Any, Any], key: FromPath[CodePath], data: JSONBody[Empty]
+        self, request: Request[Any, Any, Any], key: CodePath, data: JSONBody[Empty]
     ) -> Response[RoleProfileOut]:
         outcome = await run_command(request, RetireRoleProfile(key))
         body = _profile_out(outcome.result)
@@ -361,7 +362,7 @@ class RoleProfileController(Controller):
     async def revisions(
         self,
         request: Request[Any, Any, Any],
-        key: FromPath[CodePath],
+        key: CodePath,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> RevisionPage:
