@@ -138,6 +138,14 @@ def test_writes_are_batched_not_one_transaction_per_row(
     assert row == (1200, 3)
 
 
+def test_a_row_with_a_nul_character_is_reported_not_stored(tenant: Tenant) -> None:
+    csv = "external_id,display_name,email,roles\nN1,Nul\x00Name,n1@example.com,engineer\n"
+    job = wait_for_job(tenant, submit(tenant, csv, "text/csv").headers["location"])
+    assert job["status"] == "completed", job
+    assert (job["created"], job["failed"]) == (0, 1)
+    assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "display_name")]
+
+
 def test_bad_uploads_are_refused(tenant: Tenant) -> None:
     assert submit(tenant, "a,b\n", "text/plain").status_code == 415
     assert submit(tenant, "", "text/csv").status_code == 400

@@ -268,6 +268,18 @@ def test_bad_member_input_is_refused_and_writes_nothing(tenant: Tenant, services
             "email",
         ),
         ({"external_id": "A1", "roles": ["engineer"]}, "display_name"),
+        # NUL reached PostgreSQL and answered 500.
+        ({"external_id": "A1", "display_name": "x\x00", "roles": ["engineer"]}, "display_name"),
+        ({"external_id": "A1", "display_name": "x", "roles": ["engineer"], "team": "\x00"}, "team"),
+        (
+            {
+                "external_id": "A1",
+                "display_name": "x",
+                "roles": ["engineer"],
+                "email": "a\x00@b.co",
+            },
+            "email",
+        ),
     ):
         response = tenant.client.post("/v1/members", json=body, headers=tenant.headers())
         assert response.status_code == 400, body

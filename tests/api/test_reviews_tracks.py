@@ -163,6 +163,30 @@ def test_amending_a_finalised_review_needs_a_reason(
     assert detail["overall_rating"] == 4
 
 
+def test_review_text_with_a_nul_character_is_refused(
+    tenant: TenantUnderTest, services: Services
+) -> None:
+    # PostgreSQL refuses NUL in text: such a review would have stopped the views.
+    engineer = tenant.add(f"RN{uuid.uuid4().hex[:6]}").json()
+    before = services.app.recorder.max_notification_id()
+    for overrides, field in (
+        ({"cycle": "2026\x00"}, "cycle"),
+        ({"strengths": ["ok", "\x00"]}, "strengths"),
+        ({"external_id": "R\x00"}, "external_id"),
+    ):
+        body = review_body(engineer["member_id"], **overrides)
+        refused = tenant.client.post("/v1/reviews", json=body, headers=tenant.headers())
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert field in str(refused.json()["errors"]), refused.json()
+    own = member_token(services, tenant.tenant_id, uuid.UUID(engineer["member_id"]))
+    progress = {"curriculum_id": str(uuid.uuid4()), "key": "m\x00", "state": "completed"}
+    refused = tenant.client.post("/v1/me/track/progress", json=progress, headers=bearer(own))
+    assert refused.status_code == 400, refused.text
+    assert "key" in str(refused.json()["errors"])
+    assert services.app.recorder.max_notification_id() == before
+
+
 def test_the_hris_import_is_idempotent_by_external_id(tenant: TenantUnderTest) -> None:
     people = [tenant.add(f"RH{i}{uuid.uuid4().hex[:4]}").json() for i in range(3)]
     batch = {

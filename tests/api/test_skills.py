@@ -86,6 +86,37 @@ def test_a_tenant_adds_renames_and_retires_skills(
     assert other.client.get("/v1/skills/cobol", headers=other.headers()).status_code == 404
 
 
+def test_text_with_a_nul_character_is_refused_and_the_view_keeps_up(
+    tenant: TenantUnderTest,
+) -> None:
+    # Such a skill was accepted, then stopped the skills view of every tenant: PostgreSQL
+    # refuses NUL in text.
+    for body, field in (
+        ({"name": "CO\x00BOL"}, "name"),
+        ({"description": "\x00"}, "description"),
+        ({"levels": [*LEVELS[:6], "L7\x00"]}, "levels"),
+    ):
+        skill = {"code": "nul", "name": "N", "category": "programming", "levels": LEVELS, **body}
+        refused = tenant.client.post("/v1/skills", json=skill, headers=tenant.headers())
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert field in str(refused.json()["errors"]), refused.json()
+    for url, body in (
+        ("/v1/skills/python", {"name": "Py\x00"}),
+        ("/v1/role-profiles", {"key": "k", "name": "\x00", "targets": [{"skill": "python"}]}),
+    ):
+        method = "PATCH" if url.endswith("python") else "POST"
+        refused = tenant.client.request(method, url, json=body, headers=tenant.headers())
+        assert refused.status_code == 400, refused.text
+    added = tenant.client.post(
+        "/v1/skills",
+        json={"code": "fortran", "name": "Fortran", "category": "programming", "levels": LEVELS},
+        headers=tenant.headers(),
+    )
+    headers = tenant.headers(added.headers["training-position"])
+    assert tenant.client.get("/v1/skills/fortran", headers=headers).status_code == 200
+
+
 def test_role_profiles_are_versioned_by_revision(tenant: TenantUnderTest) -> None:
     defined = tenant.client.post(
         "/v1/role-profiles",

@@ -292,6 +292,30 @@ def test_the_configuration_never_shows_the_secret(
         assert f"s3cret-{a.slug}".encode() not in notification.state
 
 
+def test_a_configuration_with_a_nul_character_is_refused(
+    client: TestClient[Any], services: Services, idp_a: str
+) -> None:
+    # PostgreSQL refuses NUL in text; the connection would have stopped the views.
+    tenant = Tenant(client, services, "nul")
+    before = services.app.recorder.max_notification_id()
+    base = {
+        "issuer": idp_a,
+        "client_id": "training",
+        "client_secret": "s3cret",
+        "allowed_domains": [tenant.domain],
+    }
+    for field, value in (
+        ("client_id", "train\x00ing"),
+        ("allowed_domains", ["a\x00.test"]),
+        ("group_roles", {"admins\x00": ["tenant_admin"]}),
+    ):
+        body = {**base, field: value}
+        refused = client.put("/v1/sso", json=body, headers=bearer(tenant.token))
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+    assert services.app.recorder.max_notification_id() == before
+
+
 # ------------------------------------------------------------------ bearer JWTs from an IdP
 
 

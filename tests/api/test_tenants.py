@@ -362,6 +362,7 @@ def test_malformed_bodies_name_the_field_and_write_nothing(
         ({"slug": slug(), "name": "x", "seat_limit": "many"}, "seat_limit"),
         ({"slug": slug(), "name": "x"}, "seat_limit"),
         ({"slug": slug(), "name": "x", "seat_limit": 1, "extra": True}, "extra"),
+        ({"slug": slug(), "name": "x\x00", "seat_limit": 1}, "name"),
     ]
     for body, field in cases:
         response = client.post("/v1/tenants", json=body, headers=bearer(operator_token))

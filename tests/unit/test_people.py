@@ -8,7 +8,15 @@ import pytest
 
 from training.domain.access import Role, Scope, scopes_of
 from training.domain.errors import InvalidTransition, RuleViolated
-from training.domain.people import Member, MemberStatus, SeatLimitReached, SeatRoster, check_email
+from training.domain.people import (
+    Member,
+    MemberStatus,
+    SeatLimitReached,
+    SeatRoster,
+    check_display_name,
+    check_email,
+    check_optional_text,
+)
 
 TENANT = uuid.uuid4()
 
@@ -111,6 +119,18 @@ def test_emails_are_normalised(email: str) -> None:
 def test_bad_emails_are_refused(email: str) -> None:
     with pytest.raises(RuleViolated):
         check_email(email)
+
+
+def test_text_with_a_nul_character_is_refused() -> None:
+    # Imports and SCIM reach these checks directly; PostgreSQL would refuse the text later.
+    for check, field in (
+        (lambda: check_display_name("Ada\x00"), "display_name"),
+        (lambda: check_optional_text("Core\x00", "team"), "team"),
+        (lambda: check_email("a\x00@example.com"), "email"),
+    ):
+        with pytest.raises(RuleViolated) as refused:
+            check()
+        assert refused.value.field == field
 
 
 def test_roles_grant_scopes() -> None:

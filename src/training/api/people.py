@@ -40,12 +40,18 @@ from training.projections import people as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import MEMBERS
 
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DISPLAY_NAME)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+DisplayName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_DISPLAY_NAME, pattern=NO_NUL)
+]
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
+]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT, pattern=NO_NUL)]
 Roles = Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(Role))]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]

@@ -36,6 +36,10 @@ from training.domain.access import Scope
 from training.domain.errors import NotFound
 from training.domain.reviews import Goal, PerformanceReview, ReviewContent, SkillRating
 
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
+Cycle = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=NO_NUL)]
+ReviewExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)]
 Skill = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
@@ -47,7 +51,7 @@ class RatingIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class GoalIn(msgspec.Struct, forbid_unknown_fields=True):
-    goal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    goal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=NO_NUL)]
     skill: Skill
     target_level: Level
     due: date
@@ -57,22 +61,23 @@ class ContentIn(msgspec.Struct, forbid_unknown_fields=True):
     ratings: Annotated[list[RatingIn], msgspec.Meta(max_length=100)]
     overall_rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
     strengths: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=500)]], msgspec.Meta(max_length=20)
+        list[Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]],
+        msgspec.Meta(max_length=20),
     ] = []
     goals: Annotated[list[GoalIn], msgspec.Meta(max_length=20)] = []
     target_role_profile: Skill | None = None
 
 
 class ReviewIn(ContentIn, forbid_unknown_fields=True):
-    cycle: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] = ""
+    cycle: Cycle = ""
     member_id: UUID | None = None
     reviewer_id: UUID | None = None
-    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    external_id: ReviewExternalId | None = None
     finalise: bool = False
 
 
 class AmendmentIn(ContentIn, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] = ""
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)] = ""
 
 
 class Empty(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,8 +85,8 @@ class Empty(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ImportItem(ContentIn, forbid_unknown_fields=True):
-    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = ""
-    cycle: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] = ""
+    external_id: ReviewExternalId = ""
+    cycle: Cycle = ""
     member_id: UUID | None = None
     reviewer_id: UUID | None = None
     finalised: bool = False

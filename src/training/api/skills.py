@@ -41,10 +41,12 @@ from training.projections import skills as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import SKILLS
 
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
-Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
-Descriptor = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DESCRIPTOR)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NO_NUL)]
+Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION, pattern=NO_NUL)]
+Descriptor = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DESCRIPTOR, pattern=NO_NUL)]
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]

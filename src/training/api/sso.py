@@ -114,7 +114,9 @@ def _runtime(request: Request[Any, Any, Any]) -> SsoRuntime:
 
 # ------------------------------------------------------------------ configuration (admin)
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=NO_NUL)]
 
 
 class SsoIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -123,10 +125,12 @@ class SsoIn(msgspec.Struct, forbid_unknown_fields=True):
     issuer: Text
     client_id: Text
     allowed_domains: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=253)]],
+        list[Annotated[str, msgspec.Meta(max_length=253, pattern=NO_NUL)]],
         msgspec.Meta(min_length=1, max_length=50),
     ]
-    client_secret: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | None = None
+    client_secret: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=NO_NUL)] | None
+    ) = None
     jit: bool = False
     group_roles: dict[Text, Annotated[list[Role], msgspec.Meta(min_length=1)]] = msgspec.field(
         default_factory=dict

@@ -35,6 +35,8 @@ from training.projections import tenancy as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import TENANCY
 
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
 Slug = Annotated[
     str,
     msgspec.Meta(
@@ -42,9 +44,9 @@ Slug = Annotated[
         description="lower-case letters, digits and inner hyphens",
     ),
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NO_NUL)]
 SeatLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEAT_LIMIT)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[
     str | None,

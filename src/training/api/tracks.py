@@ -27,6 +27,8 @@ from training.projections import tracks as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import MEMBERS, PLANNING
 
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
 
@@ -35,9 +37,9 @@ class ProgressIn(msgspec.Struct, forbid_unknown_fields=True):
     """A skip needs a reason; it takes the module out of future plans and re-plans."""
 
     curriculum_id: UUID
-    key: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
     state: ModuleState
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)] = ""
 
 
 class ProgressAccepted(msgspec.Struct):

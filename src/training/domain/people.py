@@ -19,13 +19,20 @@ from training.domain.errors import InvalidTransition, LimitReached, RuleViolated
 
 EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_TEXT = 120
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,189}\.[^@\s\x00]{1,63}$")
 MAX_DISPLAY_NAME = 200
 
 
 class MemberStatus(StrEnum):
     ACTIVE = "active"
     DEACTIVATED = "deactivated"
+
+
+def _refuse_nul(text: str, field: str) -> None:
+    # People's text is stored in PostgreSQL, which refuses NUL characters; imports and SCIM
+    # reach these checks without the API's own validation.
+    if "\x00" in text:
+        raise RuleViolated(f"{field} may not contain NUL characters", field=field)
 
 
 def check_external_id(external_id: str) -> str:
@@ -48,6 +55,7 @@ def check_optional_text(value: str | None, field: str) -> str | None:
     cleaned = value.strip()
     if len(cleaned) > MAX_TEXT:
         raise RuleViolated(f"{field} has at most {MAX_TEXT} characters", field=field)
+    _refuse_nul(cleaned, field)
     return cleaned or None
 
 
@@ -57,6 +65,7 @@ def check_display_name(name: str) -> str:
         raise RuleViolated(
             f"a display name has 1-{MAX_DISPLAY_NAME} characters", field="display_name"
         )
+    _refuse_nul(cleaned, "display_name")
     return cleaned
 
 
