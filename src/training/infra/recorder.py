@@ -1,12 +1,17 @@
 """The event store's recorders.
 
-Both write a transaction's statements one after another instead of in psycopg's pipeline
-mode, which the library uses: with eventsourcing 9.5.6 and psycopg 3.3.9, a pipelined
-transaction carrying more than about 600 KB of events (120 re-plans of a curriculum release,
-or a large review import) never returns. The client waits in ``pipeline.sync()`` while the
-server waits for the rest of the message, holding the events table's lock, so every other
-write stops behind it. A transaction here is a handful of statements (set the tenant, lock,
-notify, insert), so the pipeline saved only a few loopback round trips.
+The library sends a transaction's statements (set the tenant, lock the events table, notify,
+insert, commit) in psycopg's pipeline mode: one round trip. That matters under load: the
+events table stays locked until the commit, and between round trips the writing thread may
+wait for the interpreter lock while other threads of the process run, so every extra round
+trip lengthens the time every other writer waits.
+
+But with eventsourcing 9.5.6 and psycopg 3.3.9, a pipelined transaction of more than about
+600 KB (120 re-plans of a curriculum release, a large review import) never returns: the
+client waits in ``pipeline.sync()`` while the server waits for the rest of the message,
+holding the lock, so every write of the service stops behind it. So a transaction up to
+``PIPELINE_LIMIT_BYTES`` is pipelined, and a larger one sends its statements one after
+another (a few more round trips, on a transaction that is long anyway).
 
 ``TrainingRecorder`` also writes personal data (the ``people`` table) in the events'
 transaction, so a member's name and the event that registers them commit together.
@@ -25,29 +30,47 @@ from psycopg.rows import DictRow
 
 from training.application.personal_data import PersonalDataChange
 
+# Well below the size that hangs (about 600 KB); a command's transaction is a few KB.
+PIPELINE_LIMIT_BYTES = 256 * 1024
+# What a personal data change adds to the transaction (a statement with a name and an email).
+PERSONAL_DATA_BYTES = 300
 
-class SequentialInserts(PostgresApplicationRecorder):
-    """The library's ``insert_events``, without pipeline mode."""
+
+def transaction_size(stored_events: Sequence[StoredEvent], **kwargs: Any) -> int:
+    changes: Sequence[PersonalDataChange] = kwargs.get("personal_data", ())
+    return sum(len(event.state) for event in stored_events) + PERSONAL_DATA_BYTES * len(changes)
+
+
+class SizedInserts(PostgresApplicationRecorder):
+    """The library's pipelined ``insert_events``, or statement by statement when large."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids: Sequence[int] | None
+        if transaction_size(stored_events, **kwargs) <= PIPELINE_LIMIT_BYTES:
+            ids = super().insert_events(stored_events, **kwargs)
+        else:
+            ids = self._insert_statement_by_statement(stored_events, **kwargs)
+        return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(
+    def _insert_statement_by_statement(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         with self.datastore.get_connection() as conn, conn.transaction():
             with conn.cursor() as curs:
                 self._insert_events(curs, stored_events, **kwargs)
-            if not stored_events:
-                return None
             with conn.cursor() as curs:
                 self._insert_stored_events(curs, stored_events, **kwargs)
                 return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
 
-class TrainingProcessRecorder(SequentialInserts, PostgresProcessRecorder):
+class TrainingProcessRecorder(SizedInserts, PostgresProcessRecorder):
     """The recorder of the planning process: its events and tracking position together."""
 
 
-class TrainingRecorder(SequentialInserts):
+class TrainingRecorder(SizedInserts):
     def _insert_events(
         self,
         curs: Cursor[DictRow],
