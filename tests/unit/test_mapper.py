@@ -129,3 +129,17 @@ def test_an_old_event_is_upcast_on_read() -> None:
     rewritten = mapper().to_stored_event(event)
     assert b'"class_version":2' in rewritten.state
     assert mapper().to_domain_event(rewritten) == event
+
+
+def test_a_mapper_prepares_every_event_type_before_any_event_is_read() -> None:
+    # Reading one new event type from several threads at once crashed the process in
+    # msgspec while it built the type's description; a mapper builds them all first.
+    from training.domain.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
+
+    MsgspecMapper(transcoder=PassThroughTranscoder())
+    classes = [
+        cls for aggregate in (*AGGREGATES, *PLANNING_AGGREGATES) for cls in event_classes(aggregate)
+    ]
+    assert len(classes) > 50
+    unprepared = [cls.__qualname__ for cls in classes if "__msgspec_cache__" not in vars(cls)]
+    assert unprepared == []

@@ -8,13 +8,45 @@ on the event class) works as in the library's own mapper.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    Cipher,
+    Compressor,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.utils import get_topic, resolve_topic
+
+from training.domain.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
+
+_preparing = threading.Lock()
+_prepared = False
+
+
+def prepare_event_types() -> None:
+    """Builds msgspec's description of every event class, once, before any event is read.
+
+    msgspec builds it on a class's first ``convert`` and stores it on the class. When several
+    threads read the same new event type for the first time at once (every projection runner
+    reads each new event), the builds race, and the process crashed in msgspec's C code (a
+    segmentation fault, reproduced with a short thread switch interval). Built here under a
+    lock, the description is only ever read afterwards.
+    """
+    global _prepared
+    with _preparing:
+        if _prepared:
+            return
+        for aggregate in (*AGGREGATES, *PLANNING_AGGREGATES):
+            for cls in event_classes(aggregate):
+                msgspec.json.Decoder(cls)  # builds and keeps the class's description
+        _prepared = True
 
 
 class PassThroughTranscoder(Transcoder):
@@ -28,6 +60,15 @@ class PassThroughTranscoder(Transcoder):
 
 
 class MsgspecMapper(Mapper[UUID]):
+    def __init__(
+        self,
+        transcoder: Transcoder,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
+    ) -> None:
+        super().__init__(transcoder, compressor, cipher)
+        prepare_event_types()
+
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
