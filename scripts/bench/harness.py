@@ -76,12 +76,15 @@ class CpuMeter:
 
     pg_dir: Path
     serve_pid: int | None = None
+    # ``training worker`` when the projections run there: counted with serve.
+    worker_pid: int | None = None
 
     def sample(self) -> tuple[float, float, float]:
         serve = 0.0
-        if self.serve_pid is not None:
-            with contextlib.suppress(OSError):
-                serve = _cpu_seconds(self.serve_pid)
+        for pid in (self.serve_pid, self.worker_pid):
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    serve += _cpu_seconds(pid)
         return time.process_time(), serve, _postgres_cpu_seconds(self.pg_dir)
 
 
@@ -157,7 +160,11 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, stdout: IO[bytes], stderr: IO[bytes]) -> Iterator[Server]:
+def running_server(
+    data_dir: Path, stdout: IO[bytes], stderr: IO[bytes], *, worker: bool = False
+) -> Iterator[Server]:
+    """``training serve`` on the embedded database; with ``worker``, serve runs the API only
+    and a ``training worker`` process runs the projections and the reports."""
     port = free_port()
     env = {
         **os.environ,
@@ -170,17 +177,34 @@ def running_server(data_dir: Path, stdout: IO[bytes], stderr: IO[bytes]) -> Iter
     base_url = f"http://127.0.0.1:{port}"
     # A session of its own: a Ctrl-C on the bench must not reach serve twice (once from the
     # terminal, once from stop_process), which would turn the clean shutdown into a hard one.
+    serve_args = ["serve", "--no-demo", *(["--no-projections"] if worker else [])]
     process = subprocess.Popen(
-        [training_command(), "serve", "--no-demo"],
+        [training_command(), *serve_args],
         env=env,
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
     )
+    worker_process: subprocess.Popen[bytes] | None = None
     try:
         wait_healthy(process, base_url)
-        yield Server(base_url, env, CpuMeter(data_dir / "pg", serve_pid=process.pid))
+        if worker:
+            worker_process = subprocess.Popen(
+                [training_command(), "worker"],
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        meter = CpuMeter(
+            data_dir / "pg",
+            serve_pid=process.pid,
+            worker_pid=worker_process.pid if worker_process else None,
+        )
+        yield Server(base_url, env, meter)
     finally:
+        if worker_process is not None:
+            stop_process(worker_process)
         stop_process(process)
 
 

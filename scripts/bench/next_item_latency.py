@@ -307,7 +307,7 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
     with (
         (workdir / "serve.out").open("wb") as out,
         (workdir / "serve.err").open("wb") as err,
-        running_server(data_dir, out, err) as server,
+        running_server(data_dir, out, err, worker=args.projections_in_worker) as server,
     ):
         operator_token = fetch_token(server, create_operator_client(server))
         progress(f"registering {args.engineers} engineers")
@@ -361,6 +361,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=8, help="unmeasured attempts first")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--projections-in-worker",
+        action="store_true",
+        help="serve the API only (serve --no-projections) and run the projections in a "
+        "training worker process; the serve CPU column counts both",
+    )
     args = parser.parse_args(argv)
     if args.engineers < 1 or args.attempts < 1 or min(args.concurrency) < 1:
         parser.error("--engineers, --attempts and --concurrency are at least 1")

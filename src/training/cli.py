@@ -19,6 +19,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="listen address (TRAINING_HOST)")
     serve.add_argument("--port", type=int, help="listen port (TRAINING_PORT)")
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo tenant")
+    serve.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="serve the API only; run the projections and reports in `training worker`",
+    )
 
     worker = commands.add_parser(
         "worker", help="run the projection runners and the report worker, without the API"
@@ -58,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "port": args.port or settings.port,
                 }
             )
-        return _serve(settings, load_demo=not args.no_demo)
+        return _serve(settings, load_demo=not args.no_demo, projections=not args.no_projections)
     if args.command == "contracts":
         return _contracts(args.action)
     handlers = {
@@ -85,7 +90,7 @@ def _prepare(settings: Settings, admin_url: str) -> None:
         print("created the first token signing key", file=sys.stderr)
 
 
-def _serve(settings: Settings, *, load_demo: bool) -> int:
+def _serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
     import uvicorn
 
     from training.api.app import create_app
@@ -97,7 +102,7 @@ def _serve(settings: Settings, *, load_demo: bool) -> int:
     configure_logging(settings.log_level)
     with database_for(settings) as database:
         _prepare(settings, database.admin_url)
-        services = build_services(settings, database, run_projections=True)
+        services = build_services(settings, database, run_projections=projections)
         demo = load(services.bus) if load_demo else None
         app = create_app(services)
         config = uvicorn.Config(
