@@ -156,3 +156,16 @@ class TenantUnderTest:
             **fields,
         }
         return self.client.post("/v1/members", json=body, headers=self.headers())
+
+
+# The operations only the platform operator may call (the guards in src/training/api): the
+# isolation matrix and the fuzzing both need to know them.
+OPERATOR_ONLY: tuple[str, ...] = (
+    "listTenants",
+    "registerTenant",
+    "updateTenant",
+    "suspendTenant",
+    "reactivateTenant",
+    "registerApiClient",
+    "revokeApiClient",
+)

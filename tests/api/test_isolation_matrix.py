@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from tests.helpers import TenantUnderTest, bearer, member_token
+from tests.helpers import OPERATOR_ONLY, TenantUnderTest, bearer, member_token
 from training.api.services import Services
 from training.application.cohorts import ScheduleCohort, ScheduleSession
 from training.application.context import Actor, ActorKind, CommandContext
@@ -40,15 +40,6 @@ PUBLIC = {
     "/oauth2/token",
     "/.well-known/jwks.json",
     "/.well-known/oauth-authorization-server",
-}
-OPERATOR_ONLY = {
-    "listTenants",
-    "registerTenant",
-    "updateTenant",
-    "suspendTenant",
-    "reactivateTenant",
-    "registerApiClient",
-    "revokeApiClient",
 }
 # What an engineer may do (on their own things, or reading the shared catalogue).
 ENGINEER_MAY = {
