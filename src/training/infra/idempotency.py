@@ -121,3 +121,18 @@ class IdempotencyStore:
                 "AND status_code IS NULL",
                 (principal, key),
             )
+
+    async def forget_mentions(self, tenant_id: UUID, needles: list[str]) -> int:
+        """Deletes the tenant's stored responses that contain any of ``needles`` (erasure)."""
+        wanted = [n.encode() for n in needles if n]
+        if not wanted:
+            return 0
+        async with self.pool.connection() as conn, conn.transaction():
+            await self._scope(conn, tenant_id)
+            cur = await conn.execute(
+                "DELETE FROM training.idempotency_keys WHERE tenant_id = %s AND EXISTS ("
+                "SELECT 1 FROM unnest(%s::bytea[]) AS needle "
+                "WHERE position(needle IN response_body) > 0)",
+                (tenant_id, wanted),
+            )
+            return cur.rowcount
