@@ -4,6 +4,9 @@
   PostgreSQL with its data under ``.data/``.
 - ``TRAINING_DATA_DIR`` (``.data``): the embedded database and the local secret key.
 - ``TRAINING_DB_APP_PASSWORD``: password of the ``training_app`` role on an external server.
+- ``TRAINING_DB_WORKER_PASSWORD``: password of the ``training_worker`` role (the background
+  jobs that cross tenants: report queue, unfinished imports, idempotency purge) on an
+  external server; ``migrate`` sets it, like the app role's.
 - ``TRAINING_SECRET_KEY``: base64 key that encrypts signing keys at rest; for the embedded
   database it is created in ``.data/secret.key`` when unset.
 - ``TRAINING_HOST`` / ``TRAINING_PORT`` (``127.0.0.1`` / ``8000``): where ``serve`` listens.
@@ -13,6 +16,17 @@
 - ``TRAINING_READ_WAIT`` (``2.0``): how long a query waits for ``Training-Position``.
 - ``TRAINING_LOG_LEVEL`` (``info``).
 - ``TRAINING_RATE_LIMIT`` (``1200/60``): requests per seconds for each client or person.
+- ``TRAINING_IDEMPOTENCY_TTL`` (``86400``): seconds an ``Idempotency-Key`` and its stored
+  response are kept; a retry after that acts as a new request. Expired records are never
+  replayed and are purged in the background by ``serve`` and ``worker``.
+- ``TRAINING_RATE_LIMIT_ANONYMOUS`` (``60/60``): requests per seconds from one client
+  address without valid credentials: calendar feeds, single sign-on, discovery documents,
+  and every failed authentication (ADR 0018).
+- ``TRAINING_RATE_LIMIT_TOKEN`` (``30/60``): requests per seconds from one client address
+  to the token endpoint.
+- ``TRAINING_TRUSTED_PROXIES`` (empty): comma-separated addresses or networks (CIDR) of the
+  reverse proxies in front of the service; only a request from one of them has its
+  ``X-Forwarded-For`` believed when the client address is needed for a rate limit.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ class Settings:
     database_url: str | None = None
     data_dir: Path = Path(".data")
     app_db_password: str | None = None
+    worker_db_password: str | None = None
     secret_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -40,6 +55,9 @@ class Settings:
     audience: str = AUDIENCE
     db_pool_size: int = 8
     rate_limit: str = "1200/60"
+    rate_limit_anonymous: str = "60/60"
+    rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
+    trusted_proxies: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -59,6 +77,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("TRAINING_DATA_DIR", ".data")).resolve(),
             app_db_password=env.get("TRAINING_DB_APP_PASSWORD") or None,
+            worker_db_password=env.get("TRAINING_DB_WORKER_PASSWORD") or None,
             secret_key=env.get("TRAINING_SECRET_KEY") or None,
             host=host,
             port=port,
@@ -68,4 +87,12 @@ class Settings:
             read_wait=float(env.get("TRAINING_READ_WAIT", "2.0")),
             log_level=env.get("TRAINING_LOG_LEVEL", "info"),
             rate_limit=env.get("TRAINING_RATE_LIMIT", "1200/60"),
+            idempotency_ttl=int(env.get("TRAINING_IDEMPOTENCY_TTL", "86400")),
+            rate_limit_anonymous=env.get("TRAINING_RATE_LIMIT_ANONYMOUS", "60/60"),
+            rate_limit_token=env.get("TRAINING_RATE_LIMIT_TOKEN", "30/60"),
+            trusted_proxies=tuple(
+                entry.strip()
+                for entry in env.get("TRAINING_TRUSTED_PROXIES", "").split(",")
+                if entry.strip()
+            ),
         )
