@@ -54,6 +54,7 @@ class Settings:
     log_level: str = "info"
     audience: str = AUDIENCE
     db_pool_size: int = 8
+    idempotency_ttl: int = 86400
     rate_limit: str = "1200/60"
     rate_limit_anonymous: str = "60/60"
     rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
