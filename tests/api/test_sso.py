@@ -2,6 +2,10 @@
 
 Each tenant has its own IdP. The mock does not enforce PKCE, so the tests check that OUR
 side refuses a verifier that does not match the challenge it sent.
+
+The IdPs here are plain HTTP on loopback, which only the development outbound policy
+allows: this module's app runs with it (the rest of the settings stay those of the tests,
+so cookies are still Secure). ``test_sso_outbound.py`` tests the production policy.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ from tests.helpers import ALL_SCOPES, PROBLEM, bearer, fetch_token, register_ten
 from training.api.services import Services
 from training.api.sso import runtime_of
 from training.application.sso import PENDING_COOKIE, PENDING_PURPOSE, SESSION_COOKIE
+from training.infra.outbound import OutboundPolicy
+
+
+@pytest.fixture(scope="module", autouse=True)
+def development_idps(client: TestClient[Any], services: Services) -> None:
+    """IdPs on this machine, over plain HTTP: what the development policy allows."""
+    runtime_of(client.app.state, services.settings).providers.policy = OutboundPolicy(
+        development=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +93,7 @@ class Tenant:
 
 @pytest.fixture(scope="module")
 def tenants(
-    client: TestClient[Any], services: Services, idp_a: str, idp_b: str
+    client: TestClient[Any], services: Services, idp_a: str, idp_b: str, development_idps: None
 ) -> tuple[Tenant, Tenant]:
     a = Tenant(client, services, "acme")
     b = Tenant(client, services, "globex")

@@ -3,10 +3,11 @@
 * ``PUT /v1/sso`` / ``GET /v1/sso`` (scope ``sso:admin``): the tenant's connection; the
   client secret is sealed before the command and never answered.
 * ``GET /auth/{tenant_slug}/login``: starts the authorization code flow with PKCE (S256),
-  ``state`` and ``nonce`` (authlib's ``AsyncOAuth2Client``, one per tenant and request); what
-  the callback must check travels in a sealed, HttpOnly, 10-minute cookie.
+  ``state`` and ``nonce`` (the URL built with authlib); what the callback must check travels
+  in a sealed, HttpOnly, 10-minute cookie.
 * ``GET /auth/{tenant_slug}/callback``: checks state and tenant, checks the PKCE verifier
-  against the challenge we sent, exchanges the code with that verifier, validates the ID
+  against the challenge we sent, exchanges the code with that verifier (through the outbound
+  policy, like every request to the IdP: ``infra.outbound``), validates the ID
   token (signature with the issuer's JWKS; iss, aud, exp, iat, nonce, at_hash), checks the
   email domain, finds the member by email (or provisions one when JIT is on) and answers
   ``200 {"member_id", "tenant_id", "expires_at"}`` with a sealed session cookie
@@ -14,6 +15,9 @@
   member's bearer token.
 * ``POST /auth/{tenant_slug}/logout``: clears the session; ``303`` to the IdP's
   ``end_session_endpoint`` when it has one, else ``204``.
+
+When the IdP cannot be reached, or answers something unusable, the client is told so in
+general words (502 at sign-in, 401 at the callback); what happened is in the log.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import msgspec
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 from joserfc.errors import JoseError
@@ -69,23 +73,27 @@ from training.application.sso import (
     sso_connection,
 )
 from training.domain.access import Role, Scope
-from training.domain.errors import AlreadyExists
-from training.domain.people import MAX_DISPLAY_NAME
+from training.domain.errors import AlreadyExists, RuleViolated
+from training.domain.people import MAX_DISPLAY_NAME, generated_external_id
 from training.domain.sso import SsoConnection
 from training.domain.tenancy import SLUG_PATTERN, Tenant
 from training.infra.oidc import (
     CookieSealer,
+    IssuerContext,
     OidcError,
     OidcProviders,
     member_ids_with_email,
     open_client_secret,
     seal_client_secret,
 )
+from training.infra.outbound import OutboundError, OutboundPolicy
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
+from training.projections.people import member_with_sso_subject
 
 SCOPE = "openid email profile"
 ID_TOKEN_LEEWAY = 60
+IDP_UNAVAILABLE = "the tenant's identity provider is not available for sign-in"
 
 
 @dataclass
@@ -103,9 +111,26 @@ def runtime_of(state: State, settings: Settings) -> SsoRuntime:
     runtime: SsoRuntime | None = getattr(state, "sso_runtime", None)
     if runtime is None:
         box = SecretBox.from_settings(settings)
-        runtime = SsoRuntime(box, OidcProviders(), SsoDirectory(), CookieSealer(box))
+        directory = SsoDirectory()
+
+        def context_of(issuer: str) -> IssuerContext:
+            # Bearer tokens: the directory has just found the connections trusting the issuer.
+            return _context(*directory.last_found(issuer))
+
+        providers = OidcProviders(
+            policy=OutboundPolicy(development=settings.is_development),
+            issuer_context=context_of,
+        )
+        runtime = SsoRuntime(box, providers, directory, CookieSealer(box))
         state.sso_runtime = runtime
     return runtime
+
+
+def _context(*connections: SsoConnection) -> IssuerContext:
+    return IssuerContext.of(
+        [c.tenant_id for c in connections if c.tenant_id is not None],
+        [host for c in connections for host in c.allowed_hosts],
+    )
 
 
 def _runtime(request: Request[Any, Any, Any]) -> SsoRuntime:
@@ -119,8 +144,16 @@ NO_NUL = r"^[^\x00]*$"
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=NO_NUL)]
 
 
+HostName = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=NO_NUL)]
+
+
 class SsoIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``client_secret`` may be left out to keep the one already configured."""
+    """``client_secret`` may be left out to keep the one already configured.
+
+    ``issuer`` must be https on a public host (outside development). ``allowed_hosts`` lists
+    the hosts, besides the issuer's, that the IdP's discovery document may send us to (its
+    JWKS, token, userinfo and sign-out endpoints).
+    """
 
     issuer: Text
     client_id: Text
@@ -136,6 +169,9 @@ class SsoIn(msgspec.Struct, forbid_unknown_fields=True):
         default_factory=dict
     )
     audience: Text | None = None
+    allowed_hosts: Annotated[list[HostName], msgspec.Meta(max_length=10)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class SsoOut(msgspec.Struct):
@@ -146,6 +182,7 @@ class SsoOut(msgspec.Struct):
     jit: bool
     group_roles: dict[str, list[str]]
     audience: str | None
+    allowed_hosts: list[str]
     version: int
     redirect_uri: str
     login_url: str
@@ -162,6 +199,7 @@ def _out(snapshot: SsoSnapshot, settings: Settings, slug: str) -> SsoOut:
         snapshot.jit,
         {group: list(roles) for group, roles in snapshot.group_roles.items()},
         snapshot.audience,
+        list(snapshot.allowed_hosts),
         snapshot.version,
         redirect_uri=f"{base}/callback",
         login_url=f"{base}/login",
@@ -186,7 +224,9 @@ class SsoController(Controller):
         operation_id="configureSso",
         summary="Configure sign-in with the tenant's OpenID Connect provider",
         description="The client secret is stored encrypted and never returned. Leave it out "
-        "to keep the one configured.",
+        "to keep the one configured. The issuer must use https and be on a public host; the "
+        "endpoints its discovery document names must be on the issuer's host or in "
+        "`allowed_hosts`.",
     )
     async def configure(
         self, request: Request[Any, Any, Any], data: JSONBody[SsoIn]
@@ -195,6 +235,11 @@ class SsoController(Controller):
         runtime = _runtime(request)
         tenant_id = principal_of(request).tenant_id
         assert tenant_id is not None
+        try:
+            # A first look at the form; the real guard checks addresses when connecting.
+            runtime.providers.policy.check_url(data.issuer.strip())
+        except OutboundError as error:
+            raise RuleViolated(f"the issuer is refused: {error}", field="issuer") from None
         sealed = (
             seal_client_secret(runtime.box, tenant_id, data.client_secret)
             if data.client_secret
@@ -208,6 +253,7 @@ class SsoController(Controller):
             jit=data.jit,
             group_roles={g: tuple(str(r) for r in roles) for g, roles in data.group_roles.items()},
             audience=data.audience,
+            allowed_hosts=tuple(data.allowed_hosts),
         )
         outcome = await run_command(request, command)
         runtime.directory.invalidate()
@@ -254,17 +300,8 @@ def _secure(settings: Settings) -> bool:
     return not settings.is_development
 
 
-def _oauth_client(
-    connection: SsoConnection, secret: str, settings: Settings, slug: str
-) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(
-        client_id=connection.client_id,
-        client_secret=secret,
-        scope=SCOPE,
-        redirect_uri=f"{settings.issuer}/auth/{slug}/callback",
-        code_challenge_method="S256",
-        timeout=10.0,
-    )
+def _redirect_uri(settings: Settings, slug: str) -> str:
+    return f"{settings.issuer}/auth/{slug}/callback"
 
 
 async def _connection_for(services: Services, tenant_id: UUID) -> SsoConnection:
@@ -274,11 +311,12 @@ async def _connection_for(services: Services, tenant_id: UUID) -> SsoConnection:
     return connection
 
 
-async def _discovery(runtime: SsoRuntime, issuer: str) -> dict[str, Any]:
+async def _discovery(runtime: SsoRuntime, connection: SsoConnection) -> dict[str, Any]:
     try:
-        return await runtime.providers.discovery(issuer)
-    except OidcError as error:
-        raise HTTPException(status_code=502, detail=str(error)) from None
+        return await runtime.providers.discovery(connection.issuer, _context(connection))
+    except OidcError:
+        # What went wrong is logged; the person is told nothing about the IdP's network.
+        raise HTTPException(status_code=502, detail=IDP_UNAVAILABLE) from None
 
 
 @get(
@@ -294,13 +332,20 @@ async def sso_login(request: Request[Any, Any, Any], tenant_slug: FromPath[str])
     runtime = _runtime(request)
     tenant_id = _tenant_id_of(tenant_slug)
     connection = await _connection_for(services, tenant_id)
-    meta = await _discovery(runtime, connection.issuer)
-    secret = open_client_secret(runtime.box, tenant_id, connection.sealed_secret)
+    meta = await _discovery(runtime, connection)
     verifier = secrets.token_urlsafe(48)
     nonce = secrets.token_urlsafe(24)
-    client = _oauth_client(connection, secret, services.settings, tenant_slug)
-    url, state = client.create_authorization_url(
-        meta["authorization_endpoint"], nonce=nonce, code_verifier=verifier
+    state = secrets.token_urlsafe(32)
+    url = prepare_grant_uri(
+        meta["authorization_endpoint"],
+        client_id=connection.client_id,
+        response_type="code",
+        redirect_uri=_redirect_uri(services.settings, tenant_slug),
+        scope=SCOPE,
+        state=state,
+        nonce=nonce,
+        code_challenge=create_s256_code_challenge(verifier),
+        code_challenge_method="S256",
     )
     pending = {
         "tenant_id": str(tenant_id),
@@ -387,28 +432,36 @@ async def sso_callback(
     connection = await sync_to_thread(sso_connection, services.app, tenant_id)
     if connection is None:
         raise NotAuthorizedException(detail="single sign-on is not configured for this tenant")
-    meta = await _discovery(runtime, connection.issuer)
+    meta = await _discovery(runtime, connection)
     secret = open_client_secret(runtime.box, tenant_id, connection.sealed_secret)
+    context = _context(connection)
     try:
-        async with _oauth_client(connection, secret, services.settings, tenant_slug) as client:
-            token = await client.fetch_token(
-                meta["token_endpoint"], code=code, code_verifier=verifier
-            )
-    except Exception as failure:  # authlib and httpx raise many kinds
-        raise NotAuthorizedException(
-            detail=f"the code exchange failed: {type(failure).__name__}"
-        ) from None
+        token = await runtime.providers.exchange_code(
+            connection.issuer,
+            client_id=connection.client_id,
+            client_secret=secret,
+            code=code,
+            redirect_uri=_redirect_uri(services.settings, tenant_slug),
+            code_verifier=verifier,
+            context=context,
+        )
+    except OidcError as failure:  # its message names nothing of the IdP; the log has it
+        raise NotAuthorizedException(detail=str(failure)) from None
     raw_id_token = token.get("id_token")
-    if not raw_id_token:
+    if not isinstance(raw_id_token, str) or not raw_id_token:
         raise NotAuthorizedException(detail="the identity provider sent no ID token")
+    access_token = token.get("access_token")
     try:
         verified = await runtime.providers.decode(
-            str(raw_id_token), connection.issuer, OidcProviders.algorithms(meta)
+            raw_id_token, connection.issuer, OidcProviders.algorithms(meta), context
         )
     except OidcError as failure:
         raise NotAuthorizedException(detail=str(failure)) from None
     claims = validate_id_token(
-        verified, connection, nonce=str(pending["nonce"]), access_token=token.get("access_token")
+        verified,
+        connection,
+        nonce=str(pending["nonce"]),
+        access_token=access_token if isinstance(access_token, str) else None,
     )
     member_id = await _member_for(services, connection, claims, request_id_of(request))
     expires_at = int(time.time()) + SESSION_TTL
@@ -473,27 +526,46 @@ async def _member_for(
         )
     tenant_id = connection.tenant_id
     assert tenant_id is not None
+    subject = str(claims["sub"])
+    known = await _provisioned_before(services, tenant_id, subject)
+    if known is not None:
+        return known
     groups = claims.get("groups")
     roles = connection.roles_for([str(g) for g in groups] if isinstance(groups, list) else [])
-    external_id = jit_external_id(str(claims["sub"]))
     name = str(claims.get("name") or email).strip()[:MAX_DISPLAY_NAME] or email
     context = CommandContext(Actor(ActorKind.SYSTEM, "sso"), request_id, tenant_id)
-    command = RegisterMember(external_id, name, email, roles)
+    # The external id is opaque: the subject may be an email, so it is kept with the personal
+    # data (and erased with it), never in an event.
+    command = RegisterMember(generated_external_id(), name, email, roles, sso_subject=subject)
     try:
         outcome = await sync_to_thread(services.bus.execute, context, command)
     except AlreadyExists:
-        # Provisioned before under another email: the IdP's subject is the same person.
-        existing = await sync_to_thread(
-            member_with_external_id, services.app, tenant_id, external_id
-        )
-        found, why = await sync_to_thread(
-            first_member_in_force, services.app, tenant_id, [existing] if existing else []
-        )
+        # A sign-in of the same person provisioned them a moment ago.
+        again, refusal, _ = await find_member(services, connection, claims)
+        found = again or await _provisioned_before(services, tenant_id, subject)
         if found is None:
-            raise PermissionDeniedException(detail=why or "the member is unknown") from None
+            raise PermissionDeniedException(detail=refusal or "the member is unknown") from None
         return found
     member: UUID = outcome.result.member_id
     return member
+
+
+async def _provisioned_before(services: Services, tenant_id: UUID, subject: str) -> UUID | None:
+    """The member provisioned at an earlier sign-in with this subject (under another email),
+    when they may sign in; 403 when they may not. Members provisioned before subjects were
+    kept with the personal data carry ``sso:<subject>`` as external id."""
+    async with services.store.session(tenant_id) as conn:
+        existing = await member_with_sso_subject(conn, subject)
+    if existing is None:
+        existing = await sync_to_thread(
+            member_with_external_id, services.app, tenant_id, jit_external_id(subject)
+        )
+    if existing is None:
+        return None
+    found, why = await sync_to_thread(first_member_in_force, services.app, tenant_id, [existing])
+    if found is None:
+        raise PermissionDeniedException(detail=why or "the member is unknown")
+    return found
 
 
 @post(
@@ -512,7 +584,7 @@ async def sso_logout(request: Request[Any, Any, Any], tenant_slug: FromPath[str]
     end_session = None
     if connection is not None:
         try:
-            meta = await runtime.providers.discovery(connection.issuer)
+            meta = await runtime.providers.discovery(connection.issuer, _context(connection))
         except OidcError:
             meta = {}
         end_session = meta.get("end_session_endpoint")

@@ -44,6 +44,7 @@ class ConfigureSso:
     jit: bool
     group_roles: dict[str, tuple[str, ...]]
     audience: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class SsoSnapshot:
     jit: bool
     group_roles: dict[str, tuple[str, ...]]
     audience: str | None
+    allowed_hosts: tuple[str, ...]
     version: int
 
     @classmethod
@@ -68,6 +70,7 @@ class SsoSnapshot:
             connection.jit,
             dict(connection.group_roles),
             connection.audience,
+            connection.allowed_hosts,
             connection.version,
         )
 
@@ -85,6 +88,7 @@ def configure_sso(command: ConfigureSso, uow: UnitOfWork) -> SsoSnapshot:
             jit=command.jit,
             group_roles=command.group_roles,
             audience=command.audience,
+            allowed_hosts=command.allowed_hosts,
         )
     else:
         if not command.sealed_secret:
@@ -98,6 +102,7 @@ def configure_sso(command: ConfigureSso, uow: UnitOfWork) -> SsoSnapshot:
             jit=command.jit,
             group_roles=command.group_roles,
             audience=command.audience,
+            allowed_hosts=command.allowed_hosts,
         )
         uow.add(connection)
     return SsoSnapshot.of(connection)
@@ -134,7 +139,9 @@ class SsoDirectory:
 
     It follows the event store's notification log (only SSO topics), so it sees every
     tenant's configuration, including ones saved by another process, within ``refresh``
-    seconds.
+    seconds. It remembers the connections it last found for each configured issuer, so the
+    calls to that issuer which follow know which tenants they are for and which hosts
+    those tenants allow.
     """
 
     def __init__(self, refresh: float = 2.0) -> None:
@@ -143,6 +150,7 @@ class SsoDirectory:
         self._connection_ids: set[UUID] = set()
         self._position = 0
         self._checked_at = float("-inf")
+        self._found: dict[str, list[SsoConnection]] = {}
 
     def _catch_up(self, app: TrainingApplication) -> None:
         while True:
@@ -178,7 +186,18 @@ class SsoDirectory:
                 and tenant_is_active(app, connection.tenant_id)
             ):
                 found.append(connection)
+        with self._lock:
+            # Only issuers some tenant trusts are kept: any token can name any issuer.
+            if found:
+                self._found[issuer] = found
+            else:
+                self._found.pop(issuer, None)
         return found
+
+    def last_found(self, issuer: str) -> list[SsoConnection]:
+        """The connections ``connections_for`` last found for ``issuer`` (no database read)."""
+        with self._lock:
+            return list(self._found.get(issuer.rstrip("/"), ()))
 
 
 def jit_external_id(sub: str) -> str:

@@ -20,8 +20,12 @@ DOMAIN_PATTERN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])
 MAX_DOMAINS = 50
 MAX_GROUPS = 200
 MAX_TEXT = 512
-# Plain HTTP only for an identity provider on this machine (development and tests).
+MAX_ALLOWED_HOSTS = 10
+# Plain HTTP only for an identity provider on this machine (development and tests); the
+# service's outbound policy refuses it, and any non-public address, outside development.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_PATTERN = re.compile(rf"^(?=.{{1,253}}$){HOST_LABEL}(?:\.{HOST_LABEL})*$")
 
 
 ISSUER_PATTERN = re.compile(
@@ -56,6 +60,18 @@ def check_domains(domains: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     for domain in cleaned:
         if not DOMAIN_PATTERN.match(domain):
             raise RuleViolated(f"not a domain name: {domain!r}", field="allowed_domains")
+    return cleaned
+
+
+def check_allowed_hosts(hosts: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Host names (not addresses, no port) the IdP's endpoints may be on besides the issuer's."""
+    cleaned = tuple(sorted({h.strip().lower().rstrip(".") for h in hosts}))
+    if len(cleaned) > MAX_ALLOWED_HOSTS:
+        raise RuleViolated(f"at most {MAX_ALLOWED_HOSTS} allowed hosts", field="allowed_hosts")
+    for host in cleaned:
+        # A last label of digits only is an IPv4 address, not a name.
+        if not HOST_PATTERN.match(host) or host.rpartition(".")[2].isdigit():
+            raise RuleViolated(f"not a host name: {host!r}", field="allowed_hosts")
     return cleaned
 
 
@@ -97,6 +113,14 @@ class SsoConnection(TrainingAggregate):
         jit: bool
         group_roles: dict[str, tuple[str, ...]]
         audience: str | None
+        allowed_hosts: tuple[str, ...]
+
+        # v2 added allowed_hosts: connections configured before list none.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["allowed_hosts"] = []
 
     class Reconfigured(Event):
         TOPIC = "training.sso:SsoConnection.Reconfigured"
@@ -107,6 +131,13 @@ class SsoConnection(TrainingAggregate):
         jit: bool
         group_roles: dict[str, tuple[str, ...]]
         audience: str | None
+        allowed_hosts: tuple[str, ...]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["allowed_hosts"] = []
 
     @staticmethod
     def create_id(tenant_id: UUID) -> UUID:
@@ -124,9 +155,10 @@ class SsoConnection(TrainingAggregate):
         jit: bool,
         group_roles: dict[str, tuple[str, ...]],
         audience: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> SsoConnection:
         checked = _Checked.of(
-            issuer, client_id, sealed_secret, allowed_domains, group_roles, audience
+            issuer, client_id, sealed_secret, allowed_domains, group_roles, audience, allowed_hosts
         )
         return cls(
             checked.issuer,
@@ -136,6 +168,7 @@ class SsoConnection(TrainingAggregate):
             jit,
             checked.group_roles,
             checked.audience,
+            checked.allowed_hosts,
             tenant_id=tenant_id,
         )
 
@@ -149,11 +182,21 @@ class SsoConnection(TrainingAggregate):
         jit: bool,
         group_roles: dict[str, tuple[str, ...]],
         audience: str | None,
+        allowed_hosts: tuple[str, ...],
         *,
         tenant_id: UUID | None = None,
     ) -> None:
         self.tenant_id = tenant_id
-        self._apply(issuer, client_id, sealed_secret, allowed_domains, jit, group_roles, audience)
+        self._apply(
+            issuer,
+            client_id,
+            sealed_secret,
+            allowed_domains,
+            jit,
+            group_roles,
+            audience,
+            allowed_hosts,
+        )
 
     def reconfigure(
         self,
@@ -165,9 +208,10 @@ class SsoConnection(TrainingAggregate):
         jit: bool,
         group_roles: dict[str, tuple[str, ...]],
         audience: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         checked = _Checked.of(
-            issuer, client_id, sealed_secret, allowed_domains, group_roles, audience
+            issuer, client_id, sealed_secret, allowed_domains, group_roles, audience, allowed_hosts
         )
         self._reconfigured(
             checked.issuer,
@@ -177,6 +221,7 @@ class SsoConnection(TrainingAggregate):
             jit,
             checked.group_roles,
             checked.audience,
+            checked.allowed_hosts,
         )
 
     @event(Reconfigured)
@@ -189,8 +234,18 @@ class SsoConnection(TrainingAggregate):
         jit: bool,
         group_roles: dict[str, tuple[str, ...]],
         audience: str | None,
+        allowed_hosts: tuple[str, ...],
     ) -> None:
-        self._apply(issuer, client_id, sealed_secret, allowed_domains, jit, group_roles, audience)
+        self._apply(
+            issuer,
+            client_id,
+            sealed_secret,
+            allowed_domains,
+            jit,
+            group_roles,
+            audience,
+            allowed_hosts,
+        )
 
     def _apply(
         self,
@@ -201,6 +256,7 @@ class SsoConnection(TrainingAggregate):
         jit: bool,
         group_roles: dict[str, tuple[str, ...]],
         audience: str | None,
+        allowed_hosts: tuple[str, ...],
     ) -> None:
         self.issuer = issuer
         self.client_id = client_id
@@ -209,6 +265,7 @@ class SsoConnection(TrainingAggregate):
         self.jit = jit
         self.group_roles = {k: tuple(v) for k, v in group_roles.items()}
         self.audience = audience
+        self.allowed_hosts = tuple(allowed_hosts)
 
     @property
     def token_audience(self) -> str:
@@ -233,6 +290,7 @@ class _Checked:
     allowed_domains: tuple[str, ...]
     group_roles: dict[str, tuple[str, ...]]
     audience: str | None
+    allowed_hosts: tuple[str, ...]
 
     @classmethod
     def of(
@@ -243,6 +301,7 @@ class _Checked:
         allowed_domains: tuple[str, ...],
         group_roles: dict[str, tuple[str, ...]],
         audience: str | None,
+        allowed_hosts: tuple[str, ...],
     ) -> _Checked:
         if not sealed_secret:
             raise RuleViolated("the client secret is required", field="client_secret")
@@ -253,4 +312,5 @@ class _Checked:
             check_domains(allowed_domains),
             check_group_roles(group_roles),
             check_text(audience, "audience") if audience else None,
+            check_allowed_hosts(allowed_hosts),
         )
