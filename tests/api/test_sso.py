@@ -272,7 +272,9 @@ def test_jit_provisions_a_member_with_roles_from_groups(
     plain = f"hank@{b.domain}"
     first = sign_in(client, b.slug, plain)
     assert first.status_code == 200, first.text
-    assert client.get(f"/v1/members/{first.json()['member_id']}").json()["roles"] == ["engineer"]
+    plain_member = client.get(f"/v1/members/{first.json()['member_id']}", headers=caught_up())
+    assert plain_member.status_code == 200, plain_member.text
+    assert plain_member.json()["roles"] == ["engineer"]
 
 
 def test_logout_clears_the_session_and_redirects_to_the_idp(
