@@ -328,3 +328,18 @@ def test_a_failed_code_exchange_tells_nothing_about_the_idp(
     # logger "httpx", logs the URL it calls).
     service_lines = [line for line in log_lines.getvalue().splitlines() if '"httpx"' not in line]
     assert not [line for line in service_lines if "s3cret" in line or "the-code" in line]
+
+
+def test_sign_out_never_sends_people_to_an_unlisted_host(
+    client: TestClient[Any], tenant: SsoTenant, server: StandInServer
+) -> None:
+    issuer = StandInIssuer(server, "signout")
+    issuer.document["end_session_endpoint"] = f"https://{OTHER_HOST}/signout/bye"
+    tenant.configure(issuer.url)
+    client.cookies.clear()
+    assert client.post(f"/auth/{tenant.slug}/logout", follow_redirects=False).status_code == 204
+    tenant.configure(issuer.url, allowed_hosts=[OTHER_HOST])
+    client.cookies.clear()
+    listed = client.post(f"/auth/{tenant.slug}/logout", follow_redirects=False)
+    assert listed.status_code == 303
+    assert listed.headers["location"].startswith(f"https://{OTHER_HOST}/signout/bye?")

@@ -257,11 +257,20 @@ def test_endpoints_elsewhere_need_the_host_listed(local_server: StandInServer) -
         listed = IssuerContext.of([TENANT], ["localhost"])
         keys = await providers.key_set(idp.issuer, "k1", listed)
         assert [k.kid for k in keys.keys] == ["k1"]
-        # Endpoints the service never fetches are held to the same rule.
+        # Elsewhere, the endpoints the service never fetches are left out, never used.
         idp.document["end_session_endpoint"] = "http://sign-out.example.com/bye"
+        idp.document["userinfo_endpoint"] = "ftp://graph.example.com/userinfo"
         providers = OidcProviders(policy=OutboundPolicy(development=True))
-        with pytest.raises(OidcError):
+        document = await providers.discovery(idp.issuer, listed)
+        assert "end_session_endpoint" not in document
+        assert "userinfo_endpoint" not in document
+        assert document["jwks_uri"] == other
+        # A token endpoint elsewhere refuses the whole document.
+        idp.document["token_endpoint"] = "http://tokens.example.com/token"
+        providers = OidcProviders(policy=OutboundPolicy(development=True))
+        with pytest.raises(OidcError) as caught:
             await providers.discovery(idp.issuer, listed)
+        assert "token_endpoint" in caught.value.reason
 
     asyncio.run(scenario())
 

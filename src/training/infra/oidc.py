@@ -10,7 +10,10 @@ cannot make the service wait on it for every request.
 Every request goes through an ``OutboundPolicy`` (``infra.outbound``: https, public
 addresses checked when connecting, no redirects, timeouts, a size cap). The endpoints a
 discovery document names (``jwks_uri``, token, authorization, userinfo, end-session) must
-be on the issuer's host, or on a host the tenant admin listed (``allowed_hosts``).
+be https (outside development) on the issuer's host, or on a host the tenant admin listed
+(``allowed_hosts``): a document whose JWKS, token or authorization endpoint is elsewhere is
+refused; a userinfo or end-session endpoint elsewhere is left out of it (the service never
+fetches the first, and only sends browsers to the second).
 
 Keys are only ever taken from the issuer's JWKS, never from a token's header (``jwk``,
 ``jku``, ``x5u`` are ignored), and the algorithm must be in an allow-list.
@@ -55,7 +58,8 @@ DEFAULT_ALGORITHMS = ("RS256",)
 ACCEPTABLE_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
-# The endpoints of a discovery document that must be on the issuer's (or a listed) host.
+# The endpoints of a discovery document that must be on the issuer's (or a listed) host;
+# without the required ones the document is refused, the others are left out.
 ENDPOINTS = (
     "authorization_endpoint",
     "token_endpoint",
@@ -207,7 +211,8 @@ class OidcProviders:
                 "discovery", issuer, context, f"issuer: {error}", UNVERIFIABLE
             ) from None
         cached = self._discovery.get(issuer)
-        if cached is not None and self._fresh(cached):
+        fresh = cached is None or not self._fresh(cached)
+        if cached is not None and not fresh:
             document: dict[str, Any] = cached.value
         else:
             url = f"{issuer}/.well-known/openid-configuration"
@@ -216,15 +221,23 @@ class OidcProviders:
             if problem is not None:
                 raise self._fail("discovery", issuer, context, problem, UNVERIFIABLE)
             self._discovery[issuer] = _Cached(document, self.clock())
-        problem = self._misplaced_endpoint(issuer, document, context)
-        if problem is not None:
-            raise self._fail("discovery", issuer, context, problem, UNVERIFIABLE)
-        return dict(document)
+        usable = dict(document)
+        for name, problem in self._misplaced_endpoints(issuer, document, context):
+            if name in REQUIRED_ENDPOINTS:
+                raise self._fail("discovery", issuer, context, problem, UNVERIFIABLE)
+            # Never fetched by the service (userinfo) or only a courtesy (sign-out): left
+            # out rather than failing every sign-in.
+            del usable[name]
+            if fresh:
+                log.info("identity_provider.endpoint_ignored", issuer=issuer, reason=problem)
+        return usable
 
-    def _misplaced_endpoint(
+    def _misplaced_endpoints(
         self, issuer: str, document: dict[str, Any], context: IssuerContext
-    ) -> str | None:
+    ) -> list[tuple[str, str]]:
+        """The endpoints that are not https (outside development) on an allowed host, and why."""
         hosts = {host_of(self.policy.check_url(issuer)), *context.allowed_hosts}
+        misplaced = []
         for name in ENDPOINTS:
             value = document.get(name)
             if value is None and name not in REQUIRED_ENDPOINTS:
@@ -232,13 +245,12 @@ class OidcProviders:
             try:
                 host = host_of(self.policy.check_url(str(value)))
             except OutboundError as error:
-                return f"the discovery document's {name}: {error}"
+                misplaced.append((name, f"the discovery document's {name}: {error}"))
+                continue
             if host not in hosts:
-                return (
-                    f"the discovery document's {name} is on {host}, neither the issuer's host "
-                    f"nor one of the connection's allowed_hosts"
-                )
-        return None
+                why = f"is on {host}, neither the issuer's host nor one of the allowed_hosts"
+                misplaced.append((name, f"the discovery document's {name} {why}"))
+        return misplaced
 
     async def _fetch_jwks(self, issuer: str, context: IssuerContext) -> KeySet:
         document = await self.discovery(issuer, context)
