@@ -159,7 +159,6 @@ class OidcProviders:
         self._jwks: dict[str, _Cached] = {}
         self._forced: dict[str, float] = {}
         self._failed: dict[str, float] = {}
-        self.fetches: list[str] = []  # what was fetched, for tests and logs
 
     def _fail(
         self, step: str, issuer: str, context: IssuerContext, reason: str, public: str
@@ -178,21 +177,27 @@ class OidcProviders:
         if failed_at is not None and self.clock() - failed_at < self.failure_cooldown:
             reason = f"{url} failed {self.clock() - failed_at:.0f} s ago; not asked again yet"
             raise OidcError(reason=reason)
-        self.fetches.append(url)
         try:
             answer = await self.policy.fetch("GET", url, headers=[("Accept", "application/json")])
             if answer.status != 200:
                 raise OutboundError(f"GET {url}: answered {answer.status}")
         except OutboundError as error:
-            self._failed[url] = self.clock()
+            self._note_failure(url)
             raise self._fail(step, issuer, context, str(error), UNVERIFIABLE) from None
         body = json_object(answer.body)
         if body is None:
-            self._failed[url] = self.clock()
+            self._note_failure(url)
             reason = f"{url} did not answer a JSON object (of at most {MAX_JSON_DEPTH} levels)"
             raise self._fail(step, issuer, context, reason, UNVERIFIABLE)
         self._failed.pop(url, None)
         return body
+
+    def _note_failure(self, url: str) -> None:
+        now = self.clock()
+        expired = [u for u, at in self._failed.items() if now - at >= self.failure_cooldown]
+        for old in expired:
+            del self._failed[old]
+        self._failed[url] = now
 
     def _fresh(self, cached: _Cached | None) -> bool:
         return cached is not None and self.clock() - cached.fetched_at < self.ttl
@@ -223,8 +228,10 @@ class OidcProviders:
             self._discovery[issuer] = _Cached(document, self.clock())
         usable = dict(document)
         for name, problem in self._misplaced_endpoints(issuer, document, context):
-            if name in REQUIRED_ENDPOINTS:
+            if name in REQUIRED_ENDPOINTS and fresh:
                 raise self._fail("discovery", issuer, context, problem, UNVERIFIABLE)
+            if name in REQUIRED_ENDPOINTS:  # logged when the document was fetched
+                raise OidcError(reason=problem)
             # Never fetched by the service (userinfo) or only a courtesy (sign-out): left
             # out rather than failing every sign-in.
             del usable[name]
