@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from training.application.imports import Progress
 from training.application.personal_data import PersonalData
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
 
 # Only the first errors are kept per job: enough to fix a file, bounded for a huge bad one.
 MAX_REPORTED_ERRORS = 5000
@@ -173,7 +173,7 @@ async def get_import(conn: AsyncConnection[Any], import_id: UUID) -> ImportRecor
 async def list_imports(
     conn: AsyncConnection[Any], *, limit: int, cursor: str | None
 ) -> Page[ImportRecord]:
-    after = decode_cursor(cursor, 2) if cursor else None
+    after = decode_cursor(cursor, TIMESTAMP, UUID_KEY) if cursor else None
     async with conn.cursor(row_factory=class_row(ImportRecord)) as cur:
         await cur.execute(
             # Lists leave the (possibly long) error report out; the job's own page has it.

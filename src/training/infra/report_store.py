@@ -78,7 +78,7 @@ from training.projections.cohorts import (
     interaction_index,
 )
 from training.projections.cohorts import SessionRow as CohortSession
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
 from training.projections.people import ERASED
 from training.projections.registry import ProjectionSpec
 from training.projections.runner import ProjectionSupervisor
@@ -203,7 +203,7 @@ async def list_member_reports(
     conn: AsyncConnection[Any], member_id: UUID, *, limit: int, cursor: str | None
 ) -> Page[ReportRecord]:
     """A member's individual reports, newest first."""
-    after = decode_cursor(cursor, 2) if cursor else None
+    after = decode_cursor(cursor, TIMESTAMP, UUID_KEY) if cursor else None
     async with conn.cursor(row_factory=class_row(ReportRecord)) as cur:
         await cur.execute(
             f"SELECT {COLUMNS} FROM training.reports WHERE kind = 'individual' "

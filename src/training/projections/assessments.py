@@ -28,7 +28,14 @@ from training.domain.assessments import (
     SkillEvidence,
 )
 from training.projections.base import TenantScopedView
-from training.projections.pagination import InvalidCursor, Page, decode_cursor, page_of
+from training.projections.pagination import (
+    TIMESTAMP,
+    UUID_KEY,
+    InvalidCursor,
+    Page,
+    decode_cursor,
+    page_of,
+)
 
 # -- records ---------------------------------------------------------------------------------
 
@@ -328,7 +335,7 @@ LATEST_SCORING = (
 def _after_started(cursor: str | None) -> tuple[datetime, UUID] | None:
     if cursor is None:
         return None
-    values = decode_cursor(cursor, 2)
+    values = decode_cursor(cursor, TIMESTAMP, UUID_KEY)
     refused = InvalidCursor("the cursor is not one this API returned")
     try:
         at = datetime.fromisoformat(str(values[0]))

@@ -15,7 +15,7 @@ from psycopg.rows import class_row
 
 from training.domain.catalog import AGGREGATES, event_classes
 from training.projections.base import TenantScopedView
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import BIGINT, Page, decode_cursor, page_of
 
 
 class AuditRecord(msgspec.Struct, kw_only=True):
@@ -82,7 +82,7 @@ async def list_audit(
     until: datetime | None,
 ) -> Page[AuditRecord]:
     """Newest first; filters combine with AND."""
-    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    before = int(decode_cursor(cursor, BIGINT)[0]) if cursor else None
     async with conn.cursor(row_factory=class_row(AuditRecord)) as cur:
         await cur.execute(
             f"SELECT {COLUMNS} FROM training.audit_log "

@@ -29,7 +29,15 @@ from training.domain.policy import (
     TrainingPolicy,
 )
 from training.projections.base import TenantScopedView, Writer
-from training.projections.pagination import InvalidCursor, Page, decode_cursor, page_of
+from training.projections.pagination import (
+    BIGINT,
+    TIMESTAMP,
+    UUID_KEY,
+    InvalidCursor,
+    Page,
+    decode_cursor,
+    page_of,
+)
 
 # -- records ---------------------------------------------------------------------------------
 
@@ -493,7 +501,7 @@ def _after_time(cursor: str | None) -> tuple[datetime, UUID] | None:
     """The (timestamp, id) a cursor of the time-ordered queries names."""
     if cursor is None:
         return None
-    values = decode_cursor(cursor, 2)
+    values = decode_cursor(cursor, TIMESTAMP, UUID_KEY)
     refused = InvalidCursor("the cursor is not one this API returned")
     try:
         at = datetime.fromisoformat(str(values[0]))
@@ -508,7 +516,7 @@ def _after_time(cursor: str | None) -> tuple[datetime, UUID] | None:
 def _after_position(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    value = decode_cursor(cursor, 1)[0]
+    value = decode_cursor(cursor, BIGINT)[0]
     if type(value) is not int or not 0 <= value < 2**62:
         raise InvalidCursor("the cursor is not one this API returned")
     return value

@@ -25,7 +25,15 @@ from psycopg.types.json import Jsonb
 
 from training.domain.curricula import Curriculum, ModuleSpec
 from training.projections.base import TenantScopedView, Writer
-from training.projections.pagination import InvalidCursor, Page, decode_cursor, page_of
+from training.projections.pagination import (
+    INT,
+    TIMESTAMP,
+    UUID_KEY,
+    InvalidCursor,
+    Page,
+    decode_cursor,
+    page_of,
+)
 
 DRAFT = 0
 
@@ -306,7 +314,7 @@ def _after(cursor: str | None, *, positioned: bool) -> tuple[datetime, UUID, int
     """The (created_at, curriculum_id[, position]) a cursor of these queries names."""
     if cursor is None:
         return None
-    values = decode_cursor(cursor, 3 if positioned else 2)
+    values = decode_cursor(cursor, TIMESTAMP, UUID_KEY, *([INT] if positioned else []))
     refused = InvalidCursor("the cursor is not one this API returned")
     try:
         created_at = datetime.fromisoformat(str(values[0]))

@@ -16,7 +16,7 @@ from psycopg.rows import class_row, dict_row
 
 from training.domain.people import Member
 from training.projections.base import TenantScopedView
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import INT, TEXT, Page, decode_cursor, page_of
 
 ERASED = "(erased)"
 
@@ -182,7 +182,7 @@ async def list_members(
     query: str | None = None,
 ) -> Page[MemberRecord]:
     """Members ordered by external id; ``query`` matches the start of name, email or id."""
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, TEXT)[0] if cursor else None
     pattern = None
     if query:
         escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -222,7 +222,7 @@ async def list_reports(
     cursor: str | None,
 ) -> Page[ReportRecord]:
     """Direct and indirect reports, ordered by depth then external id."""
-    after = decode_cursor(cursor, 2) if cursor else None
+    after = decode_cursor(cursor, INT, TEXT) if cursor else None
     async with conn.cursor(row_factory=class_row(ReportRecord)) as cur:
         await cur.execute(
             "WITH RECURSIVE line AS ("

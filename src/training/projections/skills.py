@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from training.application.skills import framework_for
 from training.domain.skills import RoleProfile, SkillDefinition, SkillFramework, SkillTarget
 from training.projections.base import TenantScopedView
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import INT, TEXT, Page, decode_cursor, page_of
 
 
 class SkillRecord(msgspec.Struct, kw_only=True):
@@ -258,7 +258,7 @@ async def list_skills(
     include_retired: bool,
     source: str | None,
 ) -> Page[SkillRecord]:
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, TEXT)[0] if cursor else None
     async with conn.cursor(row_factory=class_row(SkillRecord)) as cur:
         await cur.execute(
             f"SELECT {SKILL_COLUMNS} FROM training.skills "
@@ -297,7 +297,7 @@ def _with_targets(record: Any) -> Any:
 async def list_role_profiles(
     conn: AsyncConnection[Any], *, limit: int, cursor: str | None, include_retired: bool
 ) -> Page[RoleProfileRecord]:
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, TEXT)[0] if cursor else None
     async with conn.cursor(row_factory=class_row(RoleProfileRecord)) as cur:
         await cur.execute(
             f"SELECT {PROFILE_COLUMNS} FROM training.role_profiles "
@@ -321,7 +321,7 @@ async def get_role_profile(conn: AsyncConnection[Any], key: str) -> RoleProfileR
 async def list_revisions(
     conn: AsyncConnection[Any], profile_id: UUID, *, limit: int, cursor: str | None
 ) -> Page[RevisionRecord]:
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, INT)[0] if cursor else None
     async with conn.cursor(row_factory=class_row(RevisionRecord)) as cur:
         await cur.execute(
             "SELECT revision, name, description, targets, created_at, actor "

@@ -16,7 +16,7 @@ from psycopg.rows import class_row
 
 from training.domain.tenancy import ApiClient, Tenant
 from training.projections.base import TenantScopedView
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import TEXT, TIMESTAMP, Page, decode_cursor, page_of
 
 
 class TenantRecord(msgspec.Struct, kw_only=True):
@@ -179,7 +179,7 @@ async def get_tenant(conn: AsyncConnection[Any], tenant_id: UUID) -> TenantRecor
 async def list_tenants(
     conn: AsyncConnection[Any], *, limit: int, cursor: str | None, status: str | None = None
 ) -> Page[TenantRecord]:
-    after = decode_cursor(cursor, 1) if cursor else None
+    after = decode_cursor(cursor, TEXT) if cursor else None
     async with conn.cursor(row_factory=class_row(TenantRecord)) as cur:
         await cur.execute(
             f"SELECT {TENANT_COLUMNS} FROM training.tenants "
@@ -195,7 +195,7 @@ async def list_tenants(
 async def list_clients(
     conn: AsyncConnection[Any], tenant_id: UUID, *, limit: int, cursor: str | None
 ) -> Page[ApiClientRecord]:
-    after = decode_cursor(cursor, 2) if cursor else None
+    after = decode_cursor(cursor, TIMESTAMP, TEXT) if cursor else None
     async with conn.cursor(row_factory=class_row(ApiClientRecord)) as cur:
         await cur.execute(
             f"SELECT {CLIENT_COLUMNS} FROM training.api_clients WHERE tenant_id = %(tenant)s "

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from training.domain.planner import Plan
 from training.domain.tracks import DEFAULT_WEEKLY_HOURS, TrainingTrack
 from training.projections.base import TenantScopedView
-from training.projections.pagination import Page, decode_cursor, page_of
+from training.projections.pagination import INT, Page, decode_cursor, page_of
 
 
 def due_dates(
@@ -252,7 +252,7 @@ async def list_plan_versions(
     conn: AsyncConnection[Any], member_id: UUID, *, limit: int, cursor: str | None
 ) -> Page[PlanVersionRecord]:
     """Every plan of the track, newest first, with what changed and why."""
-    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    before = int(decode_cursor(cursor, INT)[0]) if cursor else None
     async with conn.cursor(row_factory=class_row(PlanVersionRecord)) as cur:
         await cur.execute(
             "SELECT plan_version, trigger, added, removed, reordered, modules, created_at "
