@@ -69,8 +69,11 @@ def make_settings(**overrides: object) -> Settings:
         "environment": "test",
         "read_wait": 2.0,
         "db_pool_size": 4,
-        # Tests drive many requests with one token; the limit has tests of its own.
+        # Tests drive many requests with one token, and many refused ones from one address;
+        # the limits have tests of their own.
         "rate_limit": "1000000/60",
+        "rate_limit_anonymous": "1000000/60",
+        "rate_limit_token": "1000000/60",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -112,6 +112,8 @@ def _serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
             log_config=None,
             lifespan="on",
             access_log=False,
+            # X-Forwarded-For is believed only from TRAINING_TRUSTED_PROXIES (api/ratelimit.py).
+            proxy_headers=False,
         )
         server = uvicorn.Server(config)
         _banner(settings, embedded=settings.database_url is None, demo=demo)

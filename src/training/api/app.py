@@ -39,8 +39,15 @@ from training.api.middleware import (
     log_response,
 )
 from training.api.problems import EXCEPTION_HANDLERS
-from training.api.ratelimit import Buckets, RateLimit, RateLimitMiddleware
+from training.api.ratelimit import (
+    AddressLimitMiddleware,
+    Buckets,
+    RateLimit,
+    RateLimitMiddleware,
+    parse_networks,
+)
 from training.api.services import Services
+from training.infra.settings import Settings
 
 ROUTES: list[Any] = [
     *health.ROUTES,
@@ -108,12 +115,20 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
             services.imports.close()
             await services.store.close()
 
+    settings = services.settings if services is not None else Settings()
     # Shared with the SCIM mount, which authenticates (and so is limited) on its own.
-    buckets = Buckets(RateLimit.parse(services.settings.rate_limit if services else "1200/60"))
+    buckets = Buckets(RateLimit.parse(settings.rate_limit))
+    address_limits = AddressLimitMiddleware(
+        anonymous=Buckets(RateLimit.parse(settings.rate_limit_anonymous)),
+        token=Buckets(RateLimit.parse(settings.rate_limit_token)),
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
     app = Litestar(
         route_handlers=ROUTES,
         middleware=[
             RequestContextMiddleware(),
+            # Before authentication: an address that keeps failing is refused unread.
+            address_limits,
             DefineMiddleware(BearerAuthenticationMiddleware, exclude=list(PUBLIC_PATHS)),
             RateLimitMiddleware(buckets),
             IdempotencyMiddleware(),
@@ -129,4 +144,5 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     )
     app.state.services = services
     app.state.rate_limits = buckets
+    app.state.address_limits = address_limits
     return app

@@ -5,16 +5,26 @@ is chosen by ``kid`` among our keys, never taken from the token), ``alg`` is RS2
 is ``at+jwt``, and ``iss``, ``aud`` and ``exp`` are right. The tenant must be active and the
 client not revoked at the time of the request, so suspending a tenant or revoking a client
 takes effect at once rather than when its tokens expire.
+
+Before any of that, a bearer token is read within bounds (``read_unverified``): at most
+``MAX_TOKEN_BYTES``, three base64url segments, a header and claims that are JSON objects
+nested at most ``MAX_JSON_DEPTH`` deep. Anything else is a 401 at once, so no parser further
+on (joserfc's, the standard library's) meets a token that could exhaust its recursion, and a
+kid we do not know is refused without verifying anything.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import structlog
 from joserfc import jwt
 from joserfc.errors import (
@@ -23,7 +33,6 @@ from joserfc.errors import (
     ExpiredTokenError,
     JoseError,
 )
-from joserfc.jws import extract_compact
 from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -37,10 +46,15 @@ from training.application.tenancy import credentials_in_force
 from training.domain.access import Role, scopes_of
 from training.domain.tenancy import OPERATOR_SCOPE
 from training.infra.keys import KeyRing
-from training.infra.oidc import OidcError, OidcProviders, peek_claims
+from training.infra.oidc import OidcError, OidcProviders
 
 ALGORITHMS = ["RS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+# Our tokens are under 1 KB; common proxies refuse header lines over 8 KB anyway.
+MAX_TOKEN_BYTES = 8 * 1024
+# Real claims nest two or three levels (an address, a list of groups).
+MAX_JSON_DEPTH = 32
+SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 
 # Routes that answer without a token.
 PUBLIC_PATHS = (
@@ -87,19 +101,64 @@ class TokenRejected(Exception):
     pass
 
 
-def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UnverifiedToken:
+    """A compact JWT's header and claims as sent: NOT verified, only safe to look at."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+
+def read_unverified(raw: str) -> UnverifiedToken:
+    """Parses a compact JWT within bounds, or raises ``TokenRejected``; verifies nothing."""
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes")
+    parts = raw.split(".")
+    if len(parts) != 3 or not all(SEGMENT.fullmatch(part) for part in parts):
+        raise TokenRejected("the token is not a JWT")
+    return UnverifiedToken(_json_object(parts[0]), _json_object(parts[1]))
+
+
+def _json_object(segment: str) -> dict[str, Any]:
     try:
-        header = extract_compact(raw.encode()).protected
-    except (JoseError, ValueError):
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = msgspec.json.decode(data)
+    except (binascii.Error, ValueError, msgspec.DecodeError, RecursionError):
         raise TokenRejected("the token is not a JWT") from None
+    if not isinstance(value, dict) or _deeper_than(value, MAX_JSON_DEPTH):
+        raise TokenRejected("the token is not a JWT")
+    return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether JSON ``value`` nests more than ``limit`` levels (iterative: no recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return False
+
+
+def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) -> dict[str, Any]:
+    header = read_unverified(raw).header
     if header.get("typ") != TOKEN_TYPE:
         raise TokenRejected("the token is not an access token (typ at+jwt)")
     if header.get("alg") not in ALGORITHMS:
         raise TokenRejected("the token's algorithm is not accepted")
-    kid = str(header.get("kid", ""))
-    key_set = keys.refresh_for(kid).public_keys
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise TokenRejected("the token names no key (kid)")
+    loaded = keys.refresh_for(kid)
+    if not loaded.knows(kid):
+        # Refused like a bad signature, without trying every key.
+        raise TokenRejected("the token's signature does not verify")
     try:
-        token = jwt.decode(raw, key_set, algorithms=ALGORITHMS)
+        token = jwt.decode(raw, loaded.public_keys, algorithms=ALGORITHMS)
         jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
@@ -153,21 +212,20 @@ def session_claims(connection: ASGIConnection[Any, Any, Any, Any], value: str) -
 
 
 async def tenant_idp_claims(
-    connection: ASGIConnection[Any, Any, Any, Any], raw: str
+    connection: ASGIConnection[Any, Any, Any, Any], raw: str, issuer: str
 ) -> dict[str, Any]:
     """Claims naming the member an access token from a tenant's identity provider stands for.
 
-    The unverified ``iss`` only selects an allow-listed tenant issuer (a configured SSO
-    connection); the token is then verified with that issuer's JWKS (the key is never taken
-    from the token), an algorithm it announces (asymmetric only, RS256 by default), the
-    connection's audience, and ``exp``. Its email (or an email ``sub``) must be a member of
-    that same tenant.
+    The unverified ``issuer`` (the token's ``iss``) only selects an allow-listed tenant
+    issuer (a configured SSO connection); the token is then verified with that issuer's JWKS
+    (the key is never taken from the token), an algorithm it announces (asymmetric only,
+    RS256 by default), the connection's audience, and ``exp``. Its email (or an email
+    ``sub``) must be a member of that same tenant.
     """
     from training.api.sso import find_member, runtime_of
 
     services = connection.app.state.services
     runtime = runtime_of(connection.app.state, services.settings)
-    issuer = str(peek_claims(raw).get("iss", ""))
     candidates = await sync_to_thread(runtime.directory.connections_for, services.app, issuer)
     if not candidates:
         raise TokenRejected("the token's issuer is not trusted")
@@ -206,22 +264,26 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         services = connection.app.state.services
         header = connection.headers.get("authorization", "")
         scheme, _, raw = header.partition(" ")
+        token = raw.strip()
         session = connection.cookies.get(SESSION_COOKIE)
         try:
-            if (scheme.lower() != "bearer" or not raw.strip()) and session:
+            if (scheme.lower() != "bearer" or not token) and session:
                 # A session from single sign-on: a member, exactly like a member's token.
                 claims = session_claims(connection, session)
-            elif scheme.lower() != "bearer" or not raw.strip():
+            elif scheme.lower() != "bearer" or not token:
                 raise NotAuthorizedException(
                     detail="send an access token: Authorization: Bearer <token>"
                 )
-            elif peek_claims(raw.strip()).get("iss") not in (None, services.settings.issuer):
+            elif (issuer := read_unverified(token).claims.get("iss")) not in (
+                None,
+                services.settings.issuer,
+            ):
                 # Not ours: perhaps an access token from a tenant's own identity provider.
-                claims = await tenant_idp_claims(connection, raw.strip())
+                claims = await tenant_idp_claims(connection, token, str(issuer))
             else:
                 claims = await sync_to_thread(
                     verify_access_token,
-                    raw.strip(),
+                    token,
                     services.keys,
                     issuer=services.settings.issuer,
                     audience=services.settings.audience,

@@ -2,16 +2,20 @@
 
 ``training migrate`` creates the first key, ``training keys rotate`` makes a new active key
 and keeps the old one published as ``previous`` until the next rotation, so tokens signed
-just before a rotation still verify. Readers cache the key set for a short time and reload
-at once when a token names a kid they do not know.
+just before a rotation still verify. Readers cache the key set for ``CACHE_SECONDS`` and
+reload when a token names a kid they do not know (a rotation in another process), but at
+most once every ``RELOAD_COOLDOWN`` seconds: a reload reads the database, decrypts the
+private key and imports every key, so a stream of made-up kids must not cause one each.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +26,10 @@ from training.infra.secretbox import SecretBox
 
 KEY_BITS = 2048
 CACHE_SECONDS = 60.0
+# How soon a kid that is new after a rotation elsewhere is known here, at the latest.
+RELOAD_COOLDOWN = 5.0
+# How long a caller that needs the keys being loaded waits for them (a load takes ~60 ms).
+RELOAD_WAIT = 10.0
 
 
 def _new_key() -> RSAKey:
@@ -63,40 +71,107 @@ def rotate_signing_key(admin_url: str, box: SecretBox) -> str:
 class LoadedKeys:
     signing_key: RSAKey
     public_keys: KeySet
+    kids: frozenset[str] = frozenset()
 
     def jwks(self) -> dict[str, Any]:
         return dict(self.public_keys.as_dict(private=False))
 
+    def knows(self, kid: str) -> bool:
+        return kid in self.kids
+
 
 class KeyRing:
-    """The current keys, read with the app role and cached for ``CACHE_SECONDS``."""
+    """The current keys, read with the app role.
 
-    def __init__(self, conninfo: str, box: SecretBox) -> None:
+    Verifying reads the loaded key set without taking a lock. A load (the query, decrypting
+    the private key, importing the keys) runs in the thread of the caller that needed it,
+    with no lock held: the others keep using the keys they have, and only callers that cannot
+    go on without the new keys (none loaded yet, or an unknown kid) wait for it to finish.
+    Loads happen when the set is older than ``cache_seconds``, and for an unknown kid, at
+    most once every ``reload_cooldown`` seconds; the first unknown kid after a quiet spell
+    reloads at once, so a rotation in another process is normally learned immediately.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        box: SecretBox,
+        *,
+        cache_seconds: float = CACHE_SECONDS,
+        reload_cooldown: float = RELOAD_COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._conninfo = conninfo
         self._box = box
+        self._cache_seconds = cache_seconds
+        self._reload_cooldown = reload_cooldown
+        self._clock = clock
+        # Guards the fields below for a few instructions at a time, never across a load.
         self._lock = threading.Lock()
         self._loaded: LoadedKeys | None = None
-        self._loaded_at = 0.0
+        self._loaded_at = -math.inf
+        self._load_started_at = -math.inf
+        self._forced_at = -math.inf  # the last load asked for by an unknown kid
+        self._loading: threading.Event | None = None
 
     def current(self) -> LoadedKeys:
-        with self._lock:
-            if self._loaded is None or time.monotonic() - self._loaded_at > CACHE_SECONDS:
-                self._loaded = self._load()
-                self._loaded_at = time.monotonic()
-            return self._loaded
-
-    def reload(self) -> LoadedKeys:
-        with self._lock:
-            self._loaded = self._load()
-            self._loaded_at = time.monotonic()
-            return self._loaded
+        loaded = self._loaded
+        if loaded is None:
+            return self._refresh(wait=True, forced=False)
+        if self._clock() - self._loaded_at > self._cache_seconds:
+            return self._refresh(wait=False, forced=False)
+        return loaded
 
     def refresh_for(self, kid: str) -> LoadedKeys:
-        """Reloads once if ``kid`` is unknown (a rotation happened in another process)."""
+        """The keys, reloaded first if ``kid`` is unknown and the cooldown has passed."""
         loaded = self.current()
-        if any(key.kid == kid for key in loaded.public_keys.keys):
+        if loaded.knows(kid):
             return loaded
-        return self.reload()
+        return self._refresh(wait=True, forced=True)
+
+    def reload(self) -> LoadedKeys:
+        """Loads now, whatever the cooldown (after a rotation made by this process)."""
+        with self._lock:
+            self._load_started_at = self._clock()
+        loaded = self._load()
+        self._publish(loaded)
+        return loaded
+
+    def _refresh(self, *, wait: bool, forced: bool) -> LoadedKeys:
+        with self._lock:
+            loading = self._loading
+            now = self._clock()
+            # A failing load (the database away) is retried once per cooldown too.
+            last = self._forced_at if forced else self._load_started_at
+            due = self._loaded is None or now - last >= self._reload_cooldown
+            mine = loading is None and due
+            if mine:
+                loading = self._loading = threading.Event()
+                self._load_started_at = now
+                if forced:
+                    self._forced_at = now
+        if mine:
+            assert loading is not None
+            try:
+                loaded = self._load()
+                self._publish(loaded)
+                return loaded
+            finally:
+                with self._lock:
+                    self._loading = None
+                loading.set()
+        if loading is not None and (wait or self._loaded is None):
+            loading.wait(RELOAD_WAIT)
+        current = self._loaded
+        if current is None:
+            msg = "the signing keys could not be loaded"
+            raise RuntimeError(msg)
+        return current
+
+    def _publish(self, loaded: LoadedKeys) -> None:
+        with self._lock:
+            self._loaded = loaded
+            self._loaded_at = self._clock()
 
     def _load(self) -> LoadedKeys:
         with psycopg.connect(self._conninfo) as conn:
@@ -108,8 +183,20 @@ class KeyRing:
         if not active:
             msg = "no active signing key: run `training migrate`"
             raise RuntimeError(msg)
+        # A kid names one key for good, so keys imported before are reused. Importing a
+        # private key validates it while holding the GIL (~60-190 ms here), which would
+        # stall every request of the process; it happens only when the active key changed.
+        previous = self._loaded
+        known = {str(key.kid): key for key in previous.public_keys.keys} if previous else {}
         kid, _state, _public, sealed = active[0]
-        private = json.loads(self._box.open(bytes(sealed), context=kid.encode()))
-        signing_key = RSAKey.import_key(private)
-        public = KeySet([RSAKey.import_key(row[2]) for row in rows])
-        return LoadedKeys(signing_key=signing_key, public_keys=public)
+        if previous is not None and previous.signing_key.kid == kid:
+            signing_key = previous.signing_key
+        else:
+            private = json.loads(self._box.open(bytes(sealed), context=kid.encode()))
+            signing_key = RSAKey.import_key(private)
+        public = KeySet([known.get(str(row[0])) or RSAKey.import_key(row[2]) for row in rows])
+        return LoadedKeys(
+            signing_key=signing_key,
+            public_keys=public,
+            kids=frozenset(str(row[0]) for row in rows),
+        )
