@@ -33,6 +33,7 @@ from training.api import (
     tracks,
 )
 from training.api.auth import PUBLIC_PATHS, BearerAuthenticationMiddleware
+from training.api.bodies import TrainingRequest
 from training.api.middleware import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
@@ -46,7 +47,7 @@ from training.api.ratelimit import (
     RateLimitMiddleware,
     parse_networks,
 )
-from training.api.services import Services
+from training.api.services import Services, check_position
 from training.infra.settings import Settings
 
 ROUTES: list[Any] = [
@@ -134,6 +135,9 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
             IdempotencyMiddleware(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Bodies and headers that cannot be parsed answer 400 problems, never 500s.
+        request_class=TrainingRequest,
+        before_request=check_position,
         before_send=[log_response],
         openapi_config=openapi_config(),
         lifespan=[lifespan] if services is not None else [],

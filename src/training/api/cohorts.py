@@ -17,10 +17,11 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import PermissionDeniedException, ValidationException
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.api.auth import Principal, requires_scope, requires_tenant
 from training.api.services import (
+    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -101,9 +102,6 @@ Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, descript
 Cursor = Annotated[
     str | None,
     QueryParameter(name="cursor", max_length=512, description="next_cursor of the previous page"),
-]
-IfMatch = Annotated[
-    str | None, HeaderParameter(name="If-Match", description="ETag of the version you read")
 ]
 
 # -- bodies ----------------------------------------------------------------------------------

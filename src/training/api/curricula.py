@@ -14,11 +14,12 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from training.api.auth import requires_scope
 from training.api.problems import EXCEPTION_HANDLERS
 from training.api.services import (
+    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -75,9 +76,6 @@ Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, descript
 Cursor = Annotated[
     str | None,
     QueryParameter(name="cursor", max_length=512, description="next_cursor of the previous page"),
-]
-IfMatch = Annotated[
-    str | None, HeaderParameter(name="If-Match", description="ETag of the version you read")
 ]
 KeyPath = Annotated[str, PathParameter(name="key", min_length=1, max_length=64)]
 # Checked here rather than by the router, so a bad value is a 400 naming it, after the

@@ -10,10 +10,11 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.api.auth import Principal, requires_scope, requires_tenant
 from training.api.services import (
+    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -54,7 +55,6 @@ Roles = Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(Role))]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 

@@ -140,6 +140,27 @@ def _field_of(item: dict[str, Any]) -> str | None:
     return str(key) if key else None
 
 
+def _wire_name(request: Request[Any, Any, Any], field: str | None) -> str | None:
+    """The name a client sent a parameter under (``If-Match``), not the handler's argument
+    (``if_match``): Litestar reports the latter."""
+    if field is None:
+        return None
+    try:
+        fields = request.route_handler.signature_model._fields
+    except (AttributeError, LookupError):
+        return field
+    kwarg = getattr(fields.get(field), "kwarg_definition", None)
+    alias = next(
+        (
+            getattr(kwarg, name, None)
+            for name in ("header", "query", "name")
+            if getattr(kwarg, name, None)
+        ),
+        None,
+    )
+    return str(alias) if alias else field
+
+
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     errors = []
     if isinstance(exc.extra, list):
@@ -147,7 +168,7 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             if isinstance(item, dict):
                 errors.append(
                     ProblemError(
-                        field=_field_of(item),
+                        field=_wire_name(request, _field_of(item)),
                         message=str(item.get("message", "invalid value")),
                         source=item.get("source") or None,
                     )

@@ -151,7 +151,7 @@ async def may_request(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
     if isinstance(connection, Request):
         try:
             body = msgspec.json.decode(await connection.body())  # cached for the handler
-        except msgspec.DecodeError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
             body = None
     if not (isinstance(body, dict) and body.get("kind") == ReportKind.INDIVIDUAL):
         _requires_hr(principal)

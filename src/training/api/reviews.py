@@ -10,10 +10,11 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from training.api.auth import requires_scope, requires_tenant
 from training.api.services import (
+    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -42,7 +43,6 @@ Cycle = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=NO_NUL)
 ReviewExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)]
 Skill = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
 
 
 class RatingIn(msgspec.Struct, forbid_unknown_fields=True):

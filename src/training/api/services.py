@@ -8,13 +8,15 @@ a query that carries ``Training-Position`` waits, bounded, for its views to catc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import ValidationException
+from litestar.params import HeaderParameter
 
 from training.api.auth import Principal
 from training.application.app import TrainingApplication
@@ -29,6 +31,18 @@ from training.projections.runner import ProjectionSupervisor
 from training.projections.store import ReadStore, ViewInfo
 
 POSITION_HEADER = "Training-Position"
+
+# An ETag this API returns ("3", weak or not), a bare version, or "*" for any version.
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})[ \t]*$'
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        pattern=IF_MATCH_PATTERN,
+        description="ETag of the version you read: the command acts only on that version "
+        "(412 otherwise)",
+    ),
+]
 
 
 @dataclass
@@ -79,28 +93,62 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+# Versions and positions are PostgreSQL bigints written in ASCII digits. ``str.isdigit()`` is
+# not the test: it accepts "²", which ``int()`` refuses, and ``int()`` of a string longer than
+# 4,300 digits raises too.
+_NUMBER = re.compile(r"[0-9]{1,19}")
+MAX_NUMBER = 2**63 - 1
+
+
+def _number(text: str) -> int | None:
+    """A non-negative bigint written in ASCII digits, or None."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_NUMBER else None
+
+
 def expected_version(if_match: str | None) -> int | None:
     """The version an ``If-Match`` header names; ``*`` or no header means any version."""
     if if_match is None or if_match.strip() == "*":
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    value = if_match.strip().removeprefix("W/")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    version = _number(value)
+    if version is None:
         raise ValidationException(
             detail='If-Match takes an ETag this API returned, such as "3"',
             extra=[{"key": "If-Match", "message": "not an ETag of this API", "source": "header"}],
         )
-    return int(value)
+    return version
 
 
-async def read_after(request: Request[Any, Any, Any], views: Sequence[ViewInfo]) -> None:
-    """Waits until ``views`` reflect the position the client sent back, if it sent one."""
+def position_of(request: Request[Any, Any, Any]) -> int | None:
+    """The ``Training-Position`` a request carries, if any; a value that is not one is a 400."""
     raw = request.headers.get(POSITION_HEADER)
     if raw is None:
-        return
-    if not raw.strip().isdigit():
+        return None
+    position = _number(raw.strip())
+    if position is None:
         raise ValidationException(
             detail=f"{POSITION_HEADER} takes the number a command returned",
             extra=[{"key": POSITION_HEADER, "message": "not a position", "source": "header"}],
         )
+    return position
+
+
+async def check_position(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` hook: every query refuses a ``Training-Position`` that is not one,
+    whether or not it reads a view, so that a client learns of its mistake at once."""
+    if request.method == "GET" and request.url.path.startswith("/v1/"):
+        position_of(request)
+
+
+async def read_after(request: Request[Any, Any, Any], views: Sequence[ViewInfo]) -> None:
+    """Waits until ``views`` reflect the position the client sent back, if it sent one."""
+    position = position_of(request)
+    if position is None:
+        return
     services = services_of(request)
-    await services.store.wait_for(views, int(raw), services.settings.read_wait)
+    await services.store.wait_for(views, position, services.settings.read_wait)

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from training.api.auth import requires_scope
 from training.api.services import (
+    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -52,7 +53,6 @@ Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
 # Path parameters are checked by their PathParameter; a msgspec.Meta here would be ignored.
 CodePath = Annotated[str, PathParameter(max_length=64)]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
 
 
 class LevelOut(msgspec.Struct):
