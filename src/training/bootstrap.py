@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from eventsourcing.utils import get_topic
@@ -26,7 +27,7 @@ from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.import_runner import ImportRunner
 from training.infra.database import Database
-from training.infra.idempotency import IdempotencyStore
+from training.infra.idempotency import ExpiredRecordsPurge, IdempotencyStore
 from training.infra.import_jobs import ImportJobStore, SqlPeopleDirectory
 from training.infra.keys import KeyRing
 from training.infra.recorder import TrainingProcessRecorder, TrainingRecorder
@@ -84,11 +85,34 @@ def projection_supervisor(database: Database) -> ProjectionSupervisor:
     return ProjectionSupervisor(PROJECTIONS, env, database.app_url)
 
 
+class ServiceSupervisor(ReportingSupervisor):
+    """The projections and the reports, plus the purge of expired idempotency records."""
+
+    purge: ExpiredRecordsPurge | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self.purge is not None:
+            self.purge.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.purge is not None:
+            self.purge.stop(timeout)
+        super().stop(timeout)
+
+
 def reporting_supervisor(database: Database, bus: CommandBus) -> ProjectionSupervisor:
-    """The projections, plus the report trigger and the report worker (started with them)."""
-    return ReportingSupervisor.around(
-        projection_supervisor(database), report_worker(bus, database.app_url)
+    """The projections, plus the report trigger, the report worker and the purge of expired
+    idempotency records (started with them, so they run in `serve` and in `worker`)."""
+    base = projection_supervisor(database)
+    supervisor = ServiceSupervisor(
+        base.specs,
+        base.env,
+        base.lock_conninfo,
+        worker=report_worker(bus, database.app_url, database.worker_url),
     )
+    supervisor.purge = ExpiredRecordsPurge(database.worker_url)
+    return supervisor
 
 
 def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
@@ -98,10 +122,11 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
     allow_plain_http_for_development(settings)
     set_asyncio_executor(ThreadPoolExecutor(max_workers=WRITE_POOL_SIZE + WRITE_POOL_OVERFLOW))
     app = training_application(database)
-    keys = KeyRing(database.app_url, SecretBox.from_settings(settings))
+    box = SecretBox.from_settings(settings)
+    keys = KeyRing(database.app_url, box)
     store = ReadStore(database.app_url, min_size=2, max_size=settings.db_pool_size)
     bus = command_bus(app)
-    import_store = ImportJobStore(database.app_url)
+    import_store = ImportJobStore(database.app_url, worker_conninfo=database.worker_url)
     return Services(
         settings=settings,
         database=database,
@@ -110,7 +135,9 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         imports=import_store,
         import_runner=ImportRunner(bus, import_store, SqlPeopleDirectory(import_store)),
         store=store,
-        idempotency=IdempotencyStore(store.pool),
+        idempotency=IdempotencyStore(
+            store.pool, box, ttl=timedelta(seconds=settings.idempotency_ttl)
+        ),
         keys=keys,
         token_server=TokenServer(app, settings, keys),
         supervisor=reporting_supervisor(database, bus) if run_projections else None,

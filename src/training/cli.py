@@ -79,11 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _prepare(settings: Settings, admin_url: str) -> None:
     """Migrations and the first signing key: idempotent, safe to run at every start."""
+    from training.infra.database import WORKER_ROLE, set_login_password
     from training.infra.keys import ensure_signing_key
     from training.infra.migrations import migrate
     from training.infra.secretbox import SecretBox
 
     applied = migrate(admin_url, app_password=settings.app_db_password)
+    set_login_password(admin_url, WORKER_ROLE, settings.worker_db_password)
     for name in applied:
         print(f"applied {name}", file=sys.stderr)
     if ensure_signing_key(admin_url, SecretBox.from_settings(settings)):

@@ -47,6 +47,12 @@ PRODUCT_ID = "-//Training Service//Cohort calendar//EN"
 LINE_OCTETS = 75
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 NOT_FOUND = "calendar feed not found"
+IDEMPOTENT_RETRY = (
+    "With an `Idempotency-Key`, a retry within the replay window (24 hours, "
+    "`TRAINING_IDEMPOTENCY_TTL`) answers the same URL without rotating again: the stored "
+    "response is encrypted with the service's key (AES-GCM, bound to the caller and the key) "
+    "and deleted when the window ends."
+)
 
 
 class FeedUrl(msgspec.Struct):
@@ -171,7 +177,7 @@ class CalendarController(Controller):
         operation_id="rotateCohortCalendar",
         summary="Issue (or rotate) the cohort's calendar URL; the previous URL stops working",
         description="The URL carries a secret and is returned only here, once. Calendar "
-        "applications fetch it without a token (`text/calendar`, RFC 5545).",
+        "applications fetch it without a token (`text/calendar`, RFC 5545). " + IDEMPOTENT_RETRY,
         status_code=200,
     )
     async def rotate_cohort(
@@ -186,7 +192,7 @@ class CalendarController(Controller):
         summary="Issue (or rotate) your calendar URL: sessions of the cohorts where you hold "
         "a seat (a member token)",
         description="The URL carries a secret and is returned only here, once; the previous "
-        "URL stops working.",
+        "URL stops working. " + IDEMPOTENT_RETRY,
         status_code=200,
     )
     async def rotate_mine(self, request: Request[Any, Any, Any]) -> Response[FeedUrl]:

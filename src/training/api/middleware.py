@@ -21,6 +21,7 @@ from training.infra.idempotency import (
     InFlight,
     Mismatch,
     Replay,
+    Unreadable,
     request_fingerprint,
 )
 
@@ -190,6 +191,16 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 409,
                 "idempotency-key-in-flight",
                 "a request with this Idempotency-Key is still being processed",
+            )
+            return
+        if isinstance(claim, Unreadable):
+            await send_problem(
+                send,
+                scope,
+                409,
+                "idempotency-record-unreadable",
+                "the response stored for this Idempotency-Key can no longer be read (the "
+                "service's secret key changed); send the request with a new key",
             )
             return
         if isinstance(claim, Replay):

@@ -7,11 +7,10 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from training.api.auth import operator_only, requires_scope
 from training.api.services import (
-    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -52,6 +51,9 @@ Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, descript
 Cursor = Annotated[
     str | None,
     QueryParameter(name="cursor", max_length=512, description="next_cursor of the previous page"),
+]
+IfMatch = Annotated[
+    str | None, HeaderParameter(name="If-Match", description="ETag of the version you read")
 ]
 
 
@@ -243,6 +245,11 @@ class TenantController(Controller):
         guards=[operator_only],
         operation_id="registerApiClient",
         summary="Register an API client; the secret is shown only in this response",
+        description="Only a hash of the secret is kept. With an `Idempotency-Key`, a retry "
+        "within the replay window (24 hours, `TRAINING_IDEMPOTENCY_TTL`) answers the same "
+        "response, secret included, so a client that lost the answer is not left with a "
+        "client it cannot use: the stored response is encrypted with the service's key "
+        "(AES-GCM, bound to the caller and the key) and deleted when the window ends.",
         status_code=201,
     )
     async def register_client(

@@ -1,7 +1,10 @@
 """Where the database is: an embedded PostgreSQL (pgserver) or the server in DATABASE_URL.
 
 The migrator connects with the admin URL; everything that runs connects as ``training_app``,
-the role without BYPASSRLS that owns nothing.
+the role without BYPASSRLS that owns nothing. The few background jobs that must cross
+tenants (claiming queued reports, finding unfinished imports, purging expired idempotency
+records) connect as ``training_worker``, a role of their own whose policies show each job only
+what it needs; no connection of an API request uses it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from training.infra.settings import Settings
 
 APP_ROLE = "training_app"
+WORKER_ROLE = "training_worker"
 OWNER_ROLE = "training_owner"
 SCHEMA = "training"
 EMBEDDED_DB_NAME = "training"
@@ -32,6 +36,12 @@ log = logging.getLogger(__name__)
 class Database:
     admin_url: str
     app_url: str
+    # The background jobs' login; by default the app's server and database as the worker role.
+    worker_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.worker_url:
+            object.__setattr__(self, "worker_url", login_url(self.app_url, WORKER_ROLE, None))
 
     def app_params(self) -> dict[str, Any]:
         return conninfo_to_dict(self.app_url)
@@ -60,13 +70,32 @@ class Database:
         }
 
 
-def app_url_for(admin_url: str, password: str | None) -> str:
-    params: dict[str, Any] = conninfo_to_dict(admin_url)
-    params["user"] = APP_ROLE
+def login_url(url: str, role: str, password: str | None) -> str:
+    """``url``'s server and database, logging in as ``role``."""
+    params: dict[str, Any] = conninfo_to_dict(url)
+    params["user"] = role
     params.pop("password", None)
     if password:
         params["password"] = password
     return make_conninfo("", **params)
+
+
+def app_url_for(admin_url: str, password: str | None) -> str:
+    return login_url(admin_url, APP_ROLE, password)
+
+
+def worker_url_for(url: str, password: str | None = None) -> str:
+    return login_url(url, WORKER_ROLE, password)
+
+
+def set_login_password(admin_url: str, role: str, password: str | None) -> None:
+    """Gives a login role its password on an external server (nothing to do without one)."""
+    if not password:
+        return
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -115,6 +144,7 @@ def database_for(settings: Settings) -> Iterator[Database]:
         yield Database(
             admin_url=settings.database_url,
             app_url=app_url_for(settings.database_url, settings.app_db_password),
+            worker_url=worker_url_for(settings.database_url, settings.worker_db_password),
         )
         return
     embedded = EmbeddedPostgres(settings.data_dir / "pg")

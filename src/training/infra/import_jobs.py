@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import psycopg
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from training.application.imports import Progress
 from training.application.personal_data import PersonalData
+from training.infra.database import worker_url_for
 from training.projections.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
 
 # Only the first errors are kept per job: enough to fix a file, bounded for a huge bad one.
@@ -54,8 +56,11 @@ COLUMNS = (
 
 
 class ImportJobStore:
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, worker_conninfo: str | None = None) -> None:
         self.pool = ConnectionPool(conninfo, min_size=1, max_size=3, open=False, timeout=5.0)
+        # The worker role sees which jobs of every tenant are unfinished (never their content);
+        # the platform's sessions see no tenant's imports.
+        self.worker_conninfo = worker_conninfo or worker_url_for(conninfo)
 
     def open(self) -> None:
         self.pool.open(wait=True, timeout=10.0)
@@ -65,11 +70,14 @@ class ImportJobStore:
 
     @contextmanager
     def _scoped(self, tenant_id: UUID | None) -> Iterator[Connection[Any]]:
+        """A transaction scoped to ``tenant_id``, or, when None, a transaction of the worker
+        role across tenants (once, when the runner starts: no pool is kept for it)."""
+        if tenant_id is None:
+            with psycopg.connect(self.worker_conninfo) as conn, conn.transaction():
+                yield conn
+            return
         with self.pool.connection() as conn, conn.transaction():
-            if tenant_id is None:
-                conn.execute("SELECT set_config('app.platform', 'on', true)")
-            else:
-                conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
             yield conn
 
     def create(

@@ -64,6 +64,7 @@ from training.domain.policy import DEFAULT_AT_RISK_THRESHOLD
 from training.domain.profile import Measurement, combine, evidence_measurement
 from training.domain.report_requests import Report, ReportKind
 from training.domain.tracks import TrainingTrack
+from training.infra.database import worker_url_for
 from training.infra.rendering import RenderingProcess
 from training.projections.assessments import LATEST_SCORING
 from training.projections.base import TenantScopedView
@@ -235,32 +236,47 @@ CLAIM = (
 
 
 class SqlReportQueue:
-    def __init__(self, conninfo: str, *, lease_seconds: float = 600.0) -> None:
+    def __init__(
+        self, conninfo: str, *, worker_conninfo: str | None = None, lease_seconds: float = 600.0
+    ) -> None:
         self.conninfo = conninfo
         self.lease_seconds = lease_seconds
         self.pool = ConnectionPool(conninfo, min_size=1, max_size=3, open=False, timeout=10.0)
+        # The worker role sees the queued reports of every tenant (never a file); the
+        # platform's sessions see no tenant's reports.
+        self.worker_pool = ConnectionPool(
+            worker_conninfo or worker_url_for(conninfo),
+            min_size=1,
+            max_size=1,
+            open=False,
+            timeout=10.0,
+        )
         self._listener: Connection[Any] | None = None
         self._lock = threading.Lock()
 
     def open(self) -> None:
         # Not waiting: this runs in the API's lifespan; the first claim waits for a connection.
         self.pool.open(wait=False)
+        self.worker_pool.open(wait=False)
 
     def close(self) -> None:
         with self._lock:
             if self._listener is not None:
                 self._listener.close()
                 self._listener = None
+        self.worker_pool.close()
         self.pool.close()
 
     @contextmanager
     def scoped(self, tenant_id: UUID | None) -> Iterator[Connection[Any]]:
-        """A transaction scoped to ``tenant_id``, or to the platform when None."""
+        """A transaction scoped to ``tenant_id``, or, when None, a transaction of the worker
+        role across tenants (the queue only)."""
+        if tenant_id is None:
+            with self.worker_pool.connection() as conn, conn.transaction():
+                yield conn
+            return
         with self.pool.connection() as conn, conn.transaction():
-            if tenant_id is None:
-                conn.execute("SELECT set_config('app.platform', 'on', true)")
-            else:
-                conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
             yield conn
 
     def claim(self) -> QueuedReport | None:
@@ -837,8 +853,10 @@ class ReportTriggerProjection(Projection[ReportTriggerView]):
 REPORT_TRIGGERS = ProjectionSpec(ReportTriggerProjection, ReportTriggerView, upstream=Planning)
 
 
-def report_worker(bus: CommandBus, conninfo: str) -> ReportWorker:
-    queue = SqlReportQueue(conninfo)
+def report_worker(
+    bus: CommandBus, conninfo: str, worker_conninfo: str | None = None
+) -> ReportWorker:
+    queue = SqlReportQueue(conninfo, worker_conninfo=worker_conninfo)
     return ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess())
 
 
