@@ -15,6 +15,7 @@ from litestar.response import Stream
 
 from training.api.auth import requires_scope
 from training.api.services import principal_of, read_after, services_of
+from training.api.spreadsheet import safe_row
 from training.domain.access import Scope
 from training.projections import audit as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -124,7 +125,7 @@ class AuditController(Controller):
                         until=until,
                     )
                 for record in page.items:
-                    writer.writerow([getattr(record, column) for column in CSV_COLUMNS])
+                    writer.writerow(safe_row(getattr(record, column) for column in CSV_COLUMNS))
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
