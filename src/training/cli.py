@@ -7,8 +7,12 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from training.infra.settings import Settings
+
+if TYPE_CHECKING:
+    from training.projections.registry import ProjectionSpec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     projection_commands = projections.add_subparsers(dest="action", required=True)
     rebuild = projection_commands.add_parser("rebuild", help="replay a read model from the events")
     rebuild.add_argument("name")
+    retry = projection_commands.add_parser(
+        "retry", help="re-apply a read model's quarantined events, in order, after a fix"
+    )
+    retry.add_argument("name")
+    retry.add_argument(
+        "--tenant",
+        metavar="ID",
+        type=_tenant_id,
+        help="only this tenant (`platform`: the platform's own events); default: every tenant",
+    )
 
     operator = commands.add_parser("operator", help="the platform operator's credentials")
     operator_commands = operator.add_subparsers(dest="action", required=True)
@@ -70,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": lambda: _worker(settings, args.only),
         "migrate": lambda: _migrate(settings),
         "demo": lambda: _demo(settings),
-        "projections": lambda: _rebuild(settings, args.name),
+        "projections": lambda: _projections(settings, args),
         "operator": lambda: _create_operator_client(settings, args.name),
         "keys": lambda: _rotate_keys(settings),
     }
@@ -260,8 +274,46 @@ def _rotate_keys(settings: Settings) -> int:
     return 0
 
 
+def _tenant_id(value: str) -> str:
+    from training.projections.quarantine import tenant_arg
+
+    tenant_arg(value)  # a ValueError is argparse's one-line refusal
+    return value
+
+
+_tenant_id.__name__ = "tenant id"  # argparse names the type in that refusal
+
+
+def _projections(settings: Settings, args: argparse.Namespace) -> int:
+    """A refusal (an unknown name, a policy, something running) is one line, not a traceback."""
+    from training.infra.logging import configure_logging
+    from training.infra.report_store import REPORT_TRIGGERS
+    from training.projections.registry import PROJECTIONS, UnknownProjection, by_name
+    from training.projections.runner import ProjectionBusy
+
+    # Alerts of events set aside go to stderr as JSON lines; stdout holds the answer only.
+    configure_logging(settings.log_level, stream=sys.stderr)
+    command = f"training projections {args.action}"
+    try:
+        if args.action == "rebuild":
+            by_name(args.name)
+            return _rebuild(settings, args.name)
+        # The report trigger quarantines too, though a rebuild would queue every old report.
+        spec = by_name(args.name, (*PROJECTIONS, REPORT_TRIGGERS))
+        return _retry(settings, spec, args.tenant)
+    except UnknownProjection as refusal:
+        print(f"{command}: {refusal}", file=sys.stderr)
+        return 2
+    except ProjectionBusy as refusal:
+        print(f"{command}: refused: {refusal}", file=sys.stderr)
+        return 1
+
+
 def _rebuild(settings: Settings, name: str) -> int:
+    import psycopg
+
     from training.infra.database import database_for
+    from training.projections import quarantine
     from training.projections.rebuild import rebuild
 
     with database_for(settings) as database:
@@ -274,11 +326,34 @@ def _rebuild(settings: Settings, name: str) -> int:
 
         started = time.perf_counter()
         total = rebuild(database, name, progress)
-        print(
-            f"\nrebuilt {name} from {total} events in {time.perf_counter() - started:.1f} s",
-            file=sys.stderr,
+        elapsed = time.perf_counter() - started
+        with psycopg.connect(database.app_url, autocommit=True) as conn:
+            held = quarantine.summary(conn, name)
+    line = f"rebuilt {name} from {total} events in {elapsed:.1f} s"
+    if held.held:
+        line += (
+            f"; set aside {held.failed} event(s) it could not apply and parked {held.parked} "
+            f"behind them, for {held.tenants} tenant(s): fix the cause, then run "
+            f"`training projections retry {name}`"
         )
+    print(f"\n{line}", file=sys.stderr)
     return 0
+
+
+def _retry(settings: Settings, spec: ProjectionSpec, tenant: str | None) -> int:
+    import psycopg
+
+    from training.infra.database import database_for
+    from training.projections import quarantine
+    from training.projections.retry import retry
+
+    only = None if tenant is None else [quarantine.tenant_arg(tenant)]
+    with database_for(settings) as database:
+        report = retry(database, spec, only)
+        with psycopg.connect(database.app_url, autocommit=True) as conn:
+            left = quarantine.summary(conn, spec.name)
+    print(report.line(left))
+    return 1 if report.still_held else 0
 
 
 def _contracts(action: str) -> int:

@@ -438,7 +438,9 @@ def test_health_and_readiness(client: TestClient[Any]) -> None:
     body = ready.json()
     assert body["database"] == "ok"
     assert body["migrations"] == "ok"
-    assert {p["name"] for p in body["projections"]} == {spec.name for spec in PROJECTIONS}
+    assert {p["name"] for p in body["projections"]} == {s.name for s in PROJECTIONS} | {
+        "report_triggers"
+    }
 
 
 def test_nul_characters_in_a_query_are_refused(

@@ -27,6 +27,7 @@ from training.infra.idempotency import IdempotencyStore
 from training.infra.import_jobs import ImportJobStore
 from training.infra.keys import KeyRing
 from training.infra.settings import Settings
+from training.projections.quarantine import refuse_if_held_back
 from training.projections.runner import ProjectionSupervisor
 from training.projections.store import ReadStore, ViewInfo
 
@@ -152,3 +153,5 @@ async def read_after(request: Request[Any, Any, Any], views: Sequence[ViewInfo])
         return
     services = services_of(request)
     await services.store.wait_for(views, position, services.settings.read_wait)
+    # A view passes the positions of the events it quarantines (ADR 0026): not the tenant's.
+    await refuse_if_held_back(services.store, views, principal_of(request).tenant_id, position)

@@ -1,4 +1,8 @@
-"""Rebuilds a read model from the events: empty its tables, replay, report progress."""
+"""Rebuilds a read model from the events: empty its tables, replay, report progress.
+
+An event the replay cannot apply is quarantined, as the runner would (ADR 0026): the rebuild
+finishes, and ``projections retry`` applies what it set aside once the cause is fixed.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,19 @@ from eventsourcing.projection import ProjectionRunner
 from psycopg import sql
 
 from training.infra.database import Database
+from training.projections import quarantine
 from training.projections.base import TenantScopedView
-from training.projections.registry import by_name
-from training.projections.runner import leader_lock_key
+from training.projections.registry import ProjectionSpec, by_name
+from training.projections.runner import (
+    ProjectionBusy,
+    leader_lock_key,
+    maintenance_lock_key,
+    take_lock,
+)
+
+__all__ = ["Progress", "ProjectionBusy", "rebuild", "rebuild_spec"]
 
 Progress = Callable[[int, int], None]
-
-
-class ProjectionBusy(RuntimeError):
-    pass
 
 
 def _count(
@@ -36,19 +44,32 @@ def _count(
 
 def rebuild(database: Database, name: str, progress: Progress) -> int:
     """Replays every event of projection ``name``; returns how many it processed."""
-    spec = by_name(name)
+    return rebuild_spec(database, by_name(name), progress)
+
+
+def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -> int:
+    name = spec.name
     view_class = spec.view_class
     if view_class is None:
         msg = f"{name} owns its events (an event-sourced policy); it is not rebuilt from scratch"
         raise ProjectionBusy(msg)
-    projection_class: Any = spec.projection_class
+    projection_class: Any = spec.runnable_class
     topics = list(spec.info.topics)
     tracking = sql.SQL("training.{}").format(sql.Identifier(f"{name}_tracking"))
     with psycopg.connect(database.app_url, autocommit=True) as lock:
-        held = lock.execute("SELECT pg_try_advisory_lock(%s)", (leader_lock_key(name),)).fetchone()
-        if not (held and held[0]):
-            msg = f"the {name} projection is running elsewhere (serve or worker); stop it first"
-            raise ProjectionBusy(msg)
+        take_lock(
+            lock,
+            leader_lock_key(name),
+            f"the {name} projection is running elsewhere (serve or worker); stop it first",
+        )
+        take_lock(
+            lock,
+            maintenance_lock_key(name),
+            f"a retry or rebuild of the {name} projection is running; wait for it to finish",
+        )
+        # Before the tables are emptied: a crash in between leaves rows quarantined for a
+        # view that still holds their tenants' older rows, which a second rebuild sorts out.
+        quarantine.resolve_for_rebuild(lock, name)
         with psycopg.connect(database.admin_url) as admin, admin.transaction():
             for table in view_class.tables:
                 schema, _, bare = table.partition(".")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from training.application.app import TrainingApplication
 from training.application.planning import Planning
 from training.projections.assessments import AssessmentsProjection, AssessmentsView
 from training.projections.audit import AuditProjection, AuditView
-from training.projections.base import TenantScopedView
+from training.projections.base import TenantScopedView, quarantining
 from training.projections.cohorts import CohortsProjection, CohortsView
 from training.projections.curricula import CurriculaProjection, CurriculaView
 from training.projections.people import MembersProjection, MembersView
@@ -38,6 +39,14 @@ class ProjectionSpec:
     @property
     def is_policy(self) -> bool:
         return self.view_class is None
+
+    @property
+    def runnable_class(self) -> type[Projection[Any]] | type[EventSourcedProjection[Any]]:
+        """What a runner runs: a read model's projection quarantines the events it cannot
+        apply (ADR 0026); a policy runs as it is."""
+        if self.view_class is None:
+            return self.projection_class
+        return quarantining(self.projection_class)
 
     @property
     def info(self) -> ViewInfo:
@@ -69,10 +78,14 @@ PROJECTIONS: tuple[ProjectionSpec, ...] = (
 )
 
 
-def by_name(name: str) -> ProjectionSpec:
-    for spec in PROJECTIONS:
+class UnknownProjection(LookupError):
+    pass
+
+
+def by_name(name: str, specs: Sequence[ProjectionSpec] = PROJECTIONS) -> ProjectionSpec:
+    for spec in specs:
         if spec.name == name:
             return spec
-    known = ", ".join(spec.name for spec in PROJECTIONS)
+    known = ", ".join(spec.name for spec in specs)
     msg = f"no projection named {name!r}; known: {known}"
-    raise KeyError(msg)
+    raise UnknownProjection(msg)
