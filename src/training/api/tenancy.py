@@ -7,10 +7,11 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.api.auth import operator_only, requires_scope
 from training.api.services import (
+    IfMatch,
     command_headers,
     etag,
     expected_version,
@@ -51,9 +52,6 @@ Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, descript
 Cursor = Annotated[
     str | None,
     QueryParameter(name="cursor", max_length=512, description="next_cursor of the previous page"),
-]
-IfMatch = Annotated[
-    str | None, HeaderParameter(name="If-Match", description="ETag of the version you read")
 ]
 
 
