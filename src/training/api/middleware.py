@@ -24,6 +24,7 @@ from training.infra.idempotency import (
     Unreadable,
     request_fingerprint,
 )
+from training.infra.logging import redact_path
 
 log = structlog.get_logger("training.access")
 
@@ -89,10 +90,26 @@ async def log_response(message: Message, scope: Scope) -> None:
         log.info(
             "request",
             method=scope.get("method"),
-            path=scope.get("path"),
+            path=logged_path(scope),
             status=state.get("status"),
             duration_ms=round((time.perf_counter() - state["started"]) * 1000, 2),
         )
+
+
+def logged_path(scope: Scope) -> str:
+    """The path the client asked for, as the request log shows it.
+
+    Never the query string (SSO callbacks carry codes, SCIM filters name people), and a
+    calendar feed's path without its secret. The raw path, because routing rewrites
+    ``path`` for mounted apps (SCIM's would lose its ``/scim`` prefix); some servers and test
+    clients leave the query on it, so it is cut off here.
+    """
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        path = raw.split(b"?", 1)[0].decode("latin-1")
+    else:
+        path = str(scope.get("root_path", "")) + str(scope.get("path", ""))
+    return redact_path(path)
 
 
 async def send_problem(
