@@ -93,6 +93,9 @@ class ProjectionSupervisor:
 
     def start(self) -> None:
         for spec in self.specs:
+            # Until its thread knows whether it leads: /readyz must not call it stopped.
+            self._set_state(spec.name, "starting")
+        for spec in self.specs:
             thread = threading.Thread(
                 target=self._supervise, args=(spec,), name=f"projection-{spec.name}", daemon=True
             )
