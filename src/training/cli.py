@@ -35,7 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--only", metavar="NAME", help="run this projection only")
 
     commands.add_parser("migrate", help="create roles, tables and the first signing key")
-    commands.add_parser("demo", help="load the demo tenant if it is not there")
+    demo = commands.add_parser("demo", help="load the demo tenant if it is not there")
+    demo.add_argument(
+        "--new-client",
+        action="store_true",
+        help="issue another API client of the demo tenant (when its secret was lost)",
+    )
 
     projections = commands.add_parser("projections", help="read-model maintenance")
     projection_commands = projections.add_subparsers(dest="action", required=True)
@@ -83,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "worker": lambda: _worker(settings, args.only),
         "migrate": lambda: _migrate(settings),
-        "demo": lambda: _demo(settings),
+        "demo": lambda: _demo(settings, new_client=args.new_client),
         "projections": lambda: _projections(settings, args),
         "operator": lambda: _create_operator_client(settings, args.name),
         "keys": lambda: _rotate_keys(settings),
@@ -159,15 +164,19 @@ def _banner(settings: Settings, *, embedded: bool, demo: object) -> None:
         f"       {base}/oauth2/token",
     ]
     if demo is not None:
+        from training.demo import hand_over_demo_client
+
         client = demo.client  # type: ignore[attr-defined]
-        lines += [
-            "",
-            "Loaded the demo tenant 'acme'. Its API client (the secret is shown only now):",
-            f"  client_id     {client.client_id}",
-            f"  client_secret {client.client_secret}",
-        ]
+        lines += ["", "Loaded the demo tenant 'acme'. Its API client:"]
+        # The banner goes to standard error, the logs to standard output: the secret is
+        # printed only when a person reads both on a terminal, never into captured output.
+        lines += hand_over_demo_client(client, settings.data_dir, on_terminal=_on_terminal())
     lines += ["", "Ctrl-C stops the service.", ""]
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _on_terminal() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty()
 
 
 def _worker(settings: Settings, only: str | None) -> int:
@@ -214,23 +223,35 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
-def _demo(settings: Settings) -> int:
+def _demo(settings: Settings, *, new_client: bool) -> int:
     from training.bootstrap import command_bus, training_application
-    from training.demo import load_demo
+    from training.demo import hand_over_demo_client, issue_demo_client, load_demo
     from training.infra.database import database_for
 
     with database_for(settings) as database:
         app = training_application(database)
         try:
-            loaded = load_demo(command_bus(app))
+            bus = command_bus(app)
+            if new_client:
+                client = issue_demo_client(bus)
+                if client is None:
+                    print("the demo tenant is not loaded: run `training demo`", file=sys.stderr)
+                    return 1
+                print("issued a new API client of the demo tenant", file=sys.stderr)
+            else:
+                loaded = load_demo(bus)
+                if loaded is None:
+                    print(
+                        "the demo tenant is already loaded (`training demo --new-client` "
+                        "issues another API client)",
+                        file=sys.stderr,
+                    )
+                    return 0
+                print(f"loaded the demo tenant {loaded.tenant_id}", file=sys.stderr)
+                client = loaded.client
         finally:
             app.close()
-    if loaded is None:
-        print("the demo tenant is already loaded", file=sys.stderr)
-    else:
-        print(f"loaded the demo tenant {loaded.tenant_id}", file=sys.stderr)
-        print(f"client_id={loaded.client.client_id}")
-        print(f"client_secret={loaded.client.client_secret}")
+    print("\n".join(hand_over_demo_client(client, settings.data_dir, on_terminal=_on_terminal())))
     return 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from training.application.bus import CommandBus
@@ -64,6 +66,11 @@ PEOPLE: tuple[Person, ...] = (
 # fmt: on
 
 
+DEMO_CLIENT_NAME = "Acme HR integration"
+# Where the demo client's secret goes when no terminal shows it (under the data directory).
+DEMO_CLIENT_FILE = "demo-client.txt"
+
+
 @dataclass(frozen=True)
 class DemoLoaded:
     tenant_id: uuid.UUID
@@ -72,6 +79,53 @@ class DemoLoaded:
 
 def demo_exists(bus: CommandBus) -> bool:
     return Tenant.create_id(DEMO_SLUG) in bus.app.repository
+
+
+def issue_demo_client(bus: CommandBus) -> IssuedCredentials | None:
+    """A new API client of the demo tenant (when the secret was lost); None without one."""
+    if not demo_exists(bus):
+        return None
+    platform = CommandContext.system("demo", request_id=f"demo-{uuid.uuid4().hex[:12]}")
+    issued: IssuedCredentials = bus.execute(
+        platform,
+        RegisterApiClient(
+            Tenant.create_id(DEMO_SLUG), DEMO_CLIENT_NAME, tuple(str(s) for s in Scope)
+        ),
+    ).result
+    return issued
+
+
+def hand_over_demo_client(
+    client: IssuedCredentials, data_dir: Path, *, on_terminal: bool
+) -> list[str]:
+    """What to print about the demo client. Its secret is shown once when a person reads the
+    output on a terminal; otherwise (output captured, perhaps into logs) it goes to a file
+    only its owner may read, and the lines name that file."""
+    if on_terminal:
+        return [
+            f"  client_id     {client.client_id}",
+            f"  client_secret {client.client_secret}",
+            "  (the secret is shown only now; `training demo --new-client` issues another)",
+        ]
+    path = data_dir / DEMO_CLIENT_FILE
+    write_private_file(
+        path, f"client_id={client.client_id}\nclient_secret={client.client_secret}\n"
+    )
+    return [
+        f"  client_id     {client.client_id}",
+        f"  client_secret in {path} (readable by its owner only)",
+    ]
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` with mode 0600, replacing the file whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older partial file may have had another mode
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(partial, path)
 
 
 def demo_catalogue() -> dict[str, Any]:
@@ -90,7 +144,7 @@ def load_demo(bus: CommandBus) -> DemoLoaded | None:
     tenant = bus.execute(platform, RegisterTenant(DEMO_SLUG, "Acme Software", 250)).result
     client = bus.execute(
         platform,
-        RegisterApiClient(tenant.tenant_id, "Acme HR integration", tuple(str(s) for s in Scope)),
+        RegisterApiClient(tenant.tenant_id, DEMO_CLIENT_NAME, tuple(str(s) for s in Scope)),
     ).result
     # The demo's people and plans are written as if by the tenant's own integration.
     acme = CommandContext(Actor(ActorKind.SYSTEM, "demo"), request_id, tenant.tenant_id)

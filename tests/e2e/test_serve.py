@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database
+from training.demo import DEMO_CLIENT_FILE
 
 VENV_BIN = Path(sys.executable).parent
 TRAINING = str(VENV_BIN / "training")
@@ -45,17 +47,21 @@ def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 class Server:
+    """``training serve`` with its output captured, as a service manager or CI would."""
+
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.base = f"http://127.0.0.1:{env['TRAINING_PORT']}"
+        self.stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read after it exits)
         self.process = subprocess.Popen(
             [TRAINING, "serve"],
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=self.stdout,
             stderr=subprocess.PIPE,
             text=True,
         )
         self.banner = ""
+        self.output = ""
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -79,7 +85,25 @@ class Server:
             if self.process.poll() is None:
                 self.process.kill()
         self.banner = self.process.stderr.read() if self.process.stderr else ""
+        self.stdout.seek(0)
+        self.output = self.stdout.read()
+        self.stdout.close()
         return code
+
+
+def demo_credentials(data_dir: Path) -> dict[str, str]:
+    """The demo client the service wrote for its owner (its output was not a terminal)."""
+    path = data_dir / DEMO_CLIENT_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return dict(line.split("=", 1) for line in path.read_text().split())
+
+
+def token_for(base: str, credentials: dict[str, str]) -> httpx.Response:
+    return httpx.post(
+        f"{base}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    )
 
 
 def operator_token(env: dict[str, str], base: str) -> str:
@@ -120,8 +144,15 @@ def test_serve_twice_on_the_embedded_database(data_dir: Path) -> None:
         ).json()
         assert [t["slug"] for t in listed["items"]] == ["acme", "e2e-corp"]
         assert httpx.get(f"{first.base}/schema/openapi.json").json()["openapi"].startswith("3.1")
+        demo = demo_credentials(data_dir)
+        assert token_for(first.base, demo).status_code == 200
     finally:
         assert first.interrupt() == 0
+    # The secret went to the file only: neither the banner nor the logs carry it.
+    assert f"client_secret in {data_dir / DEMO_CLIENT_FILE}" in first.banner
+    assert f"client_id     {demo['client_id']}" in first.banner
+    assert demo["client_secret"] not in first.banner
+    assert demo["client_secret"] not in first.output
     assert f"Training service on {first.base}" in first.banner
     assert f"{first.base}/schema/openapi.json" in first.banner
     assert "training operator create-client" in first.banner
@@ -139,6 +170,20 @@ def test_serve_twice_on_the_embedded_database(data_dir: Path) -> None:
             f"{second.base}/v1/tenants", headers={"Authorization": f"Bearer {token}"}
         ).json()
         assert [t["slug"] for t in listed["items"]] == ["acme", "e2e-corp"]
+        # A lost secret: the demo tenant gets another client, written the same way.
+        issued = subprocess.run(
+            [TRAINING, "demo", "--new-client"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        again = demo_credentials(data_dir)
+        assert again["client_id"] != demo["client_id"]
+        assert again["client_secret"] not in issued.stdout + issued.stderr
+        assert str(data_dir / DEMO_CLIENT_FILE) in issued.stdout
+        assert token_for(second.base, again).status_code == 200
     finally:
         assert second.interrupt() == 0
     assert "Loaded the demo tenant" not in second.banner
