@@ -597,7 +597,8 @@ def test_private_items_calibration_and_rescoring_keep_the_original_result(
     listed = client.get("/v1/items", params={"skill": SKILL}, headers=tenant.headers())
     assert [(i["item_id"], i["version"]) for i in listed.json()["items"]] == [("acme-py-1", 2)]
     assert client.get("/v1/items", params={"skill": "sql"}, headers=tenant.headers()).json() == {
-        "items": []
+        "items": [],
+        "next_cursor": None,
     }
     missing = client.put("/v1/items/nope", json={"kind": "single_choice"}, headers=tenant.headers())
     assert missing.status_code == 400

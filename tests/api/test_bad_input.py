@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,45 +27,10 @@ import pytest
 from litestar.exceptions import ValidationException
 from litestar.testing import TestClient
 
-from tests.api.test_fuzz import Caller, seed_world
+from tests.api.test_fuzz import Caller
+from tests.api.worlds import Operation, World, build_world, operations, wait_for_import
 from tests.helpers import OPERATOR_ONLY, PROBLEM
 from training.api.services import Services, expected_version
-from training.contracts import CONTRACTS_DIR
-
-DOCUMENT: dict[str, Any] = json.loads((CONTRACTS_DIR / "openapi.json").read_text())
-METHODS = ("get", "post", "put", "patch", "delete")
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    operation_id: str
-    spec: dict[str, Any]
-
-    def takes(self, location: str, name: str) -> bool:
-        return any(
-            p.get("in") == location and p.get("name", "").lower() == name.lower()
-            for p in self.spec.get("parameters", [])
-        )
-
-    @property
-    def json_body(self) -> bool:
-        content = self.spec.get("requestBody", {}).get("content", {})
-        return "application/json" in content
-
-    def __str__(self) -> str:
-        return self.operation_id
-
-
-def operations() -> list[Operation]:
-    return [
-        Operation(method, path, spec["operationId"], spec)
-        for path, item in sorted(DOCUMENT["paths"].items())
-        for method, spec in item.items()
-        if method in METHODS
-    ]
-
 
 BODY_OPERATIONS = [op for op in operations() if op.json_body]
 IF_MATCH_OPERATIONS = [op for op in operations() if op.takes("header", "If-Match")]
@@ -75,67 +38,9 @@ QUERIES = [op for op in operations() if op.method == "get" and op.path.startswit
 LISTS = [op for op in operations() if op.takes("query", "cursor")]
 
 
-@dataclass
-class World:
-    callers: dict[str, Caller]
-
-    def url(self, operation: Operation, caller: Caller) -> str:
-        parts = []
-        for part in operation.path.split("/"):
-            if part.startswith("{") and part.endswith("}"):
-                name = part[1:-1]
-                if name == "key" and "role-profiles" in operation.path:
-                    name = "profile_key"
-                parts.append((caller.known.get(name) or [str(uuid.uuid4())])[0])
-            else:
-                parts.append(part)
-        return "/".join(parts)
-
-
 @pytest.fixture(scope="module")
 def world(client: TestClient[Any], services: Services) -> World:
-    seeded = seed_world(client, services)
-    headers = seeded.client.headers
-    profile = {"key": "bad-input-profile", "name": "Bad input", "targets": []}
-    profile["targets"] = [{"skill": "python", "level": 3}]
-    assert client.post("/v1/role-profiles", json=profile, headers=headers).status_code == 201
-    revised = {"name": "Bad input, revised", "targets": profile["targets"]}
-    response = client.put("/v1/role-profiles/bad-input-profile", json=revised, headers=headers)
-    assert response.status_code == 200, response.text
-    second = {**profile, "key": "bad-input-profile-2"}
-    assert client.post("/v1/role-profiles", json=second, headers=headers).status_code == 201
-    for n in range(2):
-        csv = f"external_id,display_name\nBI-IMP-{n},Imported {n}\n".encode()
-        imported = client.post(
-            "/v1/member-imports",
-            content=csv,
-            headers={**headers, "content-type": "text/csv"},
-        )
-        assert imported.status_code == 202, imported.text
-        _wait_for_import(client, imported.json()["status_url"], headers)
-    curriculum = client.post("/v1/curricula", json={"title": "Second course"}, headers=headers)
-    assert curriculum.status_code == 201, curriculum.text
-    headers["Training-Position"] = str(services.app.recorder.max_notification_id())
-    tenant_id = _tenant_of(client, headers)
-    for caller in (seeded.client, seeded.member):
-        caller.known.setdefault("profile_key", ["bad-input-profile"])
-        caller.known.setdefault("tenant_id", [tenant_id])
-    seeded.member.headers["Training-Position"] = headers["Training-Position"]
-    return World({"member": seeded.member, "client": seeded.client, "operator": seeded.operator})
-
-
-def _wait_for_import(client: TestClient[Any], url: str, headers: dict[str, str]) -> None:
-    deadline = time.monotonic() + 30
-    while client.get(url, headers=headers).json()["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, "the import did not finish"
-        time.sleep(0.05)
-
-
-def _tenant_of(client: TestClient[Any], headers: dict[str, str]) -> str:
-    token = headers["Authorization"].split()[1]
-    payload = token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return str(claims["tenant_id"])
+    return build_world(client, services)
 
 
 @pytest.fixture
@@ -434,7 +339,7 @@ def test_an_import_file_that_cannot_be_read_fails_with_a_reason(
     if submitted.status_code == 400:
         assert submitted.headers["content-type"] == PROBLEM
         return
-    _wait_for_import(client, submitted.json()["status_url"], headers)
+    wait_for_import(client, submitted.json()["status_url"], headers)
     job = client.get(submitted.json()["status_url"], headers=headers).json()
     assert job["status"] == "failed", job
     assert detail in job["detail"], job

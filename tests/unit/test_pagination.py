@@ -10,6 +10,7 @@ import pytest
 
 from training.projections.pagination import (
     BIGINT,
+    DATE,
     INT,
     TEXT,
     TIMESTAMP,
@@ -17,6 +18,7 @@ from training.projections.pagination import (
     InvalidCursor,
     decode_cursor,
     encode_cursor,
+    page_after,
     page_of,
 )
 
@@ -74,6 +76,8 @@ def test_a_cursor_of_another_shape_is_refused(cursor: str) -> None:
         (TIMESTAMP, "2026-11-22T10:00:00"),  # no offset
         (TIMESTAMP, "2026-13-45T10:00:00+00:00"),
         (TIMESTAMP, 1_700_000_000),
+        (DATE, "2026-02-30"),
+        (DATE, "2026-11-22T10:00:00+00:00"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_refused(kind: Any, value: Any) -> None:
@@ -88,3 +92,18 @@ def test_a_page_knows_whether_more_follow() -> None:
     assert decode_cursor(full.next_cursor or "", INT) == [3]
     last = page_of(rows[:3], 4, lambda r: [r])
     assert last.next_cursor is None
+
+
+def test_a_list_held_in_memory_pages_in_key_order_without_repeats() -> None:
+    rows = ["d", "b", "a", "e", "c"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = page_after(rows, limit=2, cursor=cursor, key=lambda r: [r], kinds=[TEXT])
+        seen += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ["a", "b", "c", "d", "e"]
+    with pytest.raises(InvalidCursor):
+        page_after(rows, limit=2, cursor=encode_cursor([1]), key=lambda r: [r], kinds=[TEXT])

@@ -68,7 +68,7 @@ from training.domain.scoring import ItemParameters, calibrate_difficulties, perc
 from training.projections import assessments as queries
 from training.projections import cohorts as cohort_queries
 from training.projections import people as people_queries
-from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT, TEXT, page_after
 from training.projections.registry import ASSESSMENTS, COHORTS, MEMBERS
 
 # k-anonymity of group views: a skill is shown only when this many people have a result.
@@ -334,6 +334,7 @@ class AuthoredItemOut(msgspec.Struct, kw_only=True):
 
 class ItemList(msgspec.Struct):
     items: list[AuthoredItemOut]
+    next_cursor: str | None
 
 
 class CalibrationOut(msgspec.Struct, kw_only=True):
@@ -345,6 +346,7 @@ class CalibrationOut(msgspec.Struct, kw_only=True):
 
 class CalibrationVersionsOut(msgspec.Struct):
     items: list[queries.ParameterVersionRecord]
+    next_cursor: str | None
 
 
 class RescoreOut(msgspec.Struct, kw_only=True):
@@ -988,12 +990,20 @@ class ItemController(Controller):
         summary="The tenant's private items, with keys, versions and current parameters",
     )
     async def list_items(
-        self, request: Request[Any, Any, Any], skill: SkillQuery = None
+        self,
+        request: Request[Any, Any, Any],
+        skill: SkillQuery = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> ItemList:
         items = await sync_to_thread(
             authored_items, services_of(request).app, _context(request), skill
         )
-        return ItemList(items)
+        # The bank is one aggregate, read whole: its items are paged in memory, by item id.
+        page = page_after(
+            items, limit=limit, cursor=cursor, key=lambda item: [item.item_id], kinds=[TEXT]
+        )
+        return ItemList(page.items, page.next_cursor)
 
     @get(
         "/{item_id:str}",
@@ -1093,10 +1103,13 @@ class CalibrationController(Controller):
         operation_id="listItemCalibrations",
         summary="The tenant's published item-parameter versions",
     )
-    async def versions(self, request: Request[Any, Any, Any]) -> CalibrationVersionsOut:
+    async def versions(
+        self, request: Request[Any, Any, Any], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> CalibrationVersionsOut:
         await read_after(request, [ASSESSMENTS.info])
         async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
-            return CalibrationVersionsOut(await queries.parameter_versions(conn))
+            page = await queries.parameter_versions(conn, limit=limit, cursor=cursor)
+        return CalibrationVersionsOut(page.items, page.next_cursor)
 
     @post(
         "/{version:str}/rescore",

@@ -324,6 +324,7 @@ class PolicyOut(msgspec.Struct):
 
 class MyCohortPage(msgspec.Struct):
     items: list[queries.MyCohortRow]
+    next_cursor: str | None
 
 
 class MySessionOut(msgspec.Struct, kw_only=True):
@@ -922,13 +923,15 @@ class MeController(Controller):
         operation_id="listMyCohorts",
         summary="Your cohorts: where you are enrolled or waiting (a member token)",
     )
-    async def my_cohorts(self, request: Request[Any, Any, Any]) -> MyCohortPage:
+    async def my_cohorts(
+        self, request: Request[Any, Any, Any], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> MyCohortPage:
         principal = principal_of(request)
         member_id = own_member_id(principal)
         await read_after(request, [COHORTS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            rows = await queries.cohorts_of_member(conn, member_id)
-        return MyCohortPage(rows)
+            page = await queries.cohorts_of_member(conn, member_id, limit=limit, cursor=cursor)
+        return MyCohortPage(page.items, page.next_cursor)
 
     @get(
         "/sessions",

@@ -29,6 +29,7 @@ from training.domain.assessments import (
 )
 from training.projections.base import TenantScopedView
 from training.projections.pagination import (
+    INT,
     TIMESTAMP,
     UUID_KEY,
     InvalidCursor,
@@ -499,10 +500,16 @@ async def attempts_to_rescore(
     return [UUID(str(row[0])) for row in await cur.fetchall()]
 
 
-async def parameter_versions(conn: AsyncConnection[Any]) -> list[ParameterVersionRecord]:
+async def parameter_versions(
+    conn: AsyncConnection[Any], *, limit: int, cursor: str | None
+) -> Page[ParameterVersionRecord]:
+    after = decode_cursor(cursor, INT)[0] if cursor else None
     async with conn.cursor(row_factory=class_row(ParameterVersionRecord)) as cur:
         await cur.execute(
             "SELECT version, published_at, responses_used FROM training.item_parameter_versions "
-            "ORDER BY version"
+            "WHERE (%(after)s::int IS NULL OR version > %(after)s) ORDER BY version "
+            "LIMIT %(limit)s",
+            {"after": after, "limit": limit + 1},
         )
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    return page_of(rows, limit, lambda r: [r.version])

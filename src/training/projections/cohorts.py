@@ -31,6 +31,7 @@ from training.domain.policy import (
 from training.projections.base import TenantScopedView, Writer
 from training.projections.pagination import (
     BIGINT,
+    DATE,
     TIMESTAMP,
     UUID_KEY,
     InvalidCursor,
@@ -692,8 +693,11 @@ async def session_exists(conn: AsyncConnection[Any], cohort_id: UUID, session_id
     return await cur.fetchone() is not None
 
 
-async def cohorts_of_member(conn: AsyncConnection[Any], member_id: UUID) -> list[MyCohortRow]:
+async def cohorts_of_member(
+    conn: AsyncConnection[Any], member_id: UUID, *, limit: int, cursor: str | None
+) -> Page[MyCohortRow]:
     """Cohorts where the person is enrolled or waiting, with their place on the waitlist."""
+    after = decode_cursor(cursor, DATE, TIMESTAMP, UUID_KEY) if cursor else None
     async with conn.cursor(row_factory=class_row(MyCohortRow)) as cur:
         await cur.execute(
             f"SELECT {COHORT_COLUMNS}, me.status AS placement, "
@@ -702,12 +706,23 @@ async def cohorts_of_member(conn: AsyncConnection[Any], member_id: UUID) -> list
             "  AND w.status = 'waitlisted' AND w.position <= me.position)::int END "
             "  AS waitlist_position "
             "FROM training.cohorts c JOIN training.cohort_enrolments me "
-            "  ON me.cohort_id = c.cohort_id AND me.member_id = %s "
+            "  ON me.cohort_id = c.cohort_id AND me.member_id = %(member)s "
             "  AND me.status IN ('enrolled', 'waitlisted') "
-            "ORDER BY c.starts_on, c.created_at, c.cohort_id LIMIT 500",
-            (member_id,),
+            "WHERE (%(on)s::date IS NULL OR (c.starts_on, c.created_at, c.cohort_id) > "
+            "  (%(on)s::date, %(at)s::timestamptz, %(id)s::uuid)) "
+            "ORDER BY c.starts_on, c.created_at, c.cohort_id LIMIT %(limit)s",
+            {
+                "member": member_id,
+                "on": after[0] if after else None,
+                "at": after[1] if after else None,
+                "id": after[2] if after else None,
+                "limit": limit + 1,
+            },
         )
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    return page_of(
+        rows, limit, lambda r: [r.starts_on.isoformat(), r.created_at.isoformat(), str(r.cohort_id)]
+    )
 
 
 async def progress_of(

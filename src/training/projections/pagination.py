@@ -6,8 +6,8 @@ neither skips nor repeats rows when others are inserted between two requests.
 
 A cursor comes back from the client, so it is input like any other: ``decode_cursor`` takes
 the kind of each position of the list's key (``TEXT``, ``INT``, ``BIGINT``, ``UUID_KEY``,
-``TIMESTAMP``) and refuses a cursor whose values are not of those kinds, so that nothing but a
-well-typed value of the right range ever reaches SQL (ADR 0024).
+``TIMESTAMP``, ``DATE``) and refuses a cursor whose values are not of those kinds, so that
+nothing but a well-typed value of the right range ever reaches SQL (ADR 0024).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import binascii
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -48,6 +48,7 @@ MAX_TEXT_KEY = 256
 _UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{8,15}(Z|[+-][0-9:]{2,8})")
 
 
@@ -82,11 +83,21 @@ def _timestamp(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not _DATE_TEXT.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 TEXT = KeyKind("text", _text)
 INT = KeyKind("int", _integer(0, 2**31 - 1))  # an ``integer`` column
 BIGINT = KeyKind("bigint", _integer(0, 2**63 - 1))  # a ``bigint`` column
 UUID_KEY = KeyKind("uuid", _uuid)
 TIMESTAMP = KeyKind("timestamp", _timestamp)  # ISO 8601 with its offset, as encoded here
+DATE = KeyKind("date", _date)  # ISO 8601 calendar date
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -122,3 +133,20 @@ def page_of(rows: list[T], limit: int, key: Callable[[T], Sequence[Any]]) -> Pag
         rows = rows[:limit]
         return Page(rows, encode_cursor(key(rows[-1])))
     return Page(rows, None)
+
+
+def page_after(
+    rows: Sequence[T],
+    *,
+    limit: int,
+    cursor: str | None,
+    key: Callable[[T], Sequence[Any]],
+    kinds: Sequence[KeyKind],
+) -> Page[T]:
+    """A page of a list held in memory (a few hundred rows read from an aggregate), in the
+    order of ``key``, after the row a cursor names."""
+    ordered = sorted(rows, key=lambda row: list(key(row)))
+    if cursor is not None:
+        after = decode_cursor(cursor, *kinds)
+        ordered = [row for row in ordered if list(key(row)) > after]
+    return page_of(ordered[: limit + 1], limit, key)
