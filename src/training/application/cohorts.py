@@ -9,13 +9,21 @@ from uuid import UUID, uuid4
 from training.application.bus import Handler, UnitOfWork
 from training.application.credentials import hash_secret, new_secret
 from training.application.curricula import visible_curriculum
+from training.application.participation import (
+    DEACTIVATED,
+    join,
+    leave,
+    participations,
+    registry,
+    withdraw_member,
+)
 from training.application.people import seat_roster
 from training.domain.cohorts import (
     Attendance,
     CalendarFeed,
     Cohort,
-    CurriculumEnrolments,
     FeedKind,
+    Participation,
     Placement,
     Session,
 )
@@ -77,6 +85,15 @@ class Transfer:
     from_cohort_id: UUID
     to_cohort_id: UUID
     reason: str
+
+
+@dataclass(frozen=True)
+class RecordParticipation:
+    """Brings the participation records of an open cohort's people up to date: for cohorts
+    whose people were placed before records were kept (ADR 0025). Someone deactivated
+    meanwhile is withdrawn, as their deactivation would have done."""
+
+    cohort_id: UUID
 
 
 @dataclass(frozen=True)
@@ -164,14 +181,6 @@ class IssuedFeed:
     token: str
 
 
-def registry(uow: UnitOfWork, tenant_id: UUID, curriculum_id: UUID) -> CurriculumEnrolments:
-    return uow.get_or_add(
-        CurriculumEnrolments,
-        CurriculumEnrolments.create_id(tenant_id, curriculum_id),
-        lambda: CurriculumEnrolments.open(tenant_id, curriculum_id),
-    )
-
-
 def policy(uow: UnitOfWork, tenant_id: UUID) -> TrainingPolicy:
     return uow.get_or_add(
         TrainingPolicy,
@@ -180,15 +189,17 @@ def policy(uow: UnitOfWork, tenant_id: UUID) -> TrainingPolicy:
     )
 
 
+def _not_active(member_id: UUID, field: str) -> RuleViolated:
+    return RuleViolated(f"{member_id} is not an active member of this tenant", field=field)
+
+
 def check_active_members(
     uow: UnitOfWork, tenant_id: UUID, member_ids: tuple[UUID, ...], field: str
 ) -> None:
     roster = seat_roster(uow, tenant_id)
     for index, member_id in enumerate(member_ids):
         if not roster.is_active(member_id):
-            raise RuleViolated(
-                f"{member_id} is not an active member of this tenant", field=f"{field}[{index}]"
-            )
+            raise _not_active(member_id, f"{field}[{index}]")
 
 
 def schedule_cohort(command: ScheduleCohort, uow: UnitOfWork) -> CohortSnapshot:
@@ -245,9 +256,23 @@ def cancel_cohort(command: CancelCohort, uow: UnitOfWork) -> CohortSnapshot:
 
 
 def _enrol(
-    uow: UnitOfWork, tenant_id: UUID, cohort: Cohort, member_ids: tuple[UUID, ...]
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    cohort: Cohort,
+    member_ids: tuple[UUID, ...],
+    records: dict[UUID, Participation | None],
 ) -> dict[UUID, Placement]:
+    """Places the members (``records`` holds each one's participation record).
+
+    The roster says who is active now; a member's record says whether they were deactivated
+    while this command ran, because the deactivation writes it and so does the placement:
+    if the deactivation commits first, this save conflicts and runs again.
+    """
     check_active_members(uow, tenant_id, member_ids, "member_ids")
+    for index, member_id in enumerate(member_ids):
+        record = records[member_id]
+        if record is not None and record.closed:
+            raise _not_active(member_id, f"member_ids[{index}]")
     enrolments = registry(uow, tenant_id, cohort.curriculum_id)
     elsewhere = [m for m in member_ids if enrolments.cohort_of.get(m, cohort.id) != cohort.id]
     if elsewhere:
@@ -259,13 +284,16 @@ def _enrol(
         )
     placements = cohort.enrol(member_ids)
     enrolments.join(cohort.id, tuple(placements))
+    for member_id in placements:
+        join(uow, tenant_id, records, member_id, cohort.id)
     return placements
 
 
 def enrol(command: Enrol, uow: UnitOfWork) -> EnrolmentOutcome:
     tenant_id = uow.require_tenant()
+    records = participations(uow, tenant_id, command.member_ids)
     cohort = uow.get(Cohort, command.cohort_id)
-    placements = _enrol(uow, tenant_id, cohort, command.member_ids)
+    placements = _enrol(uow, tenant_id, cohort, command.member_ids, records)
     return EnrolmentOutcome(
         CohortSnapshot.of(cohort),
         tuple(m for m, p in placements.items() if p is Placement.ENROLLED),
@@ -276,8 +304,8 @@ def enrol(command: Enrol, uow: UnitOfWork) -> EnrolmentOutcome:
 def withdraw(command: Withdraw, uow: UnitOfWork) -> CohortSnapshot:
     tenant_id = uow.require_tenant()
     cohort = uow.get(Cohort, command.cohort_id)
-    cohort.withdraw(command.member_id, command.reason)
-    registry(uow, tenant_id, cohort.curriculum_id).leave((command.member_id,))
+    withdraw_member(uow, tenant_id, cohort, command.member_id, command.reason)
+    leave(uow, tenant_id, command.member_id, cohort.id)
     return CohortSnapshot.of(cohort)
 
 
@@ -286,17 +314,44 @@ def transfer(command: Transfer, uow: UnitOfWork) -> EnrolmentOutcome:
     tenant_id = uow.require_tenant()
     if command.from_cohort_id == command.to_cohort_id:
         raise RuleViolated("a transfer needs two different cohorts", field="to_cohort_id")
+    records = participations(uow, tenant_id, (command.member_id,))
     source = uow.get(Cohort, command.from_cohort_id)
     target = uow.get(Cohort, command.to_cohort_id)
-    source.withdraw(command.member_id, f"transferred: {command.reason}")
-    registry(uow, tenant_id, source.curriculum_id).leave((command.member_id,))
-    placements = _enrol(uow, tenant_id, target, (command.member_id,))
+    withdraw_member(uow, tenant_id, source, command.member_id, f"transferred: {command.reason}")
+    record = records[command.member_id]
+    if record is not None:
+        record.leave(source.id)
+    placements = _enrol(uow, tenant_id, target, (command.member_id,), records)
     placement = placements[command.member_id]
     return EnrolmentOutcome(
         CohortSnapshot.of(target),
         (command.member_id,) if placement is Placement.ENROLLED else (),
         (command.member_id,) if placement is Placement.WAITLISTED else (),
     )
+
+
+def record_participation(command: RecordParticipation, uow: UnitOfWork) -> int:
+    """Answers how many records it changed (none when run again)."""
+    tenant_id = uow.require_tenant()
+    cohort = uow.get(Cohort, command.cohort_id)
+    if not cohort.is_open:
+        return 0
+    everyone = (*cohort.enrolled, *cohort.waitlist)
+    records = participations(uow, tenant_id, everyone)
+    roster = seat_roster(uow, tenant_id)
+    changed = 0
+    for member_id in everyone:
+        record = records[member_id]
+        if roster.is_active(member_id) and not (record is not None and record.closed):
+            if record is None or cohort.id not in record.cohorts:
+                join(uow, tenant_id, records, member_id, cohort.id)
+                changed += 1
+        else:
+            withdraw_member(uow, tenant_id, cohort, member_id, DEACTIVATED)
+            if record is not None:
+                record.leave(cohort.id)
+            changed += 1
+    return changed
 
 
 def schedule_session(command: ScheduleSession, uow: UnitOfWork) -> UUID:
@@ -379,6 +434,7 @@ HANDLERS: dict[type, Handler] = {
     Enrol: enrol,
     Withdraw: withdraw,
     Transfer: transfer,
+    RecordParticipation: record_participation,
     ScheduleSession: schedule_session,
     RecordAttendance: record_attendance,
     GiveFeedback: give_feedback,

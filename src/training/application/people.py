@@ -9,6 +9,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from training.application.app import TrainingApplication
 from training.application.bus import Handler, UnitOfWork
+from training.application.participation import reopen_participation, withdraw_from_every_cohort
 from training.application.personal_data import PersonalData
 from training.application.tenancy import tenant_is_active
 from training.domain.access import Role
@@ -273,6 +274,7 @@ def deactivate_member(command: DeactivateMember, uow: UnitOfWork) -> MemberSnaps
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     member.deactivate(command.reason)
     seat_roster(uow, tenant_id).release((member.id,))
+    withdraw_from_every_cohort(uow, tenant_id, member.id)
     return MemberSnapshot.of(member)
 
 
@@ -281,6 +283,7 @@ def reactivate_member(command: ReactivateMember, uow: UnitOfWork) -> MemberSnaps
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
     member.reactivate()
     take_seats(uow, tenant_id, (member.id,))
+    reopen_participation(uow, tenant_id, member.id)
     return MemberSnapshot.of(member)
 
 

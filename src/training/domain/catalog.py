@@ -10,7 +10,7 @@ from training.domain.assessments import (
     SkillEvidence,
 )
 from training.domain.base import TrainingAggregate
-from training.domain.cohorts import CalendarFeed, Cohort, CurriculumEnrolments
+from training.domain.cohorts import CalendarFeed, Cohort, CurriculumEnrolments, Participation
 from training.domain.curricula import Curriculum
 from training.domain.learning import LearningRecord
 from training.domain.people import ExternalIds, Member, SeatRoster
@@ -35,6 +35,7 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     Curriculum,
     Cohort,
     CurriculumEnrolments,
+    Participation,
     CalendarFeed,
     TrainingPolicy,
     AssessmentAttempt,

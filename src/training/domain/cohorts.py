@@ -4,7 +4,8 @@ Capacity is held by the cohort itself: enrolling into a full cohort puts the eng
 waitlist, and a withdrawal promotes the first person waiting. Two requests racing for the
 last seat both write the cohort's next version; one wins and the other, run again, finds
 the cohort full. "One active cohort per curriculum" spans cohorts, so a per-curriculum
-``CurriculumEnrolments`` aggregate changes in the same save.
+``CurriculumEnrolments`` aggregate changes in the same save, and so does each placed
+person's ``Participation`` (their open cohorts), which a deactivation also writes.
 
 The video of a live session stays in the tenant's conferencing tool; a session only links
 to it and records attendance, interaction counts and feedback imported afterwards.
@@ -529,6 +530,115 @@ class CurriculumEnrolments(TrainingAggregate):
     def _left(self, member_ids: tuple[UUID, ...]) -> None:
         for member_id in member_ids:
             self.cohort_of.pop(member_id, None)
+
+
+class Participation(TrainingAggregate):
+    """One member's open cohorts, and whether they may join more.
+
+    Every enrolment (a transfer's too) writes the record of each person it places, and a
+    deactivation writes it too: the two racing conflict on its version and the loser is
+    decided again on fresh state, so an inactive member is never enrolled (ADR 0025). A
+    deactivation reads from it, in the event store, every cohort to withdraw the member from.
+
+    Completing or cancelling a cohort does not touch the records of its people, so a record
+    may still list a cohort that has closed since; whoever reads the list checks each cohort.
+    """
+
+    TOPIC = "training.cohorts:Participation"
+
+    class Event(TrainingAggregate.Event):
+        TOPIC = "training.cohorts:Participation.Event"
+
+    class Created(Event, TrainingAggregate.Created):
+        TOPIC = "training.cohorts:Participation.Created"
+
+    class Opened(Created):
+        """``first_cohort``: the cohort the member joined, when a placement opened the record
+        (one event, not two, for each of the thousands a bulk enrolment places)."""
+
+        TOPIC = "training.cohorts:Participation.Opened"
+        member_id: UUID
+        first_cohort: UUID | None
+
+    class Joined(Event):
+        TOPIC = "training.cohorts:Participation.Joined"
+        cohort_id: UUID
+
+    class Left(Event):
+        TOPIC = "training.cohorts:Participation.Left"
+        cohort_id: UUID
+
+    class Closed(Event):
+        """The member was deactivated: withdrawn from ``withdrawn``, and joins nothing more."""
+
+        TOPIC = "training.cohorts:Participation.Closed"
+        withdrawn: tuple[UUID, ...]
+
+    class Reopened(Event):
+        """The member was reactivated and may join cohorts again."""
+
+        TOPIC = "training.cohorts:Participation.Reopened"
+
+    @staticmethod
+    def create_id(tenant_id: UUID, member_id: UUID) -> UUID:
+        return stable_id("tenants", tenant_id, "participation", member_id)
+
+    @classmethod
+    def open(
+        cls, tenant_id: UUID, member_id: UUID, first_cohort: UUID | None = None
+    ) -> Participation:
+        return cls._create(
+            cls.Opened,
+            id=cls.create_id(tenant_id, member_id),
+            member_id=member_id,
+            first_cohort=first_cohort,
+            tenant_id=tenant_id,
+        )
+
+    @event(Opened)
+    def __init__(
+        self, member_id: UUID, first_cohort: UUID | None, *, tenant_id: UUID | None = None
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.member_id = member_id
+        self.cohorts: list[UUID] = [] if first_cohort is None else [first_cohort]
+        self.closed = False
+
+    def join(self, cohort_id: UUID) -> None:
+        if self.closed:
+            raise InvalidTransition("the member is deactivated and joins no cohort")
+        if cohort_id not in self.cohorts:
+            self._joined(cohort_id=cohort_id)
+
+    @event(Joined)
+    def _joined(self, cohort_id: UUID) -> None:
+        self.cohorts.append(cohort_id)
+
+    def leave(self, cohort_id: UUID) -> None:
+        if cohort_id in self.cohorts:
+            self._left(cohort_id=cohort_id)
+
+    @event(Left)
+    def _left(self, cohort_id: UUID) -> None:
+        self.cohorts.remove(cohort_id)
+
+    def close(self, withdrawn: tuple[UUID, ...]) -> None:
+        """Written on every deactivation, even with nothing to withdraw from: that write is
+        what makes a concurrent enrolment of the member conflict."""
+        self._closed(withdrawn=withdrawn)
+
+    @event(Closed)
+    def _closed(self, withdrawn: tuple[UUID, ...]) -> None:
+        self.cohorts = []
+        self.closed = True
+
+    def reopen(self) -> None:
+        if self.closed:
+            self._reopened()
+
+    @event(Reopened)
+    def _reopened(self) -> None:
+        self.closed = False
 
 
 class FeedKind(StrEnum):
