@@ -67,6 +67,12 @@ async def _may_see_track(
     raise PermissionDeniedException(detail="only the person, their managers and HR see a track")
 
 
+def _tenant_of(principal: Principal) -> UUID:
+    if principal.tenant_id is None:  # the routes' guard refuses these callers first
+        raise PermissionDeniedException(detail="this needs a tenant's credentials")
+    return principal.tenant_id
+
+
 class TrackController(Controller):
     path = "/v1"
     tags = ["Tracks"]
@@ -78,7 +84,10 @@ class TrackController(Controller):
         operation_id="getTrack",
         summary="A person's training track: ordered modules with reasons and due dates",
         description="Due dates follow from the weekly learning hours; `remaining_gaps` are the "
-        "gaps the budget cannot close and `deferred` the modules that would close them.",
+        "gaps the budget cannot close and `deferred` the modules that would close them. "
+        "`cohorts` are the cohorts the person is enrolled in (their curriculum versions are "
+        "preferred). While the person is deactivated the track is `frozen` (since "
+        "`frozen_since`) and plans nothing until they are reactivated.",
     )
     async def get_track(
         self, request: Request[Any, Any, Any], member_id: FromPath[UUID]
@@ -87,7 +96,7 @@ class TrackController(Controller):
         await _may_see_track(request, principal, member_id)
         await read_after(request, [PLANNING.info, MEMBERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            track = await queries.get_track(conn, member_id)
+            track = await queries.get_track(conn, _tenant_of(principal), member_id)
         if track is None:
             raise NotFound(f"no track for member {member_id} yet")
         return track
@@ -124,7 +133,7 @@ class TrackController(Controller):
             raise PermissionDeniedException(detail="this needs a person's sign-in")
         await read_after(request, [PLANNING.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            track = await queries.get_track(conn, principal.member_id)
+            track = await queries.get_track(conn, _tenant_of(principal), principal.member_id)
         if track is None:
             raise NotFound(
                 "no track yet: it is planned after a review, an assessment or an enrolment"

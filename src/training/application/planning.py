@@ -1,11 +1,15 @@
 """The re-planning policy: new evidence re-plans the affected training tracks.
 
 A finalised or amended review, a completed assessment, a newly published curriculum
-version and a cohort enrolment each re-plan the tracks they affect. The policy is an
-``EventSourcedProjection``: the tracks' new events and the position of the event that caused
-them commit in one transaction, so a crash between two events neither loses a re-plan nor
-repeats one. Every ``Replanned`` event names its trigger (the causing event's topic,
-aggregate and version) and carries the diff from the previous plan with reasons.
+version, and every change of the cohorts a person is in (enrolled, promoted from the
+waitlist, withdrawn, transferred, the cohort cancelled) each re-plan the tracks they affect:
+a cohort's pinned curriculum version is preferred while, and only while, the person is in
+it. Deactivating a member freezes their track (no re-plans); reactivating unfreezes it and
+plans again. The policy is an ``EventSourcedProjection``: the tracks' new events and the
+position of the event that caused them commit in one transaction, so a crash between two
+events neither loses a re-plan nor repeats one. Every ``Replanned`` event names its trigger
+(the causing event's topic, aggregate and version) and carries the diff from the previous
+plan with reasons.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from training.domain.assessments import AssessmentAttempt
 from training.domain.cohorts import Cohort
 from training.domain.curricula import Curriculum
 from training.domain.learning import LearningRecord
+from training.domain.people import Member
 from training.domain.reviews import PerformanceReview
 from training.domain.skills import RoleProfile
 from training.domain.tracks import (
@@ -41,12 +46,18 @@ TRIGGERS = (
     AssessmentAttempt.Completed,
     Curriculum.VersionPublished,
     Cohort.Enrolled,
+    Cohort.Promoted,
+    Cohort.Withdrawn,
+    Cohort.Cancelled,
+    Member.Deactivated,
+    Member.Reactivated,
 )
 INPUTS = (
     Curriculum.Retired,
     RoleProfile.Defined,
     RoleProfile.Revised,
     Cohort.Scheduled,
+    Cohort.ModuleCompleted,
     LearningRecord.ModuleProgressed,
 )
 
@@ -115,6 +126,15 @@ class Planning(EventSourcedProjection[UUID]):
             self._catalogue(None, processing).note_tenant(tenant_id)
         processing.aggregates[track_id] = found
         return found
+
+    def _existing_track(
+        self, tenant_id: UUID, member_id: UUID, processing: ProcessingEvent[UUID]
+    ) -> TrainingTrack | None:
+        """The member's track if they have one (leaving a cohort opens none)."""
+        track_id = TrainingTrack.create_id(tenant_id, member_id)
+        if track_id in processing.aggregates or track_id in self.repository:
+            return self._track(tenant_id, member_id, processing)
+        return None
 
     def _replan(self, track: TrainingTrack, event: Any, processing: ProcessingEvent[UUID]) -> None:
         assert track.tenant_id is not None
@@ -189,12 +209,64 @@ class Planning(EventSourcedProjection[UUID]):
 
     @policy.register
     def _(self, e: Cohort.Enrolled, processing: ProcessingEvent[UUID]) -> None:
+        self._join_cohort(e, e.member_ids, processing)
+
+    @policy.register
+    def _(self, e: Cohort.Promoted, processing: ProcessingEvent[UUID]) -> None:
+        """A seat freed up: the first person waiting gets the cohort on their track."""
+        self._join_cohort(e, (e.member_id,), processing)
+
+    def _join_cohort(
+        self, e: Any, member_ids: tuple[UUID, ...], processing: ProcessingEvent[UUID]
+    ) -> None:
         catalogue = self._catalogue(e.tenant_id, processing)
         pinned = catalogue.cohorts.get(e.originator_id)
-        for member_id in e.member_ids:
+        for member_id in member_ids:
             track = self._track(_tenant(e), member_id, processing)
             if pinned is not None:
                 track.join_cohort(e.originator_id, pinned[0], pinned[1])
+            self._replan(track, e, processing)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Cohort.Withdrawn, processing: ProcessingEvent[UUID]) -> None:
+        """Withdrawn, transferred out or deactivated: the cohort's curriculum version is no
+        longer preferred (a transfer's enrolment in the other cohort follows and re-plans)."""
+        self._leave_cohort(e, (e.member_id,), processing)
+
+    @policy.register
+    def _(self, e: Cohort.Cancelled, processing: ProcessingEvent[UUID]) -> None:
+        self._leave_cohort(e, e.withdrawn, processing)
+
+    def _leave_cohort(
+        self, e: Any, member_ids: tuple[UUID, ...], processing: ProcessingEvent[UUID]
+    ) -> None:
+        for member_id in member_ids:
+            track = self._existing_track(_tenant(e), member_id, processing)
+            if track is not None and track.leave_cohort(e.originator_id):
+                self._replan(track, e, processing)
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Cohort.ModuleCompleted, processing: ProcessingEvent[UUID]) -> None:
+        """A facilitator recorded a module done in the cohort: done on the track too, and
+        never planned again."""
+        pinned = self._catalogue(e.tenant_id, processing).cohorts.get(e.originator_id)
+        track = self._existing_track(_tenant(e), e.member_id, processing)
+        if pinned is not None and track is not None:
+            track.note_progress(str(pinned[0]), e.module_key, "completed", "completed in cohort")
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Member.Deactivated, processing: ProcessingEvent[UUID]) -> None:
+        # A track is opened if need be, so that evidence arriving later plans nothing either.
+        self._track(_tenant(e), e.originator_id, processing).freeze()
+        self._collect(e, processing)
+
+    @policy.register
+    def _(self, e: Member.Reactivated, processing: ProcessingEvent[UUID]) -> None:
+        track = self._existing_track(_tenant(e), e.originator_id, processing)
+        if track is not None and track.unfreeze() and track.has_inputs:
             self._replan(track, e, processing)
         self._collect(e, processing)
 

@@ -6,6 +6,9 @@ published curricula, role profiles and cohorts it has seen, and a ``TrainingTrac
 engineer with the inputs of their plan (review goals and ratings, measured levels, cohorts
 joined, modules done) and every plan it produced. Because every input arrives as an event,
 replaying the same events gives the same tracks.
+
+A deactivated member's track is frozen: it keeps taking in evidence but plans nothing until
+the member is reactivated, which plans again from everything it took in meanwhile.
 """
 
 from __future__ import annotations
@@ -177,6 +180,23 @@ class TrainingTrack(TrainingAggregate):
         curriculum_id: UUID
         version: int
 
+    class CohortLeft(Event):
+        """Withdrawn, transferred out, or the cohort was cancelled: its curriculum version is
+        no longer preferred."""
+
+        TOPIC = "training.planning:TrainingTrack.CohortLeft"
+        cohort_id: UUID
+
+    class Frozen(Event):
+        """The member was deactivated: no re-plans until they are reactivated."""
+
+        TOPIC = "training.planning:TrainingTrack.Frozen"
+        member_id: UUID
+
+    class Unfrozen(Event):
+        TOPIC = "training.planning:TrainingTrack.Unfrozen"
+        member_id: UUID
+
     class ProgressNoted(Event):
         TOPIC = "training.planning:TrainingTrack.ProgressNoted"
         member_id: UUID
@@ -217,6 +237,7 @@ class TrainingTrack(TrainingAggregate):
         self.plan: Plan | None = None
         self.plan_version = 0
         self.triggers: list[str] = []
+        self.frozen = False
 
     @event(ReviewApplied)
     def apply_review(
@@ -237,6 +258,50 @@ class TrainingTrack(TrainingAggregate):
     @event(CohortJoined)
     def join_cohort(self, cohort_id: UUID, curriculum_id: UUID, version: int) -> None:
         self.cohorts[cohort_id] = (curriculum_id, version)
+
+    def leave_cohort(self, cohort_id: UUID) -> bool:
+        """Whether the cohort was on the track (someone leaving a waitlist never had it)."""
+        if cohort_id not in self.cohorts:
+            return False
+        self._cohort_left(cohort_id=cohort_id)
+        return True
+
+    @event(CohortLeft)
+    def _cohort_left(self, cohort_id: UUID) -> None:
+        del self.cohorts[cohort_id]
+
+    def freeze(self) -> None:
+        if not self.frozen:
+            self._frozen(member_id=self.member_id)
+
+    @event(Frozen)
+    def _frozen(self, member_id: UUID) -> None:
+        self.frozen = True
+
+    def unfreeze(self) -> bool:
+        """Whether the track was frozen."""
+        if not self.frozen:
+            return False
+        self._unfrozen(member_id=self.member_id)
+        return True
+
+    @event(Unfrozen)
+    def _unfrozen(self, member_id: UUID) -> None:
+        self.frozen = False
+
+    @property
+    def has_inputs(self) -> bool:
+        """Whether there is anything to plan from: a track opened only to be frozen has not."""
+        return bool(
+            self.plan is not None
+            or self.ratings
+            or self.measured
+            or self.goals
+            or self.target_role_profile
+            or self.cohorts
+            or self.completed
+            or self.skipped
+        )
 
     def note_progress(self, curriculum_id: str, key: str, state: str, note: str) -> None:
         self._progress_noted(
@@ -315,8 +380,9 @@ class TrainingTrack(TrainingAggregate):
         platform_catalogue: PlanningCatalogue,
         skill_names: dict[str, str] | None = None,
     ) -> None:
-        """Plans again and records the new plan with what changed and why, once per trigger."""
-        if trigger in self.triggers:
+        """Plans again and records the new plan with what changed and why, once per trigger;
+        a frozen track does not plan (its inputs are kept for when it is unfrozen)."""
+        if self.frozen or trigger in self.triggers:
             return
         plan, diff = replan(
             self.plan,

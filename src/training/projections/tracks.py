@@ -46,6 +46,15 @@ class TrackModuleRecord(msgspec.Struct, kw_only=True):
     state: str
 
 
+class TrackCohortRecord(msgspec.Struct, kw_only=True):
+    """A cohort the person is in (enrolled, not waiting): its curriculum version is preferred."""
+
+    cohort_id: UUID
+    curriculum_id: UUID
+    curriculum_version: int
+    joined_at: datetime
+
+
 class TrackRecord(msgspec.Struct, kw_only=True):
     member_id: UUID
     plan_version: int
@@ -56,7 +65,11 @@ class TrackRecord(msgspec.Struct, kw_only=True):
     remaining_gaps: list[dict[str, Any]]
     deferred: list[dict[str, Any]]
     updated_at: datetime
+    # While the member is deactivated the track is frozen: it plans nothing until reactivated.
+    frozen: bool = False
+    frozen_since: datetime | None = None
     modules: list[TrackModuleRecord] = []
+    cohorts: list[TrackCohortRecord] = []
 
 
 class PlanVersionRecord(msgspec.Struct, kw_only=True):
@@ -70,7 +83,12 @@ class PlanVersionRecord(msgspec.Struct, kw_only=True):
 
 
 class TracksView(TenantScopedView):
-    tables = ("training.tracks", "training.track_modules", "training.track_plans")
+    tables = (
+        "training.tracks",
+        "training.track_modules",
+        "training.track_plans",
+        "training.track_cohorts",
+    )
 
     def replanned(self, e: TrainingTrack.Replanned, tracking: Tracking, member_id: UUID) -> None:
         plan = e.plan
@@ -201,10 +219,65 @@ class TracksView(TenantScopedView):
 
         self.write(tracking, e.tenant_id, rows)
 
+    # A track's cohorts are kept by track id (which derives from the tenant and the member):
+    # the track's cohort events do not name the member.
+
+    def cohort_joined(self, e: TrainingTrack.CohortJoined, tracking: Tracking) -> None:
+        def rows(cur: Cursor[Any]) -> None:
+            cur.execute(
+                "INSERT INTO training.track_cohorts (track_id, tenant_id, cohort_id, "
+                "curriculum_id, curriculum_version, joined_at) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (track_id, cohort_id) DO UPDATE SET "
+                "curriculum_id = EXCLUDED.curriculum_id, "
+                "curriculum_version = EXCLUDED.curriculum_version, joined_at = EXCLUDED.joined_at",
+                (
+                    e.originator_id,
+                    e.tenant_id,
+                    e.cohort_id,
+                    e.curriculum_id,
+                    e.version,
+                    e.timestamp,
+                ),
+            )
+
+        self.write(tracking, e.tenant_id, rows)
+
+    def cohort_left(self, e: TrainingTrack.CohortLeft, tracking: Tracking) -> None:
+        def rows(cur: Cursor[Any]) -> None:
+            cur.execute(
+                "DELETE FROM training.track_cohorts WHERE track_id = %s AND cohort_id = %s",
+                (e.originator_id, e.cohort_id),
+            )
+
+        self.write(tracking, e.tenant_id, rows)
+
+    def frozen(self, e: TrainingTrack.Frozen | TrainingTrack.Unfrozen, tracking: Tracking) -> None:
+        """A track frozen before its first plan has no row yet: it gets one (unfrozen) when
+        it is unfrozen and planned."""
+        since = e.timestamp if isinstance(e, TrainingTrack.Frozen) else None
+
+        def rows(cur: Cursor[Any]) -> None:
+            cur.execute(
+                "UPDATE training.tracks SET frozen_since = %s WHERE member_id = %s",
+                (since, e.member_id),
+            )
+
+        self.write(tracking, e.tenant_id, rows)
+
 
 class TracksProjection(Projection[TracksView]):
     name = "tracks"
-    topics = (get_topic(TrainingTrack.Replanned), get_topic(TrainingTrack.ProgressNoted))
+    topics = tuple(
+        get_topic(cls)
+        for cls in (
+            TrainingTrack.Replanned,
+            TrainingTrack.ProgressNoted,
+            TrainingTrack.CohortJoined,
+            TrainingTrack.CohortLeft,
+            TrainingTrack.Frozen,
+            TrainingTrack.Unfrozen,
+        )
+    )
 
     @singledispatchmethod
     def process_event(self, event: Any, tracking: Tracking) -> None:
@@ -218,19 +291,37 @@ class TracksProjection(Projection[TracksView]):
     def _(self, e: TrainingTrack.ProgressNoted, tracking: Tracking) -> None:
         self.view.progressed(e, tracking, e.member_id)
 
+    @process_event.register
+    def _(self, e: TrainingTrack.CohortJoined, tracking: Tracking) -> None:
+        self.view.cohort_joined(e, tracking)
+
+    @process_event.register
+    def _(self, e: TrainingTrack.CohortLeft, tracking: Tracking) -> None:
+        self.view.cohort_left(e, tracking)
+
+    @process_event.register
+    def _(self, e: TrainingTrack.Frozen, tracking: Tracking) -> None:
+        self.view.frozen(e, tracking)
+
+    @process_event.register
+    def _(self, e: TrainingTrack.Unfrozen, tracking: Tracking) -> None:
+        self.view.frozen(e, tracking)
+
 
 # Queries, in a transaction scoped to the caller's tenant.
 
 TRACK_COLUMNS = (
     "member_id, plan_version, trigger, starts_on, minutes_used, budget_minutes, remaining_gaps, "
-    "deferred, updated_at"
+    "deferred, updated_at, frozen_since IS NOT NULL AS frozen, frozen_since"
 )
 MODULE_COLUMNS = (
     "position, curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state"
 )
 
 
-async def get_track(conn: AsyncConnection[Any], member_id: UUID) -> TrackRecord | None:
+async def get_track(
+    conn: AsyncConnection[Any], tenant_id: UUID, member_id: UUID
+) -> TrackRecord | None:
     async with conn.cursor(row_factory=class_row(TrackRecord)) as cur:
         await cur.execute(
             f"SELECT {TRACK_COLUMNS} FROM training.tracks WHERE member_id = %s", (member_id,)
@@ -245,6 +336,13 @@ async def get_track(conn: AsyncConnection[Any], member_id: UUID) -> TrackRecord 
             (member_id,),
         )
         track.modules = await cur.fetchall()
+    async with conn.cursor(row_factory=class_row(TrackCohortRecord)) as cur:
+        await cur.execute(
+            "SELECT cohort_id, curriculum_id, curriculum_version, joined_at "
+            "FROM training.track_cohorts WHERE track_id = %s ORDER BY joined_at, cohort_id",
+            (TrainingTrack.create_id(tenant_id, member_id),),
+        )
+        track.cohorts = await cur.fetchall()
     return track
 
 
