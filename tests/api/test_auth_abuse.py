@@ -144,11 +144,14 @@ def test_unknown_kids_reload_the_keys_at_most_once_per_cooldown(services: Servic
     assert ring.loads == 2
     # ...reusing the keys it had imported: importing a private key stalls the process.
     assert ring.current().signing_key is loaded.signing_key
-    # ...the next ones within the cooldown do not, however many there are.
+    # ...the next ones within the cooldown do not, however many there are: the keys at hand
+    # decide, so the API refuses them without leaving the event loop.
     clock.now += RELOAD_COOLDOWN - 0.1
+    assert ring.at_hand(secrets.token_hex(16)) is ring.current()
     assert all(refused(garbage_token(), ring, services) for _ in range(200))
     assert ring.loads == 2
     clock.now += 0.1
+    assert ring.at_hand(secrets.token_hex(16)) is None  # a reload is due: not at hand
     assert all(refused(garbage_token(), ring, services) for _ in range(200))
     assert ring.loads == 3
 
@@ -317,13 +320,13 @@ def test_an_address_that_keeps_failing_gets_429_and_no_one_else_does(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     looked_up: list[str] = []
-    refresh_for = served.services.keys.refresh_for
+    at_hand = served.services.keys.at_hand
 
-    def counted(kid: str) -> LoadedKeys:
+    def counted(kid: str) -> LoadedKeys | None:
         looked_up.append(kid)
-        return refresh_for(kid)
+        return at_hand(kid)
 
-    monkeypatch.setattr(served.services.keys, "refresh_for", counted)
+    monkeypatch.setattr(served.services.keys, "at_hand", counted)
     good = operator_token(served)
     with http_from(served, "127.0.0.21") as attacker:
         statuses = [

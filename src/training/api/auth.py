@@ -45,8 +45,9 @@ from training.application.sso import SESSION_COOKIE, SESSION_PURPOSE
 from training.application.tenancy import credentials_in_force
 from training.domain.access import Role, scopes_of
 from training.domain.tenancy import OPERATOR_SCOPE
-from training.infra.keys import KeyRing
+from training.infra.keys import KeyRing, LoadedKeys
 from training.infra.oidc import OidcError, OidcProviders
+from training.infra.settings import Settings
 
 ALGORITHMS = ["RS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
@@ -145,7 +146,14 @@ def _deeper_than(value: object, limit: int) -> bool:
 
 
 def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) -> dict[str, Any]:
-    header = read_unverified(raw).header
+    """The claims of one of our access tokens, or ``TokenRejected``; may read the keys."""
+    kid = access_token_kid(read_unverified(raw))
+    return verified_claims(raw, kid, keys.refresh_for(kid), issuer=issuer, audience=audience)
+
+
+def access_token_kid(token: UnverifiedToken) -> str:
+    """The kid of what looks like one of our access tokens (typ, alg and kid checked)."""
+    header = token.header
     if header.get("typ") != TOKEN_TYPE:
         raise TokenRejected("the token is not an access token (typ at+jwt)")
     if header.get("alg") not in ALGORITHMS:
@@ -153,7 +161,13 @@ def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) 
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise TokenRejected("the token names no key (kid)")
-    loaded = keys.refresh_for(kid)
+    return kid
+
+
+def verified_claims(
+    raw: str, kid: str, loaded: LoadedKeys, *, issuer: str, audience: str
+) -> dict[str, Any]:
+    """Signature and claims checked against ``loaded``: CPU only, no I/O."""
     if not loaded.knows(kid):
         # Refused like a bad signature, without trying every key.
         raise TokenRejected("the token's signature does not verify")
@@ -174,6 +188,20 @@ def verify_access_token(raw: str, keys: KeyRing, *, issuer: str, audience: str) 
     except (JoseError, ValueError, json.JSONDecodeError):
         raise TokenRejected("the token could not be verified") from None
     return dict(token.claims)
+
+
+async def our_access_token_claims(
+    keys: KeyRing, settings: Settings, raw: str, token: UnverifiedToken
+) -> dict[str, Any]:
+    """Verified on the event loop when the keys at hand decide (a known kid, or an unknown
+    one while no reload is due: a signature check costs less than a hop to a thread), in a
+    thread when the keys must be read first."""
+    issuer, audience = settings.issuer, settings.audience
+    kid = access_token_kid(token)
+    loaded = keys.at_hand(kid)
+    if loaded is not None:
+        return verified_claims(raw, kid, loaded, issuer=issuer, audience=audience)
+    return await sync_to_thread(verify_access_token, raw, keys, issuer=issuer, audience=audience)
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -274,19 +302,15 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
                 raise NotAuthorizedException(
                     detail="send an access token: Authorization: Bearer <token>"
                 )
-            elif (issuer := read_unverified(token).claims.get("iss")) not in (
+            elif (issuer := (unverified := read_unverified(token)).claims.get("iss")) not in (
                 None,
                 services.settings.issuer,
             ):
                 # Not ours: perhaps an access token from a tenant's own identity provider.
                 claims = await tenant_idp_claims(connection, token, str(issuer))
             else:
-                claims = await sync_to_thread(
-                    verify_access_token,
-                    token,
-                    services.keys,
-                    issuer=services.settings.issuer,
-                    audience=services.settings.audience,
+                claims = await our_access_token_claims(
+                    services.keys, services.settings, token, unverified
                 )
             principal = principal_from_claims(claims)
         except TokenRejected as error:
@@ -341,7 +365,7 @@ def requires_scope(scope: str, *, operator: bool = False) -> Guard:
                 raise PermissionDeniedException(detail="this needs a tenant's credentials")
             return
         if not principal.has_scope(scope):
-            raise PermissionDeniedException(detail=f"this needs the scope {scope!r}")
+            raise PermissionDeniedException(detail=f"this needs the scope '{scope}'")
 
     return guard
 

@@ -129,6 +129,19 @@ class KeyRing:
             return loaded
         return self._refresh(wait=True, forced=True)
 
+    def at_hand(self, kid: str) -> LoadedKeys | None:
+        """The keys that decide about ``kid`` with no load and no wait, else None: fresh
+        keys that know it, or that do not while a reload for an unknown kid is not due."""
+        loaded = self._loaded
+        now = self._clock()
+        if loaded is None or now - self._loaded_at > self._cache_seconds:
+            return None
+        if loaded.knows(kid):
+            return loaded
+        if self._loading is None and now - self._forced_at < self._reload_cooldown:
+            return loaded
+        return None
+
     def reload(self) -> LoadedKeys:
         """Loads now, whatever the cooldown (after a rotation made by this process)."""
         with self._lock:
