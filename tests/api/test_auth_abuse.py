@@ -200,10 +200,11 @@ def test_a_rotation_in_another_process_is_learned_within_the_cooldown(
     assert ring.loads == loads + 1
 
 
-def test_readers_keep_verifying_while_the_keys_reload(
+def test_readers_keep_deciding_while_the_keys_reload(
     services: Services, client: TestClient[Any]
 ) -> None:
-    """A reload holds no lock: a known kid verifies while another thread is inside _load."""
+    """A reload holds no lock and makes no one wait: while a thread is inside _load, a known
+    kid verifies and another unknown kid is refused at once."""
     box = SecretBox.from_settings(services.settings)
     token = fetch_token(client, register_operator(services))
     inside = threading.Event()
@@ -229,6 +230,9 @@ def test_readers_keep_verifying_while_the_keys_reload(
                 token, ring, issuer=services.settings.issuer, audience=services.settings.audience
             )
             assert claims["client_id"].startswith("op_")
+            assert ring.at_hand(secrets.token_hex(16)) is not None  # decided without waiting
+            assert refused(garbage_token(), ring, services)
+            assert not reloading.done()
         finally:
             release.set()
         assert reloading.result(30)

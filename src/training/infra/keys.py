@@ -4,8 +4,8 @@
 and keeps the old one published as ``previous`` until the next rotation, so tokens signed
 just before a rotation still verify. Readers cache the key set for ``CACHE_SECONDS`` and
 reload when a token names a kid they do not know (a rotation in another process), but at
-most once every ``RELOAD_COOLDOWN`` seconds: a reload reads the database, decrypts the
-private key and imports every key, so a stream of made-up kids must not cause one each.
+most once every ``RELOAD_COOLDOWN`` seconds: a reload connects to the database and reads
+the keys, so a stream of made-up kids must not cause one each, nor wait for one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ KEY_BITS = 2048
 CACHE_SECONDS = 60.0
 # How soon a kid that is new after a rotation elsewhere is known here, at the latest.
 RELOAD_COOLDOWN = 5.0
-# How long a caller that needs the keys being loaded waits for them (a load takes ~60 ms).
+# How long a caller waits for the first keys another thread is loading.
 RELOAD_WAIT = 10.0
 
 
@@ -84,12 +84,13 @@ class KeyRing:
     """The current keys, read with the app role.
 
     Verifying reads the loaded key set without taking a lock. A load (the query, decrypting
-    the private key, importing the keys) runs in the thread of the caller that needed it,
-    with no lock held: the others keep using the keys they have, and only callers that cannot
-    go on without the new keys (none loaded yet, or an unknown kid) wait for it to finish.
-    Loads happen when the set is older than ``cache_seconds``, and for an unknown kid, at
-    most once every ``reload_cooldown`` seconds; the first unknown kid after a quiet spell
-    reloads at once, so a rotation in another process is normally learned immediately.
+    the private key, importing the keys) runs in the thread of the caller that found it due,
+    with no lock held; everyone else keeps deciding with the keys already loaded, and waits
+    only when there are none yet. Loads are due when the set is older than
+    ``cache_seconds``, and for an unknown kid at most once every ``reload_cooldown`` seconds:
+    the first unknown kid after a quiet spell reloads at once, so a rotation in another
+    process is normally learned with the first token that names the new key, and at the
+    latest within the cooldown.
     """
 
     def __init__(
@@ -116,29 +117,27 @@ class KeyRing:
 
     def current(self) -> LoadedKeys:
         loaded = self._loaded
-        if loaded is None:
-            return self._refresh(wait=True, forced=False)
-        if self._clock() - self._loaded_at > self._cache_seconds:
-            return self._refresh(wait=False, forced=False)
+        if loaded is None or self._clock() - self._loaded_at > self._cache_seconds:
+            return self._refresh(forced=False)
         return loaded
 
     def refresh_for(self, kid: str) -> LoadedKeys:
-        """The keys, reloaded first if ``kid`` is unknown and the cooldown has passed."""
+        """The keys, reloaded first if ``kid`` is unknown and a reload for it is due."""
         loaded = self.current()
         if loaded.knows(kid):
             return loaded
-        return self._refresh(wait=True, forced=True)
+        return self._refresh(forced=True)
 
     def at_hand(self, kid: str) -> LoadedKeys | None:
-        """The keys that decide about ``kid`` with no load and no wait, else None: fresh
-        keys that know it, or that do not while a reload for an unknown kid is not due."""
+        """The keys that decide about ``kid`` with no load and no wait; None when this caller
+        has to load them first (``refresh_for``, in a thread)."""
         loaded = self._loaded
-        now = self._clock()
-        if loaded is None or now - self._loaded_at > self._cache_seconds:
+        if loaded is None:
             return None
-        if loaded.knows(kid):
-            return loaded
-        if self._loading is None and now - self._forced_at < self._reload_cooldown:
+        now = self._clock()
+        if now - self._loaded_at > self._cache_seconds and self._due(now, forced=False):
+            return None
+        if loaded.knows(kid) or not self._due(now, forced=True):
             return loaded
         return None
 
@@ -150,19 +149,26 @@ class KeyRing:
         self._publish(loaded)
         return loaded
 
-    def _refresh(self, *, wait: bool, forced: bool) -> LoadedKeys:
+    def _due(self, now: float, *, forced: bool) -> bool:
+        """Whether a caller may start a load now: none running, and (a failing load is
+        retried once per cooldown too) none started within the cooldown."""
+        if self._loading is not None:
+            return False
+        if self._loaded is None:
+            return True
+        last = self._forced_at if forced else self._load_started_at
+        return now - last >= self._reload_cooldown
+
+    def _refresh(self, *, forced: bool) -> LoadedKeys:
         with self._lock:
-            loading = self._loading
             now = self._clock()
-            # A failing load (the database away) is retried once per cooldown too.
-            last = self._forced_at if forced else self._load_started_at
-            due = self._loaded is None or now - last >= self._reload_cooldown
-            mine = loading is None and due
+            mine = self._due(now, forced=forced)
             if mine:
-                loading = self._loading = threading.Event()
+                self._loading = threading.Event()
                 self._load_started_at = now
                 if forced:
                     self._forced_at = now
+            loading = self._loading
         if mine:
             assert loading is not None
             try:
@@ -173,8 +179,8 @@ class KeyRing:
                 with self._lock:
                     self._loading = None
                 loading.set()
-        if loading is not None and (wait or self._loaded is None):
-            loading.wait(RELOAD_WAIT)
+        if self._loaded is None and loading is not None:
+            loading.wait(RELOAD_WAIT)  # nothing to decide with yet
         current = self._loaded
         if current is None:
             msg = "the signing keys could not be loaded"
