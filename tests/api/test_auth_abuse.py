@@ -246,10 +246,21 @@ TOKEN_LIMIT = 5
 PROXY = "127.0.0.71"
 
 
+class HeldRefusals:
+    """Records how long each 429 to a stranger would have been held back, without waiting."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+
+    async def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
 @dataclass(frozen=True)
 class Served:
     base_url: str
     services: Services
+    held: HeldRefusals
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +279,12 @@ def served(database: Database) -> Iterator[Served]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # tokens over plain HTTP on loopback
         services = build_services(settings, database, run_projections=True)
+        app = create_app(services)
+        held = HeldRefusals()
+        app.state.address_limits.pause = held.pause
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(services),
+                app,
                 lifespan="on",
                 log_level="warning",
                 access_log=False,
@@ -285,7 +299,7 @@ def served(database: Database) -> Iterator[Served]:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.05)
         try:
-            yield Served(base_url, services)
+            yield Served(base_url, services, held)
         finally:
             server.should_exit = True
             thread.join(START_TIMEOUT)
@@ -339,10 +353,15 @@ def test_an_address_that_keeps_failing_gets_429_and_no_one_else_does(
         ]
         assert statuses == [401] * ANONYMOUS_LIMIT
         assert len(looked_up) == ANONYMOUS_LIMIT
+        held_before = len(served.held.pauses)
         for _ in range(20):
             refused = attacker.get("/v1/tenants", headers=bearer(garbage_token(served.base_url)))
             assert_rate_limited(refused)
         assert len(looked_up) == ANONYMOUS_LIMIT  # refused before the token was read
+        # Each refusal was held back (up to a second) before it was sent.
+        pauses = served.held.pauses[held_before:]
+        assert len(pauses) == 20
+        assert all(0 < pause <= 1.0 for pause in pauses)
         # The address is refused as a whole while it has no share left, good token or not.
         assert_rate_limited(attacker.get("/v1/tenants", headers=bearer(good)))
     with http_from(served, "127.0.0.22") as legitimate:

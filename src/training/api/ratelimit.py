@@ -9,7 +9,9 @@ several processes the effective limit is per process (ADR 0014). Three sets of b
   routes a stranger can reach without a token (calendar feeds, single sign-on, discovery
   documents, the OpenAPI document), and every failed authentication (a 401) anywhere else.
   An address that has spent its share is answered 429 before its credentials are looked
-  at, so a flood of bad tokens costs a dictionary lookup each (``AddressLimitMiddleware``);
+  at, so a flood of bad tokens costs a dictionary lookup each, and the 429 is held back up
+  to a second, which slows a flood sent through a few connections to a trickle
+  (``AddressLimitMiddleware``);
 - **per client address at the token endpoint** (``TRAINING_RATE_LIMIT_TOKEN``), which also
   slows secret guessing.
 
@@ -28,13 +30,14 @@ caller chose to write). IPv6 addresses count by their /64, the block one subscri
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
@@ -59,6 +62,8 @@ SELF_AUTHENTICATED = re.compile(r"^/scim/")
 OPEN_PATHS = re.compile("|".join(PUBLIC_PATHS))
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_ADDRESS_CHARS = 64
+REFUSAL_PAUSE = 1.0  # seconds a stranger's 429 is held back, at most
+MAX_HELD_REFUSALS = 256
 MAX_IPV4_CHARS = len("255.255.255.255")
 
 
@@ -232,11 +237,17 @@ class AddressLimitMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     def __init__(
-        self, anonymous: Buckets, token: Buckets, trusted_proxies: tuple[Network, ...] = ()
+        self,
+        anonymous: Buckets,
+        token: Buckets,
+        trusted_proxies: tuple[Network, ...] = (),
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.anonymous = anonymous
         self.token = token
         self.trusted_proxies = trusted_proxies
+        self.pause = pause
+        self._held = 0  # refusals being held back; one event loop, so no lock
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         route = route_of(request_path(scope))
@@ -248,14 +259,14 @@ class AddressLimitMiddleware(ASGIMiddleware):
             buckets = self.token if route == "token" else self.anonymous
             wait = buckets.take(address)
             if wait > 0:
-                await refuse(send, scope, wait, buckets.limit)
+                await self._refuse(send, scope, wait, buckets.limit)
                 return
             await next_app(scope, receive, send)
             return
         # Guarded: only failures count, and an address out of them is refused unread.
         wait = self.anonymous.wait(address)
         if wait > 0:
-            await refuse(send, scope, wait, self.anonymous.limit)
+            await self._refuse(send, scope, wait, self.anonymous.limit)
             return
         status = 0
 
@@ -274,6 +285,19 @@ class AddressLimitMiddleware(ASGIMiddleware):
             raise
         if status == HTTP_401_UNAUTHORIZED:
             self.anonymous.charge(address)
+
+    async def _refuse(self, send: Send, scope: Scope, wait: float, limit: RateLimit) -> None:
+        """The 429 comes after a pause of up to ``REFUSAL_PAUSE`` seconds: a stranger who
+        floods through a few connections, waiting for each answer, is slowed to about one
+        request a second on each, for the price of a sleeping coroutine. Past
+        ``MAX_HELD_REFUSALS`` at once, the answer is immediate (memory stays bounded)."""
+        if self._held < MAX_HELD_REFUSALS:
+            self._held += 1
+            try:
+                await self.pause(min(REFUSAL_PAUSE, wait))
+            finally:
+                self._held -= 1
+        await refuse(send, scope, wait, limit)
 
 
 class RateLimitMiddleware(ASGIMiddleware):
