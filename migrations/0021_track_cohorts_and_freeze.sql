@@ -1,6 +1,8 @@
 -- A training track says whether it is frozen (its member is deactivated: no re-plans until
 -- reactivated) and which cohorts it follows (their pinned curriculum versions are preferred).
 
+SET LOCAL ROLE training_owner;
+
 ALTER TABLE training.tracks ADD COLUMN frozen_since timestamptz;
 
 -- Kept by track id (derived from the tenant and the member): the track's cohort events do
