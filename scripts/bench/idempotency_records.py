@@ -7,11 +7,15 @@ On a throw-away embedded PostgreSQL it measures, in one process a moment apart:
   transactions, what every POST with an ``Idempotency-Key`` adds), against sealing and
   opening the same body alone (AES-256-GCM): the share of the record's cost that sealing is;
 * ``forget_mentions`` over a tenant's stored responses (each one opened and searched);
-* ``ExpiredRecordsPurge.purge`` of expired records, as the worker role, 1,000 per statement.
+* ``ExpiredRecordsPurge.purge`` of expired records, as the worker role, 1,000 per statement;
+* a command through the command bus (registering an API client, one event), plain and with
+  its outcome recorded in its transaction (what a command of a request with an
+  ``Idempotency-Key`` adds: pickling and sealing the result, one more insert), interleaved.
 
 It prints a Markdown table. Usage::
 
     .venv/bin/python scripts/bench/idempotency_records.py [--records 500] [--erasure 10000]
+        [--commands 300]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import os
 import platform
 import shutil
+import statistics
 import tempfile
 import time
 import timeit
@@ -32,16 +37,22 @@ from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 
+from training.application.context import CommandContext
+from training.application.idempotency import commands_of_request
+from training.application.tenancy import RegisterApiClient, RegisterTenant
+from training.bootstrap import command_bus, training_application
 from training.infra.database import Database, database_for
 from training.infra.idempotency import (
     ExpiredRecordsPurge,
     IdempotencyStore,
+    IdempotentRequest,
     request_fingerprint,
     sealing_context,
 )
 from training.infra.migrations import migrate
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
+from training.projections.store import ProcessLiveness
 
 BODY = (
     b'{"client_id":"tc_0123456789abcdef","client_secret":"'
@@ -72,28 +83,61 @@ async def stored(
     """Claims and completes ``count`` records; answers the mean milliseconds per record."""
     fingerprint = request_fingerprint("POST", "/v1/x", b"", BODY)
     clock_now = datetime.now(UTC) - age
+    liveness = ProcessLiveness(database.app_url)
     async with AsyncConnectionPool(database.app_url, min_size=1, max_size=1) as pool:
-        store = IdempotencyStore(pool, box, clock=lambda: clock_now)
+        store = IdempotencyStore(pool, box, liveness, clock=lambda: clock_now)
         started = time.perf_counter()
         for n in range(count):
             key = f"k-{uuid.uuid4().hex}-{n}"
             await store.claim(tenant, "client:bench", key, fingerprint)
             await store.complete(tenant, "client:bench", key, 201, [], BODY)
-        return (time.perf_counter() - started) / count * 1000
+        elapsed = time.perf_counter() - started
+    await liveness.close()
+    return elapsed / count * 1000
 
 
 async def erase(database: Database, box: SecretBox, tenant: uuid.UUID) -> tuple[int, float]:
+    liveness = ProcessLiveness(database.app_url)
     async with AsyncConnectionPool(database.app_url, min_size=1, max_size=1) as pool:
-        store = IdempotencyStore(pool, box)
+        store = IdempotencyStore(pool, box, liveness)
         started = time.perf_counter()
         deleted = await store.forget_mentions(tenant, ["nobody@example.com", "Nobody Named"])
-        return deleted, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+    await liveness.close()
+    return deleted, elapsed
+
+
+def commands(database: Database, box: SecretBox, count: int) -> tuple[float, float]:
+    """Median milliseconds of a command through the bus: plain, and with its outcome recorded."""
+    app = training_application(database)
+    bus = command_bus(app)
+    operator = CommandContext.system("bench", request_id="bench")
+    try:
+        tenant = bus.execute(operator, RegisterTenant("bench", "Bench", 5)).result
+        command = RegisterApiClient(tenant.tenant_id, "HRIS", ("tenant:read",))
+        expires = datetime.now(UTC) + timedelta(days=1)
+        plain, recorded = [], []
+        for n in range(count):
+            started = time.perf_counter()
+            bus.execute(operator, command)
+            plain.append(time.perf_counter() - started)
+            request = IdempotentRequest(
+                box, database.app_url, None, "operator:bench", f"k-{n}", expires
+            )
+            with commands_of_request(request):
+                started = time.perf_counter()
+                bus.execute(operator, command)
+                recorded.append(time.perf_counter() - started)
+    finally:
+        app.close()
+    return statistics.median(plain) * 1000, statistics.median(recorded) * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=500, help="records timed one by one")
     parser.add_argument("--erasure", type=int, default=10_000, help="a tenant's stored records")
+    parser.add_argument("--commands", type=int, default=300, help="commands of each kind")
     args = parser.parse_args()
     box = SecretBox(os.urandom(32))
     context = sealing_context(uuid.uuid4(), "client:bench", "key")
@@ -115,6 +159,7 @@ def main() -> None:
         started = time.perf_counter()
         purged = purge.purge()
         purge_s = time.perf_counter() - started
+        plain_ms, recorded_ms = commands(database, box, args.commands)
     print(
         f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
     )
@@ -127,6 +172,9 @@ def main() -> None:
     print(f"| sealing's share of a record | {seal_open_us / 1000 / record_ms:.2%} |")
     print(f"| forget_mentions over {args.erasure} stored responses | {erasure_s * 1000:.0f} ms |")
     print(f"| purge of {purged} expired records (worker role) | {purge_s * 1000:.0f} ms |")
+    print(f"| a command through the bus, median of {args.commands} | {plain_ms:.2f} ms |")
+    print(f"| the same, its outcome recorded with its events | {recorded_ms:.2f} ms |")
+    print(f"| recording's cost on a command | {recorded_ms / plain_ms - 1:+.1%} |")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         import_runner=ImportRunner(bus, import_store, SqlPeopleDirectory(import_store)),
         store=store,
         idempotency=IdempotencyStore(
-            store.pool, box, ttl=timedelta(seconds=settings.idempotency_ttl)
+            store.pool, box, store.liveness, ttl=timedelta(seconds=settings.idempotency_ttl)
         ),
         keys=keys,
         token_server=TokenServer(app, settings, keys),

@@ -49,12 +49,12 @@ def environment(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 class Server:
     """``training serve`` with its output captured, as a service manager or CI would."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.env = env
         self.base = f"http://127.0.0.1:{env['TRAINING_PORT']}"
         self.stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read after it exits)
         self.process = subprocess.Popen(
-            [TRAINING, "serve"],
+            [TRAINING, "serve", *args],
             env=env,
             stdout=self.stdout,
             stderr=subprocess.PIPE,
@@ -79,6 +79,10 @@ class Server:
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
+        return self.ended()
+
+    def ended(self) -> int:
+        """The exit status once the process is gone (a negative signal number if killed)."""
         try:
             code = self.process.wait(timeout=30)
         finally:
@@ -214,3 +218,70 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert "serve" in result.stdout
     assert "migrate" in result.stdout
+
+
+def test_a_retry_after_a_crash_between_commit_and_answer_acts_once(data_dir: Path) -> None:
+    """The process dies right after a command of a request with an Idempotency-Key commits,
+    before the response is stored or sent (a test-only fault: it kills itself with SIGKILL).
+    Started again, a retry with the same key answers at once what the first attempt would
+    have, and nothing acted twice."""
+    port = free_port()
+    faulty = environment(data_dir, port, TRAINING_FAULT_KILL_AFTER_COMMIT="1")
+    first = Server(faulty, "--no-demo")
+    first.wait_ready()
+    token = operator_token(faulty, first.base)
+
+    def post(base: str, path: str, body: dict[str, object], key: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+        return httpx.post(f"{base}{path}", json=body, headers=headers, timeout=30)
+
+    tenant = {"slug": "crash-corp", "name": "Crash Corp", "seat_limit": 5}
+    with pytest.raises(httpx.HTTPError):  # the connection dies with the process
+        post(first.base, "/v1/tenants", tenant, "tenant-1")
+    assert first.ended() == -signal.SIGKILL
+
+    # Still with the fault: a retry that only answers what was recorded commits nothing.
+    second = Server(faulty, "--no-demo")
+    second.wait_ready()
+    retried = post(second.base, "/v1/tenants", tenant, "tenant-1")
+    assert retried.status_code == 201, retried.text  # not 409: it was registered once
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.json()["slug"] == "crash-corp"
+    clients = f"/v1/tenants/{retried.json()['tenant_id']}/clients"
+    hris = {"name": "HRIS", "scopes": ["tenant:read"]}
+    with pytest.raises(httpx.HTTPError):
+        post(second.base, clients, hris, "client-1")
+    assert second.ended() == -signal.SIGKILL
+
+    third = Server(environment(data_dir, port), "--no-demo")
+    try:
+        third.wait_ready()
+        started = time.monotonic()
+        issued = post(third.base, clients, hris, "client-1")
+        # The claim of the dead process is recognised at once, not after a timeout.
+        assert time.monotonic() - started < 10
+        assert issued.status_code == 201, issued.text
+        assert issued.headers["idempotent-replayed"] == "true"
+        credentials = issued.json()
+        assert token_for(third.base, credentials).status_code == 200
+        again = post(third.base, clients, hris, "client-1")
+        assert again.status_code == 201
+        assert again.json() == credentials
+        listed = httpx.get(
+            f"{third.base}{clients}",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Training-Position": issued.headers["training-position"],
+            },
+        ).json()
+        assert [c["name"] for c in listed["items"]] == ["HRIS"]  # registered once
+        tenants = httpx.get(
+            f"{third.base}/v1/tenants",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Training-Position": retried.headers["training-position"],
+            },
+        ).json()
+        assert [t["slug"] for t in tenants["items"]] == ["crash-corp"]
+    finally:
+        assert third.interrupt() == 0

@@ -1,5 +1,7 @@
 """The idempotency store: claim, replay, refuse a different request, release on failure;
-responses sealed and bound to their row; records expire and are purged."""
+responses sealed and bound to their row; records expire and are purged; a claim whose process
+is gone is taken over at once, and a command an earlier attempt stored is answered, not run
+again."""
 
 from __future__ import annotations
 
@@ -13,18 +15,25 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from tests.helpers import system_context
+from training.application.idempotency import commands_of_request
+from training.application.tenancy import RegisterApiClient, RegisterTenant
+from training.bootstrap import command_bus, training_application
 from training.infra.database import Database
 from training.infra.idempotency import (
     Claimed,
     ExpiredRecordsPurge,
     IdempotencyStore,
+    IdempotentRequest,
     InFlight,
     Mismatch,
     Replay,
     Unreadable,
+    record_command_outcome,
     request_fingerprint,
 )
 from training.infra.secretbox import SecretBox
+from training.projections.store import ProcessLiveness
 
 BOX = SecretBox(b"k" * 32)
 FIRST = request_fingerprint("POST", "/v1/x", b"", b'{"a":1}')
@@ -38,6 +47,21 @@ async def app_pool(database: Database) -> AsyncIterator[AsyncConnectionPool]:
         yield pool
 
 
+@asynccontextmanager
+async def process(database: Database) -> AsyncIterator[ProcessLiveness]:
+    """The liveness session of one process of the service."""
+    liveness = ProcessLiveness(database.app_url)
+    try:
+        yield liveness
+    finally:
+        await liveness.close()
+
+
+def claimed(result: object) -> IdempotentRequest:
+    assert isinstance(result, Claimed), result
+    return result.request
+
+
 def stored_rows(database: Database, principal: str) -> list[tuple[str, bytes | None]]:
     with psycopg.connect(database.admin_url) as conn:
         rows = conn.execute(
@@ -49,11 +73,11 @@ def stored_rows(database: Database, principal: str) -> list[tuple[str, bytes | N
 
 
 async def scenario(database: Database) -> None:
-    async with app_pool(database) as pool:
-        store = IdempotencyStore(pool, BOX)
+    async with app_pool(database) as pool, process(database) as liveness:
+        store = IdempotencyStore(pool, BOX, liveness)
         tenant = uuid.uuid4()
 
-        assert await store.claim(tenant, "client:a", "k1", FIRST) == Claimed()
+        claimed(await store.claim(tenant, "client:a", "k1", FIRST))
         assert await store.claim(tenant, "client:a", "k1", FIRST) == InFlight()
         assert await store.claim(tenant, "client:a", "k1", OTHER) == Mismatch()
 
@@ -63,15 +87,15 @@ async def scenario(database: Database) -> None:
         )
 
         # The same key of another principal is another key.
-        assert await store.claim(uuid.uuid4(), "client:b", "k1", FIRST) == Claimed()
+        claimed(await store.claim(uuid.uuid4(), "client:b", "k1", FIRST))
 
         # A failed first attempt releases the key, so the client may retry.
-        assert await store.claim(tenant, "client:a", "k2", FIRST) == Claimed()
+        claimed(await store.claim(tenant, "client:a", "k2", FIRST))
         await store.release(tenant, "client:a", "k2")
-        assert await store.claim(tenant, "client:a", "k2", FIRST) == Claimed()
+        claimed(await store.claim(tenant, "client:a", "k2", FIRST))
 
         # The platform operator's keys live outside every tenant.
-        assert await store.claim(None, "operator:op", "k1", FIRST) == Claimed()
+        claimed(await store.claim(None, "operator:op", "k1", FIRST))
 
 
 def test_claim_replay_mismatch_and_release(database: Database) -> None:
@@ -79,11 +103,11 @@ def test_claim_replay_mismatch_and_release(database: Database) -> None:
 
 
 async def sealed_scenario(database: Database) -> None:
-    async with app_pool(database) as pool:
-        store = IdempotencyStore(pool, BOX)
+    async with app_pool(database) as pool, process(database) as liveness:
+        store = IdempotencyStore(pool, BOX, liveness)
         tenant = uuid.uuid4()
         for key in ("s1", "s2"):
-            assert await store.claim(tenant, "client:sealed", key, FIRST) == Claimed()
+            claimed(await store.claim(tenant, "client:sealed", key, FIRST))
             await store.complete(tenant, "client:sealed", key, 201, [], SECRET_BODY)
         rows = stored_rows(database, "client:sealed")
         assert [key for key, _ in rows] == ["s1", "s2"]
@@ -104,7 +128,7 @@ async def sealed_scenario(database: Database) -> None:
             )
         assert await store.claim(tenant, "client:sealed", "s2", FIRST) == Unreadable()
         # Under another secret key nothing opens either.
-        other = IdempotencyStore(pool, SecretBox(b"o" * 32))
+        other = IdempotencyStore(pool, SecretBox(b"o" * 32), liveness)
         assert await other.claim(tenant, "client:sealed", "s1", FIRST) == Unreadable()
 
 
@@ -121,44 +145,53 @@ class Clock:
 
 
 async def expiry_scenario(database: Database) -> None:
-    async with app_pool(database) as pool:
+    async with app_pool(database) as pool, process(database) as liveness:
         clock = Clock(datetime.now(UTC))
-        store = IdempotencyStore(pool, BOX, ttl=timedelta(hours=24), clock=clock)
+        store = IdempotencyStore(pool, BOX, liveness, ttl=timedelta(hours=24), clock=clock)
         tenant = uuid.uuid4()
-        assert await store.claim(tenant, "client:ttl", "k", FIRST) == Claimed()
+        claimed(await store.claim(tenant, "client:ttl", "k", FIRST))
         await store.complete(tenant, "client:ttl", "k", 201, [], b'{"n":1}')
         clock.now += timedelta(hours=23, minutes=59)
         assert await store.claim(tenant, "client:ttl", "k", FIRST) == Replay(201, [], b'{"n":1}')
         # A day later the record is expired: never replayed, even though nothing purged it.
         clock.now += timedelta(minutes=2)
         assert len(stored_rows(database, "client:ttl")) == 1
-        assert await store.claim(tenant, "client:ttl", "k", FIRST) == Claimed()
+        claimed(await store.claim(tenant, "client:ttl", "k", FIRST))
         # Another request may now use the key (the expired record does not refuse it).
         clock.now += timedelta(days=2)
-        assert await store.claim(tenant, "client:ttl", "k", OTHER) == Claimed()
+        claimed(await store.claim(tenant, "client:ttl", "k", OTHER))
 
         # The window is configurable.
-        short = IdempotencyStore(pool, BOX, ttl=timedelta(seconds=30), clock=clock)
-        assert await short.claim(tenant, "client:ttl", "short", FIRST) == Claimed()
+        short = IdempotencyStore(pool, BOX, liveness, ttl=timedelta(seconds=30), clock=clock)
+        claimed(await short.claim(tenant, "client:ttl", "short", FIRST))
         await short.complete(tenant, "client:ttl", "short", 200, [], b"{}")
         clock.now += timedelta(seconds=31)
-        assert await short.claim(tenant, "client:ttl", "short", FIRST) == Claimed()
+        claimed(await short.claim(tenant, "client:ttl", "short", FIRST))
 
 
 def test_an_expired_record_is_never_replayed(database: Database) -> None:
     asyncio.run(expiry_scenario(database))
 
 
+class LastEvent:
+    originator_id = uuid.uuid4()
+    originator_version = 1
+
+
 async def write_records(database: Database, ages: dict[str, timedelta]) -> None:
-    async with app_pool(database) as pool:
+    async with app_pool(database) as pool, process(database) as liveness:
         for key, age in ages.items():
             clock = Clock(datetime.now(UTC) - age)
-            store = IdempotencyStore(pool, BOX, clock=clock)
+            store = IdempotencyStore(pool, BOX, liveness, clock=clock)
             tenant = uuid.uuid4()
-            assert await store.claim(tenant, "client:purge", key, FIRST) == Claimed()
+            request = claimed(await store.claim(tenant, "client:purge", key, FIRST))
+            with psycopg.connect(database.app_url) as conn, conn.cursor() as cur:
+                record_command_outcome(cur, request.marker(1, None, LastEvent()))
             await store.complete(tenant, "client:purge", key, 201, [], b"{}")
-        operator = IdempotencyStore(pool, BOX, clock=Clock(datetime.now(UTC) - timedelta(days=3)))
-        assert await operator.claim(None, "operator:purge", "old", FIRST) == Claimed()
+        operator = IdempotencyStore(
+            pool, BOX, liveness, clock=Clock(datetime.now(UTC) - timedelta(days=3))
+        )
+        claimed(await operator.claim(None, "operator:purge", "old", FIRST))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -176,6 +209,11 @@ def test_expired_records_are_purged_in_the_background(database: Database) -> Non
     assert purge.purge() == 4  # three of tenants, one of the operator
     assert [key for key, _ in stored_rows(database, "client:purge")] == ["fresh"]
     assert stored_rows(database, "operator:purge") == []
+    with psycopg.connect(database.admin_url) as conn:
+        outcomes = conn.execute(
+            "SELECT key FROM training.command_outcomes WHERE principal = 'client:purge'"
+        ).fetchall()
+    assert outcomes == [("fresh",)]  # the outcomes expire with their record
 
     asyncio.run(write_records(database, {"old-4": 2 * day}))
     background = ExpiredRecordsPurge(database.worker_url, interval=0.05)
@@ -188,8 +226,8 @@ def test_expired_records_are_purged_in_the_background(database: Database) -> Non
 
 
 async def erasure_scenario(database: Database) -> int:
-    async with app_pool(database) as pool:
-        store = IdempotencyStore(pool, BOX)
+    async with app_pool(database) as pool, process(database) as liveness:
+        store = IdempotencyStore(pool, BOX, liveness)
         tenant, other_tenant = uuid.uuid4(), uuid.uuid4()
         bodies = {
             (tenant, "names-her"): b'{"display_name":"Erin Erased"}',
@@ -197,16 +235,26 @@ async def erasure_scenario(database: Database) -> int:
             (other_tenant, "names-her-elsewhere"): b'{"display_name":"Erin Erased"}',
         }
         for (tenant_id, key), body in bodies.items():
-            assert await store.claim(tenant_id, "client:erase", key, FIRST) == Claimed()
+            request = claimed(await store.claim(tenant_id, "client:erase", key, FIRST))
             await store.complete(tenant_id, "client:erase", key, 201, [], body)
+            # The outcome of the request's command, as the recorder writes it.
+            marker = request.marker(1, {"display_name": body[17:-2].decode()}, LastEvent())
+            with psycopg.connect(database.app_url) as conn, conn.cursor() as cur:
+                record_command_outcome(cur, marker)
         # A claim still running has no body yet: nothing to search.
-        assert await store.claim(tenant, "client:erase", "running", FIRST) == Claimed()
+        claimed(await store.claim(tenant, "client:erase", "running", FIRST))
         assert await store.forget_mentions(tenant, []) == 0
         return await store.forget_mentions(tenant, ["Erin Erased", ""])
 
 
 def test_forget_mentions_searches_the_sealed_responses(database: Database) -> None:
     assert asyncio.run(erasure_scenario(database)) == 1
+    with psycopg.connect(database.admin_url) as conn:
+        outcomes = conn.execute(
+            "SELECT key FROM training.command_outcomes WHERE principal = 'client:erase' "
+            "ORDER BY key"
+        ).fetchall()
+    assert outcomes == [("names-her-elsewhere",), ("names-nobody",)]
     assert [key for key, _ in stored_rows(database, "client:erase")] == [
         "names-her-elsewhere",
         "names-nobody",
@@ -224,3 +272,93 @@ def test_the_fingerprint_covers_method_path_query_and_body() -> None:
     assert request_fingerprint("POST", "/ab", b"", b"") != request_fingerprint(
         "POST", "/a", b"b", b""
     )
+
+
+async def takeover_scenario(database: Database) -> None:
+    async with app_pool(database) as pool, process(database) as survivor:
+        gone = ProcessLiveness(database.app_url)
+        first = IdempotencyStore(pool, BOX, gone)
+        second = IdempotencyStore(pool, BOX, survivor)
+        tenant = uuid.uuid4()
+        claimed(await first.claim(tenant, "client:crash", "k", FIRST))
+        # While the first process lives, its claim is in flight, for any other process.
+        assert await second.claim(tenant, "client:crash", "k", FIRST) == InFlight()
+        assert await first.claim(tenant, "client:crash", "k", FIRST) == InFlight()
+        await gone.close()  # the process dies: PostgreSQL ends its session
+        request = claimed(await second.claim(tenant, "client:crash", "k", FIRST))
+        assert request.recorded_outcomes == {}
+        with psycopg.connect(database.admin_url) as conn:
+            owner = conn.execute(
+                "SELECT owner FROM training.idempotency_keys WHERE principal = 'client:crash'"
+            ).fetchone()
+        assert owner == (await survivor.key(),)
+        # The new owner's claim is in flight again for everyone else.
+        assert await second.claim(tenant, "client:crash", "k", FIRST) == InFlight()
+
+
+def test_a_claim_whose_process_is_gone_is_taken_over_at_once(database: Database) -> None:
+    asyncio.run(takeover_scenario(database))
+
+
+def registrations(database: Database) -> int:
+    """API clients registered so far (events)."""
+    with psycopg.connect(database.admin_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM training.training_events WHERE topic LIKE %s",
+            ("%ApiClient.Registered",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def recorded_scenario(database: Database) -> None:
+    app = training_application(database)
+    bus = command_bus(app)
+    try:
+        tenant = bus.execute(system_context(), RegisterTenant("idem-crash", "Crash", 5)).result
+        command = RegisterApiClient(tenant.tenant_id, "HRIS", ("tenant:read",))
+        async with app_pool(database) as pool, process(database) as survivor:
+            gone = ProcessLiveness(database.app_url)
+            first = claimed(
+                await IdempotencyStore(pool, BOX, gone).claim(None, "operator:o", "c", FIRST)
+            )
+            with commands_of_request(first):
+                original = bus.execute(system_context(), command)
+            assert first.committed == 1
+            await gone.close()  # died after the commit, before storing the response
+            before = registrations(database)
+
+            retry = claimed(
+                await IdempotencyStore(pool, BOX, survivor).claim(None, "operator:o", "c", FIRST)
+            )
+            assert retry.recorded_outcomes == {1: original}
+            with commands_of_request(retry):
+                answered = bus.execute(system_context(), command)
+            assert answered == original  # the same client, secret included, and position
+            assert retry.replayed == 1
+            assert registrations(database) == before
+
+            # Two attempts at once (a liveness session lost while its request still ran):
+            # the second recording breaks the outcome's key, and the command answers the
+            # outcome recorded first; its events are not stored.
+            racing = IdempotentRequest(
+                BOX, database.app_url, None, "operator:o", "c", retry.expires_at
+            )
+            with commands_of_request(racing):
+                raced = bus.execute(system_context(), command)
+            assert raced == original
+            assert registrations(database) == before
+    finally:
+        app.close()
+    with psycopg.connect(database.admin_url) as conn:
+        stored = conn.execute(
+            "SELECT seq, outcome FROM training.command_outcomes WHERE principal = 'operator:o'"
+        ).fetchall()
+    assert [seq for seq, _ in stored] == [1]
+    assert original.result.client_secret.encode() not in bytes(stored[0][1])
+
+
+def test_a_command_an_earlier_attempt_stored_is_answered_not_run_again(
+    database: Database,
+) -> None:
+    asyncio.run(recorded_scenario(database))

@@ -309,17 +309,20 @@ def test_the_worker_role_sees_the_queues_and_nothing_else(
         assert conn.execute("SELECT count(import_id) FROM training.member_imports").fetchone() == (
             1,
         )
-        # Idempotency records only once expired (none here).
+        # Idempotency records and command outcomes only once expired (none here).
         assert conn.execute("SELECT count(key) FROM training.idempotency_keys").fetchone() == (0,)
+        assert conn.execute("SELECT count(key) FROM training.command_outcomes").fetchone() == (0,)
         denied = [
             "SELECT pdf FROM training.reports",
             "SELECT content FROM training.member_imports",
             "SELECT response_body FROM training.idempotency_keys",
+            "SELECT outcome FROM training.command_outcomes",
             "UPDATE training.reports SET status = 'failed'",
             *(
                 f"SELECT count(*) FROM training.{table}"
                 for table in tables
-                if table not in {"reports", "member_imports", "idempotency_keys"}
+                if table
+                not in {"reports", "member_imports", "idempotency_keys", "command_outcomes"}
             ),
         ]
         for statement in denied:

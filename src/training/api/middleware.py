@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 import uuid
 from typing import Any, cast
@@ -15,9 +17,11 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from training.api.auth import Principal
 from training.api.problems import MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES, Problem
+from training.application.idempotency import commands_of_request
 from training.infra.idempotency import (
     Claimed,
     IdempotencyStore,
+    IdempotentRequest,
     InFlight,
     Mismatch,
     Replay,
@@ -224,7 +228,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             await self._replay(send, claim)
             return
         assert isinstance(claim, Claimed)
-        await self._run_and_store(scope, send, next_app, body, store, principal, owner, key)
+        await self._run_and_store(scope, send, next_app, body, store, claim.request)
 
     async def _replay(self, send: Send, replay: Replay) -> None:
         headers = [(k.encode(), v.encode()) for k, v in replay.headers]
@@ -240,11 +244,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
         next_app: ASGIApp,
         body: bytes,
         store: IdempotencyStore,
-        principal: Principal,
-        owner: str,
-        key: str,
+        request: IdempotentRequest,
     ) -> None:
         delivered = False
+        # Tests only: die like a killed process between a command's commit and the response.
+        die_after_commit = scope["app"].state.services.settings.fault_kill_after_commit
 
         async def replay_receive() -> Any:
             nonlocal delivered
@@ -260,24 +264,33 @@ class IdempotencyMiddleware(ASGIMiddleware):
         async def capture(message: Message) -> None:
             nonlocal status, headers
             if message["type"] == "http.response.start":
+                if die_after_commit and request.committed and message["status"] < 400:
+                    os.kill(os.getpid(), signal.SIGKILL)
                 status = message["status"]
                 headers = [
                     (k.decode("latin-1"), v.decode("latin-1"))
                     for k, v in message.get("headers", [])
                     if k.decode("latin-1").lower() in REPLAYED_HEADERS
                 ]
+                if request.replayed:
+                    # An earlier attempt acted (then its process died); this one answered
+                    # what was recorded.
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"idempotent-replayed", b"true"),
+                    ]
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
 
+        tenant_id, owner, key = request.tenant_id, request.principal, request.key
         stored = False
         try:
-            await next_app(scope, replay_receive, capture)
+            with commands_of_request(request):
+                await next_app(scope, replay_receive, capture)
             if status < 500:
-                await store.complete(
-                    principal.tenant_id, owner, key, status, headers, b"".join(chunks)
-                )
+                await store.complete(tenant_id, owner, key, status, headers, b"".join(chunks))
                 stored = True
         finally:
             if not stored:
-                await store.release(principal.tenant_id, owner, key)
+                await store.release(tenant_id, owner, key)

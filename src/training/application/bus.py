@@ -21,7 +21,8 @@ from eventsourcing.persistence import IntegrityError
 
 from training.application.app import TrainingApplication
 from training.application.context import CommandContext
-from training.application.group_commit import GroupCommit
+from training.application.group_commit import GroupCommit, SideChange
+from training.application.idempotency import request_commands
 from training.application.personal_data import PersonalData, PersonalDataChange
 from training.domain.base import TrainingAggregate
 from training.domain.errors import Forbidden, NotFound, StaleVersion
@@ -141,9 +142,7 @@ class CommandBus:
         self.handlers = dict(handlers)
         self._commits = GroupCommit(self._store)
 
-    def _store(
-        self, events: Sequence[Any], personal_data: Sequence[PersonalDataChange]
-    ) -> list[int]:
+    def _store(self, events: Sequence[Any], personal_data: Sequence[SideChange]) -> list[int]:
         recordings = self.app.save(*events, personal_data=tuple(personal_data))
         return [recording.notification.id for recording in recordings]
 
@@ -152,6 +151,12 @@ class CommandBus:
         if handler is None:
             msg = f"no handler for {type(command).__name__}"
             raise LookupError(msg)
+        # In a request with an Idempotency-Key, a command an earlier attempt stored (before a
+        # crash) answers what it answered then, and runs nothing.
+        commands = request_commands()
+        seq = commands.next_command() if commands is not None else 0
+        if commands is not None and (recorded := commands.recorded(seq)) is not None:
+            return recorded
         for _attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(self.app, context)
             result = handler(command, uow)
@@ -160,9 +165,14 @@ class CommandBus:
                 # Personal data is written with events only, so every change leaves a trace.
                 assert not uow.personal_data, "personal data changed without an event"
                 return Outcome(result, None)
+            side: list[SideChange] = [*uow.personal_data]
+            if commands is not None:  # its outcome, recorded with its events
+                side.append(commands.marker(seq, result, events[-1]))
             try:
-                position = self._commits.save(events, uow.personal_data)
+                position = self._commits.save(events, side)
             except IntegrityError:
+                if commands is not None and (recorded := commands.recorded_now(seq)) is not None:
+                    return recorded  # another attempt of this request stored it first
                 if not self._lost_a_race(events):
                     raise  # a broken constraint elsewhere is a bug, not a race
                 # Another writer appended to one of these aggregates (or created the same

@@ -21,20 +21,24 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from training.application.idempotency import CommandMarker
 from training.application.personal_data import PersonalDataChange
 
 # Large enough to absorb a burst; small enough to keep one transaction short.
 MAX_GROUP = 32
 
-# Stores the events with the personal data changes in one transaction; answers each event's
-# position (its notification id), in the order of the events.
-Store = Callable[[Sequence[Any], Sequence[PersonalDataChange]], Sequence[int]]
+# What a command stores beside its events, in their transaction: personal data, and the
+# outcome of a command of an idempotent request.
+SideChange = PersonalDataChange | CommandMarker
+# Stores the events with the side changes in one transaction; answers each event's position
+# (its notification id), in the order of the events.
+Store = Callable[[Sequence[Any], Sequence[SideChange]], Sequence[int]]
 
 
 @dataclass(eq=False)
 class _Save:
     events: Sequence[Any]
-    personal_data: Sequence[PersonalDataChange]
+    personal_data: Sequence[SideChange]
     aggregates: frozenset[UUID] = field(init=False)
     position: int | None = None
     error: BaseException | None = None
@@ -61,7 +65,7 @@ class GroupCommit:
         self.transactions = 0
         self.saves = 0
 
-    def save(self, events: Sequence[Any], personal_data: Sequence[PersonalDataChange]) -> int:
+    def save(self, events: Sequence[Any], personal_data: Sequence[SideChange]) -> int:
         """Stores the events (and personal data) of one command; answers its last position."""
         mine = _Save(events, personal_data)
         with self._changed:

@@ -28,7 +28,9 @@ from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from training.application.idempotency import CommandMarker
 from training.application.personal_data import PersonalDataChange
+from training.infra.idempotency import record_command_outcome
 
 # Well below the size that hangs (about 600 KB); a command's transaction is a few KB.
 PIPELINE_LIMIT_BYTES = 256 * 1024
@@ -79,6 +81,9 @@ class TrainingRecorder(SizedInserts):
     ) -> None:
         changes: Sequence[PersonalDataChange] = kwargs.get("personal_data", ())
         for change in changes:
+            if isinstance(change, CommandMarker):  # an idempotent request's command outcome
+                record_command_outcome(curs, change)
+                continue
             # Row-level security checks every row against the transaction's tenant.
             curs.execute("SELECT set_config('app.tenant_id', %s, true)", (str(change.tenant_id),))
             if change.data is None:

@@ -19,6 +19,9 @@
 - ``TRAINING_IDEMPOTENCY_TTL`` (``86400``): seconds an ``Idempotency-Key`` and its stored
   response are kept; a retry after that acts as a new request. Expired records are never
   replayed and are purged in the background by ``serve`` and ``worker``.
+- ``TRAINING_FAULT_KILL_AFTER_COMMIT`` (unset): tests only. ``1`` makes the process kill
+  itself (SIGKILL) when a request with an ``Idempotency-Key`` has committed a command and is
+  about to answer, to prove that a retry after such a crash acts once.
 - ``TRAINING_RATE_LIMIT_ANONYMOUS`` (``60/60``): requests per seconds from one client
   address without valid credentials: calendar feeds, single sign-on, discovery documents,
   and every failed authentication (ADR 0018).
@@ -55,6 +58,7 @@ class Settings:
     audience: str = AUDIENCE
     db_pool_size: int = 8
     idempotency_ttl: int = 86400
+    fault_kill_after_commit: bool = False
     rate_limit: str = "1200/60"
     rate_limit_anonymous: str = "60/60"
     rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
@@ -89,6 +93,7 @@ class Settings:
             log_level=env.get("TRAINING_LOG_LEVEL", "info"),
             rate_limit=env.get("TRAINING_RATE_LIMIT", "1200/60"),
             idempotency_ttl=int(env.get("TRAINING_IDEMPOTENCY_TTL", "86400")),
+            fault_kill_after_commit=env.get("TRAINING_FAULT_KILL_AFTER_COMMIT") == "1",
             rate_limit_anonymous=env.get("TRAINING_RATE_LIMIT_ANONYMOUS", "60/60"),
             rate_limit_token=env.get("TRAINING_RATE_LIMIT_TOKEN", "30/60"),
             trusted_proxies=tuple(

@@ -1,8 +1,10 @@
-"""The query side's connection pool, tenant-scoped transactions and read-your-writes waits."""
+"""The query side's connection pool, tenant-scoped transactions and read-your-writes waits,
+and the session that says this process is alive."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -14,6 +16,8 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 APPLICATION_NAME = "training"
+# The advisory lock space of the processes' liveness keys ("live").
+LIVENESS_LOCK_SPACE = 0x6C697665
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,50 @@ class ViewBehind(Exception):
         self.lag = lag
 
 
+class ProcessLiveness:
+    """A session this process holds for its whole life, with an advisory lock on a key of its
+    own (in ``LIVENESS_LOCK_SPACE``). Another process learns at once whether this one is
+    alive by trying the lock: PostgreSQL ends the session, and so releases the lock, as soon
+    as the process is gone, killed or not. A claim of an ``Idempotency-Key`` names the key.
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._conn: AsyncConnection[Any] | None = None
+        self._key: int | None = None
+        self._lock = asyncio.Lock()
+
+    async def key(self) -> int:
+        """This process's key; a lost session is opened again under a new key (the claims of
+        the old one look abandoned, and what they committed is replayed, not repeated)."""
+        async with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken or self._key is None:
+                await self._close()
+                self._conn, self._key = await self._hold_a_key()
+            return self._key
+
+    async def _hold_a_key(self) -> tuple[AsyncConnection[Any], int]:
+        conn = await AsyncConnection.connect(self.conninfo, autocommit=True)
+        while True:  # a key another process holds is drawn again
+            key = secrets.randbelow(2**31 - 2) + 1
+            cur = await conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (LIVENESS_LOCK_SPACE, key)
+            )
+            row = await cur.fetchone()
+            if row and row[0]:
+                return conn, key
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def _close(self) -> None:
+        conn, self._conn, self._key = self._conn, None, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+
 class ReadStore:
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.pool = AsyncConnectionPool(
@@ -54,11 +102,14 @@ class ReadStore:
             timeout=5.0,
             check=AsyncConnectionPool.check_connection,
         )
+        self.liveness = ProcessLiveness(conninfo)
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=10.0)
+        await self.liveness.key()
 
     async def close(self) -> None:
+        await self.liveness.close()
         await self.pool.close()
 
     @asynccontextmanager
