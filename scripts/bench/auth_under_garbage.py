@@ -1,0 +1,490 @@
+"""Authenticated reads while strangers send garbage bearer tokens (issue #11).
+
+Per scenario, on a fresh embedded PostgreSQL behind ``training serve``:
+
+1. an operator client and its access token, fetched from 127.0.0.1;
+2. ``--rounds`` rounds of two blocks of ``--reads`` sequential ``GET /v1/tenants`` with that
+   token from 127.0.0.1, each read timed on the client: one block alone, one block while
+   ``--attackers`` connections from 127.0.0.2 (a different client address: any 127.x.y.z is
+   loopback on Linux) send ``GET /v1/tenants`` with garbage bearer tokens, at most
+   ``--attack-rate`` requests per second in all (0: as fast as they are answered). The
+   blocks alternate so that both see the same noisy neighbours; ``--warmup`` reads first.
+
+A garbage token has a plausible header naming a random kid and a garbage signature; its
+claims are alternately random bytes (what an outside probe sent) and made-up JSON claims
+with our issuer, which get as far as the key lookup. The attackers run in a process of
+their own, so they do not share the measuring client's interpreter (their CPU is reported).
+
+Scenarios: ``limited``, the service's default per-address limits, and ``unlimited`` with the
+per-address limit for strangers lifted, so that every garbage token reaches the token
+verifier (what the key ring alone costs). ``unlimited`` has a third block per round, under
+tokens that name our real kid with made-up claims and a garbage signature: a made-up kid
+should cost no more than a bad signature. The per-client limit is lifted in both so the
+measuring client itself is never refused. Prints a Markdown report on stdout (progress on
+stderr): p50/p99 alone and under garbage, and whether the p99 under garbage stays within 2x
+the quiet p99. A measurement, not a test: the exit code is 0 either way. Usage::
+
+    .venv/bin/python scripts/bench/auth_under_garbage.py [--rounds 40] [--reads 25]
+        [--warmup 100] [--attackers 6] [--attack-rate 300] [--scenarios limited unlimited]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import (
+    HTTP_TIMEOUT,
+    Server,
+    Stopwatch,
+    Window,
+    create_operator_client,
+    fetch_token,
+    machine_facts,
+    postgres_facts,
+    progress,
+    running_server,
+)
+
+from training.infra.database import database_for
+from training.infra.settings import Settings
+
+LEGITIMATE_ADDRESS = "127.0.0.1"
+ATTACKER_ADDRESS = "127.0.0.2"
+READ_PATH = "/v1/tenants"
+MAX_RATIO = 2.0
+ATTACK_SECONDS_CAP = 300.0  # the attack stops by itself at the latest after this
+ATTACK_SETTLE_SECONDS = 0.2  # between switching the attack on or off and measuring
+
+MADE_UP_KID = "made-up kids"
+BAD_SIGNATURE = "bad signatures"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    environment: dict[str, str]  # for `training serve`
+    garbage: tuple[str, ...]  # the kinds of garbage sent, one block each per round
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "limited": Scenario({"TRAINING_RATE_LIMIT": "1000000/60"}, (MADE_UP_KID,)),
+    "unlimited": Scenario(
+        {"TRAINING_RATE_LIMIT": "1000000/60", "TRAINING_RATE_LIMIT_ANONYMOUS": "1000000/60"},
+        (MADE_UP_KID, BAD_SIGNATURE),
+    ),
+}
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def _segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def garbage_token(issuer: str, number: int, known_kid: str | None = None) -> str:
+    """A made-up kid (claims alternately random bytes and made-up JSON), or with
+    ``known_kid`` one of our kids and made-up claims: a bad signature."""
+    kid = known_kid or secrets.token_hex(16)
+    header = _segment(json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": kid}).encode())
+    if number % 2 and known_kid is None:
+        claims = _segment(secrets.token_bytes(180))
+    else:
+        made_up = {
+            "iss": issuer,
+            "aud": ["training-api"],
+            "sub": secrets.token_hex(8),
+            "client_id": secrets.token_hex(8),
+            "exp": 2**31,
+        }
+        claims = _segment(json.dumps(made_up).encode())
+    return f"{header}.{claims}.{_segment(secrets.token_bytes(256))}"
+
+
+# --- the attackers (a process of their own) ---------------------------------------------------
+
+
+class RawConnection:
+    """A keep-alive HTTP/1.1 connection from a chosen source address, written by hand: an
+    HTTP client library costs ten times the CPU per request, which on two cores would
+    measure the load generator rather than the service."""
+
+    def __init__(self, base_url: str, source: str) -> None:
+        host, _, port = base_url.removeprefix("http://").partition(":")
+        self.host = host
+        self.sock = socket.create_connection((host, int(port)), source_address=(source, 0))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(HTTP_TIMEOUT)
+        self.pending = b""
+
+    def get(self, path: str, token: str) -> int:
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        while b"\r\n\r\n" not in self.pending:
+            self._receive()
+        head, _, body = self.pending.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        self.pending = body
+        while len(self.pending) < length:
+            self._receive()
+        self.pending = self.pending[length:]
+        return int(head[9:12])
+
+    def _receive(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.pending += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def attack(
+    base_url: str,
+    connections: int,
+    rate: float,
+    known_kid: str | None,
+    attacking: EventType,
+    stop: EventType,
+    results: Any,
+) -> None:
+    """Sends garbage tokens from ATTACKER_ADDRESS while ``attacking`` is set, until ``stop``
+    (or the cap); reports the statuses and its own CPU seconds."""
+    statuses: Counter[str] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + ATTACK_SECONDS_CAP
+    interval = connections / rate if rate > 0 else 0.0
+    cpu_started = time.process_time()
+
+    def one_connection(number: int) -> None:
+        connection: RawConnection | None = None
+        sent = 0
+        next_at = time.monotonic() + (interval * number / connections)
+        while not stop.is_set() and time.monotonic() < deadline:
+            if not attacking.wait(0.05):
+                next_at = time.monotonic()
+                continue
+            if interval:
+                pause = next_at - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                next_at += interval
+            token = garbage_token(base_url, sent * connections + number, known_kid)
+            try:
+                connection = connection or RawConnection(base_url, ATTACKER_ADDRESS)
+                status = str(connection.get(READ_PATH, token))
+            except (OSError, ValueError) as error:
+                status = type(error).__name__
+                if connection is not None:
+                    connection.close()
+                connection = None
+            sent += 1
+            with lock:
+                statuses[status] += 1
+        if connection is not None:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=one_connection, args=(n,), daemon=True) for n in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put({"statuses": dict(statuses), "cpu": time.process_time() - cpu_started})
+
+
+@dataclass(frozen=True)
+class AttackReport:
+    statuses: dict[str, int]
+    seconds: float  # switched on
+    cpu: float  # the attacker process's, over its whole life
+
+    @property
+    def sent(self) -> int:
+        return sum(self.statuses.values())
+
+
+class Attackers:
+    """The attacker process: started once per scenario, switched on and off per block."""
+
+    def __init__(
+        self, server: Server, connections: int, rate: float, known_kid: str | None = None
+    ) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.attacking = context.Event()
+        self.stop = context.Event()
+        self.results = context.Queue()
+        self.process = context.Process(
+            target=attack,
+            args=(
+                server.base_url,
+                connections,
+                rate,
+                known_kid,
+                self.attacking,
+                self.stop,
+                self.results,
+            ),
+            daemon=True,
+        )
+        self.process.start()
+        self.switched_on = 0.0
+        self.seconds_on = 0.0
+
+    def on(self) -> None:
+        self.attacking.set()
+        self.switched_on = time.perf_counter()
+
+    def off(self) -> None:
+        self.attacking.clear()
+        self.seconds_on += time.perf_counter() - self.switched_on
+
+    def finish(self) -> AttackReport:
+        if self.attacking.is_set():
+            self.off()
+        self.stop.set()
+        outcome = self.results.get(timeout=ATTACK_SECONDS_CAP + 60)
+        self.process.join(60)
+        return AttackReport(outcome["statuses"], self.seconds_on, outcome["cpu"])
+
+
+# --- the legitimate reader ----------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """All the blocks of one kind in a scenario: latencies, and CPU seconds by party."""
+
+    scenario: str
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+    cpu_seconds: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    attack: AttackReport | None = None
+
+    def add(self, window: Window, latencies: list[float], errors: int) -> None:
+        self.latencies += latencies
+        self.errors += errors
+        self.seconds += window.seconds
+        for party, share in enumerate(window.cpu):
+            self.cpu_seconds[party] += share * window.seconds
+
+    def cpu_percent(self, party: int) -> float:
+        return 100 * self.cpu_seconds[party] / self.seconds if self.seconds else 0.0
+
+
+def read_block(
+    server: Server, http: httpx.Client, token: str, reads: int
+) -> tuple[Window, list[float], int]:
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    errors = 0
+    watch = Stopwatch(server.meter)
+    for _ in range(reads):
+        started = time.perf_counter()
+        response = http.get(READ_PATH, headers=headers)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            errors += 1
+    return watch.stop(), latencies, errors
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``running_server`` passes this process's environment on to ``training serve``."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_scenario(scenario: str, args: argparse.Namespace, workdir: Path) -> tuple[list[Phase], str]:
+    data_dir = workdir / scenario
+    data_dir.mkdir()
+    log_path = workdir / f"{scenario}-serve.log"
+    alone = Phase(scenario, "alone")
+    loaded = [Phase(scenario, f"under {kind}") for kind in SCENARIOS[scenario].garbage]
+    with (
+        environment(SCENARIOS[scenario].environment),
+        log_path.open("wb") as log,
+        running_server(data_dir, log, log) as server,
+        httpx.Client(
+            base_url=server.base_url,
+            transport=httpx.HTTPTransport(local_address=LEGITIMATE_ADDRESS),
+            timeout=HTTP_TIMEOUT,
+        ) as http,
+    ):
+        progress(f"{scenario}: serve is up at {server.base_url}")
+        token = fetch_token(server, create_operator_client(server))
+        [our_kid] = [key["kid"] for key in http.get("/.well-known/jwks.json").json()["keys"]]
+        attackers = [
+            Attackers(
+                server,
+                args.attackers,
+                args.attack_rate,
+                our_kid if kind == BAD_SIGNATURE else None,
+            )
+            for kind in SCENARIOS[scenario].garbage
+        ]
+        try:
+            read_block(server, http, token, args.warmup)
+            for number in range(args.rounds):
+                progress(f"{scenario}: round {number + 1} of {args.rounds}")
+                alone.add(*read_block(server, http, token, args.reads))
+                for phase, attacker in zip(loaded, attackers, strict=True):
+                    attacker.on()
+                    time.sleep(ATTACK_SETTLE_SECONDS)
+                    phase.add(*read_block(server, http, token, args.reads))
+                    attacker.off()
+                    time.sleep(ATTACK_SETTLE_SECONDS)
+        finally:
+            for phase, attacker in zip(loaded, attackers, strict=True):
+                phase.attack = attacker.finish()
+        with database_for(Settings.from_env(dict(server.env))) as database:
+            postgres = postgres_facts(database.admin_url)
+    return [alone, *loaded], postgres
+
+
+def table(phases: list[Phase]) -> list[str]:
+    lines = [
+        "| scenario | legitimate reads | n | p50 ms | p95 ms | p99 ms | max ms | errors "
+        "| garbage sent | answers to garbage | CPU % bench / attackers / serve / pg |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
+    for phase in phases:
+        values = phase.latencies
+        attack = phase.attack
+        if attack is None:
+            garbage = "0 | -"
+            attacker_cpu = "-"
+        else:
+            answers = ", ".join(
+                f"{status}: {count}" for status, count in sorted(attack.statuses.items())
+            )
+            garbage = f"{attack.sent} ({attack.sent / attack.seconds:.0f}/s) | {answers}"
+            attacker_cpu = f"{100 * attack.cpu / attack.seconds:.0f}"
+        lines.append(
+            f"| {phase.scenario} | {phase.name} | {len(values)} "
+            f"| {percentile(values, 0.50):.1f} | {percentile(values, 0.95):.1f} "
+            f"| {percentile(values, 0.99):.1f} | {max(values):.1f} | {phase.errors} "
+            f"| {garbage} | {phase.cpu_percent(0):.0f} / {attacker_cpu} "
+            f"/ {phase.cpu_percent(1):.0f} / {phase.cpu_percent(2):.0f} |"
+        )
+    return lines
+
+
+def verdicts(phases: list[Phase]) -> list[str]:
+    lines = []
+    quiet: dict[str, Phase] = {p.scenario: p for p in phases if p.attack is None}
+    for loaded in phases:
+        if loaded.attack is None:
+            continue
+        before = percentile(quiet[loaded.scenario].latencies, 0.99)
+        after = percentile(loaded.latencies, 0.99)
+        ratio = after / before
+        verdict = "within" if ratio <= MAX_RATIO else "NOT within"
+        lines.append(
+            f"- {loaded.scenario}: p99 {before:.1f} ms alone, {after:.1f} ms {loaded.name}: "
+            f"{ratio:.2f}x, **{verdict}** {MAX_RATIO:g}x"
+        )
+    return lines
+
+
+def run(args: argparse.Namespace, workdir: Path) -> str:
+    load_before = os.getloadavg()
+    phases: list[Phase] = []
+    postgres = ""
+    for scenario in args.scenarios:
+        scenario_phases, postgres = run_scenario(scenario, args, workdir)
+        phases += scenario_phases
+    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    rate = f"at most {args.attack_rate:g}/s" if args.attack_rate > 0 else "as fast as answered"
+    lines = [
+        f"Authenticated reads under garbage tokens, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"Command: `{command}`",
+        f"Legitimate: {args.rounds} rounds of {args.reads} sequential GET {READ_PATH} alone "
+        f"and {args.reads} under garbage, from {LEGITIMATE_ADDRESS} ({args.warmup} warm-up "
+        f"reads first); garbage: {args.attackers} connections from {ATTACKER_ADDRESS}, {rate}",
+        "",
+        *table(phases),
+        "",
+        *verdicts(phases),
+        "",
+        *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=40, help="alone/under-garbage rounds")
+    parser.add_argument("--reads", type=int, default=25, help="measured reads per block")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured reads first")
+    parser.add_argument("--attackers", type=int, default=6, help="garbage connections")
+    parser.add_argument(
+        "--attack-rate",
+        type=float,
+        default=300.0,
+        help="garbage requests per second in all; 0: as fast as they are answered",
+    )
+    parser.add_argument(
+        "--scenarios", nargs="+", choices=sorted(SCENARIOS), default=["limited", "unlimited"]
+    )
+    args = parser.parse_args(argv)
+    if min(args.rounds, args.reads, args.attackers) < 1 or min(args.warmup, args.attack_rate) < 0:
+        parser.error("--rounds, --reads, --attackers >= 1; --warmup, --attack-rate >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="training-bench-auth-garbage-"))
+    workdir.chmod(0o755)
+    try:
+        print(run(args, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
