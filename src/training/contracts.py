@@ -19,9 +19,9 @@ CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 def openapi_document() -> dict[str, Any]:
     from training.api.app import create_app
+    from training.api.openapi import document_of
 
-    schema: dict[str, Any] = create_app(None).openapi_schema.to_schema()
-    return schema
+    return document_of(create_app(None))
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:

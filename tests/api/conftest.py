@@ -6,9 +6,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from tests.api.answers import RecordingClient, undocumented
 from tests.conftest import TEST_ISSUER, make_settings
 from tests.helpers import TenantUnderTest, fetch_token, register_operator
 from training.api.app import create_app
+from training.api.openapi import document_of
 from training.api.services import Services
 from training.bootstrap import build_services
 from training.infra.database import Database
@@ -25,8 +27,19 @@ def services(database: Database) -> Iterator[Services]:
 
 @pytest.fixture(scope="module")
 def client(services: Services) -> Iterator[TestClient[Any]]:
-    with TestClient(app=create_app(services), base_url=TEST_ISSUER) as test_client:
+    """The app's test client; once the module's tests are done, every answer they received
+    must be one the OpenAPI document describes (tests/api/answers.py)."""
+    app = create_app(services)
+    with RecordingClient(app=app, base_url=TEST_ISSUER) as test_client:
+        test_client.answers = []
         yield test_client
+    problems = undocumented(test_client.answers, document_of(app))
+    if problems:
+        pytest.fail(
+            f"{len(problems)} answers the OpenAPI document does not describe:\n"
+            + "\n".join(problems[:50]),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")

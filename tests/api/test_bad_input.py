@@ -32,7 +32,8 @@ from tests.api.worlds import Operation, World, build_world, operations, wait_for
 from tests.helpers import OPERATOR_ONLY, PROBLEM
 from training.api.services import Services, expected_version
 
-BODY_OPERATIONS = [op for op in operations() if op.json_body]
+# The member import reads its upload as a file, in the background: see the import tests below.
+BODY_OPERATIONS = [op for op in operations() if op.json_body and op.operation_id != "importMembers"]
 IF_MATCH_OPERATIONS = [op for op in operations() if op.takes("header", "If-Match")]
 QUERIES = [op for op in operations() if op.method == "get" and op.path.startswith("/v1/")]
 LISTS = [op for op in operations() if op.takes("query", "cursor")]

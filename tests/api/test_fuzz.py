@@ -252,7 +252,8 @@ def call(case: schemathesis.Case, client: TestClient[Any], caller: Caller) -> No
     request: dict[str, Any] = {
         "method": kwargs["method"],
         "url": kwargs["url"],
-        "headers": kwargs.get("headers"),
+        # Header values go on the wire as bytes: schemathesis draws them from Latin-1.
+        "headers": {k: v.encode("latin-1") for k, v in (kwargs.get("headers") or {}).items()},
         "params": kwargs.get("params"),
     }
     if "json" in kwargs:

@@ -11,7 +11,6 @@ from litestar.concurrency import sync_to_thread
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from training import __version__
@@ -39,6 +38,7 @@ from training.api.middleware import (
     RequestContextMiddleware,
     log_response,
 )
+from training.api.openapi import CompletedJsonRenderPlugin
 from training.api.problems import EXCEPTION_HANDLERS
 from training.api.ratelimit import (
     AddressLimitMiddleware,
@@ -87,7 +87,7 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description=OPENAPI_DESCRIPTION,
         path="/schema",
-        render_plugins=[JsonRenderPlugin()],
+        render_plugins=[CompletedJsonRenderPlugin()],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

@@ -52,12 +52,14 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     412: "Precondition failed",
     413: "Request too large",
     415: "Unsupported media type",
     422: "Unprocessable request",
     429: "Too many requests",
     500: "Internal error",
+    502: "Bad gateway",
     503: "Service unavailable",
 }
 
@@ -94,7 +96,11 @@ def problem_response(
     request_id = None
     instance = None
     if request is not None:
-        request_id = request.scope.get("state", {}).get("request_id")
+        # An unknown path or method is refused before any middleware runs: give the request
+        # its id here, so that the problem, the X-Request-ID header and the log line agree.
+        from training.api.middleware import start_request
+
+        request_id = start_request(request.scope)
         instance = request.url.path
     problem = Problem(
         type=PROBLEM_TYPE_BASE + code,

@@ -68,25 +68,25 @@ class ContentIn(msgspec.Struct, forbid_unknown_fields=True):
     target_role_profile: Skill | None = None
 
 
-class ReviewIn(ContentIn, forbid_unknown_fields=True):
-    cycle: Cycle = ""
+class ReviewIn(ContentIn, forbid_unknown_fields=True, kw_only=True):
+    cycle: Cycle
     member_id: UUID | None = None
     reviewer_id: UUID | None = None
     external_id: ReviewExternalId | None = None
     finalise: bool = False
 
 
-class AmendmentIn(ContentIn, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)] = ""
+class AmendmentIn(ContentIn, forbid_unknown_fields=True, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 
 
 class Empty(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
-class ImportItem(ContentIn, forbid_unknown_fields=True):
-    external_id: ReviewExternalId = ""
-    cycle: Cycle = ""
+class ImportItem(ContentIn, forbid_unknown_fields=True, kw_only=True):
+    external_id: ReviewExternalId
+    cycle: Cycle
     member_id: UUID | None = None
     reviewer_id: UUID | None = None
     finalised: bool = False
