@@ -240,10 +240,11 @@ def wait_for_read_model(hr: Client, cohorts: list[str], expected: int) -> float:
 
 def table(run: Run) -> list[str]:
     cpu = " / ".join(f"{share * 100:.0f}" for share in run.window.cpu)
+    per_request = (run.enrolled + run.waitlisted) // run.requests
     return [
         "| measurement | value |",
         "|---|--:|",
-        f"| enrolment requests (sequential, 1,000 ids each) | {run.requests} |",
+        f"| enrolment requests (sequential, {per_request:,} ids each) | {run.requests} |",
         f"| engineers enrolled / waitlisted | {run.enrolled:,} / {run.waitlisted:,} |",
         f"| total wall time, s | {run.window.seconds:.2f} |",
         f"| enrolments/s | {run.rate:,.0f} |",

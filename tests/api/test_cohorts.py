@@ -23,7 +23,7 @@ from training.api.services import Services
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.imports import ImportMembers, MemberRow
 from training.domain.access import Role
-from training.domain.cohorts import Cohort, CurriculumEnrolments
+from training.domain.cohorts import Cohort, CurriculumEnrolments, Participation
 from training.domain.people import Member
 
 MODULES = ("intro", "practice", "project", "review")
@@ -304,6 +304,21 @@ def test_a_thousand_people_are_enrolled_in_one_request_and_one_transaction(
         ).fetchone()
     # Enrolled, Waitlisted and the curriculum registry's Joined: one transaction.
     assert row == (3, 1)
+    records = [Participation.create_id(big.tenant_id, uuid.UUID(m)) for m in member_ids]
+    with psycopg.connect(services.database.admin_url) as conn:
+        written = conn.execute(
+            "SELECT count(*), count(DISTINCT xmin::text), min(xmin::text) FROM "
+            "training.training_events WHERE originator_id = ANY(%s)",
+            (records,),
+        ).fetchone()
+        enrolled_in = conn.execute(
+            "SELECT xmin::text FROM training.training_events WHERE originator_id = %s "
+            "AND topic = %s",
+            (uuid.UUID(cohort_id), get_topic(Cohort.Enrolled)),
+        ).fetchone()
+    # ... and so is the participation record of each of the 1,200 people (one event each).
+    assert enrolled_in is not None
+    assert written == (1200, 1, enrolled_in[0])
     summary = hr.get(f"/v1/cohorts/{cohort_id}").json()
     assert (summary["enrolled"], summary["waitlisted"]) == (1000, 200)
     # The members view is still taking in 1,200 new members: the read answers 503 with

@@ -198,6 +198,7 @@ def test_a_crash_in_the_middle_of_a_batch_neither_loses_nor_repeats_a_replan(
     assert len(review_triggers) >= len(members)  # none lost
     assert all(counts[t] == 1 for t in review_triggers)  # none doubled
 
+
 # -- cohorts and deactivation ----------------------------------------------------------------
 # Two tenant curricula teach a skill no catalogue module teaches, to the same level in the
 # same time: which one a plan takes shows which cohort the person is in.
