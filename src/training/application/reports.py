@@ -11,12 +11,24 @@ an individual report; HR for the others). Here:
 The worker
 ----------
 ``ReportWorker`` takes queued reports one at a time from a ``ReportQueue`` (the ``reports``
-table: claimed with ``FOR UPDATE SKIP LOCKED`` and a lease, so several processes share the
-queue and a report whose worker died is taken up again once its lease runs out), builds the
-report's data from the read models (``ReportSources``), renders the PDF and stores it. It
-runs in its own thread: rendering is CPU-bound (0.3-0.6 s of WeasyPrint per report) and must
-never run on the event loop. Renders in one process take turns anyway (the renderer holds a
-lock around WeasyPrint), so one thread per process is all a process can use.
+table; a claimed report is leased to the worker's database session, so several processes
+share the queue and a report whose worker died is taken up again as soon as its session
+ends, see ``training.infra.report_store``), builds the report's data from the read models
+(``ReportSources``), renders the PDF and stores it. It runs in its own thread: rendering is
+CPU-bound (0.3-0.6 s of WeasyPrint per report) and must never run on the event loop. Renders
+in one process take turns anyway (the renderer holds a lock around WeasyPrint), so one thread
+per process is all a process can use.
+
+What an attempt that does not end in a file does to the report:
+
+* a stop of the worker interrupts the render in hand (``RenderInterrupted``): the report goes
+  back to the queue at once and the attempt does not count;
+* a render that fails (``RenderFailed``: an error in the layout engine, a rendering process
+  that died, a render that took too long) goes back to the queue after a pause, and the
+  report is ``failed`` with the reason once ``MAX_ATTEMPTS`` attempts failed;
+* a worker that dies mid-render (killed, crashed, its database session lost) leaves its
+  attempt counted: a report that kills its worker every time must not stop the queue, so it
+  is ``failed`` when it is claimed after ``MAX_ATTEMPTS`` such attempts.
 
 Order of the writes for one report: the ``Rendered`` event first, then the file and the
 status in the table. A crash between the two leaves the report queued; the retry renders
@@ -208,14 +220,46 @@ class NotReady(Exception):
     """The read models do not hold what the report needs yet (a view still catching up)."""
 
 
+class RenderFailed(Exception):
+    """The PDF could not be rendered; ``reason`` says why, in words for the people waiting."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RenderInterrupted(Exception):
+    """The render was stopped from outside (the worker is stopping): the report is not at
+    fault and is rendered again later."""
+
+
+# Reasons a render fails, as the people who asked for the report read them.
+LAYOUT_ERROR = "the layout engine stopped with an error"
+
+
 class ReportQueue(Protocol):
     def open(self) -> None: ...
 
     def close(self) -> None: ...
 
-    def claim(self) -> QueuedReport | None: ...
+    def claim(self) -> QueuedReport | None:
+        """Leases the next report to this queue's session and counts an attempt; the lease
+        ends with ``retry_later``, ``retry_after_error``, ``finish``, ``fail``,
+        ``supersede`` or ``abandon``, or when the session ends."""
 
-    def retry_later(self, job: QueuedReport, seconds: float) -> None: ...
+    def holds(self, job: QueuedReport) -> bool:
+        """Whether the lease on ``job`` is still this queue's (its session may have been
+        lost, and the report claimed by another worker since)."""
+
+    def retry_later(self, job: QueuedReport, seconds: float) -> None:
+        """Back in the queue after ``seconds``; the attempt does not count."""
+
+    def retry_after_error(self, job: QueuedReport, seconds: float, reason: str) -> None:
+        """Back in the queue after ``seconds``; the attempt counts and ``reason`` is shown."""
+
+    def abandon(self, job: QueuedReport) -> None:
+        """Ends the lease without writing anything (after an unexpected error): the attempt
+        counts, and the report can be claimed at once."""
 
     def finish(
         self, job: QueuedReport, pdf: bytes, checksum: str, pages: int, built: Built
@@ -244,10 +288,16 @@ class ReportSources(Protocol):
 
 
 def render(document: Document) -> bytes:
-    """The PDF of a report (imports WeasyPrint on first use, not when the service starts)."""
+    """The PDF of a report, in this process (imports WeasyPrint on first use, not when the
+    service starts). The service renders in a child process instead
+    (``training.infra.rendering``)."""
     from training.reports import render_document
 
-    return render_document(document)
+    try:
+        return render_document(document)
+    except Exception as error:
+        log.warning("report.render_error", error_type=type(error).__name__, error=str(error))
+        raise RenderFailed(LAYOUT_ERROR) from error
 
 
 _STREAM = re.compile(rb"stream\r?\n")
@@ -276,10 +326,13 @@ def checksum(pdf: bytes) -> str:
 
 # -- the worker --------------------------------------------------------------------------------
 
-LEASE_SECONDS = 600.0  # a claimed report whose worker died is taken up again after this
 NOT_READY_RETRY_SECONDS = 0.5
 NOT_READY_GIVE_UP_SECONDS = 600.0
-MAX_ATTEMPTS = 5
+# Attempts that failed to render (or ended with their worker) before a report is failed.
+MAX_ATTEMPTS = 3
+# After a failed render the report waits this long times the attempts so far: a renderer
+# that died of the machine's memory pressure gets a moment, the queue goes on meanwhile.
+RETRY_AFTER_ERROR_SECONDS = 5.0
 POLL_SECONDS = 2.0
 ERROR_BACKOFF_SECONDS = 2.0
 
@@ -328,21 +381,29 @@ class ReportWorker:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Lets the report in hand finish; a second call does nothing."""
+        """Interrupts the render in hand (its report goes back to the queue, the attempt not
+        counted) and stops; a second call does nothing."""
         if self._thread is None:
             return
         self._stopping.set()
         self.queue.wake()
+        # A renderer that owns a process (RenderingProcess) stops it: a render in progress
+        # raises RenderInterrupted. Again after the thread ended, in case a render started
+        # in between.
+        self._close_renderer()
         self._thread.join(timeout)
         self._thread = None
+        self._close_renderer()
         self.queue.close()
-        # A renderer that owns a process (RenderingProcess) stops it with the worker.
+
+    def _close_renderer(self) -> None:
         close = getattr(self.renderer, "close", None)
         if callable(close):
             close()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            job: QueuedReport | None = None
             try:
                 job = self.queue.claim()
                 if job is None:
@@ -351,7 +412,15 @@ class ReportWorker:
                 self.process(job)
             except Exception:
                 log.exception("report.worker_error")
+                if job is not None:
+                    self._abandon(job)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
+
+    def _abandon(self, job: QueuedReport) -> None:
+        try:
+            self.queue.abandon(job)
+        except Exception:
+            log.exception("report.abandon_failed")
 
     def process(self, job: QueuedReport) -> str:
         """Renders one claimed report; answers what became of it (for logs and benchmarks)."""
@@ -366,7 +435,14 @@ class ReportWorker:
     def _process(self, job: QueuedReport) -> str:
         context = worker_context(job)
         if job.attempts > MAX_ATTEMPTS:
-            return self._fail(job, context, f"gave up after {MAX_ATTEMPTS} attempts")
+            # Attempts that failed to render were counted and ended in a retry; these ended
+            # with no outcome at all: their worker died, or an unexpected error stopped them.
+            return self._fail(
+                job,
+                context,
+                f"rendering did not finish in {MAX_ATTEMPTS} attempts: each time the worker "
+                "stopped or met an unexpected error before the file was stored",
+            )
         if job.for_plan_version is not None:
             newer = self.queue.newer_plan_report(job)
             if newer is not None:
@@ -391,13 +467,30 @@ class ReportWorker:
             return "not ready"
         except DomainError as error:
             return self._fail(job, context, error.detail)
+        if self._stopping.is_set():
+            self.queue.retry_later(job, 0.0)
+            return "interrupted"
         started = time.perf_counter()
+        log.info("report.render_started", attempt=job.attempts)
         try:
             pdf = self.renderer(built.document)
-        except Exception as error:
-            log.exception("report.render_failed")
-            return self._fail(job, context, f"the PDF could not be rendered: {error}"[:500])
+        except RenderFailed as failure:
+            if not self._stopping.is_set():
+                return self._render_failed(job, context, failure.reason)
+            # A service manager's SIGTERM to the whole group ended the child as well.
+            self.queue.retry_later(job, 0.0)
+            log.info("report.render_interrupted", reason=failure.reason)
+            return "interrupted"
+        except RenderInterrupted:
+            self.queue.retry_later(job, 0.0)
+            log.info("report.render_interrupted")
+            return "interrupted"
         digest, pages = checksum(pdf), page_count(pdf)
+        if not self.queue.holds(job):
+            # The lease went with a lost database session: another worker may have the
+            # report by now, and records it.
+            log.warning("report.lease_lost")
+            return "lease lost"
         try:
             self.bus.execute(context, MarkRendered(job.report_id, digest, len(pdf), pages))
         except DomainError as error:  # failed meanwhile: the event history decides
@@ -412,6 +505,15 @@ class ReportWorker:
             render_s=round(time.perf_counter() - started, 3),
         )
         return "rendered"
+
+    def _render_failed(self, job: QueuedReport, context: CommandContext, reason: str) -> str:
+        if job.attempts >= MAX_ATTEMPTS:
+            return self._fail(job, context, f"{reason}; gave up after {job.attempts} attempts")
+        log.warning("report.render_failed", reason=reason, attempt=job.attempts)
+        self.queue.retry_after_error(
+            job, RETRY_AFTER_ERROR_SECONDS * job.attempts, f"attempt {job.attempts}: {reason}"
+        )
+        return "retry"
 
     def _fail(self, job: QueuedReport, context: CommandContext, reason: str) -> str:
         log.warning("report.failed", reason=reason)

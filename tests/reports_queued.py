@@ -1,0 +1,97 @@
+"""Reports queued as the API queues them, and what became of them, for the queue's tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from tests.helpers import system_context
+from training.application.bus import CommandBus
+from training.application.context import CommandContext
+from training.application.reports import RequestReport
+from training.application.tenancy import RegisterTenant
+from training.domain.report_requests import Report, ReportKind
+from training.infra.database import Database
+from training.infra.report_store import INSERT, LEASE_SPACE, ON_REQUEST
+
+RENDERED_TOPIC_SUFFIX = Report.Rendered.__qualname__  # "Report.Rendered"
+
+
+def queue_reports(bus: CommandBus, database: Database, count: int) -> list[uuid.UUID]:
+    """A new tenant's effectiveness reports, requested and queued as the API does it."""
+    slug = f"q{uuid.uuid4().hex[:8]}"
+    tenant_id = bus.execute(system_context(), RegisterTenant(slug, slug, 5)).result.tenant_id
+    context = CommandContext.system("tests", f"queue-{slug}", tenant_id)
+    ids = []
+    with psycopg.connect(database.app_url) as conn, conn.transaction():
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+        for _ in range(count):
+            requested = bus.execute(context, RequestReport(ReportKind.EFFECTIVENESS, None)).result
+            conn.execute(
+                INSERT,
+                {
+                    "report": requested.report_id,
+                    "tenant": tenant_id,
+                    "kind": str(ReportKind.EFFECTIVENESS),
+                    "subject": None,
+                    "for_plan": None,
+                    "priority": ON_REQUEST,
+                    "by": "system:tests",
+                    "request": context.request_id,
+                    "trigger": "on request",
+                },
+            )
+            ids.append(requested.report_id)
+    return ids
+
+
+def statuses(database: Database, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int, str]]:
+    """Each report's status, attempts and detail, as the table holds them."""
+    with psycopg.connect(database.admin_url) as conn:
+        rows = conn.execute(
+            "SELECT report_id, status, attempts, coalesce(detail, '') FROM training.reports "
+            "WHERE report_id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def rendered_events(database: Database, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many times each report was rendered and recorded (its ``Rendered`` events)."""
+    with psycopg.connect(database.admin_url) as conn:
+        rows = conn.execute(
+            "SELECT originator_id, count(*) FROM training.training_events "
+            "WHERE originator_id = ANY(%s) AND topic LIKE %s GROUP BY originator_id",
+            (ids, f"%{RENDERED_TOPIC_SUFFIX}"),
+        ).fetchall()
+    counts = dict.fromkeys(ids, 0)
+    counts.update({row[0]: int(row[1]) for row in rows})
+    return counts
+
+
+def leases(database: Database) -> int:
+    """Report leases held in the database (advisory locks of the report queue)."""
+    with psycopg.connect(database.admin_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+            "AND objsubid = 2 AND database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database())",
+            (LEASE_SPACE,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls ``check`` until it answers something true; ``timeout`` is a deadline for
+    waiting, not a measurement."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
