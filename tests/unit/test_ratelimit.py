@@ -80,7 +80,7 @@ def test_a_forgotten_bucket_is_exactly_a_full_one() -> None:
     assert buckets.take("a") > 0
 
 
-@pytest.mark.parametrize("text", ["0/60", "10/0", "ten/60", "5/-1"])
+@pytest.mark.parametrize("text", ["0/60", "10/0", "ten/60", "5/-1", "5/inf", "5/nan"])
 def test_a_limit_is_parsed_strictly(text: str) -> None:
     with pytest.raises(ValueError):
         RateLimit.parse(text)

@@ -76,7 +76,7 @@ class RateLimit:
     def parse(cls, text: str) -> RateLimit:
         count, _, window = text.partition("/")
         limit = cls(int(count), float(window or "60"))
-        if limit.requests < 1 or limit.seconds <= 0:
+        if limit.requests < 1 or not 0 < limit.seconds < math.inf:
             msg = "a rate limit is REQUESTS/SECONDS, both positive"
             raise ValueError(msg)
         return limit
