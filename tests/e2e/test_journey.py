@@ -413,12 +413,6 @@ def test_a_track_read_at_a_commands_position_never_answers_an_older_plan(
             assert answer.headers["retry-after"] == "1", shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 12 item 1: one claim of the report worker leases several queued reports and "
-    "renders only one; the others wait out the 600 s lease",
-)
 def test_reports_asked_for_together_are_all_rendered(service: Server) -> None:
     """The journey's report step with several reports in the queue at once: a cohort's
     enrolment re-plans each person's track, and each re-plan asks for a report."""
