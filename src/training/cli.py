@@ -190,16 +190,22 @@ def _worker(settings: Settings, only: str | None) -> int:
     )
     from training.infra.database import database_for
     from training.infra.logging import configure_logging
-    from training.projections.registry import by_name
+    from training.projections.registry import UnknownProjection, by_name
     from training.projections.runner import ProjectionSupervisor
 
+    try:
+        # Before any database is touched: a typo is refused in one line.
+        chosen = by_name(only) if only else None
+    except UnknownProjection as refusal:
+        print(f"training worker: {refusal}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     with database_for(settings) as database:
         app = training_application(database)
         supervisor: ProjectionSupervisor
-        if only:
+        if chosen is not None:
             base = projection_supervisor(database)
-            supervisor = ProjectionSupervisor([by_name(only)], base.env, base.lock_conninfo)
+            supervisor = ProjectionSupervisor([chosen], base.env, base.lock_conninfo)
         else:
             # Reports are made wherever the projections run: the trigger and the worker too.
             supervisor = reporting_supervisor(database, command_bus(app))
