@@ -409,6 +409,37 @@ def test_a_transfer_is_atomic(hr: Hr) -> None:
 # -- live sessions ---------------------------------------------------------------------------
 
 
+def test_a_scheduled_session_answers_the_cohorts_version_and_where_it_is_listed(
+    hr: Hr,
+) -> None:
+    cohort_id = hr.cohort()
+    created = hr.post(
+        f"/v1/cohorts/{cohort_id}/sessions",
+        json={
+            "title": "Kick-off",
+            "starts_at": "2030-03-04T09:00:00+01:00",
+            "duration_minutes": 60,
+            "join_url": "https://meet.example.com/kick-off",
+        },
+    )
+    assert created.status_code == 201, created.text
+    session_id = created.json()["session_id"]
+    # The session is a part of its cohort: its version is the cohort's, as after any change.
+    cohort = hr.get(f"/v1/cohorts/{cohort_id}")
+    assert created.headers["etag"] == cohort.headers["etag"] == f'"{cohort.json()["version"]}"'
+    listed = hr.get(created.headers["location"])
+    assert created.headers["location"] == f"/v1/cohorts/{cohort_id}/sessions"
+    assert [s["session_id"] for s in listed.json()["items"]] == [session_id]
+    # The answered version guards the next change of the cohort.
+    grown = hr.call(
+        "PATCH",
+        f"/v1/cohorts/{cohort_id}",
+        json={"capacity": 3},
+        headers={"If-Match": created.headers["etag"]},
+    )
+    assert grown.status_code == 200, grown.text
+
+
 def test_sessions_attendance_feedback_and_their_metrics(hr: Hr) -> None:
     a, b, c, d = hr.members("SA", "SB", "SC", "SD")
     outsider = hr.member(f"SO-{uuid.uuid4().hex[:6]}")

@@ -419,6 +419,17 @@ def promoted_by(app: TrainingApplication, cohort_id: UUID, version: int) -> UUID
     return None
 
 
+def version_written_at(app: TrainingApplication, cohort_id: UUID, position: int | None) -> int:
+    """The cohort's version after a command whose last event, written to the cohort, is at
+    ``position`` (a session's scheduling answers the session's id, not the version)."""
+    if position is not None:
+        for notification in app.recorder.select_notifications(start=position, limit=1):
+            if notification.id == position and notification.originator_id == cohort_id:
+                return int(notification.originator_version)
+    msg = f"the cohort {cohort_id} has no event at position {position}"
+    raise LookupError(msg)
+
+
 def check_curriculum(
     app: TrainingApplication, tenant_id: UUID | None, curriculum_id: UUID, version: int
 ) -> None:
@@ -687,6 +698,10 @@ class CohortController(Controller):
         guards=[WRITE],
         operation_id="scheduleSession",
         summary="Schedule a live session (the video stays in the conferencing tool)",
+        description="A session is a part of its cohort: the answer's `ETag` is the cohort's "
+        "new version (send it as `If-Match` to change the cohort next), and `Location` is the "
+        "cohort's session list, where the session can be read (a session has no address of "
+        "its own).",
         status_code=201,
     )
     async def schedule_session(
@@ -703,7 +718,10 @@ class CohortController(Controller):
             data.join_url,
         )
         outcome: Outcome[UUID] = await run_command(request, command)
-        headers = command_headers(outcome)
+        version = await sync_to_thread(
+            version_written_at, services_of(request).app, cohort_id, outcome.position
+        )
+        headers = command_headers(outcome, version=version)
         headers["Location"] = f"/v1/cohorts/{cohort_id}/sessions"
         return Response(SessionCreated(outcome.result, cohort_id), status_code=201, headers=headers)
 
