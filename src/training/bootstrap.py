@@ -36,7 +36,7 @@ from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.projections.registry import PROJECTIONS
 from training.projections.runner import ProjectionSupervisor
-from training.projections.store import ReadStore
+from training.projections.store import ImportPace, ReadStore
 
 if TYPE_CHECKING:
     from training.api.services import Services
@@ -115,6 +115,13 @@ def reporting_supervisor(database: Database, bus: CommandBus) -> ProjectionSuper
     return supervisor
 
 
+def import_pace(database: Database) -> ImportPace:
+    """An import waits, batch by batch, for every view of the training application's events
+    to show it, so other tenants' writes never queue behind the whole import (ADR 0028)."""
+    views = [spec.info for spec in PROJECTIONS if spec.upstream is TrainingApplication]
+    return ImportPace(database.app_url, views)
+
+
 def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
     from training.api.oauth import TokenServer, allow_plain_http_for_development
     from training.api.services import Services
@@ -133,7 +140,9 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         app=app,
         bus=bus,
         imports=import_store,
-        import_runner=ImportRunner(bus, import_store, SqlPeopleDirectory(import_store)),
+        import_runner=ImportRunner(
+            bus, import_store, SqlPeopleDirectory(import_store), pace=import_pace(database)
+        ),
         store=store,
         idempotency=IdempotencyStore(
             store.pool, box, store.liveness, ttl=timedelta(seconds=settings.idempotency_ttl)

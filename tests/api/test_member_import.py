@@ -129,13 +129,17 @@ def test_writes_are_batched_not_one_transaction_per_row(
     assert job["created"] == 1200
     ids = [Member.create_id(tenant.tenant_id, f"B{i}") for i in range(1200)]
     with psycopg.connect(services.database.admin_url) as conn:
-        # Rows written by one transaction share its id (xmin): 1,200 rows, 3 batches of 500.
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT xmin::text) FROM training.training_events "
-            "WHERE originator_id = ANY(%s)",
+        # Rows written by one transaction share its id (xmin). Batches hold 50 to 500 rows:
+        # the import is paced to the views (ADR 0028), starting small.
+        batches = conn.execute(
+            "SELECT count(*) FROM training.training_events WHERE originator_id = ANY(%s) "
+            "GROUP BY xmin::text",
             (ids,),
-        ).fetchone()
-    assert row == (1200, 3)
+        ).fetchall()
+    sizes = [int(size) for (size,) in batches]
+    assert sum(sizes) == 1200
+    assert max(sizes) <= 500
+    assert len(sizes) <= 1200 // 50
 
 
 def test_a_row_with_a_nul_character_is_reported_not_stored(tenant: Tenant) -> None:

@@ -367,13 +367,6 @@ def test_the_journey_of_a_new_customer(
         pytest.xfail("; ".join(journey.known_defects))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 12 item 4: track queries wait for the planning policy but not for the "
-    "tracks view built after it, so a read at a command's Training-Position answers an older "
-    "state (here 404 and an empty history) instead of waiting and answering 503",
-)
 def test_a_track_read_at_a_commands_position_never_answers_an_older_plan(
     service_without_tracks_view: Server,
 ) -> None:

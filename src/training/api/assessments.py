@@ -917,7 +917,8 @@ class SkillSummaryController(Controller):
                     }
                 ],
             )
-        await read_after(request, [ASSESSMENTS.info, MEMBERS.info, COHORTS.info])
+        group = COHORTS.info if cohort_id is not None else MEMBERS.info
+        await read_after(request, [ASSESSMENTS.info, group])
         async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
             if cohort_id is not None:
                 if await cohort_queries.get_cohort(conn, cohort_id) is None:

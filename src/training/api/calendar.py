@@ -218,7 +218,8 @@ async def calendar_feed(
     feed = await sync_to_thread(feed_in_force, services.app, tenant_id, feed_id, token)
     if feed is None:
         raise NotFound(NOT_FOUND)
-    await read_after(request, [COHORTS.info])  # calendar apps send no position; tests do
+    # Calendar apps send no position; tests do. No principal here: the tenant is the URL's.
+    await read_after(request, [COHORTS.info], tenant_id=tenant_id)
     async with services.store.session(tenant_id) as conn:
         if feed.kind is FeedKind.COHORT:
             cohort = await queries.get_cohort(conn, feed.subject_id)

@@ -345,6 +345,7 @@ class MemberController(Controller):
         services = services_of(request)
         assert principal.tenant_id is not None
         history = await sync_to_thread(export_member, services.app, principal.tenant_id, member_id)
+        await read_after(request, [MEMBERS.info])
         async with services.store.session(principal.tenant_id) as conn:
             record = await queries.get_member(conn, member_id)
             personal = await queries.personal_data_of(conn, member_id)

@@ -8,6 +8,7 @@ re-plan appears in the member's list without anyone asking.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -36,6 +37,7 @@ from training.infra import report_store
 from training.projections import people as people_queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import MEMBERS
+from training.projections.store import ViewInfo
 
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
@@ -117,10 +119,14 @@ def _out(record: report_store.ReportRecord) -> ReportOut:
 
 
 async def _may_see_member(
-    request: Request[Any, Any, Any], principal: Principal, member_id: UUID
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    member_id: UUID,
+    reading: Sequence[ViewInfo] = (),
 ) -> None:
-    """HR and the member; a manager for people in their line; 404 for an unknown member."""
-    await read_after(request, [MEMBERS.info])
+    """HR and the member; a manager for people in their line; 404 for an unknown member.
+    ``reading``: the other views the query reads, waited for with the members view."""
+    await read_after(request, [MEMBERS.info, *reading])
     async with services_of(request).store.session(principal.tenant_id) as conn:
         known = await people_queries.get_member(conn, member_id) is not None
         if principal.has_scope(Scope.MEMBERS_READ) or principal.is_member(member_id):
@@ -238,6 +244,8 @@ class ReportController(Controller):
         self, request: Request[Any, Any, Any], report_id: FromPath[UUID]
     ) -> ReportOut:
         principal = principal_of(request)
+        # A re-plan's automatic report is queued by the report trigger.
+        await read_after(request, [MEMBERS.info, report_store.REPORT_TRIGGERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             record = await report_store.get_report(conn, report_id)
         if record is None:
@@ -265,7 +273,7 @@ class ReportController(Controller):
     ) -> Response[bytes]:
         principal = principal_of(request)
         # Withholding after erasure reads the members view: honour read-your-writes.
-        await read_after(request, [MEMBERS.info])
+        await read_after(request, [MEMBERS.info, report_store.REPORT_TRIGGERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             found = await report_store.get_pdf(conn, report_id)
         if found is None:
@@ -312,7 +320,8 @@ class ReportController(Controller):
         cursor: Cursor = None,
     ) -> ReportPage:
         principal = principal_of(request)
-        await _may_see_member(request, principal, member_id)
+        # The list holds each re-plan's automatic report, queued by the report trigger.
+        await _may_see_member(request, principal, member_id, [report_store.REPORT_TRIGGERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             page = await report_store.list_member_reports(
                 conn, member_id, limit=limit, cursor=cursor

@@ -82,7 +82,7 @@ from scim2_server.utils import load_default_resource_types, load_default_schemas
 
 from training.api.auth import TokenRejected, principal_from_claims, verify_access_token
 from training.api.ratelimit import Buckets
-from training.api.services import Services
+from training.api.services import Services, read_your_writes
 from training.application.bus import ConcurrentModification
 from training.application.cohorts import Enrol, Withdraw
 from training.application.context import Actor, ActorKind, CommandContext
@@ -553,9 +553,12 @@ class MemberDirectory(AsyncScimStorage):
     async def _read_model(
         self, call: ScimCall, view: Any = MEMBERS.info
     ) -> AsyncIterator[AsyncConnection[Any]]:
+        """The read model once it holds every event of the caller's tenant stored so far:
+        SCIM clients read right after they write and never send ``Training-Position``. Other
+        tenants' events are not waited for (ADR 0028)."""
         services = call.services
         head = await sync_to_thread(services.app.recorder.max_notification_id)
-        await services.store.wait_for([view], head or 0, services.settings.read_wait)
+        await read_your_writes(services, [view], head or 0, call.tenant_id)
         async with services.store.session(call.tenant_id) as conn:
             yield conn
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 from litestar import Request
 from litestar.concurrency import sync_to_thread
@@ -27,11 +28,15 @@ from training.infra.idempotency import IdempotencyStore
 from training.infra.import_jobs import ImportJobStore
 from training.infra.keys import KeyRing
 from training.infra.settings import Settings
-from training.projections.quarantine import refuse_if_held_back
+from training.projections.quarantine import held_back, refuse_if_held_back
+from training.projections.registry import PLANNING
 from training.projections.runner import ProjectionSupervisor
-from training.projections.store import ReadStore, ViewInfo
+from training.projections.store import APPLICATION_NAME, ReadStore, ViewBehind, ViewInfo
 
 POSITION_HEADER = "Training-Position"
+# The processes whose own events some views follow, by application name: the tracks view and
+# the report trigger follow the planning process, which follows the training application.
+PRODUCERS = {PLANNING.name: PLANNING.info}
 
 # An ETag this API returns ("3", weak or not), a bare version, or "*" for any version.
 IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"[0-9]{1,19}"|[0-9]{1,19})[ \t]*$'
@@ -146,15 +151,39 @@ async def check_position(request: Request[Any, Any, Any]) -> None:
         position_of(request)
 
 
-async def read_after(request: Request[Any, Any, Any], views: Sequence[ViewInfo]) -> None:
-    """Waits until ``views`` reflect the position the client sent back, if it sent one."""
-    position = position_of(request)
+async def read_after(
+    request: Request[Any, Any, Any],
+    views: Sequence[ViewInfo],
+    *,
+    tenant_id: UUID | None = None,
+) -> None:
+    """Waits until ``views`` reflect the position the client sent back, if it sent one: the
+    caller's tenant's events up to it (``tenant_id`` names the tenant where a route has no
+    principal, as a calendar feed's secret URL)."""
+    if tenant_id is None:
+        principal = request.scope.get("user")
+        tenant_id = principal.tenant_id if isinstance(principal, Principal) else None
+    await read_your_writes(services_of(request), views, position_of(request), tenant_id)
+
+
+async def read_your_writes(
+    services: Services, views: Sequence[ViewInfo], position: int | None, tenant_id: UUID | None
+) -> None:
+    """Waits until every view in ``views`` holds ``tenant_id``'s events up to ``position``
+    (every tenant's when ``tenant_id`` is None, the platform's own reads), or raises
+    ``ViewBehind``. Another tenant's backlog is not waited for (ADR 0028)."""
     if position is None:
         return
-    services = services_of(request)
-    await services.store.wait_for(views, position, services.settings.read_wait)
+    reached = await services.store.wait_for(
+        views, position, services.settings.read_wait, tenant_id=tenant_id, producers=PRODUCERS
+    )
     # A view passes the positions of the events it quarantines (ADR 0026): not the tenant's.
-    # Calendar feeds are read without a principal (the secret is in the URL): no tenant then.
-    principal = request.scope.get("user")
-    tenant_id = principal.tenant_id if isinstance(principal, Principal) else None
     await refuse_if_held_back(services.store, views, tenant_id, position)
+    derived = [view.name for view in views if view.upstream != APPLICATION_NAME]
+    if derived:
+        # Their quarantined events are positions in their producer's log.
+        async with services.store.session(None) as conn:
+            for name in derived:
+                held = await held_back(conn, [name], tenant_id, reached[name])
+                if held is not None:
+                    raise ViewBehind(held[0], position, held[1])

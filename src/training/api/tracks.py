@@ -25,7 +25,7 @@ from training.domain.learning import ModuleState
 from training.projections import people as people_queries
 from training.projections import tracks as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.projections.registry import MEMBERS, PLANNING
+from training.projections.registry import MEMBERS, TRACKS
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"
@@ -93,8 +93,8 @@ class TrackController(Controller):
         self, request: Request[Any, Any, Any], member_id: FromPath[UUID]
     ) -> queries.TrackRecord:
         principal = principal_of(request)
+        await read_after(request, [MEMBERS.info, TRACKS.info])
         await _may_see_track(request, principal, member_id)
-        await read_after(request, [PLANNING.info, MEMBERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             track = await queries.get_track(conn, _tenant_of(principal), member_id)
         if track is None:
@@ -115,8 +115,8 @@ class TrackController(Controller):
         cursor: Cursor = None,
     ) -> PlanHistory:
         principal = principal_of(request)
+        await read_after(request, [MEMBERS.info, TRACKS.info])
         await _may_see_track(request, principal, member_id)
-        await read_after(request, [PLANNING.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             page = await queries.list_plan_versions(conn, member_id, limit=limit, cursor=cursor)
         return PlanHistory(page.items, page.next_cursor)
@@ -131,7 +131,7 @@ class TrackController(Controller):
         principal = principal_of(request)
         if principal.member_id is None:
             raise PermissionDeniedException(detail="this needs a person's sign-in")
-        await read_after(request, [PLANNING.info])
+        await read_after(request, [TRACKS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
             track = await queries.get_track(conn, _tenant_of(principal), principal.member_id)
         if track is None:

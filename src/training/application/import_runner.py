@@ -11,7 +11,13 @@ import structlog
 
 from training.application.bus import CommandBus
 from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportJobs, PeopleDirectory, Progress, run_import
+from training.application.imports import (
+    BATCH_SIZE,
+    ImportJobs,
+    PeopleDirectory,
+    Progress,
+    run_import,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -26,11 +32,27 @@ def context_for(actor: str, request_id: str, tenant_id: UUID) -> CommandContext:
     return CommandContext(Actor(ActorKind(kind), subject), request_id, tenant_id)
 
 
+class Pace(Protocol):
+    """Holds an import after a batch of ``rows`` (written at ``position``) until the views
+    show it; answers how many rows the next batch may hold."""
+
+    first_batch: int
+
+    def __call__(self, tenant_id: UUID, position: int | None, rows: int) -> int: ...
+
+
 class ImportRunner:
-    def __init__(self, bus: CommandBus, jobs: PendingJobs, directory: PeopleDirectory) -> None:
+    def __init__(
+        self,
+        bus: CommandBus,
+        jobs: PendingJobs,
+        directory: PeopleDirectory,
+        pace: Pace | None = None,
+    ) -> None:
         self.bus = bus
         self.jobs = jobs
         self.directory = directory
+        self.pace = pace
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
 
@@ -49,6 +71,11 @@ class ImportRunner:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
+    def _pace(self, tenant_id: UUID, position: int | None, rows: int) -> int:
+        if self.pace is None:
+            return BATCH_SIZE
+        return self.pace(tenant_id, position, rows)
+
     def _run(self, tenant_id: UUID, import_id: UUID) -> None:
         structlog.contextvars.bind_contextvars(tenant_id=str(tenant_id), import_id=str(import_id))
         try:
@@ -60,6 +87,8 @@ class ImportRunner:
                 tenant_id,
                 import_id,
                 should_stop=self._stopping.is_set,
+                pace=lambda position, rows: self._pace(tenant_id, position, rows),
+                first_batch=self.pace.first_batch if self.pace else BATCH_SIZE,
             )
             if progress is not None:
                 log.info(

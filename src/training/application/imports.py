@@ -422,8 +422,14 @@ def run_import(
     tenant_id: UUID,
     import_id: UUID,
     should_stop: Callable[[], bool] = lambda: False,
+    pace: Callable[[int | None, int], int] = lambda position, rows: BATCH_SIZE,
+    first_batch: int = BATCH_SIZE,
 ) -> Progress | None:
-    """Runs one job to the end (or until ``should_stop``); returns its final progress."""
+    """Runs one job to the end (or until ``should_stop``); returns its final progress.
+
+    ``pace`` gets each batch's position and size once it is written, may hold the job until
+    the views show it, and answers how many rows the next batch may hold (ADR 0028).
+    """
     claimed = jobs.start(tenant_id, import_id)
     if claimed is None:
         return None
@@ -440,15 +446,17 @@ def run_import(
     progress.errors = list(validation.errors)
     jobs.progress(tenant_id, import_id, progress)
     context = context_for(actor, request_id, tenant_id)
-    for start in range(0, len(validation.rows), BATCH_SIZE):
+    start, size = 0, max(1, min(BATCH_SIZE, first_batch))
+    while start < len(validation.rows):
         if should_stop():
             return progress  # stays "running"; resumed from the start next time
-        batch = _with_personal_data_changes(
-            validation.rows[start : start + BATCH_SIZE], directory, tenant_id
-        )
+        rows = validation.rows[start : start + size]
+        start += len(rows)
+        batch = _with_personal_data_changes(rows, directory, tenant_id)
         outcome = bus.execute(context, ImportMembers(tuple(batch)))
         progress.record(outcome.result)
         jobs.progress(tenant_id, import_id, progress)
+        size = max(1, min(BATCH_SIZE, pace(outcome.position, len(rows))))
     progress.errors.sort(key=lambda e: e.row)
     jobs.finish(tenant_id, import_id, progress, None)
     return progress

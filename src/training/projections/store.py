@@ -6,18 +6,39 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
+import structlog
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
+
+log = structlog.get_logger(__name__)
 
 APPLICATION_NAME = "training"
 # The advisory lock space of the processes' liveness keys ("live").
 LIVENESS_LOCK_SPACE = 0x6C697665
+
+# Whose event a stored event is, told from its state without decoding it: every event of the
+# service stores its tenant as ``"tenant_id":"<uuid>"`` (msgspec's compact JSON, the canonical
+# UUID text; ``null`` for the platform's own). An event of the tenant, or of no tenant, or one
+# whose state is not plain JSON (were a cipher or a compressor configured), counts as the
+# tenant's: a tenant may wait for too much, never for too little. ``%(tenant)s`` is the
+# tenant's marker (``tenant_marker``), or NULL for every tenant's events.
+OF_TENANT_OR_PLATFORM = (
+    "%(tenant)s::bytea IS NULL OR position(%(tenant)s::bytea IN state) > 0 "
+    'OR position(\'"tenant_id":"\'::bytea IN state) = 0 '
+    "OR substring(state FROM 1 FOR 1) <> '\\x7b'::bytea"  # not "{": not plain JSON
+)
+
+
+def tenant_marker(tenant_id: UUID) -> bytes:
+    """What the stored state of each of ``tenant_id``'s events contains."""
+    return f'"tenant_id":"{tenant_id}"'.encode()
 
 
 @dataclass(frozen=True)
@@ -131,12 +152,7 @@ class ReadStore:
 
     async def tracked_position(self, view: ViewInfo) -> int:
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
-                    view.tracking_table
-                ),
-                (view.upstream,),
-            )
+            cur = await conn.execute(*_tracked_position_query(view))
             row = await cur.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
@@ -154,23 +170,191 @@ class ReadStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def wait_for(self, views: Sequence[ViewInfo], position: int, timeout: float) -> None:
-        """Returns once every view has processed each of its events up to ``position``.
+    async def wait_for(
+        self,
+        views: Sequence[ViewInfo],
+        position: int,
+        timeout: float,
+        *,
+        tenant_id: UUID | None = None,
+        producers: Mapping[str, ViewInfo] | None = None,
+    ) -> dict[str, int]:
+        """Returns once every view holds each event of ``tenant_id`` (and of the platform) it
+        follows up to ``position``, a position in the training application's log; with no
+        tenant (the platform's own reads), every tenant's events. Raises ``ViewBehind`` when
+        ``timeout`` seconds are not enough.
 
-        A view only tracks the events it follows, so "caught up" means: its tracked position
-        is at or past ``position``, or none of its events lie between the two.
+        A view only tracks the events it follows, and one tenant's reads only need that
+        tenant's rows, so "caught up" means: the view's tracked position is at or past the
+        position, or none of the events it follows between the two belong to the tenant. So
+        another tenant's backlog (a bulk import) never holds a tenant's reads.
+
+        A view built from another process's events (the tracks, from the planning process)
+        is caught up in two steps: first the process (``producers`` maps its application name
+        to it) holds the tenant's events up to ``position``; then everything it wrote by then
+        (its own log up to its newest event) is what the view must hold.
+
+        Answers, per view, the position in its upstream's log it was waited for.
         """
         deadline = time.monotonic() + timeout
-        delay = 0.01
+        reached: dict[str, int] = {}
+        heads: dict[str, int] = {APPLICATION_NAME: position}
         for view in views:
-            while True:
-                tracked = await self.tracked_position(view)
-                if tracked >= position:
-                    break
-                lag = await self.pending_events(view, tracked, position)
-                if lag == 0:
-                    break
-                if time.monotonic() + delay > deadline:
-                    raise ViewBehind(view.name, position, lag)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.2)
+            if view.upstream not in heads:
+                producer = (producers or {}).get(view.upstream)
+                if producer is None or producer.upstream != APPLICATION_NAME:
+                    msg = f"the {view.name} view follows {view.upstream}: name its producer"
+                    raise ValueError(msg)
+                await self._catch_up(producer, position, position, tenant_id, deadline)
+                reached[producer.name] = position
+                # Read after the producer was seen caught up: what it wrote for the events up
+                # to ``position`` committed with its tracked position, so it is all below.
+                heads[view.upstream] = await self.newest_event(view.upstream)
+            upto = heads[view.upstream]
+            await self._catch_up(view, upto, position, tenant_id, deadline)
+            reached[view.name] = upto
+        return reached
+
+    async def _catch_up(
+        self,
+        view: ViewInfo,
+        upto: int,
+        asked: int,
+        tenant_id: UUID | None,
+        deadline: float,
+    ) -> None:
+        """Waits until ``view`` holds the tenant's events up to ``upto`` of its upstream's log.
+
+        The events up to ``upto`` are all committed (the event store commits in id order), so
+        the last of the tenant's that the view still has to process is found once; after that
+        each poll reads only the tracked position.
+        """
+        tracked = await self.tracked_position(view)
+        if tracked >= upto:
+            return
+        target = await self.last_pending_event(view, tracked, upto, tenant_id)
+        delay = 0.01
+        while target is not None and tracked < target:
+            if time.monotonic() + delay > deadline:
+                lag = await self.pending_events(view, tracked, target)
+                raise ViewBehind(view.name, asked, lag)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+            tracked = await self.tracked_position(view)
+
+    async def last_pending_event(
+        self, view: ViewInfo, after: int, upto: int, tenant_id: UUID | None
+    ) -> int | None:
+        """The last event in (after, upto] that ``view`` follows and that belongs to
+        ``tenant_id`` or to the platform (any tenant's when ``tenant_id`` is None)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(*_last_pending_query(view, after, upto, tenant_id))
+            row = await cur.fetchone()
+        return int(row[0]) if row else None
+
+    async def newest_event(self, application: str) -> int:
+        """The newest notification id in ``application``'s log (0 when it is empty)."""
+        table = sql.SQL("training.{}").format(sql.Identifier(f"{application}_events"))
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(sql.SQL("SELECT max(notification_id) FROM {}").format(table))
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+
+def _tracked_position_query(view: ViewInfo) -> tuple[sql.Composed, tuple[str]]:
+    return (
+        sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
+            view.tracking_table
+        ),
+        (view.upstream,),
+    )
+
+
+def _last_pending_query(
+    view: ViewInfo, after: int, upto: int, tenant_id: UUID | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    return (
+        sql.SQL(
+            "SELECT notification_id FROM {} WHERE notification_id > %(after)s "
+            "AND notification_id <= %(upto)s AND topic = ANY(%(topics)s) "
+            f"AND ({OF_TENANT_OR_PLATFORM}) ORDER BY notification_id DESC LIMIT 1"
+        ).format(view.events_table),
+        {
+            "after": after,
+            "upto": upto,
+            "topics": list(view.topics),
+            "tenant": None if tenant_id is None else tenant_marker(tenant_id),
+        },
+    )
+
+
+class ImportPace:
+    """Holds a bulk writer (a member import, between its batches) until the views hold what
+    it wrote, and sizes its next batch so that the views apply it in about ``lag`` seconds:
+    another tenant's write then never queues behind more than that (ADR 0028).
+
+    An import writes 500 members per transaction; a view applies them one transaction each,
+    several times slower. Unpaced, a 5,000-member import put 20 seconds of one tenant's events
+    (on a loaded machine) in front of every other tenant's next write in the members and
+    audit views, whose reads of that write then answered 503. Paced, the import takes as long
+    as the views take to show it, which it did before for anyone looking at the members.
+
+    The first batch is small (``first_batch``): how fast the views are is not known yet.
+    A view that does not move for ``stall`` seconds (stopped, or restarting after an error)
+    is not waited for any longer: it must not stop the import.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        views: Sequence[ViewInfo],
+        *,
+        lag: float = 0.5,
+        fewest: int = 50,
+        stall: float = 5.0,
+    ) -> None:
+        self.conninfo = conninfo
+        self.views = tuple(views)
+        self.lag = lag
+        self.fewest = fewest
+        self.first_batch = fewest
+        self.stall = stall
+
+    def __call__(self, tenant_id: UUID, position: int | None, rows: int) -> int:
+        """Waits until the views hold ``tenant_id``'s events up to ``position`` (a batch of
+        ``rows``); answers how many rows the next batch should hold."""
+        if position is None:
+            return 2 * rows
+        started = time.monotonic()
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            kept_up = [self._catch_up(conn, view, tenant_id, position) for view in self.views]
+        took = time.monotonic() - started
+        if not all(kept_up) or took < 0.001:
+            return 2 * rows
+        return max(self.fewest, round(rows * self.lag / took))
+
+    def _catch_up(
+        self, conn: psycopg.Connection[Any], view: ViewInfo, tenant_id: UUID, position: int
+    ) -> bool:
+        """False when the view stalled before holding the tenant's events up to ``position``."""
+        tracked = self._tracked(conn, view)
+        if tracked >= position:
+            return True
+        row = conn.execute(*_last_pending_query(view, tracked, position, tenant_id)).fetchone()
+        target = int(row[0]) if row else tracked
+        moved_at, delay = time.monotonic(), 0.01
+        while tracked < target:
+            if time.monotonic() - moved_at > self.stall:
+                log.warning("import.pace_abandoned", projection=view.name, behind=target - tracked)
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)  # a poll is one small query; idling costs the import
+            now = self._tracked(conn, view)
+            if now > tracked:
+                tracked, moved_at = now, time.monotonic()
+        return True
+
+    @staticmethod
+    def _tracked(conn: psycopg.Connection[Any], view: ViewInfo) -> int:
+        row = conn.execute(*_tracked_position_query(view)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
