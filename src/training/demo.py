@@ -245,7 +245,6 @@ def record_demo_reviews(bus: CommandBus, acme: CommandContext, tenant_id: uuid.U
         content = ReviewContent(
             ratings=(SkillRating(skill, max(level - 2, 1)),),
             overall_rating=3,
-            strengths=("takes ownership of incidents",),
             goals=(Goal("G1", skill, level, due),),
             target_role_profile=profile[team],
         )
@@ -258,6 +257,7 @@ def record_demo_reviews(bus: CommandBus, acme: CommandContext, tenant_id: uuid.U
                 content,
                 external_id=f"demo-review-{external_id}",
                 finalise=True,
+                strengths=("takes ownership of incidents",),
             ),
         )
 

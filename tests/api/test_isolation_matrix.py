@@ -133,7 +133,7 @@ class World:
                 "2026-H2",
                 uuid.UUID(hr["member_id"]),
                 None,
-                ReviewContent((), 3, (), (), None),
+                ReviewContent((), 3, (), None),
             ),
         ).result
         bus.execute(

@@ -78,11 +78,10 @@ def review(member_id: uuid.UUID) -> DraftReview:
     content = ReviewContent(
         ratings=(SkillRating("python", 2), SkillRating("sql", 2)),
         overall_rating=3,
-        strengths=("careful",),
         goals=(Goal("G1", "kubernetes", 3, dt.date(2027, 6, 30)),),
         target_role_profile="backend-l3",
     )
-    return DraftReview("2026-H2", member_id, None, content, finalise=True)
+    return DraftReview("2026-H2", member_id, None, content, finalise=True, strengths=("careful",))
 
 
 @pytest.fixture(scope="module")
@@ -333,7 +332,7 @@ def test_the_page_count_agrees_with_pypdf() -> None:
         assert page_count(pdf) == len(PdfReader(io.BytesIO(pdf)).pages)
 
 
-def test_after_erasure_files_naming_the_member_are_withheld_and_new_ones_say_erased(
+def test_after_erasure_files_naming_the_member_are_gone_and_rendered_again_saying_erased(
     setup: Setup, services: Services
 ) -> None:
     from training.application.people import ErasePersonalData
@@ -356,14 +355,21 @@ def test_after_erasure_files_naming_the_member_are_withheld_and_new_ones_say_era
     erased = services.bus.execute(setup.context, ErasePersonalData(setup.other))
     assert erased.position is not None
     setup.position = erased.position
-    for url in (before["pdf_url"], roster_before["pdf_url"]):
-        withheld = setup.client.get(url, headers=setup.hr())
-        assert withheld.status_code == 404, url
-        assert withheld.headers["content-type"].startswith(PROBLEM)
-
-    asked = setup.client.post("/v1/reports", json=cohort, headers=setup.hr())
-    roster_after = rendered(setup, asked.json()["report_id"])
-    pdf = setup.client.get(roster_after["pdf_url"], headers=setup.hr())
+    # The person's own report is gone, file and all.
+    gone = setup.client.get(before["pdf_url"], headers=setup.hr())
+    assert gone.status_code == 404
+    assert gone.headers["content-type"].startswith(PROBLEM)
+    with psycopg.connect(services.database.admin_url) as conn:
+        kept = conn.execute(
+            "SELECT count(*) FROM training.reports WHERE report_id = %s OR (report_id = %s "
+            "AND pdf IS NOT NULL AND status <> 'rendered')",
+            (before["report_id"], roster_before["report_id"]),
+        ).fetchone()
+    assert kept == (0,)
+    # The cohort report lost the file printing their name and is rendered again without it.
+    again = rendered(setup, roster_before["report_id"])
+    assert again["checksum"] != roster_before["checksum"]
+    pdf = setup.client.get(roster_before["pdf_url"], headers=setup.hr())
     assert pdf.status_code == 200
     assert OTHER not in text_of(pdf.content)
     assert "(erased)" in text_of(pdf.content)

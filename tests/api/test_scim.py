@@ -8,6 +8,7 @@ client holding the scope ``scim`` and fetches a token over HTTP.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 import threading
 import time
@@ -275,7 +276,7 @@ def test_a_user_is_provisioned_read_deactivated_and_deleted(
             assert secret not in decoded
 
 
-def test_a_user_without_display_name_or_external_id_takes_the_user_name(
+def test_a_user_without_external_id_gets_an_opaque_one_and_the_user_name_as_name(
     served: Served, database: Database, scim: httpx.Client
 ) -> None:
     created = new_user(scim, "Grace.Hopper@Example.TEST")
@@ -284,18 +285,41 @@ def test_a_user_without_display_name_or_external_id_takes_the_user_name(
     assert "externalId" not in created
     assert "displayName" not in created
     provisioned = member(served, created["id"])
-    assert provisioned.external_id == "grace.hopper@example.test"
+    # An email is never an external id: it would stay in the member's history.
+    assert re.fullmatch(r"member-[0-9a-f]{32}", provisioned.external_id)
     assert personal(database, created["id"]) == ("grace.hopper@example.test",) * 2
 
-    # A default follows the email when it changes.
+    # The display name follows the email when it changes; the external id stays.
     moved = patch(
         scim,
         f"/Users/{created['id']}",
         {"op": "replace", "path": "userName", "value": "grace@example.test"},
     )
     assert moved.status_code in (200, 204), moved.text
-    assert member(served, created["id"]).external_id == "grace@example.test"
+    assert member(served, created["id"]).external_id == provisioned.external_id
     assert personal(database, created["id"]) == ("grace@example.test",) * 2
+
+
+def test_an_email_as_external_id_is_refused(scim: httpx.Client) -> None:
+    refused = scim.post(
+        "/Users",
+        json={
+            "schemas": [USER],
+            "userName": "eve@example.test",
+            "externalId": "eve@example.test",
+            "active": True,
+        },
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["scimType"] == "invalidValue"
+    assert "external id" in refused.json()["detail"]
+    user = new_user(scim)
+    changed = patch(
+        scim,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "externalId", "value": user["userName"]},
+    )
+    assert changed.status_code == 400, changed.text
 
 
 def personal(database: Database, member_id: str) -> tuple[str, str | None]:
@@ -411,7 +435,8 @@ def test_the_external_id_may_change_and_the_member_id_stays(
     events = served.services.app.repository.event_store.get(uuid.UUID(user["id"]))
     assert [type(e).__name__ for e in events][-1] == "ExternalIdChanged"
 
-    # Removing externalId or displayName brings the defaults back: the email.
+    # Removing externalId or displayName brings the defaults back: a generated external id
+    # and the email as display name.
     removed = patch(
         scim, path, {"op": "remove", "path": "externalId"}, {"op": "remove", "path": "displayName"}
     )
@@ -419,7 +444,7 @@ def test_the_external_id_may_change_and_the_member_id_stays(
     read = scim.get(path).json()
     assert "externalId" not in read
     assert "displayName" not in read
-    assert member(served, user["id"]).external_id == user["userName"]
+    assert re.fullmatch(r"member-[0-9a-f]{32}", member(served, user["id"]).external_id)
     assert personal(database, user["id"]) == (user["userName"], user["userName"])
     assert found(second) == []
     # A PUT that omits them does not assert them: the values are kept.

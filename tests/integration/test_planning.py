@@ -85,11 +85,10 @@ def review(member_id: uuid.UUID) -> DraftReview:
     content = ReviewContent(
         ratings=(SkillRating("python", 2), SkillRating("sql", 2)),
         overall_rating=3,
-        strengths=("careful",),
         goals=(Goal("G1", "kubernetes", 3, dt.date(2027, 6, 30)),),
         target_role_profile="backend-l3",
     )
-    return DraftReview("2026-H2", member_id, None, content, finalise=True)
+    return DraftReview("2026-H2", member_id, None, content, finalise=True, strengths=("careful",))
 
 
 def tracks(database: Database, tenant_id: uuid.UUID) -> dict[uuid.UUID, int]:

@@ -15,6 +15,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from training.api.auth import Principal, requires_scope, requires_tenant
 from training.api.services import (
     IfMatch,
+    Services,
     command_headers,
     etag,
     expected_version,
@@ -43,7 +44,17 @@ from training.projections.registry import MEMBERS
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"
-ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+ExternalId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The member's key in the tenant's HRIS or identity provider. It is kept in "
+        "the member's history, which erasure cannot change, so it may not contain '@' "
+        "(an email address is refused with 422 naming this field).",
+    ),
+]
 DisplayName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_DISPLAY_NAME, pattern=NO_NUL)
 ]
@@ -132,6 +143,22 @@ def _out(snapshot: MemberSnapshot) -> MemberOut:
         snapshot.erased,
         snapshot.version,
     )
+
+
+async def names_held(services: Services, tenant_id: UUID, member_id: UUID) -> list[str]:
+    """The member's stored name and email, read before an erasure to find what names them."""
+    async with services.store.session(tenant_id) as conn:
+        personal = await queries.personal_data_of(conn, member_id)
+    if personal is None:
+        return []
+    return [str(v) for v in (personal["display_name"], personal["email"]) if v]
+
+
+async def forget_stored_responses(services: Services, tenant_id: UUID, names: list[str]) -> None:
+    """After an erasure: stored responses of idempotent requests that name the person go
+    (everything else that names them went in the erasure's own transaction)."""
+    if names:
+        await services.idempotency.forget_mentions(tenant_id, names)
 
 
 def _may_read_member(principal: Principal, member_id: UUID) -> None:
@@ -323,12 +350,24 @@ class MemberController(Controller):
         guards=[requires_scope(Scope.PERSONAL_DATA)],
         operation_id="erasePersonalData",
         summary="Erase a member's name and email; history stays, shown as erased",
+        description="Deletes everything held about the person beside the events (name, email, "
+        "identity provider subject, free text of their reviews and deactivation) and every "
+        "stored artefact naming them: their individual reports, the files of cohort reports "
+        "printing their name (rendered again with '(erased)'), import files and stored "
+        "responses mentioning them; their name and email are redacted from free text about "
+        "others. Search by name or email no longer finds them.",
         status_code=200,
     )
     async def erase(
         self, request: Request[Any, Any, Any], member_id: FromPath[UUID]
     ) -> Response[MemberOut]:
+        services = services_of(request)
+        tenant_id = principal_of(request).tenant_id
+        # Without a tenant the command refuses (403) before anything is erased.
+        names = await names_held(services, tenant_id, member_id) if tenant_id else []
         outcome = await run_command(request, ErasePersonalData(member_id))
+        if tenant_id:
+            await forget_stored_responses(services, tenant_id, names)
         body = _out(outcome.result)
         return Response(body, headers=command_headers(outcome, version=body.version))
 

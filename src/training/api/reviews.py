@@ -36,6 +36,7 @@ from training.application.reviews import (
 from training.domain.access import Scope
 from training.domain.errors import NotFound
 from training.domain.reviews import Goal, PerformanceReview, ReviewContent, SkillRating
+from training.projections.reviews import review_text_of
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"
@@ -110,9 +111,22 @@ class ReviewDetail(ReviewOut):
     reviewer_id: UUID | None
     ratings: list[RatingIn]
     overall_rating: int
-    strengths: list[str]
+    strengths: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Free text, kept beside the review's history: empty once "
+            "the person reviewed was erased"
+        ),
+    ]
     goals: list[GoalIn]
     target_role_profile: str | None
+    amendment_reasons: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Why each amendment was made, in order (free text, erased "
+            "with the person reviewed)"
+        ),
+    ]
 
 
 class ImportReport(msgspec.Struct):
@@ -123,7 +137,6 @@ def _content(data: ContentIn) -> ReviewContent:
     return ReviewContent(
         tuple(SkillRating(r.skill, r.level) for r in data.ratings),
         data.overall_rating,
-        tuple(data.strengths),
         tuple(Goal(g.goal_id, g.skill, g.target_level, g.due) for g in data.goals),
         data.target_role_profile,
     )
@@ -174,6 +187,7 @@ class ReviewController(Controller):
             _content(data),
             data.external_id,
             data.finalise,
+            tuple(data.strengths),
         )
         outcome = await run_command(request, command)
         body = _out(outcome.result)
@@ -198,6 +212,8 @@ class ReviewController(Controller):
         if not (principal.has_scope(Scope.MEMBERS_READ) or principal.is_member(review.member_id)):
             raise PermissionDeniedException(detail="only HR and the person reviewed read a review")
         content = review.content
+        async with services.store.session(principal.tenant_id) as conn:
+            text = await review_text_of(conn, review.id)
         body = ReviewDetail(
             review.id,
             review.external_id,
@@ -209,9 +225,10 @@ class ReviewController(Controller):
             review.reviewer_id,
             [RatingIn(r.skill, r.level) for r in content.ratings],
             content.overall_rating,
-            list(content.strengths),
+            list(text.strengths),
             [GoalIn(g.goal_id, g.skill, g.target_level, g.due) for g in content.goals],
             content.target_role_profile,
+            list(text.amendment_reasons),
         )
         return Response(body, headers={"ETag": etag(review.version)})
 
@@ -229,7 +246,10 @@ class ReviewController(Controller):
         if_match: IfMatch = None,
     ) -> Response[ReviewOut]:
         outcome = await run_command(
-            request, ReviseReview(review_id, _content(data), expected_version(if_match))
+            request,
+            ReviseReview(
+                review_id, _content(data), expected_version(if_match), tuple(data.strengths)
+            ),
         )
         body = _out(outcome.result)
         return Response(body, headers=command_headers(outcome, version=body.version))
@@ -267,7 +287,11 @@ class ReviewController(Controller):
         if_match: IfMatch = None,
     ) -> Response[ReviewOut]:
         command = AmendReview(
-            review_id, _content(data), _required(data.reason, "reason"), expected_version(if_match)
+            review_id,
+            _content(data),
+            _required(data.reason, "reason"),
+            expected_version(if_match),
+            tuple(data.strengths),
         )
         outcome = await run_command(request, command)
         body = _out(outcome.result)
@@ -300,6 +324,7 @@ class ReviewImportController(Controller):
                 item.reviewer_id,
                 _content(item),
                 item.finalised,
+                tuple(item.strengths),
             )
             for i, item in enumerate(data.reviews)
         )

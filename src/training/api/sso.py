@@ -74,7 +74,7 @@ from training.application.sso import (
 )
 from training.domain.access import Role, Scope
 from training.domain.errors import AlreadyExists, RuleViolated
-from training.domain.people import MAX_DISPLAY_NAME
+from training.domain.people import MAX_DISPLAY_NAME, generated_external_id
 from training.domain.sso import SsoConnection
 from training.domain.tenancy import SLUG_PATTERN, Tenant
 from training.infra.oidc import (
@@ -89,6 +89,7 @@ from training.infra.oidc import (
 from training.infra.outbound import OutboundError, OutboundPolicy
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
+from training.projections.people import member_with_sso_subject
 
 SCOPE = "openid email profile"
 ID_TOKEN_LEEWAY = 60
@@ -525,27 +526,46 @@ async def _member_for(
         )
     tenant_id = connection.tenant_id
     assert tenant_id is not None
+    subject = str(claims["sub"])
+    known = await _provisioned_before(services, tenant_id, subject)
+    if known is not None:
+        return known
     groups = claims.get("groups")
     roles = connection.roles_for([str(g) for g in groups] if isinstance(groups, list) else [])
-    external_id = jit_external_id(str(claims["sub"]))
     name = str(claims.get("name") or email).strip()[:MAX_DISPLAY_NAME] or email
     context = CommandContext(Actor(ActorKind.SYSTEM, "sso"), request_id, tenant_id)
-    command = RegisterMember(external_id, name, email, roles)
+    # The external id is opaque: the subject may be an email, so it is kept with the personal
+    # data (and erased with it), never in an event.
+    command = RegisterMember(generated_external_id(), name, email, roles, sso_subject=subject)
     try:
         outcome = await sync_to_thread(services.bus.execute, context, command)
     except AlreadyExists:
-        # Provisioned before under another email: the IdP's subject is the same person.
-        existing = await sync_to_thread(
-            member_with_external_id, services.app, tenant_id, external_id
-        )
-        found, why = await sync_to_thread(
-            first_member_in_force, services.app, tenant_id, [existing] if existing else []
-        )
+        # A sign-in of the same person provisioned them a moment ago.
+        again, refusal, _ = await find_member(services, connection, claims)
+        found = again or await _provisioned_before(services, tenant_id, subject)
         if found is None:
-            raise PermissionDeniedException(detail=why or "the member is unknown") from None
+            raise PermissionDeniedException(detail=refusal or "the member is unknown") from None
         return found
     member: UUID = outcome.result.member_id
     return member
+
+
+async def _provisioned_before(services: Services, tenant_id: UUID, subject: str) -> UUID | None:
+    """The member provisioned at an earlier sign-in with this subject (under another email),
+    when they may sign in; 403 when they may not. Members provisioned before subjects were
+    kept with the personal data carry ``sso:<subject>`` as external id."""
+    async with services.store.session(tenant_id) as conn:
+        existing = await member_with_sso_subject(conn, subject)
+    if existing is None:
+        existing = await sync_to_thread(
+            member_with_external_id, services.app, tenant_id, jit_external_id(subject)
+        )
+    if existing is None:
+        return None
+    found, why = await sync_to_thread(first_member_in_force, services.app, tenant_id, [existing])
+    if found is None:
+        raise PermissionDeniedException(detail=why or "the member is unknown")
+    return found
 
 
 @post(

@@ -11,7 +11,7 @@ commit, see ``group_commit``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
@@ -23,9 +23,19 @@ from training.application.app import TrainingApplication
 from training.application.context import CommandContext
 from training.application.group_commit import GroupCommit, SideChange
 from training.application.idempotency import request_commands
-from training.application.personal_data import PersonalData, PersonalDataChange
+from training.application.personal_data import (
+    UNIQUE_FIELDS,
+    Erasure,
+    MemberDataChange,
+    NothingStored,
+    PersonalData,
+    PersonalDataChange,
+    PersonalDataReader,
+    ReviewText,
+    ReviewTextChange,
+)
 from training.domain.base import TrainingAggregate
-from training.domain.errors import Forbidden, NotFound, StaleVersion
+from training.domain.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
 
 A = TypeVar("A", bound=TrainingAggregate)
 R = TypeVar("R")
@@ -48,6 +58,10 @@ class UnitOfWork:
         self.context = context
         self._touched: dict[UUID, TrainingAggregate] = {}
         self.personal_data: list[PersonalDataChange] = []
+        recorder = app.recorder
+        self._stored: PersonalDataReader = (
+            recorder if isinstance(recorder, PersonalDataReader) else NothingStored()
+        )
 
     def get(self, cls: type[A], aggregate_id: UUID, *, expected_version: int | None = None) -> A:
         """The aggregate, if it exists, is a ``cls`` and the caller's tenant may see it.
@@ -94,15 +108,45 @@ class UnitOfWork:
         aggregate = self._touched.pop(aggregate_id, None)
         if aggregate is not None:
             aggregate.collect_events()
-        self.personal_data = [c for c in self.personal_data if c.member_id != aggregate_id]
+        self.personal_data = [
+            c
+            for c in self.personal_data
+            if aggregate_id not in (c.member_id, getattr(c, "review_id", None))
+        ]
 
     def keep_personal_data(self, member: TrainingAggregate, data: PersonalData) -> None:
         assert member.tenant_id is not None
-        self.personal_data.append(PersonalDataChange(member.id, member.tenant_id, data))
+        self.personal_data.append(MemberDataChange(member.id, member.tenant_id, data))
 
     def erase_personal_data(self, member: TrainingAggregate) -> None:
         assert member.tenant_id is not None
-        self.personal_data.append(PersonalDataChange(member.id, member.tenant_id, None))
+        self.personal_data.append(Erasure(member.id, member.tenant_id))
+
+    def keep_review_text(
+        self,
+        review: TrainingAggregate,
+        member_id: UUID,
+        *,
+        strengths: tuple[str, ...] | None = None,
+        amendment_reason: str | None = None,
+    ) -> None:
+        """Free text of a review of ``member_id``, kept beside the review's events."""
+        assert review.tenant_id is not None
+        self.personal_data.append(
+            ReviewTextChange(member_id, review.tenant_id, review.id, strengths, amendment_reason)
+        )
+
+    def email_holders(self, emails: Collection[str]) -> dict[str, UUID]:
+        """Which members of the caller's tenant hold these emails now (committed state).
+
+        A check before the command for a clear refusal; the unique constraint on the stored
+        emails decides races (the bus then runs the command again, which finds the holder).
+        """
+        tenant_id = self.require_tenant()
+        return self._stored.email_holders(tenant_id, emails) if emails else {}
+
+    def stored_review_text(self, review_id: UUID) -> ReviewText | None:
+        return self._stored.review_text(self.require_tenant(), review_id)
 
     def add(self, aggregate: TrainingAggregate) -> None:
         if not self._may_see(aggregate):
@@ -157,6 +201,7 @@ class CommandBus:
         seq = commands.next_command() if commands is not None else 0
         if commands is not None and (recorded := commands.recorded(seq)) is not None:
             return recorded
+        taken: str | None = None
         for _attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(self.app, context)
             result = handler(command, uow)
@@ -170,9 +215,14 @@ class CommandBus:
                 side.append(commands.marker(seq, result, events[-1]))
             try:
                 position = self._commits.save(events, side)
-            except IntegrityError:
+            except IntegrityError as error:
                 if commands is not None and (recorded := commands.recorded_now(seq)) is not None:
                     return recorded  # another attempt of this request stored it first
+                taken = _unique_field_taken(error)
+                if taken is not None:
+                    # Another member took the email (or identity) since the handler checked:
+                    # it runs again, finds the holder and refuses, naming the field.
+                    continue
                 if not self._lost_a_race(events):
                     raise  # a broken constraint elsewhere is a bug, not a race
                 # Another writer appended to one of these aggregates (or created the same
@@ -180,6 +230,8 @@ class CommandBus:
                 # the other write and decides again.
                 continue
             return Outcome(result, position)
+        if taken is not None:
+            raise AlreadyExists(f"another member of this tenant has this {taken}", field=taken)
         raise ConcurrentModification(
             f"{type(command).__name__} lost {MAX_ATTEMPTS} races for the same aggregate"
         )
@@ -194,3 +246,13 @@ class CommandBus:
             self.app.recorder.select_events(originator_id, gt=version - 1, limit=1)
             for originator_id, version in first_new.items()
         )
+
+
+def _unique_field_taken(error: BaseException) -> str | None:
+    """The personal data field another member holds, when that is why the database refused
+    the save (None for any other refusal).
+
+    The library wraps the driver's error; the constraint's name is on the original (its
+    message is never shown: it quotes the value)."""
+    diagnostic = getattr(error.__cause__, "diag", None)
+    return UNIQUE_FIELDS.get(str(getattr(diagnostic, "constraint_name", None)))

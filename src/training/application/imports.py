@@ -9,6 +9,10 @@ are counted as unchanged.
 
 Row numbers are those a person sees: in a CSV file the header is row 1 and the first
 member is row 2; in JSON the first member is row 1.
+
+An email belongs to one member of a tenant: a row whose email another member holds, or
+another row of the file repeats, is reported and skipped (the rest of its batch lands). An
+external id is never an email address (ADR 0020).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from uuid import UUID
 from training.application.bus import CommandBus, Handler, UnitOfWork
 from training.application.context import CommandContext
 from training.application.people import (
+    EMAIL_TAKEN,
     check_manager,
     external_ids,
     personal_data,
@@ -129,7 +134,7 @@ def validate_record(row: int, record: dict[str, Any]) -> MemberRow:
         display_name=check_display_name(display_name),
         email=check_email(email) if email else None,
         roles=_roles(record.get("roles")),
-        manager_external_id=check_external_id(manager) if manager else None,
+        manager_external_id=check_external_id(manager, "manager_external_id") if manager else None,
         team=check_optional_text(_text(record, "team"), "team"),
         job_title=check_optional_text(_text(record, "job_title"), "job_title"),
     )
@@ -200,9 +205,11 @@ class Validation:
 
 
 def validate(records: Sequence[tuple[int, dict[str, Any]]]) -> Validation:
-    """Checks every row, refuses repeated external ids, orders managers before reports."""
+    """Checks every row, refuses repeated external ids and emails, orders managers before
+    reports."""
     result = Validation()
     seen: dict[str, int] = {}
+    emails: dict[str, int] = {}
     for row, record in records:
         if "__invalid__" in record:
             result.errors.append(RowError(row, None, "expected an object with member fields"))
@@ -224,7 +231,12 @@ def validate(records: Sequence[tuple[int, dict[str, Any]]]) -> Validation:
                 RowError(row, "external_id", f"repeats row {seen[member.external_id]}")
             )
             continue
+        if member.email is not None and member.email in emails:
+            result.errors.append(RowError(row, "email", f"repeats row {emails[member.email]}"))
+            continue
         seen[member.external_id] = row
+        if member.email is not None:
+            emails[member.email] = row
         result.rows.append(member)
     ordered, looping = _managers_first(result.rows)
     result.rows = ordered
@@ -291,8 +303,13 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     outcomes = []
     created: list[UUID] = []
     keys = external_ids(uow, tenant_id)  # loaded once per batch; None in most tenants
+    # Who holds the rows' emails now: one read per batch.
+    holders = uow.email_holders([row.email for row in command.rows if row.email])
     for row in command.rows:
         member_id = _member_id(tenant_id, row.external_id, keys)
+        if row.email is not None and holders.get(row.email, member_id) != member_id:
+            outcomes.append(RowOutcome(row.row, "failed", "email", EMAIL_TAKEN))
+            continue
         exists = uow.exists(member_id)
         if not exists and len(created) >= free:
             outcomes.append(

@@ -1,4 +1,10 @@
-"""People use cases: register, change and deactivate members; erase their personal data."""
+"""People use cases: register, change and deactivate members; erase their personal data.
+
+An email belongs to one member of a tenant: a registration or a change to an email another
+member holds is refused (``AlreadyExists`` on ``email``). The check here gives the clear
+refusal; the unique constraint on the stored emails decides a race, after which the bus runs
+the command again and it is refused here.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ from training.domain.people import (
 )
 from training.domain.tenancy import Tenant
 
+EMAIL_TAKEN = "another member of this tenant has this email"
+
 # Deeper reporting lines than this are treated as a data error rather than walked forever.
 MAX_REPORTING_DEPTH = 64
 
@@ -41,6 +49,8 @@ class RegisterMember:
     job_title: str | None = None
     # Identity providers (SCIM) may name a manager who is already deactivated.
     deactivated_manager_allowed: bool = False
+    # The identity provider's subject of a member provisioned at sign-in (personal data).
+    sso_subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,19 @@ class ReactivateMember:
 @dataclass(frozen=True)
 class ErasePersonalData:
     member_id: UUID
+
+
+@dataclass(frozen=True)
+class GiveOpaqueExternalId:
+    """Replaces an external id that holds personal data (an email, from before the rule that
+    refuses them) with a generated one. The old id is not listed as freed in ``ExternalIds``
+    (that would write it into another event); it leads nowhere because the member no longer
+    holds it (``member_with_external_id``). ``sso_subject`` keeps the identity provider's
+    subject that was part of the old id with the personal data."""
+
+    member_id: UUID
+    external_id: str
+    sso_subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,17 +225,30 @@ def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> Non
     member.change_external_id(external_id)
 
 
-def personal_data(display_name: str | None, email: str | None) -> PersonalData:
+def personal_data(
+    display_name: str | None, email: str | None, sso_subject: str | None = None
+) -> PersonalData:
     return PersonalData(
         check_display_name(display_name) if display_name is not None else None,
         check_email(email) if email is not None else None,
+        sso_subject,
     )
+
+
+def check_email_free(uow: UnitOfWork, email: str | None, member_id: UUID) -> None:
+    """Refuses an email another member of the tenant holds (``member_id`` may hold it)."""
+    if email is None:
+        return
+    holder = uow.email_holders([email]).get(email)
+    if holder is not None and holder != member_id:
+        raise AlreadyExists(EMAIL_TAKEN, field="email")
 
 
 def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
     tenant_id = uow.require_tenant()
     member_id = id_for_new_member(uow, tenant_id, check_external_id(command.external_id))
-    data = personal_data(command.display_name, command.email)
+    data = personal_data(command.display_name, command.email, command.sso_subject)
+    check_email_free(uow, data.email, member_id)
     member = Member.register(
         tenant_id=tenant_id,
         member_id=member_id,
@@ -259,6 +295,7 @@ def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
         )
     if command.display_name is not None or command.email is not None:
         data = personal_data(command.display_name, command.email)
+        check_email_free(uow, data.email, member.id)
         changed = [
             name
             for name, value in (("display_name", data.display_name), ("email", data.email))
@@ -272,7 +309,9 @@ def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
 def deactivate_member(command: DeactivateMember, uow: UnitOfWork) -> MemberSnapshot:
     tenant_id = uow.require_tenant()
     member = uow.get(Member, command.member_id, expected_version=command.expected_version)
-    member.deactivate(command.reason)
+    reason = member.deactivate(command.reason)
+    if not member.erased:
+        uow.keep_personal_data(member, PersonalData(None, None, deactivation_reason=reason))
     seat_roster(uow, tenant_id).release((member.id,))
     withdraw_from_every_cohort(uow, tenant_id, member.id)
     return MemberSnapshot.of(member)
@@ -295,10 +334,29 @@ def erase_personal_data(command: ErasePersonalData, uow: UnitOfWork) -> MemberSn
     return MemberSnapshot.of(member)
 
 
+def give_opaque_external_id(command: GiveOpaqueExternalId, uow: UnitOfWork) -> MemberSnapshot:
+    tenant_id = uow.require_tenant()
+    member = uow.get(Member, command.member_id)
+    external_id = check_external_id(command.external_id)
+    if holder_of(uow, tenant_id, external_id) is not None:
+        raise _external_id_taken(external_id)
+    keys = uow.get_or_add(
+        ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
+    )
+    keys.assign(external_id, member.id)
+    member.replace_external_id(external_id)
+    if command.sso_subject is not None and not member.erased:
+        uow.keep_personal_data(member, PersonalData(None, None, sso_subject=command.sso_subject))
+    return MemberSnapshot.of(member)
+
+
 def member_with_external_id(
     app: TrainingApplication, tenant_id: UUID, external_id: str
 ) -> UUID | None:
-    """The member of the tenant an external id leads to now (read from the event store)."""
+    """The member of the tenant an external id leads to now (read from the event store).
+
+    The member must still hold it: an id given up without being listed in ``ExternalIds``
+    (``GiveOpaqueExternalId``) still derives to its old member, and leads nowhere."""
     keys: ExternalIds | None = None
     try:
         found: object = app.repository.get(ExternalIds.create_id(tenant_id))
@@ -313,6 +371,8 @@ def member_with_external_id(
     except AggregateNotFoundError:
         return None
     if not isinstance(member, Member) or member.tenant_id != tenant_id:
+        return None
+    if member.external_id != external_id:
         return None
     return lead
 
@@ -344,4 +404,5 @@ HANDLERS: dict[type, Handler] = {
     DeactivateMember: deactivate_member,
     ReactivateMember: reactivate_member,
     ErasePersonalData: erase_personal_data,
+    GiveOpaqueExternalId: give_opaque_external_id,
 }

@@ -1,4 +1,9 @@
-"""Review use cases: HR drafts, finalises and amends reviews; an HRIS imports them in batches."""
+"""Review use cases: HR drafts, finalises and amends reviews; an HRIS imports them in batches.
+
+A review's free text (strengths, an amendment's reason) is handed to the unit of work, which
+keeps it beside the review's events (``training.review_texts``), never in them; the events
+say which text changed. Whether the strengths changed is decided against the stored ones.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,12 @@ from training.domain.reviews import (
     ReviewContent,
     ReviewStatus,
     check_content,
+    check_strengths,
 )
 from training.domain.skills import RoleProfile
 
 MAX_IMPORT = 1000
+IMPORT_AMENDMENT = "updated by the HRIS import"
 
 
 @dataclass(frozen=True)
@@ -31,13 +38,17 @@ class DraftReview:
     content: ReviewContent
     external_id: str | None = None
     finalise: bool = False
+    strengths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ReviseReview:
+    """The whole content: strengths that are not sent are removed."""
+
     review_id: UUID
     content: ReviewContent
     expected_version: int | None = None
+    strengths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class AmendReview:
     content: ReviewContent
     reason: str
     expected_version: int | None = None
+    strengths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,7 @@ class ImportedReview:
     reviewer_id: UUID | None
     content: ReviewContent
     finalised: bool
+    strengths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,24 @@ def _check_profile(uow: UnitOfWork, tenant_id: UUID, content: ReviewContent) -> 
         raise RuleViolated(f"no role profile {key!r}", field="target_role_profile")
 
 
+def _stored_strengths(uow: UnitOfWork, review_id: UUID) -> tuple[str, ...]:
+    stored = uow.stored_review_text(review_id)
+    return stored.strengths if stored is not None else ()
+
+
+def _new_strengths(
+    uow: UnitOfWork, review: PerformanceReview, strengths: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """The checked strengths when they differ from the stored ones, else None."""
+    checked = check_strengths(strengths)
+    return checked if checked != _stored_strengths(uow, review.id) else None
+
+
+def _keep_strengths(uow: UnitOfWork, review: PerformanceReview, strengths: tuple[str, ...]) -> None:
+    if strengths:
+        uow.keep_review_text(review, review.member_id, strengths=strengths)
+
+
 def draft_review(command: DraftReview, uow: UnitOfWork) -> ReviewSnapshot:
     tenant_id = uow.require_tenant()
     external_id = command.external_id or f"review-{uuid4()}"
@@ -136,9 +167,11 @@ def draft_review(command: DraftReview, uow: UnitOfWork) -> ReviewSnapshot:
         content=command.content,
         usable_skills=usable_skills(uow, tenant_id),
     )
+    strengths = check_strengths(command.strengths)
     if command.finalise:
         review.finalise()
     uow.add(review)
+    _keep_strengths(uow, review, strengths)
     return ReviewSnapshot.of(review)
 
 
@@ -148,7 +181,12 @@ def revise_review(command: ReviseReview, uow: UnitOfWork) -> ReviewSnapshot:
         PerformanceReview, command.review_id, expected_version=command.expected_version
     )
     _check_profile(uow, tenant_id, command.content)
-    review.revise(command.content, usable_skills(uow, tenant_id))
+    strengths = _new_strengths(uow, review, command.strengths)
+    review.revise(
+        command.content, usable_skills(uow, tenant_id), strengths_changed=strengths is not None
+    )
+    if strengths is not None:
+        uow.keep_review_text(review, review.member_id, strengths=strengths)
     return ReviewSnapshot.of(review)
 
 
@@ -167,7 +205,14 @@ def amend_review(command: AmendReview, uow: UnitOfWork) -> ReviewSnapshot:
         PerformanceReview, command.review_id, expected_version=command.expected_version
     )
     _check_profile(uow, tenant_id, command.content)
-    review.amend(command.content, command.reason, usable_skills(uow, tenant_id))
+    strengths = _new_strengths(uow, review, command.strengths)
+    reason = review.amend(
+        command.content,
+        command.reason,
+        usable_skills(uow, tenant_id),
+        strengths_changed=strengths is not None,
+    )
+    uow.keep_review_text(review, review.member_id, strengths=strengths, amendment_reason=reason)
     return ReviewSnapshot.of(review)
 
 
@@ -209,21 +254,30 @@ def _import_one(
             content=imported.content,
             usable_skills=skills,
         )
+        strengths = check_strengths(imported.strengths)
         if imported.finalised:
             review.finalise()
         uow.add(review)
+        _keep_strengths(uow, review, strengths)
         return ImportOutcome(imported.external_id, "created", review.id)
     review = uow.get(PerformanceReview, review_id)
     if review.member_id != imported.member_id:
         raise RuleViolated("the external id belongs to another member's review", field="member_id")
     before = review.version
+    new_strengths = _new_strengths(uow, review, imported.strengths)
+    changed = new_strengths is not None
     if review.status is ReviewStatus.DRAFT:
-        review.revise(imported.content, skills)
+        review.revise(imported.content, skills, strengths_changed=changed)
+        if changed:
+            uow.keep_review_text(review, review.member_id, strengths=new_strengths)
         if imported.finalised:
             review.finalise()
         result = "updated"
-    elif check_content(imported.content, skills) != review.content:
-        review.amend(imported.content, "updated by the HRIS import", skills)
+    elif check_content(imported.content, skills) != review.content or changed:
+        reason = review.amend(imported.content, IMPORT_AMENDMENT, skills, strengths_changed=changed)
+        uow.keep_review_text(
+            review, review.member_id, strengths=new_strengths, amendment_reason=reason
+        )
         result = "amended"
     else:
         result = "unchanged"

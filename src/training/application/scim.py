@@ -4,8 +4,9 @@ The SCIM edge (``training.api.scim``) reads and writes SCIM resources; this modu
 which existing commands bring a member, or the members of a team, to the state a SCIM
 client asks for. It holds no SCIM types, so the rules read like the rest of the application:
 
-- a user is a member: ``userName`` is the email, ``externalId`` the HRIS key (the email
-  when the client sends none), ``displayName`` and ``name.formatted`` the display name,
+- a user is a member: ``userName`` is the email, ``externalId`` the HRIS or IdP key (an
+  opaque one the service generates when the client sends none: an email address is never
+  an external id, ADR 0020), ``displayName`` and ``name.formatted`` the display name,
   ``title`` the job title, the enterprise ``department`` the team and ``manager`` the manager;
 - ``active`` is the member's status; a new user is an engineer;
 - a group is a listed team (``training.application.teams``): its members are the members
@@ -29,7 +30,7 @@ from training.application.people import (
     UpdateMember,
 )
 from training.domain.access import Role
-from training.domain.people import check_email
+from training.domain.people import check_email, generated_external_id, is_generated_external_id
 
 # Roles of a member a SCIM client provisions; roles are then managed in the service.
 PROVISIONED_ROLES: tuple[Role, ...] = (Role.ENGINEER,)
@@ -58,8 +59,8 @@ class MemberView:
 
     @property
     def own_external_id(self) -> str | None:
-        """The external id, unless it is only the default a member gets: their email."""
-        return None if self.external_id == self.email else self.external_id
+        """The external id, unless it is one the service generated (the client sent none)."""
+        return None if is_generated_external_id(self.external_id) else self.external_id
 
     @property
     def own_display_name(self) -> str | None:
@@ -72,9 +73,10 @@ class DesiredUser:
     """The state a SCIM client asks for. ``None`` clears title, team and manager.
 
     An external id or display name that is ``None`` was either removed (a PATCH: it goes back
-    to its default, the email) or not asserted (a PUT, RFC 7644 §3.5.1: it is kept), as
-    ``omitted_is_removed`` says. A member whose external id or display name is the default
-    follows their email when it changes. ``active`` None keeps the status.
+    to its default, a generated external id and the email as display name) or not asserted
+    (a PUT, RFC 7644 §3.5.1: it is kept), as ``omitted_is_removed`` says. A member whose
+    display name is the default follows their email when it changes. ``active`` None keeps
+    the status.
     """
 
     user_name: str
@@ -92,7 +94,7 @@ def registration(desired: DesiredUser) -> tuple[RegisterMember, bool]:
     """The command that registers the user, and whether it must be deactivated after."""
     email = check_email(desired.user_name)
     command = RegisterMember(
-        external_id=desired.external_id or email,
+        external_id=desired.external_id or generated_external_id(),
         display_name=desired.display_name or desired.name_formatted or email,
         email=email,
         roles=PROVISIONED_ROLES,
@@ -143,9 +145,7 @@ def user_changes(
     display_name = _defaulted(
         current.display_name, current.own_display_name, wanted_name, email_after, desired
     )
-    external_id = _defaulted(
-        current.external_id, current.own_external_id, desired.external_id, email_after, desired
-    )
+    external_id = _external_id_after(current, desired)
     team = _text_change(current.team, desired.team)
     job_title = _text_change(current.job_title, desired.job_title)
     manager_changes = desired.manager_id != current.manager_id
@@ -168,6 +168,16 @@ def user_changes(
         deactivate = DeactivateMember(current.member_id, DEACTIVATED_BY_SCIM)
     unchanged = UpdateMember(current.member_id, deactivated_manager_allowed=True)
     return reactivate, None if update == unchanged else update, deactivate
+
+
+def _external_id_after(current: MemberView, desired: DesiredUser) -> str:
+    """The client's external id; else a generated one stays, and a removed one of the
+    client's gives way to a generated one (a PUT that omits it keeps it)."""
+    if desired.external_id is not None:
+        return desired.external_id
+    if current.own_external_id is not None and desired.omitted_is_removed:
+        return generated_external_id()
+    return current.external_id
 
 
 def _text_change(current: str | None, desired: str | None) -> str | None:

@@ -3,12 +3,20 @@
 Names and emails are personal data and never appear in an event; they live in a mutable
 store beside the events, so erasing them leaves history intact. Events only say *that*
 personal data changed (``PersonalDataUpdated``) or was erased (``Erased``).
+
+Nor may personal data hide in a value an event keeps for another purpose: an external id
+(which also seeds the member id) is an HRIS or identity provider key, never an email
+address, and a member who comes without one (SCIM without ``externalId``, single sign-on)
+gets an opaque one generated here. Why a member was deactivated is free text about them, so
+it is kept with their personal data, not in ``Deactivated``.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -18,9 +26,12 @@ from training.domain.base import TrainingAggregate, stable_id
 from training.domain.errors import InvalidTransition, LimitReached, RuleViolated
 
 EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
+# The external ids the service generates for members who come without one.
+GENERATED_EXTERNAL_ID = re.compile(r"^member-[0-9a-f]{32}$")
 MAX_TEXT = 120
 EMAIL_PATTERN = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,189}\.[^@\s\x00]{1,63}$")
 MAX_DISPLAY_NAME = 200
+MAX_REASON = 500
 
 
 class MemberStatus(StrEnum):
@@ -35,12 +46,31 @@ def _refuse_nul(text: str, field: str) -> None:
         raise RuleViolated(f"{field} may not contain NUL characters", field=field)
 
 
-def check_external_id(external_id: str) -> str:
+def check_external_id(external_id: str, field: str = "external_id") -> str:
     if not EXTERNAL_ID_PATTERN.match(external_id):
         raise RuleViolated(
-            "an external id is 1-128 visible ASCII characters without spaces", field="external_id"
+            "an external id is 1-128 visible ASCII characters without spaces", field=field
+        )
+    if "@" in external_id:
+        # An external id stays in the member's history (and seeds the member id), which an
+        # erasure cannot change: an email address there could never be erased.
+        raise RuleViolated(
+            "an external id may not contain '@': it is kept in the member's history, which "
+            "erasure cannot change, so it must not be an email address; send the HRIS or "
+            "identity provider's key",
+            field=field,
         )
     return external_id
+
+
+def generated_external_id() -> str:
+    """An opaque external id for a member who comes without one (random, not derived from
+    anything about the person)."""
+    return f"member-{uuid.uuid4().hex}"
+
+
+def is_generated_external_id(external_id: str) -> bool:
+    return GENERATED_EXTERNAL_ID.match(external_id) is not None
 
 
 def check_roles(roles: tuple[Role, ...] | list[Role]) -> tuple[Role, ...]:
@@ -115,8 +145,14 @@ class Member(TrainingAggregate):
         fields: tuple[str, ...]
 
     class Deactivated(Event):
+        """Why is kept with the personal data (it is free text about the person)."""
+
         TOPIC = "training.people:Member.Deactivated"
-        reason: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.pop("reason", None)
 
     class Reactivated(Event):
         TOPIC = "training.people:Member.Reactivated"
@@ -233,6 +269,13 @@ class Member(TrainingAggregate):
         if external_id != self.external_id:
             self._external_id_changed(external_id=external_id)
 
+    def replace_external_id(self, external_id: str) -> None:
+        """Gives the member another external id even when their record is closed: the one
+        change an erased record takes, because its old external id held personal data."""
+        external_id = check_external_id(external_id)
+        if external_id != self.external_id:
+            self._external_id_changed(external_id=external_id)
+
     @event(ExternalIdChanged)
     def _external_id_changed(self, external_id: str) -> None:
         self.external_id = external_id
@@ -246,15 +289,19 @@ class Member(TrainingAggregate):
     def _personal_data_updated(self, fields: tuple[str, ...]) -> None:
         pass
 
-    def deactivate(self, reason: str) -> None:
+    def deactivate(self, reason: str) -> str:
+        """Answers the reason to keep beside the event, with the personal data."""
         if not self.is_active:
             raise InvalidTransition("the member is already deactivated")
-        if not reason.strip():
+        cleaned = reason.strip()[:MAX_REASON]
+        if not cleaned:
             raise RuleViolated("say why the member is deactivated", field="reason")
-        self._deactivated(reason=reason.strip()[:500])
+        _refuse_nul(cleaned, "reason")
+        self._deactivated()
+        return cleaned
 
     @event(Deactivated)
-    def _deactivated(self, reason: str) -> None:
+    def _deactivated(self) -> None:
         self.status = MemberStatus.DEACTIVATED
 
     def reactivate(self) -> None:

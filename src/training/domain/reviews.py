@@ -1,9 +1,14 @@
 """Performance reviews: HR records how an engineer performs and where they should grow.
 
 A review is drafted, finalised, and afterwards only amended with a reason, so the record of
-what was decided and when stays intact. A finalised review's content travels in its
-``Finalised`` (and ``Amended``) event: whoever re-plans the engineer's training reads it
-from there without asking anything else.
+what was decided and when stays intact. A finalised review's content (ratings, goals, target
+role) travels in its ``Finalised`` (and ``Amended``) event: whoever re-plans the engineer's
+training reads it from there without asking anything else.
+
+Its free text (strengths, why an amendment was made) may name the person reviewed or others,
+so it is personal data and never enters an event: it is kept beside the events, in the same
+transaction (``training.review_texts``), and erasing the person reviewed deletes it. Events
+only say which text changed (``texts``), as a member's events say which personal data did.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -22,7 +28,10 @@ from training.domain.skills import check_level
 
 CYCLE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$")
 MAX_STRENGTHS = 20
+MAX_TEXT = 500
 MAX_GOALS = 20
+STRENGTHS = "strengths"
+REASON = "reason"
 
 
 class ReviewStatus(StrEnum):
@@ -46,11 +55,36 @@ class Goal:
 
 @dataclass(frozen=True, slots=True)
 class ReviewContent:
+    """What the review decides (kept in its events); its free text is kept beside them."""
+
     ratings: tuple[SkillRating, ...]
     overall_rating: int
-    strengths: tuple[str, ...]
     goals: tuple[Goal, ...]
     target_role_profile: str | None
+
+
+def check_strengths(strengths: tuple[str, ...]) -> tuple[str, ...]:
+    if len(strengths) > MAX_STRENGTHS or any(len(s) > MAX_TEXT for s in strengths):
+        raise RuleViolated("at most 20 strengths of 500 characters", field="strengths")
+    if any("\x00" in s for s in strengths):
+        raise RuleViolated("strengths may not contain NUL characters", field="strengths")
+    return tuple(s.strip() for s in strengths if s.strip())
+
+
+def check_reason(reason: str) -> str:
+    cleaned = reason.strip()[:MAX_TEXT]
+    if not cleaned:
+        raise RuleViolated("say why the finalised review changes", field="reason")
+    if "\x00" in cleaned:
+        raise RuleViolated("the reason may not contain NUL characters", field="reason")
+    return cleaned
+
+
+def _without_text(state: dict[str, Any]) -> None:
+    """Upcasting: a version 1 event carried the strengths in its content."""
+    content = state.get("content")
+    if isinstance(content, dict):
+        content.pop("strengths", None)
 
 
 def check_content(content: ReviewContent, usable_skills: frozenset[str]) -> ReviewContent:
@@ -64,8 +98,6 @@ def check_content(content: ReviewContent, usable_skills: frozenset[str]) -> Revi
             raise RuleViolated("a skill is rated once", field=f"ratings[{index}].skill")
         check_level(rating.level, f"ratings[{index}].level")
         seen.add(rating.skill)
-    if len(content.strengths) > MAX_STRENGTHS or any(len(s) > 500 for s in content.strengths):
-        raise RuleViolated("at most 20 strengths of 500 characters", field="strengths")
     goal_ids: set[str] = set()
     for index, goal in enumerate(content.goals[: MAX_GOALS + 1]):
         if index == MAX_GOALS:
@@ -79,7 +111,6 @@ def check_content(content: ReviewContent, usable_skills: frozenset[str]) -> Revi
     return ReviewContent(
         tuple(sorted(content.ratings, key=lambda r: r.skill)),
         content.overall_rating,
-        tuple(s.strip() for s in content.strengths if s.strip()),
         content.goals,
         content.target_role_profile,
     )
@@ -96,27 +127,55 @@ class PerformanceReview(TrainingAggregate):
 
     class Drafted(Created):
         TOPIC = "training.reviews:PerformanceReview.Drafted"
+        class_version = 2
         external_id: str
         cycle: str
         member_id: UUID
         reviewer_id: UUID | None
         content: ReviewContent
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _without_text(state)
+
     class Revised(Event):
+        """``texts``: the free text fields that changed (their values are kept beside)."""
+
         TOPIC = "training.reviews:PerformanceReview.Revised"
+        class_version = 2
         content: ReviewContent
+        texts: tuple[str, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _without_text(state)
+            state["texts"] = ()
 
     class Finalised(Event):
         TOPIC = "training.reviews:PerformanceReview.Finalised"
+        class_version = 2
         member_id: UUID
         cycle: str
         content: ReviewContent
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _without_text(state)
+
     class Amended(Event):
+        """The reason, and the strengths when ``texts`` names them, are kept beside."""
+
         TOPIC = "training.reviews:PerformanceReview.Amended"
+        class_version = 2
         member_id: UUID
-        reason: str
         content: ReviewContent
+        texts: tuple[str, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _without_text(state)
+            state.pop("reason", None)
+            state["texts"] = (REASON,)
 
     @staticmethod
     def create_id(tenant_id: UUID, external_id: str) -> UUID:
@@ -139,6 +198,13 @@ class PerformanceReview(TrainingAggregate):
             raise RuleViolated("a cycle is a short name such as 2026-H2", field="cycle")
         if not 1 <= len(external_id) <= 128:
             raise RuleViolated("an external id has 1-128 characters", field="external_id")
+        if "@" in external_id:
+            # It stays in the review's history and seeds its id: never an email address.
+            raise RuleViolated(
+                "an external id may not contain '@': it is kept in the review's history, "
+                "which erasure cannot change; send the HRIS's review key",
+                field="external_id",
+            )
         if reviewer_id == member_id:
             raise RuleViolated("nobody reviews themselves", field="reviewer_id")
         return cls(
@@ -170,15 +236,22 @@ class PerformanceReview(TrainingAggregate):
         self.status = ReviewStatus.DRAFT
         self.amendments = 0
 
-    def revise(self, content: ReviewContent, usable_skills: frozenset[str]) -> None:
+    def revise(
+        self,
+        content: ReviewContent,
+        usable_skills: frozenset[str],
+        *,
+        strengths_changed: bool = False,
+    ) -> None:
+        """``strengths_changed``: the caller keeps new strengths beside the events."""
         if self.status is not ReviewStatus.DRAFT:
             raise InvalidTransition("a finalised review is amended, with a reason")
         content = check_content(content, usable_skills)
-        if content != self.content:
-            self._revised(content=content)
+        if content != self.content or strengths_changed:
+            self._revised(content=content, texts=(STRENGTHS,) if strengths_changed else ())
 
     @event(Revised)
-    def _revised(self, content: ReviewContent) -> None:
+    def _revised(self, content: ReviewContent, texts: tuple[str, ...]) -> None:
         self.content = content
 
     def finalise(self) -> None:
@@ -190,17 +263,27 @@ class PerformanceReview(TrainingAggregate):
     def _finalised(self, member_id: UUID, cycle: str, content: ReviewContent) -> None:
         self.status = ReviewStatus.FINALISED
 
-    def amend(self, content: ReviewContent, reason: str, usable_skills: frozenset[str]) -> None:
+    def amend(
+        self,
+        content: ReviewContent,
+        reason: str,
+        usable_skills: frozenset[str],
+        *,
+        strengths_changed: bool = False,
+    ) -> str:
+        """Answers the reason, for the caller to keep beside the events with any new
+        strengths (``strengths_changed``)."""
         if self.status is not ReviewStatus.FINALISED:
             raise InvalidTransition("a draft is revised, not amended")
-        if not reason.strip():
-            raise RuleViolated("say why the finalised review changes", field="reason")
+        reason = check_reason(reason)
         content = check_content(content, usable_skills)
-        if content == self.content:
+        if content == self.content and not strengths_changed:
             raise InvalidTransition("the amendment changes nothing")
-        self._amended(member_id=self.member_id, reason=reason.strip()[:500], content=content)
+        texts = (REASON, STRENGTHS) if strengths_changed else (REASON,)
+        self._amended(member_id=self.member_id, content=content, texts=texts)
+        return reason
 
     @event(Amended)
-    def _amended(self, member_id: UUID, reason: str, content: ReviewContent) -> None:
+    def _amended(self, member_id: UUID, content: ReviewContent, texts: tuple[str, ...]) -> None:
         self.content = content
         self.amendments += 1

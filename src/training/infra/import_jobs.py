@@ -119,7 +119,7 @@ class ImportJobStore:
             conn.execute(
                 "UPDATE training.member_imports SET total_rows = %s, processed_rows = %s, "
                 "created = %s, updated = %s, unchanged = %s, failed = %s, errors = %s "
-                "WHERE import_id = %s",
+                "WHERE import_id = %s AND status = 'running'",
                 (*_counts(progress), import_id),
             )
 
@@ -132,7 +132,8 @@ class ImportJobStore:
                 "UPDATE training.member_imports SET total_rows = %s, processed_rows = %s, "
                 "created = %s, updated = %s, unchanged = %s, failed = %s, errors = %s, "
                 "status = %s, detail = %s, finished_at = now(), content = NULL "
-                "WHERE import_id = %s",
+                # An erasure may have stopped the job (its file named the person): it stays so.
+                "WHERE import_id = %s AND status = 'running'",
                 (*_counts(progress), status, detail, import_id),
             )
 

@@ -13,14 +13,18 @@ holding the lock, so every write of the service stops behind it. So a transactio
 ``PIPELINE_LIMIT_BYTES`` is pipelined, and a larger one sends its statements one after
 another (a few more round trips, on a transaction that is long anyway).
 
-``TrainingRecorder`` also writes personal data (the ``people`` table) in the events'
-transaction, so a member's name and the event that registers them commit together.
+``TrainingRecorder`` also writes personal data (the ``people`` and ``review_texts`` tables)
+in the events' transaction, so a member's name and the event that registers them commit
+together, and an erasure deletes everything that names the person (``training.erase_member``,
+migration 0017) in the transaction of the ``Erased`` event. It reads them back for the
+command handlers (``PersonalDataReader``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
@@ -29,18 +33,34 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from training.application.idempotency import CommandMarker
-from training.application.personal_data import PersonalDataChange
+from training.application.personal_data import (
+    Erasure,
+    MemberDataChange,
+    PersonalDataChange,
+    ReviewText,
+    ReviewTextChange,
+)
 from training.infra.idempotency import record_command_outcome
 
 # Well below the size that hangs (about 600 KB); a command's transaction is a few KB.
 PIPELINE_LIMIT_BYTES = 256 * 1024
-# What a personal data change adds to the transaction (a statement with a name and an email).
+# What a personal data change adds to the transaction (a statement with a name and an email),
+# besides the free text it carries.
 PERSONAL_DATA_BYTES = 300
+
+
+def _change_size(change: PersonalDataChange) -> int:
+    text = 0
+    if isinstance(change, ReviewTextChange):
+        text = sum(len(s) for s in change.strengths or ()) + len(change.amendment_reason or "")
+    elif isinstance(change, MemberDataChange):
+        text = len(change.data.deactivation_reason or "")
+    return PERSONAL_DATA_BYTES + 4 * text  # up to 4 bytes a character in UTF-8
 
 
 def transaction_size(stored_events: Sequence[StoredEvent], **kwargs: Any) -> int:
     changes: Sequence[PersonalDataChange] = kwargs.get("personal_data", ())
-    return sum(len(event.state) for event in stored_events) + PERSONAL_DATA_BYTES * len(changes)
+    return sum(len(event.state) for event in stored_events) + sum(map(_change_size, changes))
 
 
 class SizedInserts(PostgresApplicationRecorder):
@@ -72,6 +92,35 @@ class TrainingProcessRecorder(SizedInserts, PostgresProcessRecorder):
     """The recorder of the planning process: its events and tracking position together."""
 
 
+UPSERT_PERSON = (
+    "INSERT INTO training.people (member_id, tenant_id, display_name, email, sso_subject, "
+    "deactivation_reason, updated_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
+    "ON CONFLICT (member_id) DO UPDATE SET display_name = EXCLUDED.display_name, "
+    "email = COALESCE(EXCLUDED.email, people.email), "
+    "sso_subject = COALESCE(EXCLUDED.sso_subject, people.sso_subject), "
+    "deactivation_reason = COALESCE(EXCLUDED.deactivation_reason, people.deactivation_reason), "
+    "updated_at = now()"
+)
+# A partial change of an existing member (its row exists: it was registered). An erased
+# member has no row, and nothing is written for them.
+UPDATE_PERSON = (
+    "UPDATE training.people SET email = COALESCE(%s, email), "
+    "sso_subject = COALESCE(%s, sso_subject), "
+    "deactivation_reason = COALESCE(%s, deactivation_reason), updated_at = now() "
+    "WHERE member_id = %s"
+)
+UPSERT_REVIEW_TEXT = (
+    "INSERT INTO training.review_texts (review_id, tenant_id, member_id, strengths, "
+    "amendment_reasons, updated_at) VALUES (%(review)s, %(tenant)s, %(member)s, "
+    "COALESCE(%(strengths)s::text[], '{}'), "
+    "CASE WHEN %(reason)s::text IS NULL THEN '{}'::text[] ELSE ARRAY[%(reason)s::text] END, "
+    "now()) ON CONFLICT (review_id) DO UPDATE SET "
+    "strengths = COALESCE(%(strengths)s::text[], review_texts.strengths), "
+    "amendment_reasons = CASE WHEN %(reason)s::text IS NULL THEN review_texts.amendment_reasons "
+    "ELSE review_texts.amendment_reasons || %(reason)s::text END, updated_at = now()"
+)
+
+
 class TrainingRecorder(SizedInserts):
     def _insert_events(
         self,
@@ -86,28 +135,64 @@ class TrainingRecorder(SizedInserts):
                 continue
             # Row-level security checks every row against the transaction's tenant.
             curs.execute("SELECT set_config('app.tenant_id', %s, true)", (str(change.tenant_id),))
-            if change.data is None:
+            if isinstance(change, Erasure):
+                curs.execute("SELECT training.erase_member(%s)", (change.member_id,))
+            elif isinstance(change, ReviewTextChange):
                 curs.execute(
-                    "DELETE FROM training.people WHERE member_id = %s", (change.member_id,)
+                    UPSERT_REVIEW_TEXT,
+                    {
+                        "review": change.review_id,
+                        "tenant": change.tenant_id,
+                        "member": change.member_id,
+                        "strengths": list(change.strengths)
+                        if change.strengths is not None
+                        else None,
+                        "reason": change.amendment_reason,
+                    },
                 )
-            elif change.data.display_name is None:
-                # A partial change of an existing member (its row exists: it was registered).
-                curs.execute(
-                    "UPDATE training.people SET email = COALESCE(%s, email), updated_at = now() "
-                    "WHERE member_id = %s",
-                    (change.data.email, change.member_id),
-                )
+            elif isinstance(change, MemberDataChange):
+                data = change.data
+                if data.display_name is None:
+                    curs.execute(
+                        UPDATE_PERSON,
+                        (data.email, data.sso_subject, data.deactivation_reason, change.member_id),
+                    )
+                else:
+                    curs.execute(
+                        UPSERT_PERSON,
+                        (
+                            change.member_id,
+                            change.tenant_id,
+                            data.display_name,
+                            data.email,
+                            data.sso_subject,
+                            data.deactivation_reason,
+                        ),
+                    )
             else:
-                curs.execute(
-                    "INSERT INTO training.people (member_id, tenant_id, display_name, email, "
-                    "updated_at) VALUES (%s, %s, %s, %s, now()) ON CONFLICT (member_id) DO UPDATE "
-                    "SET display_name = EXCLUDED.display_name, "
-                    "email = COALESCE(EXCLUDED.email, people.email), updated_at = now()",
-                    (
-                        change.member_id,
-                        change.tenant_id,
-                        change.data.display_name,
-                        change.data.email,
-                    ),
-                )
+                raise TypeError(f"unknown personal data change {type(change).__name__}")
         super()._insert_events(curs, stored_events, **kwargs)
+
+    # -- PersonalDataReader: what the command handlers read back
+
+    def email_holders(self, tenant_id: UUID, emails: Collection[str]) -> dict[str, UUID]:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            rows = conn.execute(
+                "SELECT email, member_id FROM training.people "
+                "WHERE tenant_id = %s AND email = ANY(%s)",
+                (tenant_id, list(emails)),
+            ).fetchall()
+        return {str(row["email"]): row["member_id"] for row in rows}
+
+    def review_text(self, tenant_id: UUID, review_id: UUID) -> ReviewText | None:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            row = conn.execute(
+                "SELECT strengths, amendment_reasons FROM training.review_texts "
+                "WHERE review_id = %s",
+                (review_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return ReviewText(tuple(row["strengths"]), tuple(row["amendment_reasons"]))

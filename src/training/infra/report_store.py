@@ -230,6 +230,14 @@ async def list_member_reports(
 
 # -- the queue ---------------------------------------------------------------------------------
 
+# A file is kept only while everyone it names still has personal data (a concurrent erasure
+# deletes it); a report whose file was refused is rendered again after this many seconds.
+NAMED_MEMBERS_KEPT = (
+    "NOT EXISTS (SELECT 1 FROM unnest(%s::uuid[]) AS named(member_id) WHERE NOT EXISTS "
+    "(SELECT 1 FROM training.people p WHERE p.member_id = named.member_id))"
+)
+RENDER_AGAIN_AFTER = 2.0
+
 # The leases: session-level advisory locks (LEASE_SPACE, hashtext(report_id)). Two reports
 # whose ids hash alike cannot be leased at the same time; the second waits for the first.
 LEASE_SPACE = 1_919_250_548
@@ -435,11 +443,11 @@ class SqlReportQueue:
         self, job: QueuedReport, pdf: bytes, checksum: str, pages: int, built: Built
     ) -> None:
         with self.scoped(job.tenant_id) as conn:
-            conn.execute(
+            stored = conn.execute(
                 "UPDATE training.reports SET status = 'rendered', pdf = %s, checksum = %s, "
                 "size_bytes = %s, pages = %s, plan_version = %s, named_members = %s, "
                 "rendered_at = now(), claimed_until = NULL, detail = NULL WHERE report_id = %s "
-                f"AND {LEASE_HELD}",
+                f"AND {NAMED_MEMBERS_KEPT} AND {LEASE_HELD}",
                 (
                     pdf,
                     checksum,
@@ -448,9 +456,18 @@ class SqlReportQueue:
                     built.plan_version,
                     list(built.named_members),
                     job.report_id,
+                    list(built.named_members),
                     self._lease_pid(job),
                 ),
-            )
+            ).rowcount
+            if not stored:
+                # Someone the file names was erased while it was rendered: the file is not
+                # kept, and the report is rendered again shortly, without their name.
+                conn.execute(
+                    "UPDATE training.reports SET claimed_until = now() + make_interval(secs "
+                    "=> %s) WHERE report_id = %s AND status = 'queued'",
+                    (RENDER_AGAIN_AFTER, job.report_id),
+                )
         self._release(job)
 
     def fail(self, job: QueuedReport, detail: str) -> None:

@@ -261,6 +261,18 @@ async def personal_data_of(conn: AsyncConnection[Any], member_id: UUID) -> dict[
         return await cur.fetchone()
 
 
+async def member_with_sso_subject(conn: AsyncConnection[Any], subject: str) -> UUID | None:
+    """The member provisioned at sign-in with this identity provider subject (kept with the
+    personal data, so an erased member has none)."""
+    cur = await conn.execute(
+        "SELECT member_id FROM training.people WHERE tenant_id = training.current_tenant() "
+        "AND sso_subject = %s",
+        (subject,),
+    )
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def reports_to(conn: AsyncConnection[Any], member_id: UUID, manager_id: UUID) -> bool:
     """Whether ``member_id`` is in ``manager_id``'s reporting line, directly or not."""
     cur = await conn.execute(
