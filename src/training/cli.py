@@ -109,6 +109,30 @@ def _prepare(settings: Settings, admin_url: str) -> None:
         print(f"applied {name}", file=sys.stderr)
     if ensure_signing_key(admin_url, SecretBox.from_settings(settings)):
         print("created the first token signing key", file=sys.stderr)
+    _move_personal_data_out_of_events(settings, admin_url)
+
+
+def _move_personal_data_out_of_events(settings: Settings, admin_url: str) -> None:
+    """The one-time step of ADR 0020 for events stored before it (recorded once done)."""
+    from training.bootstrap import command_bus, training_application
+    from training.infra.database import Database, app_url_for
+    from training.infra.event_rewrite import already_done, move_personal_data_out_of_events
+
+    if already_done(admin_url):
+        return
+    database = Database(admin_url, app_url_for(admin_url, settings.app_db_password))
+    app = training_application(database)
+    try:
+        report = move_personal_data_out_of_events(admin_url, command_bus(app))
+    finally:
+        app.close()
+    if report is not None:
+        print(
+            "took personal data out of stored events: "
+            f"{len(report.rekeyed_members)} members got an opaque external id, "
+            f"{report.events_rewritten} events stored in their current shape",
+            file=sys.stderr,
+        )
 
 
 def _serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
