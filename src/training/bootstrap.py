@@ -26,6 +26,7 @@ from training.application import (
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.import_runner import ImportRunner
+from training.application.retry import RetryPolicy
 from training.infra.database import Database
 from training.infra.idempotency import ExpiredRecordsPurge, IdempotencyStore
 from training.infra.import_jobs import ImportJobStore, SqlPeopleDirectory
@@ -74,8 +75,9 @@ def training_application(database: Database) -> TrainingApplication:
     return TrainingApplication(env=env)
 
 
-def command_bus(app: TrainingApplication) -> CommandBus:
-    return CommandBus(app, HANDLERS)
+def command_bus(app: TrainingApplication, settings: Settings | None = None) -> CommandBus:
+    budget = (settings or Settings()).command_retry_budget
+    return CommandBus(app, HANDLERS, retry=RetryPolicy(budget=budget))
 
 
 def projection_supervisor(database: Database) -> ProjectionSupervisor:
@@ -132,7 +134,7 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
     box = SecretBox.from_settings(settings)
     keys = KeyRing(database.app_url, box)
     store = ReadStore(database.app_url, min_size=2, max_size=settings.db_pool_size)
-    bus = command_bus(app)
+    bus = command_bus(app, settings)
     import_store = ImportJobStore(database.app_url, worker_conninfo=database.worker_url)
     return Services(
         settings=settings,

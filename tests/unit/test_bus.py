@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 
 import pytest
 
 from training.application.app import TrainingApplication
-from training.application.bus import CommandBus, UnitOfWork
+from training.application.bus import CommandBus, ConcurrentModification, UnitOfWork
 from training.application.context import Actor, ActorKind, CommandContext
+from training.application.retry import RetryPolicy
 from training.application.tenancy import HANDLERS, RegisterTenant, SuspendTenant, UpdateTenant
 from training.domain.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
 from training.domain.tenancy import Tenant
@@ -117,3 +119,114 @@ def test_a_lost_race_runs_the_handler_again_on_fresh_state() -> None:
     assert attempts == [1, 2]
     assert outcome.result == 3
     assert bus.app.repository.get(tenant.tenant_id).name == "Mine"
+
+
+class FakeTime:
+    """A clock that moves only when the bus sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def bus_with(retry: RetryPolicy) -> CommandBus:
+    return CommandBus(
+        TrainingApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
+        HANDLERS,
+        retry=retry,
+    )
+
+
+def rename_racing(bus: CommandBus, attempts: list[int], rival_wins: int) -> None:
+    """A handler that loses its first ``rival_wins`` races to a writer of another process."""
+
+    def rename(command: RenameRacing, uow: UnitOfWork) -> int:
+        loaded = uow.get(Tenant, command.tenant_id)
+        attempts.append(loaded.version)
+        if len(attempts) <= rival_wins:
+            rival = bus.app.repository.get(command.tenant_id)
+            rival.rename(f"Rival {len(attempts)}")
+            bus.app.save(rival)
+        loaded.rename(command.name)
+        return int(loaded.version)
+
+    bus.handlers[RenameRacing] = rename
+
+
+def test_a_command_that_loses_in_its_turn_backs_off_then_wins() -> None:
+    time = FakeTime()
+    bus = bus_with(RetryPolicy(clock=time.clock, sleep=time.sleep, draw=lambda: 0.5))
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    attempts: list[int] = []
+    rename_racing(bus, attempts, rival_wins=3)
+    outcome = bus.execute(operator(), RenameRacing(tenant.tenant_id, "Mine"))
+    assert attempts == [1, 2, 3, 4]
+    assert outcome.result == 5
+    # The first loss runs again at once (in its turn); each loss in its turn waits, longer.
+    assert time.slept == pytest.approx([0.0025, 0.005])
+
+
+def test_a_command_that_keeps_losing_gives_up_when_its_budget_is_spent() -> None:
+    time = FakeTime()
+    retry = RetryPolicy(budget=1.0, clock=time.clock, sleep=time.sleep, draw=lambda: 0.9)
+    bus = bus_with(retry)
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    attempts: list[int] = []
+    rename_racing(bus, attempts, rival_wins=1_000)
+    with pytest.raises(ConcurrentModification, match="RenameRacing changes for 1 s"):
+        bus.execute(operator(), RenameRacing(tenant.tenant_id, "Mine"))
+    assert len(attempts) == len(time.slept) + 2
+    assert sum(time.slept) <= 1.0
+    assert max(time.slept) == pytest.approx(0.9 * retry.max_delay)  # the ceiling holds
+    assert bus.app.repository.get(tenant.tenant_id).name.startswith("Rival")
+
+
+def test_with_no_budget_a_lost_race_is_a_conflict_at_once() -> None:
+    time = FakeTime()
+    bus = bus_with(RetryPolicy(budget=0.0, clock=time.clock, sleep=time.sleep))
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    attempts: list[int] = []
+    rename_racing(bus, attempts, rival_wins=1)
+    with pytest.raises(ConcurrentModification):
+        bus.execute(operator(), RenameRacing(tenant.tenant_id, "Mine"))
+    assert attempts == [1]
+    assert time.slept == []
+
+
+@dataclass(frozen=True)
+class Rename:
+    tenant_id: uuid.UUID
+    name: str
+
+
+def test_concurrent_commands_on_one_aggregate_all_succeed() -> None:
+    bus = in_memory_bus()
+    tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
+    start = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def rename(command: Rename, uow: UnitOfWork) -> None:
+        uow.get(Tenant, command.tenant_id).rename(command.name)
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            bus.execute(operator(), Rename(tenant.tenant_id, f"Acme {index}"))
+        except BaseException as error:  # the test looks at it
+            errors.append(error)
+
+    bus.handlers[Rename] = rename
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert bus.app.repository.get(tenant.tenant_id).version == 1 + 16

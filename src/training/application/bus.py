@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError
 from training.application.app import TrainingApplication
 from training.application.context import CommandContext
 from training.application.group_commit import GroupCommit, SideChange
-from training.application.idempotency import request_commands
+from training.application.idempotency import RequestCommands, request_commands
 from training.application.personal_data import (
     UNIQUE_FIELDS,
     Erasure,
@@ -34,6 +34,8 @@ from training.application.personal_data import (
     ReviewText,
     ReviewTextChange,
 )
+from training.application.retry import RetryPolicy
+from training.application.turns import AggregateTurns, NoTurn
 from training.domain.base import TrainingAggregate
 from training.domain.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
 
@@ -42,12 +44,9 @@ R = TypeVar("R")
 
 Handler = Callable[[Any, "UnitOfWork"], Any]
 
-# A concurrent writer touched the same aggregate: the handler runs again on fresh state.
-MAX_ATTEMPTS = 5
-
 
 class ConcurrentModification(Exception):
-    """Another writer won the race several times in a row."""
+    """Other writers kept changing the command's aggregates for its whole time budget."""
 
 
 class UnitOfWork:
@@ -180,17 +179,41 @@ class Outcome(Generic[R]):
     position: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Lost:
+    """An attempt whose save another writer came before (or would have: it waits its turn)."""
+
+    aggregates: frozenset[UUID]  # the aggregates it meant to write
+    taken: str | None  # the personal data field another member took, if that was the race
+
+
 class CommandBus:
-    def __init__(self, app: TrainingApplication, handlers: Mapping[type, Handler]) -> None:
+    def __init__(
+        self,
+        app: TrainingApplication,
+        handlers: Mapping[type, Handler],
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.app = app
         self.handlers = dict(handlers)
+        self.retry = retry or RetryPolicy()
         self._commits = GroupCommit(self._store)
+        self._turns = AggregateTurns()
 
     def _store(self, events: Sequence[Any], personal_data: Sequence[SideChange]) -> list[int]:
         recordings = self.app.save(*events, personal_data=tuple(personal_data))
         return [recording.notification.id for recording in recordings]
 
     def execute(self, context: CommandContext, command: Any) -> Outcome[Any]:
+        """Runs the command's handler and saves what it changed.
+
+        When another writer changed the same aggregates first, the handler runs again on
+        fresh state: at once the first time, then in its turn among this process's
+        commands on those aggregates (``turns``), and after a growing random delay when it
+        loses even in its turn (a writer in another process). A command still losing when
+        its time budget is spent raises ``ConcurrentModification``.
+        """
         handler = self.handlers.get(type(command))
         if handler is None:
             msg = f"no handler for {type(command).__name__}"
@@ -201,40 +224,78 @@ class CommandBus:
         seq = commands.next_command() if commands is not None else 0
         if commands is not None and (recorded := commands.recorded(seq)) is not None:
             return recorded
-        taken: str | None = None
-        for _attempt in range(MAX_ATTEMPTS):
-            uow = UnitOfWork(self.app, context)
-            result = handler(command, uow)
-            events = uow.collect_stamped_events()
-            if not events:
-                # Personal data is written with events only, so every change leaves a trace.
-                assert not uow.personal_data, "personal data changed without an event"
-                return Outcome(result, None)
-            side: list[SideChange] = [*uow.personal_data]
-            if commands is not None:  # its outcome, recorded with its events
-                side.append(commands.marker(seq, result, events[-1]))
+        attempts = self.retry.start()
+        turn: frozenset[UUID] = frozenset()  # what it waits its turn for; nothing at first
+        while True:
             try:
-                position = self._commits.save(events, side)
-            except IntegrityError as error:
-                if commands is not None and (recorded := commands.recorded_now(seq)) is not None:
-                    return recorded  # another attempt of this request stored it first
-                taken = _unique_field_taken(error)
-                if taken is not None:
-                    # Another member took the email (or identity) since the handler checked:
-                    # it runs again, finds the holder and refuses, naming the field.
-                    continue
-                if not self._lost_a_race(events):
-                    raise  # a broken constraint elsewhere is a bug, not a race
-                # Another writer appended to one of these aggregates (or created the same
-                # natural key) first: run the handler again on fresh state, where it sees
-                # the other write and decides again.
-                continue
-            return Outcome(result, position)
-        if taken is not None:
-            raise AlreadyExists(f"another member of this tenant has this {taken}", field=taken)
-        raise ConcurrentModification(
-            f"{type(command).__name__} lost {MAX_ATTEMPTS} races for the same aggregate"
+                with self._turns.turn(turn, within=attempts.remaining()):
+                    attempt = self._attempt(context, command, handler, commands, seq, turn)
+                    while isinstance(attempt, _Lost) and turn and attempt.aggregates <= turn:
+                        # It lost in its turn: a writer of another process came first. It
+                        # keeps its place and tries again after a while.
+                        if attempt.taken is None and not attempts.back_off():
+                            raise self._gave_up(command, attempt)
+                        if attempts.remaining() <= 0:
+                            raise self._gave_up(command, attempt)
+                        attempt = self._attempt(context, command, handler, commands, seq, turn)
+            except NoTurn:
+                raise self._gave_up(command, None) from None
+            if not isinstance(attempt, _Lost):
+                return attempt
+            if attempts.remaining() <= 0:
+                raise self._gave_up(command, attempt)
+            turn |= attempt.aggregates
+
+    def _gave_up(self, command: Any, lost: _Lost | None) -> Exception:
+        if lost is not None and lost.taken is not None:
+            taken = lost.taken
+            return AlreadyExists(f"another member of this tenant has this {taken}", field=taken)
+        return ConcurrentModification(
+            f"other writers kept changing what {type(command).__name__} changes for "
+            f"{self.retry.budget:g} s"
         )
+
+    def _attempt(
+        self,
+        context: CommandContext,
+        command: Any,
+        handler: Handler,
+        commands: RequestCommands | None,
+        seq: int,
+        turn: frozenset[UUID],
+    ) -> Outcome[Any] | _Lost:
+        uow = UnitOfWork(self.app, context)
+        result = handler(command, uow)
+        events = uow.collect_stamped_events()
+        if not events:
+            # Personal data is written with events only, so every change leaves a trace.
+            assert not uow.personal_data, "personal data changed without an event"
+            return Outcome(result, None)
+        side: list[SideChange] = [*uow.personal_data]
+        if commands is not None:  # its outcome, recorded with its events
+            side.append(commands.marker(seq, result, events[-1]))
+        written = frozenset(event.originator_id for event in events)
+        if self._turns.claimed(written - turn):
+            # Commands of this process wait their turn on these aggregates: saving now would
+            # most likely conflict with theirs, and would overtake them if it did not.
+            return _Lost(written, None)
+        try:
+            position = self._commits.save(events, side)
+        except IntegrityError as error:
+            if commands is not None and (recorded := commands.recorded_now(seq)) is not None:
+                return recorded  # another attempt of this request stored it first
+            taken = _unique_field_taken(error)
+            if taken is not None:
+                # Another member took the email (or identity) since the handler checked:
+                # it runs again, finds the holder and refuses, naming the field.
+                return _Lost(written, taken)
+            if not self._lost_a_race(events):
+                raise  # a broken constraint elsewhere is a bug, not a race
+            # Another writer appended to one of these aggregates (or created the same
+            # natural key) first: run the handler again on fresh state, where it sees
+            # the other write and decides again.
+            return _Lost(written, None)
+        return Outcome(result, position)
 
     def _lost_a_race(self, events: list[TrainingAggregate.Event]) -> bool:
         """Whether another writer stored a version this save meant to write."""

@@ -14,6 +14,10 @@
 - ``TRAINING_ENV`` (``development``): ``production`` refuses OAuth2 over plain HTTP.
 - ``TRAINING_TOKEN_TTL`` (``900``): access token lifetime in seconds.
 - ``TRAINING_READ_WAIT`` (``2.0``): how long a query waits for ``Training-Position``.
+- ``TRAINING_COMMAND_RETRY_BUDGET`` (``2.5``): seconds a command keeps running again while
+  other writers change the same aggregates first (in turn with this process's other commands
+  on them, with random growing delays against other processes); after that it answers 409
+  ``concurrent-modification``.
 - ``TRAINING_LOG_LEVEL`` (``info``).
 - ``TRAINING_RATE_LIMIT`` (``1200/60``): requests per seconds for each client or person.
 - ``TRAINING_IDEMPOTENCY_TTL`` (``86400``): seconds an ``Idempotency-Key`` and its stored
@@ -54,6 +58,7 @@ class Settings:
     environment: str = "development"
     token_ttl: int = 900
     read_wait: float = 2.0
+    command_retry_budget: float = 2.5
     log_level: str = "info"
     audience: str = AUDIENCE
     db_pool_size: int = 8
@@ -90,6 +95,7 @@ class Settings:
             environment=env.get("TRAINING_ENV", "development"),
             token_ttl=int(env.get("TRAINING_TOKEN_TTL", "900")),
             read_wait=float(env.get("TRAINING_READ_WAIT", "2.0")),
+            command_retry_budget=float(env.get("TRAINING_COMMAND_RETRY_BUDGET", "2.5")),
             log_level=env.get("TRAINING_LOG_LEVEL", "info"),
             rate_limit=env.get("TRAINING_RATE_LIMIT", "1200/60"),
             idempotency_ttl=int(env.get("TRAINING_IDEMPOTENCY_TTL", "86400")),
