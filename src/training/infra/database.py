@@ -10,7 +10,10 @@ what it needs; no connection of an API request uses it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
+import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +31,8 @@ WORKER_ROLE = "training_worker"
 OWNER_ROLE = "training_owner"
 SCHEMA = "training"
 EMBEDDED_DB_NAME = "training"
+# How long a stop waits for the embedded server's clean shutdown.
+STOP_TIMEOUT = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +121,17 @@ def create_database(admin_url: str, name: str, *, template: str | None = None) -
 
 
 class EmbeddedPostgres:
-    """A pgserver instance whose data lives in ``data_dir``; it stops when this process exits."""
+    """A pgserver instance whose data lives in ``data_dir``, shared by the processes that use
+    it (``serve`` and a CLI command in another shell): the last of them to stop stops it.
+
+    Who uses the server is a shared ``flock`` each user holds on the data directory's
+    ``PG_VERSION`` for as long as it runs. The kernel drops the lock of a process that dies,
+    however it dies, so a ``kill -9`` leaves no stale user behind: the next start takes the
+    server over, and its stop stops it. (pgserver's own record, a list of pids in the data
+    directory, keeps the pid of a killed process forever, and then no later process ever
+    stopped the server.) Starting and stopping take turns under an exclusive ``flock`` on the
+    data directory itself, so a stop never stops a server that a start has just joined.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         with warnings.catch_warnings():
@@ -124,17 +139,93 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pgserver  # imported lazily: only the embedded mode needs it
 
-        data_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger("pgserver").setLevel(logging.WARNING)  # its info lines are noise
-        self.server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        self.data_dir = data_dir.expanduser().resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._starting_or_stopping():
+            left_running = self._left_running()
+            # No cleanup by pgserver: its list of users is what the flock replaces.
+            self.server = pgserver.PostgresServer(self.data_dir, cleanup_mode=None)
+            self._use: int | None = os.open(self.data_dir / "PG_VERSION", os.O_RDONLY)
+            fcntl.flock(self._use, fcntl.LOCK_SH)
+        if left_running:
+            log.warning(
+                "embedded PostgreSQL in %s was left running by a process that ended without "
+                "stopping it; this process took it over",
+                self.data_dir,
+            )
 
     @property
     def admin_url(self) -> str:
         return str(self.server.get_uri())
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.server.cleanup()
+        """Stops using the server, and stops the server when no other process uses it."""
+        use, self._use = self._use, None
+        if use is None:
+            return
+        with self._starting_or_stopping():
+            try:
+                fcntl.flock(use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(use)  # another process still uses it
+                return
+            try:
+                self._stop_server()
+            finally:
+                os.close(use)
+
+    @contextlib.contextmanager
+    def _starting_or_stopping(self) -> Iterator[None]:
+        directory = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(directory)  # and with it the lock
+
+    def _left_running(self) -> bool:
+        """Whether a server runs that no live process uses (its owner was killed)."""
+        version = self.data_dir / "PG_VERSION"
+        if not version.exists() or not (self.data_dir / "postmaster.pid").exists():
+            return False
+        probe = os.open(version, os.O_RDONLY)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # in use
+        finally:
+            os.close(probe)
+        return _postmaster_alive(self.data_dir)
+
+    def _stop_server(self) -> None:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        stopped = subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), "-w", "stop"],
+            user=self.server.system_user,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=STOP_TIMEOUT,
+        )
+        if stopped.returncode != 0 and _postmaster_alive(self.data_dir):
+            log.warning("could not stop the embedded PostgreSQL: %s", stopped.stderr.strip())
+
+
+def _postmaster_alive(pgdata: Path) -> bool:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user (pgserver's when run as root)
+    return True
 
 
 @contextlib.contextmanager
