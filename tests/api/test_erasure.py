@@ -30,6 +30,7 @@ from pypdf import PdfReader
 
 from tests.api.test_sso import Tenant as SsoTenant
 from tests.api.test_sso import development_idps, idp_b, sign_in  # noqa: F401 (fixtures)
+from tests.conftest import TEST_ISSUER
 from tests.helpers import bearer
 from training.api.services import Services
 from training.infra.database import Database
@@ -257,7 +258,12 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     session = sign_in(client, tenant.slug, subject)
     assert session.status_code == 200, session.text
     signed_in.member_id = session.json()["member_id"]
+    # Their own calendar feed (a secret URL, answered without a token).
+    calendar = client.post("/v1/me/calendar")
+    assert calendar.status_code == 200, calendar.text
+    feed = calendar.json()["url"].removeprefix(TEST_ISSUER)
     client.cookies.clear()
+    assert client.get(feed).status_code == 200
 
     # Someone who stays, whose records mention the others.
     staying = hr.ok(
@@ -357,6 +363,9 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     assert bystander.plain_names[0] in text
     assert api.plain_names[1] not in text
     assert hr.call("GET", f"/v1/reports/{individual['report_id']}").status_code == 404
+
+    # Their calendar feed stops answering.
+    assert client.get(feed).status_code == 404
 
     # Search and SCIM no longer find them.
     for person in erased:
