@@ -64,7 +64,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keys = commands.add_parser("keys", help="token signing keys")
     keys_commands = keys.add_subparsers(dest="action", required=True)
-    keys_commands.add_parser("rotate", help="new active key; the old one stays published")
+    rotate = keys_commands.add_parser("rotate", help="new active key; the old one stays published")
+    rotate.add_argument(
+        "--replace-lost-secret-key",
+        action="store_true",
+        help="rotate even though the secret key cannot open the stored signing keys (it was "
+        "lost): the new key is sealed with the secret key at hand, made if there is none",
+    )
+
+    db = commands.add_parser(
+        "db",
+        help="run a PostgreSQL client program (pg_dump, pg_restore, psql, ...) on the database",
+        description="Runs PROGRAM from the PostgreSQL inside the pgserver wheel, with PGHOST, "
+        "PGUSER, PGDATABASE (and PGPORT, PGPASSWORD) set to the service's database as its "
+        "administrator: the embedded server (started for the command if nothing runs it) or "
+        "DATABASE_URL. See the README's backup and restore.",
+    )
+    db.add_argument("program", help="pg_dump, pg_dumpall, pg_restore, psql, ...")
+    db.add_argument("arguments", nargs=argparse.REMAINDER, help="the program's arguments")
 
     contracts = commands.add_parser("contracts", help="OpenAPI and event schemas")
     contracts_commands = contracts.add_subparsers(dest="action", required=True)
@@ -73,6 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    from training.infra.secret_key_check import SecretKeyRefused
+
+    try:
+        return _run(args, settings)
+    except SecretKeyRefused as refusal:
+        command = " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+        print(f"training {command}: refused: {refusal}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         if args.host or args.port:
             settings = Settings(
@@ -91,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": lambda: _demo(settings, new_client=args.new_client),
         "projections": lambda: _projections(settings, args),
         "operator": lambda: _create_operator_client(settings, args.name),
-        "keys": lambda: _rotate_keys(settings),
+        "keys": lambda: _rotate_keys(settings, lost=args.replace_lost_secret_key),
+        "db": lambda: _db(settings, args.program, args.arguments),
     }
     return handlers[args.command]()
 
@@ -101,8 +130,11 @@ def _prepare(settings: Settings, admin_url: str) -> None:
     from training.infra.database import WORKER_ROLE, set_login_password
     from training.infra.keys import ensure_signing_key
     from training.infra.migrations import migrate
+    from training.infra.secret_key_check import check_secret_key
     from training.infra.secretbox import SecretBox
 
+    # Before anything is written: a key that cannot open the stored signing keys stops here.
+    check_secret_key(admin_url, settings)
     applied = migrate(admin_url, app_password=settings.app_db_password)
     set_login_password(admin_url, WORKER_ROLE, settings.worker_db_password)
     for name in applied:
@@ -214,6 +246,7 @@ def _worker(settings: Settings, only: str | None) -> int:
     )
     from training.infra.database import database_for
     from training.infra.logging import configure_logging
+    from training.infra.secret_key_check import check_secret_key
     from training.projections.registry import UnknownProjection, by_name
     from training.projections.runner import ProjectionSupervisor
 
@@ -225,6 +258,7 @@ def _worker(settings: Settings, only: str | None) -> int:
         return 2
     configure_logging(settings.log_level)
     with database_for(settings) as database:
+        check_secret_key(database.admin_url, settings)
         app = training_application(database)
         supervisor: ProjectionSupervisor
         if chosen is not None:
@@ -232,7 +266,7 @@ def _worker(settings: Settings, only: str | None) -> int:
             supervisor = ProjectionSupervisor([chosen], base.env, base.lock_conninfo)
         else:
             # Reports are made wherever the projections run: the trigger and the worker too.
-            supervisor = reporting_supervisor(database, command_bus(app))
+            supervisor = reporting_supervisor(database, command_bus(app, settings))
         supervisor.start()
         signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
         try:
@@ -314,15 +348,63 @@ def _create_operator_client(settings: Settings, name: str) -> int:
     return 0
 
 
-def _rotate_keys(settings: Settings) -> int:
+def _rotate_keys(settings: Settings, *, lost: bool) -> int:
     from training.infra.database import database_for
     from training.infra.keys import rotate_signing_key
-    from training.infra.secretbox import SecretBox
+    from training.infra.secret_key_check import check_secret_key
+    from training.infra.secretbox import LOCAL_KEY_FILE, SecretBox
 
+    local_key = settings.data_dir / LOCAL_KEY_FILE
+    had_local_key = local_key.exists()
     with database_for(settings) as database:
+        if not lost:
+            check_secret_key(database.admin_url, settings)
         kid = rotate_signing_key(database.admin_url, SecretBox.from_settings(settings))
+    if settings.secret_key is None and not settings.database_url and not had_local_key:
+        print(f"created a new secret key in {local_key}: back it up", file=sys.stderr)
     print(f"new signing key {kid}; the previous key stays in the JWKS until the next rotation")
+    if lost:
+        print(
+            "what the lost secret key sealed cannot be opened any more: enter the client "
+            "secrets of the tenants' identity providers again",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _db(settings: Settings, program: str, arguments: Sequence[str]) -> int:
+    """Runs a PostgreSQL client program of the pgserver wheel on the service's database."""
+    import os
+    import subprocess
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from training.infra.database import database_for, postgres_program
+
+    executable = postgres_program(program)
+    if executable is None:
+        print(
+            f"training db: no PostgreSQL program {program!r} in the pgserver wheel", file=sys.stderr
+        )
+        return 2
+    with database_for(settings) as database:
+        params = conninfo_to_dict(database.admin_url)
+        env = {**os.environ}
+        for variable, key in LIBPQ_ENVIRONMENT.items():
+            if params.get(key) is not None:
+                env[variable] = str(params[key])
+        command = [str(executable), *arguments]
+        return subprocess.run(command, env=env, check=False).returncode  # noqa: S603 (the operator's)
+
+
+# The environment libpq's programs read, from the fields of a connection string.
+LIBPQ_ENVIRONMENT = {
+    "PGHOST": "host",
+    "PGPORT": "port",
+    "PGUSER": "user",
+    "PGPASSWORD": "password",
+    "PGDATABASE": "dbname",
+}
 
 
 def _tenant_id(value: str) -> str:

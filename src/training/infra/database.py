@@ -199,10 +199,10 @@ class EmbeddedPostgres:
         return _postmaster_alive(self.data_dir)
 
     def _stop_server(self) -> None:
-        from pgserver._commands import POSTGRES_BIN_PATH
-
+        pg_ctl = postgres_program("pg_ctl")
+        assert pg_ctl is not None
         stopped = subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
-            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), "-w", "stop"],
+            [str(pg_ctl), "-D", str(self.data_dir), "-w", "stop"],
             user=self.server.system_user,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -212,6 +212,16 @@ class EmbeddedPostgres:
         )
         if stopped.returncode != 0 and _postmaster_alive(self.data_dir):
             log.warning("could not stop the embedded PostgreSQL: %s", stopped.stderr.strip())
+
+
+def postgres_program(name: str) -> Path | None:
+    """A program of the PostgreSQL inside the pgserver wheel (pg_dump, psql, ...), if any."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, as above
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+    path = Path(POSTGRES_BIN_PATH) / name
+    return path if name == path.name and path.is_file() else None
 
 
 def _postmaster_alive(pgdata: Path) -> bool:

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from training.infra.settings import Settings
 
 NONCE_BYTES = 12
+# The local key of an embedded database, beside it in the data directory.
+LOCAL_KEY_FILE = "secret.key"
 
 
 class SecretBox:
@@ -44,7 +46,7 @@ class SecretBox:
             if settings.database_url:
                 msg = "set TRAINING_SECRET_KEY when DATABASE_URL points at an external server"
                 raise RuntimeError(msg)
-            encoded = _local_key(settings.data_dir / "secret.key")
+            encoded = _local_key(settings.data_dir / LOCAL_KEY_FILE)
         return cls(base64.urlsafe_b64decode(encoded))
 
 
