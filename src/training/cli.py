@@ -460,8 +460,8 @@ def _rebuild(settings: Settings, name: str) -> int:
         started = time.perf_counter()
         total = rebuild(database, name, progress)
         elapsed = time.perf_counter() - started
-        with psycopg.connect(database.app_url, autocommit=True) as conn:
-            held = quarantine.summary(conn, name)
+        with psycopg.connect(database.worker_url, autocommit=True) as worker:
+            held = quarantine.summary(worker, name)
     line = f"rebuilt {name} from {total} events in {elapsed:.1f} s"
     if held.held:
         line += (
@@ -483,8 +483,8 @@ def _retry(settings: Settings, spec: ProjectionSpec, tenant: str | None) -> int:
     only = None if tenant is None else [quarantine.tenant_arg(tenant)]
     with database_for(settings) as database:
         report = retry(database, spec, only)
-        with psycopg.connect(database.app_url, autocommit=True) as conn:
-            left = quarantine.summary(conn, spec.name)
+        with psycopg.connect(database.worker_url, autocommit=True) as worker:
+            left = quarantine.summary(worker, spec.name)
     print(report.line(left))
     return 1 if report.still_held else 0
 

@@ -3,7 +3,8 @@
 The database is filled the way the service fills it: two small tenants, the demo tenant with
 its people, cohorts, assessments and reviews, every projection (the planning process and the
 report trigger included) run to the end, one report rendered through the report worker, an
-unfinished member import and stored idempotency records. The tables are enumerated from the
+unfinished member import, stored idempotency records and an event of one tenant that the
+members view could not apply (quarantined, ADR 0026). The tables are enumerated from the
 catalog, so a table added later is covered without touching these tests.
 """
 
@@ -25,10 +26,12 @@ from training.application.assessments import RecordEvidence
 from training.application.bus import CommandBus
 from training.application.cohorts import ChangeTrainingPolicy, CompleteModule, GiveFeedback
 from training.application.context import Actor, ActorKind, CommandContext
+from training.application.people import RegisterMember
 from training.application.reports import ReportWorker
 from training.application.tenancy import RegisterApiClient, RegisterTenant
 from training.bootstrap import command_bus, projection_supervisor, training_application
 from training.demo import load_demo
+from training.domain.access import Role
 from training.domain.assessments import EvidenceKind
 from training.infra.database import WORKER_ROLE, Database
 from training.infra.import_jobs import ImportJobStore
@@ -42,10 +45,10 @@ from training.projections.registry import PROJECTIONS
 from training.projections.store import ReadStore, ViewInfo
 
 CATALOGUE_TABLES = {"curricula", "curriculum_modules"}
-# Platform tables: the operator registers tenants and manages their API clients, and sees
-# which events a view could not apply (positions, ids and error kinds, no values). Every
-# other table's rows with a tenant belong to that tenant alone.
-PLATFORM_TABLES = {"tenants", "api_clients", "projection_quarantine"}
+# Platform tables: the operator registers tenants and manages their API clients. Every other
+# table's rows with a tenant belong to that tenant alone, the events a view could not apply
+# included (the worker role reads what crosses tenants, ADR 0023).
+PLATFORM_TABLES = {"tenants", "api_clients"}
 # What the fixture fills, so that "the platform sees none of it" means something. Tables
 # added later are still checked (they are read from the catalog), rows or not.
 FILLED_HERE = {
@@ -64,6 +67,7 @@ FILLED_HERE = {
     "member_imports",
     "members",
     "people",
+    "projection_quarantine",
     "reports",
     "role_profile_revisions",
     "role_profiles",
@@ -143,6 +147,28 @@ def fill_the_rest(database: Database, bus: CommandBus, tenant_id: uuid.UUID) -> 
     bus.execute(hr, RecordEvidence(member_id, EvidenceKind.CODE_REVIEW, "python", 3, None, "ok"))
 
 
+def quarantine_an_event(database: Database, bus: CommandBus, tenant_id: uuid.UUID) -> None:
+    """A member registration the members view cannot apply: a row of the view already holds
+    its external id (as the write-model race of issue 12 left it)."""
+    with psycopg.connect(database.admin_url) as conn:
+        conn.execute(
+            "INSERT INTO training.members (member_id, tenant_id, external_id, roles, status, "
+            "version, created_at, updated_at) "
+            "VALUES (%s, %s, 'RLS-Q', '{engineer}', 'active', 1, now(), now())",
+            (uuid.uuid4(), tenant_id),
+        )
+    client = CommandContext(Actor(ActorKind.CLIENT, "tc_rls"), "rls", tenant_id)
+    bus.execute(client, RegisterMember("RLS-Q", "Quentin Quarantined", None, (Role.ENGINEER,)))
+
+
+def quarantined(database: Database) -> int:
+    with psycopg.connect(database.admin_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM training.projection_quarantine WHERE resolved_at IS NULL"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 @dataclass(frozen=True)
 class Filled:
     mine: uuid.UUID
@@ -169,10 +195,12 @@ def filled(database: Database) -> Filled:
             ids.append(tenant.tenant_id)
         demo = load_demo(bus)
         assert demo is not None
+        quarantine_an_event(database, bus, ids[0])
         supervisor.start()
         views = [spec.info for spec in (*PROJECTIONS, REPORT_TRIGGERS) if not spec.is_policy]
         # Twice in a row: the planning process writes events the tracks view then follows.
         wait_until(lambda: caught_up(database, views) and caught_up(database, views))
+        assert quarantined(database) == 1
         fill_the_rest(database, bus, demo.tenant_id)
         wait_until(lambda: caught_up(database, views) and caught_up(database, views))
         queue.open()
@@ -257,6 +285,7 @@ def test_a_platform_session_of_the_read_store_sees_no_tenants_rows(
     counts = asyncio.run(platform_counts(database, tables))
     seen = {table: count for table, count in counts.items() if count}
     assert {"tenants", "api_clients"} <= set(seen) <= PLATFORM_TABLES, seen
+    assert counts["projection_quarantine"] == 0  # the tenant's quarantined event is out of sight
     # The platform's own rows are still there: the operator's idempotency record, the catalogue.
     with psycopg.connect(database.app_url) as conn, conn.transaction():
         conn.execute("SELECT set_config('app.platform', 'on', true)")
@@ -312,18 +341,28 @@ def test_the_worker_role_sees_the_queues_and_nothing_else(
         # Idempotency records and command outcomes only once expired (none here).
         assert conn.execute("SELECT count(key) FROM training.idempotency_keys").fetchone() == (0,)
         assert conn.execute("SELECT count(key) FROM training.command_outcomes").fetchone() == (0,)
+        # Which events of which tenant the views hold back (for /readyz and the operator's
+        # retry), as positions and ids: never the error's text.
+        held = conn.execute(
+            "SELECT view_name, tenant_id, status FROM training.projection_quarantine"
+        ).fetchall()
+        assert held == [("members", filled.mine, "failed")]
+        queues = {
+            "reports",
+            "member_imports",
+            "idempotency_keys",
+            "command_outcomes",
+            "projection_quarantine",
+        }
         denied = [
             "SELECT pdf FROM training.reports",
             "SELECT content FROM training.member_imports",
             "SELECT response_body FROM training.idempotency_keys",
             "SELECT outcome FROM training.command_outcomes",
+            "SELECT error_message FROM training.projection_quarantine",
             "UPDATE training.reports SET status = 'failed'",
-            *(
-                f"SELECT count(*) FROM training.{table}"
-                for table in tables
-                if table
-                not in {"reports", "member_imports", "idempotency_keys", "command_outcomes"}
-            ),
+            "UPDATE training.projection_quarantine SET resolved_at = now()",
+            *(f"SELECT count(*) FROM training.{table}" for table in tables if table not in queues),
         ]
         for statement in denied:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -49,6 +49,7 @@ from training.api.ratelimit import (
 )
 from training.api.services import Services, check_position
 from training.infra.settings import Settings
+from training.projections.quarantine import DegradedViews
 
 ROUTES: list[Any] = [
     *health.ROUTES,
@@ -103,6 +104,9 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         assert services is not None
         await services.store.open()
+        # What /readyz reads of the quarantine, as the worker role (projections/quarantine.py).
+        app.state.degraded_views = DegradedViews(services.database.worker_url)
+        await app.state.degraded_views.open()
         await sync_to_thread(services.imports.open)
         if services.supervisor is not None:
             services.supervisor.start()
@@ -114,6 +118,7 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
             if services.supervisor is not None:
                 services.supervisor.stop()
             services.imports.close()
+            await app.state.degraded_views.close()
             await services.store.close()
 
     settings = services.settings if services is not None else Settings()

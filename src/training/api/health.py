@@ -14,14 +14,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+import structlog
 from litestar import Request, Response, get
 
 from training.api.services import Services, services_of
 from training.infra.migrations import MigrationError, unapplied_migrations
 from training.infra.report_store import REPORT_TRIGGERS
-from training.projections.quarantine import DEGRADED, DEGRADED_TENANTS_LISTED
+from training.projections.quarantine import DEGRADED_TENANTS_LISTED, DegradedViews
 from training.projections.registry import PROJECTIONS, ProjectionSpec
 from training.projections.runner import RunnerState, leader_lock_key
+
+log = structlog.get_logger(__name__)
 
 
 class Health(msgspec.Struct):
@@ -172,7 +175,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     except Exception as error:  # the answer is the point: report, don't raise
         migrations = f"unknown: {type(error).__name__}"
         ready = False
-    projections = await _projections(services) if database == "ok" else []
+    degraded_views: DegradedViews | None = getattr(request.app.state, "degraded_views", None)
+    projections = await _projections(services, degraded_views) if database == "ok" else []
     workers = _workers(services)
     degraded = any(p.status != "ok" for p in projections) or any(not w.running for w in workers)
     status = "not ready" if not ready else "degraded" if degraded else "ready"
@@ -188,11 +192,13 @@ def _specs(services: Services) -> tuple[ProjectionSpec, ...]:
     return (*known, *extra)
 
 
-async def _projections(services: Services) -> list[ProjectionLag]:
+async def _projections(
+    services: Services, degraded_views: DegradedViews | None
+) -> list[ProjectionLag]:
     supervisor = services.supervisor
     states = supervisor.states() if supervisor else None
     held = await _led_anywhere(services)
-    degraded = await _degraded(services)
+    degraded = await _degraded(degraded_views)
     answer = []
     for spec in _specs(services):
         position = await services.store.tracked_position(spec.info)
@@ -246,14 +252,18 @@ async def _led_anywhere(services: Services) -> set[str]:
     return {spec.name for spec in _specs(services) if leader_lock_key(spec.name) in keys}
 
 
-async def _degraded(services: Services) -> dict[str, tuple[list[DegradedTenant], int]]:
-    """Per view: its degraded tenants (the first ones) and how many there are."""
+async def _degraded(
+    degraded_views: DegradedViews | None,
+) -> dict[str, tuple[list[DegradedTenant], int]]:
+    """Per view: its degraded tenants (the first ones) and how many there are. Read as the
+    worker role: the API's own sessions see no tenant's quarantined events (ADR 0023)."""
     found: dict[str, tuple[list[DegradedTenant], int]] = {}
+    if degraded_views is None:
+        return found
     try:
-        async with services.store.session(None) as conn:  # the quarantine is the platform's
-            cur = await conn.execute(DEGRADED)
-            rows = await cur.fetchall()
+        rows = await degraded_views.rows()
     except Exception:  # before its migration: `migrations` already says what is pending
+        log.warning("readyz.quarantine_unreadable", exc_info=True)
         return found
     for view, tenant_id, since, failed, parked, count in rows:
         listed, _ = found.get(view, ([], 0))

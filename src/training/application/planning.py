@@ -10,6 +10,11 @@ position of the event that caused them commit in one transaction, so a crash bet
 events neither loses a re-plan nor repeats one. Every ``Replanned`` event names its trigger
 (the causing event's topic, aggregate and version) and carries the diff from the previous
 plan with reasons.
+
+An event the policy cannot apply is quarantined (ADR 0026), as the read models' are: the
+tenant's later events are parked behind it and every other tenant is planned as usual. A
+platform event (the platform catalogue feeds every tenant's plans) holds every tenant's.
+``training projections retry planning`` re-applies them in the order of the log after a fix.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from functools import singledispatchmethod
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.persistence import Mapper
+import psycopg
+import structlog
+from eventsourcing.application import AggregateNotFoundError, LRUCache, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Mapper, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import EventSourcedProjection
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import EnvType, get_topic
 
 from training.application.mapper import MsgspecMapper, PassThroughTranscoder
 from training.application.skills import default_framework
@@ -39,6 +47,9 @@ from training.domain.tracks import (
     PublishedModules,
     TrainingTrack,
 )
+from training.projections.quarantine import Quarantine, is_transient
+
+log = structlog.get_logger(__name__)
 
 TRIGGERS = (
     PerformanceReview.Finalised,
@@ -79,14 +90,62 @@ class Planning(EventSourcedProjection[UUID]):
     topics = tuple(get_topic(cls) for cls in (*TRIGGERS, *INPUTS))
     # Without a cache every processing event replays the tenant's catalogue, which lists every
     # track, and a release loads every track with a query of its own. The process is the only
-    # writer of its aggregates (one leader, by advisory lock), and a failure discards this
-    # instance with its cache (the supervisor starts a new runner): the cache can skip both the
-    # fast-forward query and the defensive deep copy.
+    # writer of its aggregates (one leader, by advisory lock), so the cache can skip both the
+    # fast-forward query and the defensive deep copy: an event that fails drops the cache (the
+    # policy may have changed cached aggregates before it raised), and one that meets a version
+    # written meanwhile (by `projections retry`, the only other writer) drops it and runs again.
     env = {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        # Made with the first event: the class also reads the process's events for the
+        # tracks view and the report trigger, which process none.
+        self._quarantine: Quarantine | None = None
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Plans with the event, or sets it aside with the events it holds back (ADR 0026)."""
+        if self._quarantine is None:
+            recorder = self.recorder
+            assert isinstance(recorder, PostgresTrackingRecorder), "the process runs on PostgreSQL"
+            self._quarantine = Quarantine(
+                self.name, recorder, platform_holds_all=True, transient=self.restarts_on
+            )
+        self._quarantine.apply(domain_event, tracking, self.reapply)
+
+    def reapply(self, domain_event: Any, tracking: Tracking) -> None:
+        """Plans with the event, outside the quarantine (how ``projections retry`` applies a
+        held one, while the recorder is ``releasing`` it)."""
+        for attempt in (1, 2):
+            try:
+                super().process_event(domain_event, tracking)
+                return
+            except Exception as error:
+                self._forget_cached_aggregates()
+                if attempt == 2 or not self._written_meanwhile(error):
+                    raise
+                log.info("planning.aggregates_moved_meanwhile", trigger=trigger_of(domain_event))
+
+    def restarts_on(self, error: BaseException) -> bool:
+        """Errors after which the runner starts again (the event may well apply then) rather
+        than set the event aside: transient ones, and aggregates that keep moving under it."""
+        return is_transient(error) or self._written_meanwhile(error)
+
+    def _written_meanwhile(self, error: BaseException) -> bool:
+        """A version of one of the process's aggregates was stored since it was loaded."""
+        if not isinstance(error, IntegrityError):
+            return False
+        cause = error.__cause__
+        table = str(cast(Any, self.recorder).events_table_name).rpartition(".")[2]
+        return isinstance(cause, psycopg.errors.UniqueViolation) and cause.diag.table_name == table
+
+    def _forget_cached_aggregates(self) -> None:
+        cache = self.repository.cache
+        if isinstance(cache, LRUCache):
+            self.repository.cache = LRUCache(maxsize=cache.maxsize)
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MsgspecMapper(

@@ -22,11 +22,12 @@ command handlers (``PersonalDataReader``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
 from eventsourcing.utils import retry
 from psycopg import Cursor
@@ -41,6 +42,8 @@ from training.application.personal_data import (
     ReviewTextChange,
 )
 from training.infra.idempotency import record_command_outcome
+from training.projections import quarantine
+from training.projections.quarantine import EventRef
 
 # Well below the size that hangs (about 600 KB); a command's transaction is a few KB.
 PIPELINE_LIMIT_BYTES = 256 * 1024
@@ -89,7 +92,56 @@ class SizedInserts(PostgresApplicationRecorder):
 
 
 class TrainingProcessRecorder(SizedInserts, PostgresProcessRecorder):
-    """The recorder of the planning process: its events and tracking position together."""
+    """The recorder of the planning process: its events and tracking position together.
+
+    ``projections retry`` re-applies an event the process set aside (ADR 0026) while the
+    recorder is ``releasing`` it: that event's position was recorded when it was set aside, so
+    the transaction that stores what the policy made of it resolves its quarantine row
+    instead, and both commit together.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._releasing: EventRef | None = None
+        self.released = False
+
+    @contextmanager
+    def releasing(self, ref: EventRef) -> Iterator[None]:
+        self._releasing, self.released = ref, False
+        try:
+            yield
+        finally:
+            self._releasing = None
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        releasing = self._releasing_at(kwargs.get("tracking"))
+        if releasing is None:
+            return super().insert_events(stored_events, **kwargs)
+        ids = self._insert_releasing(releasing, stored_events, **kwargs)
+        self.released = True
+        return ids
+
+    def _insert_releasing(
+        self, ref: EventRef, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int]:
+        # Not pipelined: the release reads the row count of its update.
+        kwargs.pop("tracking")
+        with self.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor() as curs:
+                quarantine.lock_exclusive(curs, ref.view, ref.tenant_id)
+                quarantine.release(curs, ref)
+                self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return []
+            with conn.cursor() as curs:
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or []
+
+    def _releasing_at(self, tracking: Tracking | None) -> EventRef | None:
+        ref = self._releasing
+        return ref if ref is not None and ref.tracking == tracking else None
 
 
 UPSERT_PERSON = (

@@ -69,7 +69,8 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
         )
         # Before the tables are emptied: a crash in between leaves rows quarantined for a
         # view that still holds their tenants' older rows, which a second rebuild sorts out.
-        quarantine.resolve_for_rebuild(lock, name)
+        with psycopg.connect(database.worker_url) as worker:
+            quarantine.resolve_for_rebuild(lock, worker, name)
         with psycopg.connect(database.admin_url) as admin, admin.transaction():
             for table in view_class.tables:
                 schema, _, bare = table.partition(".")

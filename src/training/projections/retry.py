@@ -1,26 +1,31 @@
 """``projections retry``: re-applies a view's quarantined and parked events, in order.
 
-For each degraded tenant (or the one asked for), the tenant's held events are re-applied
-oldest first through the view's own methods. Each one's rows and its release commit together
-(``TenantScopedView.releasing``); the first that fails again stays quarantined with its new
-error, and the tenant's later events stay parked behind it. A tenant with nothing left held is
-healthy again. The view's runner may keep running meanwhile (ADR 0026); another retry or a
-rebuild of the same view may not.
+The held events (of every degraded tenant, or of those asked for) are re-applied in the order
+of the log, through the view's own methods or, for the planning process, its policy. Each
+one's rows (or new events) and its release commit together (``releasing``); the first that
+fails again stays quarantined with its new error, and its tenant's later events stay parked
+behind it while the other tenants go on. For the planning process a platform event that fails
+again holds every tenant, and a tenant's events held behind the platform's are retried with
+it, never before. A tenant with nothing left held is healthy again. The runner may keep
+running meanwhile (ADR 0026); another retry or a rebuild of the same view may not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, get_topic
 
+from training.application.planning import Planning
 from training.infra.database import Database
+from training.infra.recorder import TrainingProcessRecorder
 from training.projections import quarantine
 from training.projections.base import TenantScopedView
 from training.projections.quarantine import EventRef, Failure, HeldEvent, Summary, tenants_text
@@ -73,80 +78,172 @@ class RetryReport:
         return f"{done}; {self.view} is healthy again for every tenant"
 
 
-def retry(
-    database: Database, spec: ProjectionSpec, tenants: Sequence[UUID | None] | None = None
-) -> RetryReport:
-    """Re-applies the held events of ``tenants`` (every degraded tenant when None)."""
+class Target(Protocol):
+    """What re-applies a held event: a view with its projection, or the planning process."""
+
+    platform_holds_all: bool
+
+    def reapply(self, event: Any, ref: EventRef) -> None:
+        """Applies ``event`` and releases ``ref`` in the same transaction."""
+
+    def restarts_on(self, error: BaseException) -> bool:
+        """Whether ``error`` may not happen again (then the retry stops, and can be run again)."""
+
+    def close(self) -> None: ...
+
+
+class ViewTarget:
+    platform_holds_all = False
+
+    def __init__(self, view: TenantScopedView, projection: Any) -> None:
+        self.view = view
+        self.projection = projection
+
+    def reapply(self, event: Any, ref: EventRef) -> None:
+        with self.view.releasing(ref):
+            self.projection.process_event(event, ref.tracking)
+            if not self.view.released:
+                # The projection had nothing to write for it: only the release remains.
+                self.view.insert_tracking(ref.tracking)
+
+    def restarts_on(self, error: BaseException) -> bool:
+        return quarantine.is_transient(error)
+
+    def close(self) -> None:
+        self.view.datastore.close()
+
+
+class PlanningTarget:
+    """The planning process: a platform event holds every tenant's (its catalogue feeds every
+    plan). Without an aggregate cache: the running process writes the same aggregates."""
+
+    platform_holds_all = True
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = Planning(
+            env={
+                **env,
+                "PROCESS_RECORDER_TOPIC": get_topic(TrainingProcessRecorder),
+                "AGGREGATE_CACHE_MAXSIZE": "",
+            }
+        )
+        recorder = self.process.recorder
+        assert isinstance(recorder, TrainingProcessRecorder)
+        self.recorder = recorder
+
+    def reapply(self, event: Any, ref: EventRef) -> None:
+        with self.recorder.releasing(ref):
+            self.process.reapply(event, ref.tracking)
+            if not self.recorder.released:  # the process records every event it applies
+                msg = f"event {ref.notification_id} was applied without its release"
+                raise RuntimeError(msg)
+
+    def restarts_on(self, error: BaseException) -> bool:
+        return self.process.restarts_on(error)
+
+    def close(self) -> None:
+        self.process.close()
+
+
+def _target(spec: ProjectionSpec, env: dict[str, str]) -> Target:
     view_class = spec.view_class
-    if view_class is None:
-        msg = (
-            f"{spec.name} is an event-sourced policy, which does not quarantine events; "
-            "there is nothing to retry"
-        )
-        raise ProjectionBusy(msg)
-    env = database.eventsourcing_env(pool_size=1, max_overflow=1)
-    report = RetryReport(spec.name)
-    with psycopg.connect(database.app_url, autocommit=True) as conn:
-        take_lock(
-            conn,
-            maintenance_lock_key(spec.name),
-            f"a retry or rebuild of the {spec.name} projection is running; wait for it to finish",
-        )
-        degraded = quarantine.degraded_tenants(conn, spec.name)
-        chosen = degraded if tenants is None else [t for t in degraded if t in tenants]
-        if not chosen:
-            return report
+    if view_class is not None:
         view = (
             InfrastructureFactory[TenantScopedView]
             .construct(env=Environment(spec.name, env))
             .tracking_recorder(view_class)
         )
-        upstream: Application[Any] = spec.upstream(env=env)
-        try:
-            projection: Any = spec.projection_class(view=view)  # type: ignore[call-arg]
-            for tenant_id in chosen:
-                _retry_tenant(conn, view, projection, upstream, tenant_id, report)
-        finally:
-            upstream.close()
-            view.datastore.close()
+        return ViewTarget(view, spec.projection_class(view=view))  # type: ignore[call-arg]
+    if spec.projection_class is Planning:
+        return PlanningTarget(env)
+    msg = f"{spec.name} does not quarantine events; there is nothing to retry"
+    raise ProjectionBusy(msg)
+
+
+def retry(
+    database: Database, spec: ProjectionSpec, tenants: Sequence[UUID | None] | None = None
+) -> RetryReport:
+    """Re-applies the held events of ``tenants`` (every degraded tenant when None)."""
+    env = database.eventsourcing_env(pool_size=1, max_overflow=1)
+    report = RetryReport(spec.name)
+    with (
+        psycopg.connect(database.app_url, autocommit=True) as conn,
+        psycopg.connect(database.worker_url, autocommit=True) as worker,
+    ):
+        take_lock(
+            conn,
+            maintenance_lock_key(spec.name),
+            f"a retry or rebuild of the {spec.name} projection is running; wait for it to finish",
+        )
+        with _opened(spec, env) as target:
+            degraded = quarantine.degraded_tenants(worker, spec.name)
+            chosen = degraded if tenants is None else [t for t in degraded if t in tenants]
+            if not chosen:
+                return report
+            upstream: Application[Any] = spec.upstream(env=env)
+            try:
+                _retry(conn, worker, target, upstream, degraded, chosen, report)
+            finally:
+                upstream.close()
     return report
 
 
-def _retry_tenant(
+@contextmanager
+def _opened(spec: ProjectionSpec, env: dict[str, str]) -> Iterator[Target]:
+    target = _target(spec, env)
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+def _retry(
     conn: psycopg.Connection[Any],
-    view: TenantScopedView,
-    projection: Any,
+    worker: psycopg.Connection[Any],
+    target: Target,
     upstream: Application[Any],
-    tenant_id: UUID | None,
+    degraded: list[UUID | None],
+    chosen: list[UUID | None],
     report: RetryReport,
 ) -> None:
-    while (held := quarantine.next_held(conn, report.view, tenant_id)) is not None:
-        failure = _apply(view, projection, upstream, held)
-        if failure is not None:
-            quarantine.record_failure(conn, held, failure)
-            report.still_held.append(StillHeld(tenant_id, held.ref, failure))
-            return
-        report.applied += 1
-    report.healed.append(tenant_id)
+    scopes: list[UUID | None] | None = chosen
+    if target.platform_holds_all and None in degraded:
+        if None not in chosen:
+            waiting = tenants_text([t for t in chosen if t is not None])
+            msg = (
+                f"tenant {waiting} waits behind the platform's held events: retry them "
+                f"first (`training projections retry {report.view} --tenant platform`)"
+            )
+            raise ProjectionBusy(msg)
+        scopes = None  # every tenant's held events follow the platform's, in the log's order
+    blocked: set[UUID | None] = set()
+    touched: list[UUID | None] = []
+    while (held := quarantine.next_held(worker, report.view, scopes, blocked)) is not None:
+        tenant_id = held.ref.tenant_id
+        if tenant_id not in touched:
+            touched.append(tenant_id)
+        failure = _apply(target, upstream, held)
+        if failure is None:
+            report.applied += 1
+            continue
+        quarantine.record_failure(conn, held, failure)
+        report.still_held.append(StillHeld(tenant_id, held.ref, failure))
+        blocked.add(tenant_id)
+        if tenant_id is None and target.platform_holds_all:
+            break  # every tenant waits behind the platform
+    report.healed = [t for t in touched if t not in blocked]
 
 
-def _apply(
-    view: TenantScopedView, projection: Any, upstream: Application[Any], held: HeldEvent
-) -> Failure | None:
+def _apply(target: Target, upstream: Application[Any], held: HeldEvent) -> Failure | None:
     ref = held.ref
     [notification] = upstream.recorder.select_notifications(start=ref.notification_id, limit=1)
     if notification.id != ref.notification_id:
         msg = f"event {ref.notification_id} of {ref.upstream} is missing from its events table"
         raise LookupError(msg)
     try:
-        event = upstream.mapper.to_domain_event(notification)
-        with view.releasing(ref):
-            projection.process_event(event, ref.tracking)
-            if not view.released:
-                # The projection had nothing to write for it: only the release remains.
-                view.insert_tracking(ref.tracking)
+        target.reapply(upstream.mapper.to_domain_event(notification), ref)
     except Exception as error:
-        if quarantine.is_transient(error):
+        if target.restarts_on(error):
             raise
         return Failure.of(error)
     return None
