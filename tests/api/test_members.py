@@ -234,6 +234,40 @@ def test_an_admin_exports_everything_held_about_a_member(tenant: Tenant) -> None
     assert "attachment" in exported.headers["content-disposition"]
 
 
+def test_the_export_holds_the_free_text_kept_about_a_member(tenant: Tenant) -> None:
+    created = tenant.add("X2", display_name="Yara Export").json()
+    member_id = created["member_id"]
+    review = tenant.client.post(
+        "/v1/reviews",
+        json={
+            "cycle": "2026-H2",
+            "member_id": member_id,
+            "ratings": [],
+            "overall_rating": 3,
+            "strengths": ["calm under pressure"],
+            "finalise": True,
+        },
+        headers=tenant.headers(),
+    )
+    assert review.status_code == 201, review.text
+    deactivated = tenant.client.post(
+        f"/v1/members/{member_id}/deactivate",
+        json={"reason": "parental leave"},
+        headers=tenant.headers(),
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    document = tenant.client.get(f"/v1/members/{member_id}/export", headers=tenant.headers())
+    assert document.status_code == 200, document.text
+    assert document.json()["personal_data"]["deactivation_reason"] == "parental leave"
+    assert document.json()["review_texts"] == [
+        {
+            "review_id": review.json()["review_id"],
+            "strengths": ["calm under pressure"],
+            "amendment_reasons": [],
+        }
+    ]
+
+
 def test_another_tenants_member_is_not_found(
     tenant: Tenant, client: TestClient[Any], services: Services
 ) -> None:

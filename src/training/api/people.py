@@ -41,6 +41,7 @@ from training.infra import import_jobs
 from training.projections import people as queries
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import MEMBERS
+from training.projections.reviews import review_texts_of_member
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"
@@ -388,10 +389,12 @@ class MemberController(Controller):
         async with services.store.session(principal.tenant_id) as conn:
             record = await queries.get_member(conn, member_id)
             personal = await queries.personal_data_of(conn, member_id)
+            texts = await review_texts_of_member(conn, member_id)
         document = {
             "member_id": str(member_id),
             "exported_at": datetime.now().astimezone().isoformat(),
             "personal_data": personal,
+            "review_texts": texts,
             "profile": msgspec.to_builtins(record) if record else None,
             "history": history,
         }

@@ -255,7 +255,8 @@ async def list_reports(
 async def personal_data_of(conn: AsyncConnection[Any], member_id: UUID) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT display_name, email, updated_at FROM training.people WHERE member_id = %s",
+            "SELECT display_name, email, sso_subject, deactivation_reason, updated_at "
+            "FROM training.people WHERE member_id = %s",
             (member_id,),
         )
         return await cur.fetchone()

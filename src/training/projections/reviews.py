@@ -20,3 +20,18 @@ async def review_text_of(conn: AsyncConnection[Any], review_id: UUID) -> ReviewT
     if row is None:
         return EMPTY_REVIEW_TEXT
     return ReviewText(tuple(row[0]), tuple(row[1]))
+
+
+async def review_texts_of_member(
+    conn: AsyncConnection[Any], member_id: UUID
+) -> list[dict[str, Any]]:
+    """The free text of every review of the member (for the export of what is held)."""
+    cur = await conn.execute(
+        "SELECT review_id, strengths, amendment_reasons FROM training.review_texts "
+        "WHERE member_id = %s ORDER BY review_id",
+        (member_id,),
+    )
+    return [
+        {"review_id": str(row[0]), "strengths": list(row[1]), "amendment_reasons": list(row[2])}
+        for row in await cur.fetchall()
+    ]
