@@ -142,6 +142,7 @@ def _prepare(settings: Settings, admin_url: str) -> None:
     if ensure_signing_key(admin_url, SecretBox.from_settings(settings)):
         print("created the first token signing key", file=sys.stderr)
     _move_personal_data_out_of_events(settings, admin_url)
+    _bring_participation_up_to_date(settings, admin_url)
 
 
 def _move_personal_data_out_of_events(settings: Settings, admin_url: str) -> None:
@@ -163,6 +164,46 @@ def _move_personal_data_out_of_events(settings: Settings, admin_url: str) -> Non
             "took personal data out of stored events: "
             f"{len(report.rekeyed_members)} members got an opaque external id, "
             f"{report.events_rewritten} events stored in their current shape",
+            file=sys.stderr,
+        )
+
+
+def _bring_participation_up_to_date(settings: Settings, admin_url: str) -> None:
+    """The one-time steps of ADR 0025 for cohorts joined before participation records and
+    track cohorts were kept (each recorded once done)."""
+    from training.bootstrap import command_bus, training_application
+    from training.infra import data_steps
+    from training.infra.database import Database, app_url_for, worker_url_for
+    from training.infra.migrations import data_step_done, run_once
+
+    steps = (data_steps.PARTICIPATION, data_steps.TRACK_COHORTS)
+    if all(data_step_done(admin_url, step) for step in steps):
+        return
+    database = Database(
+        admin_url,
+        app_url_for(admin_url, settings.app_db_password),
+        worker_url_for(admin_url, settings.worker_db_password),
+    )
+    app = training_application(database)
+    try:
+        bus = command_bus(app, settings)
+        participation = run_once(
+            admin_url, data_steps.PARTICIPATION, lambda: data_steps.record_participation(bus)
+        )
+    finally:
+        app.close()
+    if participation is not None:
+        print(
+            f"listed {participation['cohorts']} cohorts on their people's participation "
+            f"records ({participation['records_changed']} records changed)",
+            file=sys.stderr,
+        )
+    cohorts = run_once(
+        admin_url, data_steps.TRACK_COHORTS, lambda: data_steps.fill_track_cohorts(database)
+    )
+    if cohorts is not None:
+        print(
+            f"listed {cohorts['cohorts']} cohorts on {cohorts['tracks']} training tracks",
             file=sys.stderr,
         )
 

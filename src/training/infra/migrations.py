@@ -1,20 +1,28 @@
-"""Applies the numbered SQL files in ``migrations/`` exactly once each.
+"""Applies the numbered SQL files in ``migrations/`` exactly once each, then one-time data steps.
 
 A session-level advisory lock serialises concurrent runs (several processes starting at
 once). Each file runs in its own transaction and is recorded with its SHA-256; a recorded
 file whose content changed afterwards stops the run, because the database no longer matches
 what the file says.
+
+A data step (bringing data stored before a change up to date, through the domain or in the
+stored rows) runs once per database with ``run_once``: under the same lock, so a second
+process starting meanwhile waits for it, and recorded by name with what it did in
+``public.training_data_migrations``. ``training migrate`` (and ``serve``, which migrates
+first) runs them after the files: nothing is left to an operator's hand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from training.infra.database import APP_ROLE
 
@@ -29,6 +37,14 @@ CREATE TABLE IF NOT EXISTS public.training_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
+DATA_LEDGER = """
+CREATE TABLE IF NOT EXISTS public.training_data_migrations (
+    name text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    report jsonb NOT NULL
+)
+"""
+DataReport = Mapping[str, int]
 
 
 class MigrationError(Exception):
@@ -94,6 +110,7 @@ def migrate(
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             conn.execute(LEDGER)
+            conn.execute(DATA_LEDGER)
             pending = _check(migration_files(directory), applied_migrations(conn))
             for migration in pending:
                 with conn.transaction():
@@ -117,5 +134,39 @@ def migrate(
                     )
                 )
             return [m.name for m in pending]
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def data_step_done(admin_url: str, name: str) -> bool:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return _done(conn, name)
+
+
+def _done(conn: psycopg.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM public.training_data_migrations WHERE name = %s", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def run_once(admin_url: str, name: str, step: Callable[[], DataReport]) -> DataReport | None:
+    """Runs the data step ``name`` unless the ledger records it, and records it with what it
+    did; None when it was done before (by this process or another). A step that fails is not
+    recorded and runs again at the next start: every step is idempotent."""
+    if data_step_done(admin_url, name):  # every start after the first: no lock taken
+        return None
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute(DATA_LEDGER)
+            if _done(conn, name):
+                return None
+            report = dict(step())
+            conn.execute(
+                "INSERT INTO public.training_data_migrations (name, report) VALUES (%s, %s)",
+                (name, Jsonb(report)),
+            )
+            return report
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
