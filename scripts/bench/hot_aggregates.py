@@ -1,0 +1,284 @@
+"""Hot aggregates (issue #12): bursts of commands that all change one aggregate.
+
+One run, on a fresh embedded PostgreSQL behind ``training serve --no-demo``:
+
+1. a tenant with room for everyone and a client holding every tenant scope;
+2. registrations (``POST /v1/members``), each of which takes a seat on the tenant's one
+   ``SeatRoster``: first one at a time (the floor: nothing to race with), then ``--members``
+   of them ``--at-a-time`` in flight;
+3. single enrolments (``POST /v1/cohorts/{id}/enrolments``, one person per request) into
+   one cohort (a new one for each burst): one at a time (the floor), then ``--enrolments``
+   of them all in flight at once.
+
+No client ever retries: every refusal counts. It prints a Markdown table on stdout (progress
+goes to stderr). A measurement, not a test. Usage::
+
+    .venv/bin/python scripts/bench/hot_aggregates.py [--members 90] [--at-a-time 8]
+        [--enrolments 60] [--runs 3]
+
+To measure other code (the version before a change), put its ``src`` first on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import (
+    HTTP_TIMEOUT,
+    Server,
+    Stopwatch,
+    Window,
+    create_operator_client,
+    fetch_token,
+    machine_facts,
+    postgres_facts,
+    progress,
+    running_server,
+)
+
+import training
+from training.domain.access import Scope
+from training.infra.database import database_for
+from training.infra.settings import Settings
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+@dataclass
+class Burst:
+    name: str
+    statuses: Counter[int]
+    latencies_ms: list[float]
+    window: Window
+
+    def row(self) -> str:
+        total = sum(self.statuses.values())
+        ok = sum(n for status, n in self.statuses.items() if status < 300)
+        conflicts = self.statuses.get(409, 0)
+        others = sorted((s, n) for s, n in self.statuses.items() if s >= 300 and s != 409)
+        other = ", ".join(f"{n} x {status}" for status, n in others) or "0"
+        cpu = " / ".join(f"{share * 100:.0f}" for share in self.window.cpu)
+        return (
+            f"| {self.name} | {ok}/{total} | {conflicts} | {other} | {self.window.seconds:.2f} | "
+            f"{total / self.window.seconds:.0f} | {percentile(self.latencies_ms, 0.5):.0f} | "
+            f"{percentile(self.latencies_ms, 0.95):.0f} | {max(self.latencies_ms):.0f} | {cpu} |"
+        )
+
+
+async def burst(
+    server: Server,
+    name: str,
+    token: str,
+    requests: list[tuple[str, dict[str, Any]]],
+    at_a_time: int,
+) -> Burst:
+    """POSTs every request once, ``at_a_time`` in flight, all released at the same moment."""
+    start = asyncio.Event()
+    slots = asyncio.Semaphore(at_a_time)
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+
+    async def send(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> int:
+        await start.wait()
+        async with slots:
+            started = time.perf_counter()
+            response = await client.post(path, json=body, headers=headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            return response.status_code
+
+    limits = httpx.Limits(max_connections=at_a_time)
+    async with httpx.AsyncClient(
+        base_url=server.base_url, timeout=HTTP_TIMEOUT, limits=limits
+    ) as client:
+        # Open the connections first, so the race is between commands, not TCP handshakes.
+        await asyncio.gather(*(client.get("/healthz") for _ in range(at_a_time)))
+        tasks = [asyncio.create_task(send(client, path, body)) for path, body in requests]
+        await asyncio.sleep(0.05)
+        watch = Stopwatch(server.meter)
+        start.set()
+        statuses = Counter(await asyncio.gather(*tasks))
+        window = watch.stop()
+    return Burst(name, statuses, latencies, window)
+
+
+def setup_tenant(server: Server, operator_token: str, seats: int) -> str:
+    auth = {"Authorization": f"Bearer {operator_token}"}
+    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
+        tenant = client.post(
+            "/v1/tenants",
+            json={"slug": f"hot-{uuid.uuid4().hex[:8]}", "name": "Hot", "seat_limit": seats},
+            headers=auth,
+        )
+        tenant.raise_for_status()
+        created = client.post(
+            f"/v1/tenants/{tenant.json()['tenant_id']}/clients",
+            json={"name": "HR", "scopes": [str(scope) for scope in Scope]},
+            headers=auth,
+        )
+        created.raise_for_status()
+        credentials = created.json()
+    return fetch_token(server, (credentials["client_id"], credentials["client_secret"]))
+
+
+def registrations(count: int, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            "/v1/members",
+            {
+                "external_id": f"{prefix}-{index}",
+                "display_name": f"Engineer {index}",
+                "email": f"{prefix}-{index}@bench.example",
+                "roles": ["engineer"],
+            },
+        )
+        for index in range(count)
+    ]
+
+
+def new_cohort(server: Server, token: str, capacity: int) -> str:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT, headers=headers) as http:
+
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = http.post(path, json=body)
+            if not response.is_success:
+                raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
+            return dict(response.json())
+
+        curriculum_id = post("/v1/curricula", {"title": f"Hot {uuid.uuid4().hex[:6]}"})[
+            "curriculum_id"
+        ]
+        module = {"key": "m1", "title": "M1", "format": "lab", "duration_minutes": 30}
+        post(f"/v1/curricula/{curriculum_id}/modules", module)
+        version = post(f"/v1/curricula/{curriculum_id}/publish", {})["version"]
+        cohort = {
+            "name": "Hot cohort",
+            "curriculum_id": curriculum_id,
+            "curriculum_version": version,
+            "starts_on": "2030-01-07",
+            "ends_on": "2030-02-07",
+            "timezone": "Europe/Paris",
+            "capacity": capacity,
+        }
+        return str(post("/v1/cohorts", cohort)["cohort_id"])
+
+
+def member_ids(server: Server, token: str, count: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    ids: list[str] = []
+    cursor: str | None = None
+    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT, headers=headers) as http:
+        while len(ids) < count:
+            params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = http.get("/v1/members", params=params)
+            page.raise_for_status()
+            ids += [item["member_id"] for item in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+    return ids[:count]
+
+
+def run(args: argparse.Namespace, workdir: Path) -> str:
+    load_before = os.getloadavg()
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    bursts: list[Burst] = []
+    members = args.members
+    with (
+        (workdir / "serve.out").open("wb") as out,
+        (workdir / "serve.err").open("wb") as err,
+        running_server(data_dir, out, err) as server,
+    ):
+        operator_token = fetch_token(server, create_operator_client(server))
+        seats = 2 * members * args.runs + args.enrolments + 10
+        token = setup_tenant(server, operator_token, seats)
+        for run_index in range(args.runs):
+            prefix = f"r{run_index}-{uuid.uuid4().hex[:4]}"
+            progress(f"run {run_index + 1}: {members} registrations one at a time")
+            bursts.append(
+                asyncio.run(
+                    burst(
+                        server,
+                        "registrations, 1 at a time",
+                        token,
+                        registrations(members, f"{prefix}a"),
+                        1,
+                    )
+                )
+            )
+            progress(f"run {run_index + 1}: {members} registrations {args.at_a_time} at a time")
+            bursts.append(
+                asyncio.run(
+                    burst(
+                        server,
+                        f"registrations, {args.at_a_time} at a time",
+                        token,
+                        registrations(members, f"{prefix}b"),
+                        args.at_a_time,
+                    )
+                )
+            )
+        people = member_ids(server, token, args.enrolments)
+        for run_index in range(args.runs):
+            for at_a_time in (1, len(people)):
+                cohort_id = new_cohort(server, token, capacity=len(people) // 3)
+                path = f"/v1/cohorts/{cohort_id}/enrolments"
+                requests = [(path, {"member_ids": [member_id]}) for member_id in people]
+                name = f"single enrolments into one cohort, {at_a_time} at a time"
+                progress(f"run {run_index + 1}: {name}")
+                bursts.append(asyncio.run(burst(server, name, token, requests, at_a_time)))
+        with database_for(Settings.from_env(dict(server.env))) as database:
+            postgres = postgres_facts(database.admin_url)
+    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    lines = [
+        f"Hot aggregates benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"Command: `{command}` (code from {Path(training.__file__).parent})",
+        "",
+        "| burst | succeeded | 409 | other | wall s | requests/s | p50 ms | p95 ms | max ms "
+        "| CPU % bench / serve / pg |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        *[b.row() for b in bursts],
+        "",
+        *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--members", type=int, default=90, help="registrations per burst")
+    parser.add_argument("--at-a-time", type=int, default=8, help="registrations in flight")
+    parser.add_argument("--enrolments", type=int, default=60, help="enrolments per burst")
+    parser.add_argument("--runs", type=int, default=3, help="bursts of each kind")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="training-bench-hot-"))
+    workdir.chmod(0o755)
+    try:
+        print(run(args, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
