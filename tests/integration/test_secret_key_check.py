@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_SECRET_KEY, drop_database, make_settings
+from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database, make_settings
+from training.cli import main
 from training.infra.database import Database, app_url_for, create_database, with_dbname
 from training.infra.migrations import migrate
 from training.infra.secret_key_check import SecretKeyRefused, check_secret_key
@@ -79,3 +80,32 @@ def test_a_new_database_has_nothing_to_open(new_database: Database, tmp_path: Pa
     migrate(new_database.admin_url)
     check_secret_key(new_database.admin_url, local(tmp_path))  # no signing key yet
     assert not (tmp_path / LOCAL_KEY_FILE).exists()
+
+
+@pytest.fixture
+def restored(admin_server_url: str, template_db: str) -> Iterator[Database]:
+    """A database whose signing keys were sealed with TEST_SECRET_KEY."""
+    database = fresh_database(admin_server_url, template_db)
+    try:
+        yield database
+    finally:
+        drop_database(admin_server_url, database)
+
+
+def test_keys_rotate_replaces_a_lost_key_only_when_told(
+    restored: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_key = SecretBox.new_key()
+    monkeypatch.setenv("DATABASE_URL", restored.admin_url)
+    monkeypatch.setenv("TRAINING_SECRET_KEY", new_key)
+    assert main(["keys", "rotate"]) == 1
+    refusal = capsys.readouterr().err.strip()
+    assert refusal.startswith("training keys rotate: refused: the secret key in ")
+    assert "\n" not in refusal
+
+    assert main(["keys", "rotate", "--replace-lost-secret-key"]) == 0
+    assert "identity providers again" in capsys.readouterr().err
+    settings = Settings.from_env()
+    check_secret_key(restored.admin_url, settings)  # the new active key opens
+    with pytest.raises(SecretKeyRefused):
+        check_secret_key(restored.admin_url, make_settings(secret_key=TEST_SECRET_KEY))
