@@ -201,15 +201,20 @@ class EmbeddedPostgres:
     def _stop_server(self) -> None:
         pg_ctl = postgres_program("pg_ctl")
         assert pg_ctl is not None
-        stopped = subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
-            [str(pg_ctl), "-D", str(self.data_dir), "-w", "stop"],
-            user=self.server.system_user,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            check=False,
-            timeout=STOP_TIMEOUT,
-        )
+        try:
+            stopped = subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
+                [str(pg_ctl), "-D", str(self.data_dir), "-w", "stop"],
+                user=self.server.system_user,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+                timeout=STOP_TIMEOUT,
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            log.warning("could not stop the embedded PostgreSQL: %s", error)
+            return
         if stopped.returncode != 0 and _postmaster_alive(self.data_dir):
             log.warning("could not stop the embedded PostgreSQL: %s", stopped.stderr.strip())
 
