@@ -334,3 +334,13 @@ def test_sealed_cookies_refuse_tampering_expiry_and_other_purposes(box: SecretBo
     assert cookies.open("session", "garbage!") is None
     now[0] = 1061
     assert cookies.open("session", value) is None
+
+
+def test_a_client_secret_sealed_with_a_lost_key_is_a_clear_refusal_not_a_crash() -> None:
+    tenant_id = uuid.uuid4()
+    sealed = seal_client_secret(SecretBox(os.urandom(32)), tenant_id, "s3cret")
+    replaced = SecretBox(os.urandom(32))  # keys rotate --replace-lost-secret-key
+    with pytest.raises(OidcError) as refused:
+        open_client_secret(replaced, tenant_id, sealed)
+    assert "entered again" in str(refused.value)
+    assert "InvalidTag" in refused.value.reason

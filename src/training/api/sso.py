@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import msgspec
+import structlog
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
@@ -90,6 +91,8 @@ from training.infra.outbound import OutboundError, OutboundPolicy
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.projections.people import member_with_sso_subject
+
+log = structlog.get_logger(__name__)
 
 SCOPE = "openid email profile"
 ID_TOKEN_LEEWAY = 60
@@ -433,7 +436,11 @@ async def sso_callback(
     if connection is None:
         raise NotAuthorizedException(detail="single sign-on is not configured for this tenant")
     meta = await _discovery(runtime, connection)
-    secret = open_client_secret(runtime.box, tenant_id, connection.sealed_secret)
+    try:
+        secret = open_client_secret(runtime.box, tenant_id, connection.sealed_secret)
+    except OidcError as failure:
+        log.warning("sso.client_secret_unreadable", tenant_id=str(tenant_id), reason=failure.reason)
+        raise NotAuthorizedException(detail=str(failure)) from None
     context = _context(connection)
     try:
         token = await runtime.providers.exchange_code(

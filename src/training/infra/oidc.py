@@ -423,7 +423,18 @@ def seal_client_secret(box: SecretBox, tenant_id: UUID, secret: str) -> str:
 
 
 def open_client_secret(box: SecretBox, tenant_id: UUID, sealed: str) -> str:
-    return box.open(base64.b64decode(sealed), context=secret_context(tenant_id)).decode()
+    """The tenant's IdP client secret; ``OidcError`` when the service's key cannot open it.
+
+    That happens after the service's secret key was replaced (``keys rotate
+    --replace-lost-secret-key``): the tenant admin must enter the client secret again.
+    """
+    try:
+        return box.open(base64.b64decode(sealed), context=secret_context(tenant_id)).decode()
+    except (InvalidTag, ValueError) as error:
+        raise OidcError(
+            "single sign-on needs its client secret entered again by a tenant admin",
+            reason=f"the sealed client secret does not open: {type(error).__name__}",
+        ) from None
 
 
 async def member_ids_with_email(
