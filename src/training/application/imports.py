@@ -8,7 +8,12 @@ the people who report to them. Re-running the same file is safe: rows that chang
 are counted as unchanged.
 
 Row numbers are those a person sees: in a CSV file the header is row 1 and the first
-member is row 2; in JSON the first member is row 1.
+member is row 2, as a spreadsheet numbers them (a member is one row, even with a line break
+inside a quoted value); in JSON the first member is row 1 (``FIRST_MEMBER_ROW``, which the
+job's report states).
+
+A file is text in UTF-8: anything else is refused when it is sent (``check_encoding``), not
+when its job runs.
 
 An email belongs to one member of a tenant: a row whose email another member holds, or
 another row of the file repeats, is reported and skipped (the rest of its batch lands). An
@@ -30,13 +35,13 @@ from training.application.context import CommandContext
 from training.application.people import (
     EMAIL_TAKEN,
     check_manager,
-    external_ids,
+    external_ids_to_write,
     personal_data,
+    reissued_id,
     seat_roster,
 )
 from training.application.personal_data import PersonalData
 from training.domain.access import Role
-from training.domain.base import stable_id
 from training.domain.errors import DomainError, RuleViolated
 from training.domain.people import (
     ExternalIds,
@@ -46,7 +51,6 @@ from training.domain.people import (
     check_external_id,
     check_optional_text,
     check_roles,
-    lead_of,
 )
 from training.domain.tenancy import Tenant
 
@@ -62,6 +66,9 @@ COLUMNS = (
     "job_title",
 )
 REQUIRED_COLUMNS = ("external_id", "display_name")
+# The number a file's first member has in the report, by format: after the header row in
+# CSV, as a spreadsheet counts; the first item of the list in JSON.
+FIRST_MEMBER_ROW = {"csv": 2, "json": 1}
 ROLE_SEPARATORS = (";", "|", ",", " ")
 
 
@@ -140,6 +147,19 @@ def validate_record(row: int, record: dict[str, Any]) -> MemberRow:
     )
 
 
+def check_encoding(content: bytes, file_format: str) -> None:
+    """Refuses a file that is not UTF-8 (the whole file: it is at most the import's size
+    limit), naming the format."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        name = "CSV file" if file_format == "csv" else "JSON document"
+        raise ImportFileError(
+            f"the {name} is not UTF-8 (byte {error.start + 1} is not valid UTF-8); "
+            "save it as UTF-8 and send it again"
+        ) from None
+
+
 def read_records(content: bytes, file_format: str) -> list[tuple[int, dict[str, Any]]]:
     if file_format == "csv":
         return _csv_records(content)
@@ -169,7 +189,7 @@ def _csv_records(content: bytes) -> list[tuple[int, dict[str, Any]]]:
     reader.fieldnames = header
     records = []
     try:
-        for index, record in enumerate(reader, start=2):
+        for index, record in enumerate(reader, start=FIRST_MEMBER_ROW["csv"]):
             if index - 1 > MAX_ROWS:
                 raise ImportFileError(f"an import has at most {MAX_ROWS} rows")
             # DictReader files values beyond the header under the key None.
@@ -185,7 +205,8 @@ def _csv_records(content: bytes) -> list[tuple[int, dict[str, Any]]]:
 def _json_records(content: bytes) -> list[tuple[int, dict[str, Any]]]:
     try:
         document = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: values nested deeper than the parser follows.
         raise ImportFileError("the JSON document cannot be parsed") from None
     items = document.get("members") if isinstance(document, dict) else document
     if not isinstance(items, list):
@@ -194,7 +215,7 @@ def _json_records(content: bytes) -> list[tuple[int, dict[str, Any]]]:
         raise ImportFileError(f"an import has at most {MAX_ROWS} rows")
     return [
         (index, item if isinstance(item, dict) else {"__invalid__": item})
-        for index, item in enumerate(items, start=1)
+        for index, item in enumerate(items, start=FIRST_MEMBER_ROW["json"])
     ]
 
 
@@ -301,12 +322,14 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     roster = seat_roster(uow, tenant_id)
     free = roster.free(tenant.seat_limit)
     outcomes = []
-    created: list[UUID] = []
-    keys = external_ids(uow, tenant_id)  # loaded once per batch; None in most tenants
+    # The batch's new members claim their external ids in one event, written with them:
+    # a change of another member to one of these ids, racing the batch, conflicts with it.
+    keys = external_ids_to_write(uow, tenant_id)
+    created: dict[str, UUID] = {}
     # Who holds the rows' emails now: one read per batch.
     holders = uow.email_holders([row.email for row in command.rows if row.email])
     for row in command.rows:
-        member_id = _member_id(tenant_id, row.external_id, keys)
+        member_id = keys.lead(row.external_id) or reissued_id(tenant_id, row.external_id, keys)
         if row.email is not None and holders.get(row.email, member_id) != member_id:
             outcomes.append(RowOutcome(row.row, "failed", "email", EMAIL_TAKEN))
             continue
@@ -317,29 +340,17 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
             )
             continue
         try:
-            outcome = _apply_row(uow, tenant_id, row, member_id, exists, keys)
+            outcome = _apply_row(uow, tenant_id, row, member_id, exists, keys, created)
         except DomainError as error:
             uow.discard(member_id)
             outcomes.append(RowOutcome(row.row, "failed", error.field, error.detail))
             continue
         if outcome.result == "created":
-            created.append(member_id)
+            created[row.external_id] = member_id
         outcomes.append(outcome)
-    roster.take(tuple(created), tenant.seat_limit)
+    keys.claim(created)
+    roster.take(tuple(created.values()), tenant.seat_limit)
     return tuple(outcomes)
-
-
-def _member_id(tenant_id: UUID, external_id: str, keys: ExternalIds | None) -> UUID:
-    """The member a row's external id leads to; an id given up by a member who moved to
-    another one gets a new member id, claimed in ``ExternalIds``."""
-    lead = lead_of(tenant_id, external_id, keys)
-    if lead is not None:
-        return lead
-    assert keys is not None
-    member_id = stable_id("tenants", tenant_id, "members", external_id, "reissued", keys.version)
-    # Kept even if the row then fails: an id leading to no member is free to register.
-    keys.assign(external_id, member_id)
-    return member_id
 
 
 def _apply_row(
@@ -348,11 +359,14 @@ def _apply_row(
     row: MemberRow,
     member_id: UUID,
     exists: bool,
-    keys: ExternalIds | None,
+    keys: ExternalIds,
+    created: dict[str, UUID],
 ) -> RowOutcome:
+    """``created``: the members this batch registered so far (their claims are written with
+    the batch), by external id."""
     manager_id = None
     if row.manager_external_id:
-        manager_id = lead_of(tenant_id, row.manager_external_id, keys)
+        manager_id = created.get(row.manager_external_id) or keys.lead(row.manager_external_id)
         if manager_id is None:
             raise RuleViolated(
                 "no member of this tenant has that external id", field="manager_external_id"
@@ -420,6 +434,8 @@ class Progress:
     unchanged: int = 0
     failed: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # The position of the last batch that wrote something: reading at it shows the members.
+    position: int | None = None
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
         for outcome in outcomes:
@@ -472,6 +488,8 @@ def run_import(
         batch = _with_personal_data_changes(rows, directory, tenant_id)
         outcome = bus.execute(context, ImportMembers(tuple(batch)))
         progress.record(outcome.result)
+        if outcome.position is not None:
+            progress.position = outcome.position
         jobs.progress(tenant_id, import_id, progress)
         size = max(1, min(BATCH_SIZE, pace(outcome.position, len(rows))))
     progress.errors.sort(key=lambda e: e.row)

@@ -4,6 +4,11 @@ An email belongs to one member of a tenant: a registration or a change to an ema
 member holds is refused (``AlreadyExists`` on ``email``). The check here gives the clear
 refusal; the unique constraint on the stored emails decides a race, after which the bus runs
 the command again and it is refused here.
+
+So does an external id: every command that gives a member one (a registration, an import
+batch, a change) writes the tenant's ``ExternalIds``, so two of them racing for one id
+conflict in the event store and the one run again is refused (``AlreadyExists`` on
+``external_id``).
 """
 
 from __future__ import annotations
@@ -170,9 +175,18 @@ def check_manager(
 
 
 def external_ids(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds | None:
-    """The tenant's changed external ids; None while none ever changed (nothing is created)."""
+    """The tenant's listed external ids, to read; None while none is listed."""
     keys_id = ExternalIds.create_id(tenant_id)
     return uow.get(ExternalIds, keys_id) if uow.exists(keys_id) else None
+
+
+def external_ids_to_write(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds:
+    """The tenant's listed external ids, for a command that gives a member an external id
+    (opened, and saved with the rest, when the tenant has none yet). Every such command
+    writes it, so two of them giving one id to two members conflict on its version."""
+    return uow.get_or_add(
+        ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
+    )
 
 
 def holder_of(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID | None:
@@ -186,25 +200,27 @@ def _external_id_taken(external_id: str) -> AlreadyExists:
 
 
 def id_for_new_member(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID:
-    """The id a member registered with ``external_id`` gets; AlreadyExists when taken.
+    """The id a member registered with ``external_id`` gets, claimed in ``ExternalIds``;
+    AlreadyExists when taken.
 
     It is the id derived from the external id unless a member who moved to another external
-    id holds that one: then a new id, listed in ``ExternalIds`` (which makes two
-    registrations racing for it conflict).
+    id holds that one: then a new id. Either way the claim writes ``ExternalIds``, as a
+    change of another member's external id does, so the two racing for one id conflict and
+    the one run again finds it taken.
     """
-    keys = external_ids(uow, tenant_id)
-    lead = lead_of(tenant_id, external_id, keys)
+    keys = external_ids_to_write(uow, tenant_id)
+    lead = keys.lead(external_id)
     if lead is not None and uow.exists(lead):
-        raise AlreadyExists(
-            f"a member with external id {external_id!r} exists", field="external_id"
-        )
-    if keys is None:
-        return Member.create_id(tenant_id, external_id)
-    member_id = lead or stable_id(
-        "tenants", tenant_id, "members", external_id, "reissued", keys.version
-    )
-    keys.assign(external_id, member_id)
+        raise _external_id_taken(external_id)
+    member_id = lead or reissued_id(tenant_id, external_id, keys)
+    keys.claim({external_id: member_id})
     return member_id
+
+
+def reissued_id(tenant_id: UUID, external_id: str, keys: ExternalIds) -> UUID:
+    """A new member id for an external id whose derived id belongs to the member who gave
+    the external id up."""
+    return stable_id("tenants", tenant_id, "members", external_id, "reissued", keys.version)
 
 
 def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> None:
@@ -214,12 +230,8 @@ def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> Non
     if external_id == member.external_id:
         return
     if holder_of(uow, tenant_id, external_id) not in (None, member.id):
-        raise AlreadyExists(
-            f"a member with external id {external_id!r} exists", field="external_id"
-        )
-    keys = uow.get_or_add(
-        ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
-    )
+        raise _external_id_taken(external_id)
+    keys = external_ids_to_write(uow, tenant_id)
     keys.assign(member.external_id, None)
     keys.assign(external_id, member.id)
     member.change_external_id(external_id)
@@ -340,9 +352,7 @@ def give_opaque_external_id(command: GiveOpaqueExternalId, uow: UnitOfWork) -> M
     external_id = check_external_id(command.external_id)
     if holder_of(uow, tenant_id, external_id) is not None:
         raise _external_id_taken(external_id)
-    keys = uow.get_or_add(
-        ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
-    )
+    keys = external_ids_to_write(uow, tenant_id)
     keys.assign(external_id, member.id)
     member.replace_external_id(external_id)
     if command.sso_subject is not None and not member.erased:

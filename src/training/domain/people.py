@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -324,15 +325,25 @@ class Member(TrainingAggregate):
         self.erased = True
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An external id a new member took."""
+
+    external_id: str
+    member_id: UUID
+
+
 class ExternalIds(TrainingAggregate):
-    """Where a tenant's external ids lead once some of them changed.
+    """Where a tenant's external ids lead: one external id, one member, under concurrency.
 
     A member's id derives from the external id it was registered with and never changes. An
     external id that changed is listed here: the new one leads to its member, the old one
-    to nobody (it is free again). An id never changed is not listed and leads, as before, to
-    the member whose id derives from it, so this stays as small as the number of changes and
-    a tenant that never changes one has none. Changes and re-uses of a listed id all write
-    here, so two of them racing conflict on this aggregate's version.
+    to nobody (it is free again). Every registration lists the id it takes too (``Claimed``,
+    one event for a whole import batch), so every command that gives a member an external
+    id writes this aggregate, and two of them giving one id to two members (a registration
+    racing a change to the same id) conflict on its version: the one run again finds the id
+    taken. An id registered before registrations were listed is not listed and leads, as
+    before, to the member whose id derives from it.
     """
 
     TOPIC = "training.people:ExternalIds"
@@ -352,6 +363,12 @@ class ExternalIds(TrainingAggregate):
         TOPIC = "training.people:ExternalIds.Assigned"
         external_id: str
         member_id: UUID | None
+
+    class Claimed(Event):
+        """New members took these external ids (a registration, or an import batch)."""
+
+        TOPIC = "training.people:ExternalIds.Claimed"
+        claims: tuple[Claim, ...]
 
     @staticmethod
     def create_id(tenant_id: UUID) -> UUID:
@@ -381,6 +398,17 @@ class ExternalIds(TrainingAggregate):
     @event(Assigned)
     def _assigned(self, external_id: str, member_id: UUID | None) -> None:
         self.listed[external_id] = member_id
+
+    def claim(self, claims: dict[str, UUID]) -> None:
+        """Lists the external ids new members registered with. An id that leads to an
+        existing member is the caller's refusal to make, before it registers anyone."""
+        if claims:
+            self._claimed(claims=tuple(Claim(e, m) for e, m in claims.items()))
+
+    @event(Claimed)
+    def _claimed(self, claims: tuple[Claim, ...]) -> None:
+        for claim in claims:
+            self.listed[claim.external_id] = claim.member_id
 
 
 def lead_of(tenant_id: UUID, external_id: str, keys: ExternalIds | None) -> UUID | None:
