@@ -319,14 +319,7 @@ def test_a_token_request_that_is_not_utf8_is_refused(client: TestClient[Any], wo
     [
         ("text/csv", b"external_id,display_name\nX-1,Caf\xe9\n", "the CSV file is not UTF-8"),
         ("application/json", b'{"members": [{"external_id": "\xff"}]}', "cannot be parsed"),
-        pytest.param(
-            "application/json",
-            b'{"members": ' + NESTED + b"}",
-            "cannot be parsed",
-            # The job fails, but says "the import stopped: RecursionError": the JSON reader in
-            # application/imports.py (_json_records) does not catch RecursionError yet.
-            marks=pytest.mark.xfail(strict=True, reason="imports: RecursionError not caught"),
-        ),
+        ("application/json", b'{"members": ' + NESTED + b"}", "cannot be parsed"),
     ],
 )
 def test_an_import_file_that_cannot_be_read_fails_with_a_reason(

@@ -164,3 +164,65 @@ def test_bad_uploads_are_refused(tenant: Tenant) -> None:
     assert unknown.status_code == 404
     listed = tenant.client.get("/v1/member-imports", headers=tenant.headers()).json()
     assert len(listed["items"]) >= 2
+
+
+def test_the_report_says_how_rows_are_counted(tenant: Tenant) -> None:
+    csv = "external_id,display_name\nR1,\n"
+    from_csv = wait_for_job(tenant, submit(tenant, csv, "text/csv").headers["location"])
+    assert from_csv["first_member_row"] == 2
+    assert [e["row"] for e in from_csv["errors"]] == [2]
+    document = json.dumps({"members": [{"external_id": "R2"}]})
+    from_json = wait_for_job(
+        tenant, submit(tenant, document, "application/json").headers["location"]
+    )
+    assert from_json["first_member_row"] == 1
+    assert [e["row"] for e in from_json["errors"]] == [1]
+    listed = tenant.client.get("/v1/member-imports", headers=tenant.headers()).json()
+    assert {job["first_member_row"] for job in listed["items"]} == {1, 2}
+
+
+def test_an_upload_that_is_not_utf8_is_refused_when_sent(tenant: Tenant) -> None:
+    before = tenant.client.get("/v1/member-imports", headers=tenant.headers()).json()["items"]
+    uploads = [
+        ("text/csv", "external_id,display_name\nX-1,Café\n".encode("latin-1")),
+        # Valid UTF-8 up to its last byte: the whole file is checked, not its start.
+        ("text/csv", ("external_id,display_name\n" + "X,Y\n" * 5000).encode() + b"\xff"),
+        ("application/json", json.dumps({"members": []}).encode("utf-16")),
+        ("application/json", b'{"members": [{"external_id": "\xff"}]}'),
+    ]
+    for content_type, content in uploads:
+        refused = submit(tenant, content, content_type)
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        [error] = refused.json()["errors"]
+        assert error["field"] == "body"
+        assert "not UTF-8" in error["message"]
+    after = tenant.client.get("/v1/member-imports", headers=tenant.headers()).json()["items"]
+    assert after == before  # no job was created
+
+
+def test_a_completed_import_gives_the_position_to_read_its_members_at(tenant: Tenant) -> None:
+    csv = "external_id,display_name,team\n" + "".join(
+        f"P{i},Pos {i},Positioned\n" for i in range(40)
+    )
+    location = submit(tenant, csv, "text/csv").headers["location"]
+    job = wait_for_job(tenant, location)
+    assert (job["status"], job["created"]) == ("completed", 40), job
+    assert isinstance(job["position"], int)
+    answered = tenant.client.get(location, headers=tenant.headers())
+    assert answered.headers["training-position"] == str(job["position"])
+    # Read at that position, every imported member is listed at once.
+    members = tenant.client.get(
+        "/v1/members",
+        params={"team": "Positioned", "limit": 100},
+        headers=tenant.headers(answered.headers["training-position"]),
+    )
+    assert members.status_code == 200, members.text
+    assert len(members.json()["items"]) == 40
+    # Importing the same file again writes nothing: no position to wait for.
+    again = wait_for_job(tenant, submit(tenant, csv, "text/csv").headers["location"])
+    assert (again["unchanged"], again["position"]) == (40, None)
+    unchanged = tenant.client.get(
+        f"/v1/member-imports/{again['import_id']}", headers=tenant.headers()
+    )
+    assert "training-position" not in unchanged.headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -10,10 +11,13 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.api.auth import Principal, requires_scope, requires_tenant
+from training.api.bodies import unreadable_body
 from training.api.services import (
+    POSITION_HEADER,
     IfMatch,
     Services,
     command_headers,
@@ -26,6 +30,7 @@ from training.api.services import (
     services_of,
 )
 from training.application.export import export_member
+from training.application.imports import ImportFileError, check_encoding
 from training.application.people import (
     DeactivateMember,
     ErasePersonalData,
@@ -407,6 +412,23 @@ class MemberController(Controller):
         )
 
 
+@dataclass
+class AnswersImportPosition(Operation):
+    """``getImport`` in the OpenAPI document: a completed import answers its position."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.headers = {
+                **(ok.headers or {}),
+                POSITION_HEADER: OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+                    description="A completed import's `position`: send it with a query to read "
+                    "the members the import wrote.",
+                ),
+            }
+
+
 class ImportController(Controller):
     path = "/v1/member-imports"
     tags = ["Members"]
@@ -421,9 +443,12 @@ class ImportController(Controller):
         description=(
             "Send `text/csv` (header row: external_id, display_name, email, roles, "
             "manager_external_id, team, job_title; roles separated by `;`) or "
-            '`application/json` (`{"members": [...]}`). Valid rows are imported, invalid rows '
-            "are reported with their row number, field and message (partial import). "
-            "Poll the job's `status_url` for progress."
+            '`application/json` (`{"members": [...]}`), in UTF-8 (anything else is a 400). '
+            "Valid rows are imported, invalid rows are reported with their row number, field "
+            "and message (partial import): in CSV the header is row 1 and the first member "
+            "row 2, as a spreadsheet counts; in JSON the first member is row 1. Poll the job's "
+            "`status_url` for progress; once it is completed, its `position` reads the "
+            "imported members."
         ),
     )
     async def submit(self, request: Request[Any, Any, Any]) -> Response[ImportAccepted]:
@@ -437,6 +462,10 @@ class ImportController(Controller):
             raise HTTPException(status_code=413, detail=f"an upload has at most {limit} MiB")
         if not content.strip():
             raise ClientException(detail="the upload is empty")
+        try:
+            check_encoding(content, formats[content_type])
+        except ImportFileError as error:
+            raise unreadable_body(str(error)) from None
         principal = principal_of(request)
         assert principal.tenant_id is not None
         services = services_of(request)
@@ -472,15 +501,19 @@ class ImportController(Controller):
         guards=[requires_scope(Scope.MEMBERS_WRITE)],
         operation_id="getImport",
         summary="An import's progress and its report of bad rows",
+        operation_class=AnswersImportPosition,
     )
     async def get_import(
         self, request: Request[Any, Any, Any], import_id: FromPath[UUID]
-    ) -> import_jobs.ImportRecord:
+    ) -> Response[import_jobs.ImportRecord]:
         async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
             record = await import_jobs.get_import(conn, import_id)
         if record is None:
             raise NotFound(f"import {import_id} not found")
-        return record
+        headers = {}
+        if record.status == "completed" and record.position is not None:
+            headers[POSITION_HEADER] = str(record.position)
+        return Response(record, headers=headers)
 
 
 ROUTES = [MemberController, ImportController]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -16,7 +16,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from training.application.imports import Progress
+from training.application.imports import FIRST_MEMBER_ROW, Progress
 from training.application.personal_data import PersonalData
 from training.infra.database import worker_url_for
 from training.projections.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
@@ -25,8 +25,25 @@ from training.projections.pagination import TIMESTAMP, UUID_KEY, Page, decode_cu
 MAX_REPORTED_ERRORS = 5000
 
 
+ROW_NUMBER = (
+    "The row as a person counts it in the file: in CSV, as a spreadsheet numbers rows, the "
+    "header is row 1 and the first member row 2 (a member is one row even when a quoted "
+    "value holds a line break); in JSON, the first member of the list is row 1. The "
+    "import's `first_member_row` says which."
+)
+FIRST_MEMBER_ROW_DESCRIPTION = (
+    "The row number the report gives the file's first member: 2 in CSV (the header is row "
+    "1, as in a spreadsheet), 1 in JSON."
+)
+POSITION_DESCRIPTION = (
+    "The `Training-Position` of the import's last batch that wrote members (null while none "
+    "did). Send it with a query to read every member the import wrote so far; a completed "
+    "import also answers it in the `Training-Position` header."
+)
+
+
 class RowProblem(msgspec.Struct):
-    row: int
+    row: Annotated[int, msgspec.Meta(description=ROW_NUMBER)]
     field: str | None
     message: str
 
@@ -35,6 +52,8 @@ class ImportRecord(msgspec.Struct, kw_only=True):
     import_id: UUID
     status: str
     format: str
+    first_member_row: Annotated[int, msgspec.Meta(description=FIRST_MEMBER_ROW_DESCRIPTION)]
+    position: Annotated[int | None, msgspec.Meta(description=POSITION_DESCRIPTION)]
     total_rows: int | None
     processed_rows: int
     created: int
@@ -49,9 +68,15 @@ class ImportRecord(msgspec.Struct, kw_only=True):
 
 
 EMPTY_ERRORS = "'[]'::jsonb AS errors"
+# How the file's rows are numbered follows from its format (FIRST_MEMBER_ROW).
+FIRST_ROW = (
+    "CASE format "
+    + " ".join(f"WHEN '{name}' THEN {row}" for name, row in FIRST_MEMBER_ROW.items())
+    + " END AS first_member_row"
+)
 COLUMNS = (
-    "import_id, status, format, total_rows, processed_rows, created, updated, unchanged, failed, "
-    "errors, detail, created_at, started_at, finished_at"
+    f"import_id, status, format, {FIRST_ROW}, position, total_rows, processed_rows, created, "
+    "updated, unchanged, failed, errors, detail, created_at, started_at, finished_at"
 )
 
 
@@ -106,7 +131,8 @@ class ImportJobStore:
             row = conn.execute(
                 "UPDATE training.member_imports SET status = 'running', started_at = now(), "
                 "processed_rows = 0, created = 0, updated = 0, unchanged = 0, failed = 0, "
-                "errors = '[]' WHERE import_id = %s AND status IN ('queued', 'running') "
+                "errors = '[]', position = NULL "
+                "WHERE import_id = %s AND status IN ('queued', 'running') "
                 "RETURNING format, content, requested_by, request_id",
                 (import_id,),
             ).fetchone()
@@ -118,8 +144,8 @@ class ImportJobStore:
         with self._scoped(tenant_id) as conn:
             conn.execute(
                 "UPDATE training.member_imports SET total_rows = %s, processed_rows = %s, "
-                "created = %s, updated = %s, unchanged = %s, failed = %s, errors = %s "
-                "WHERE import_id = %s AND status = 'running'",
+                "created = %s, updated = %s, unchanged = %s, failed = %s, errors = %s, "
+                "position = %s WHERE import_id = %s AND status = 'running'",
                 (*_counts(progress), import_id),
             )
 
@@ -131,7 +157,7 @@ class ImportJobStore:
             conn.execute(
                 "UPDATE training.member_imports SET total_rows = %s, processed_rows = %s, "
                 "created = %s, updated = %s, unchanged = %s, failed = %s, errors = %s, "
-                "status = %s, detail = %s, finished_at = now(), content = NULL "
+                "position = %s, status = %s, detail = %s, finished_at = now(), content = NULL "
                 # An erasure may have stopped the job (its file named the person): it stays so.
                 "WHERE import_id = %s AND status = 'running'",
                 (*_counts(progress), status, detail, import_id),
@@ -151,6 +177,7 @@ def _counts(progress: Progress) -> tuple[Any, ...]:
         progress.unchanged,
         progress.failed,
         Jsonb(errors),
+        progress.position,
     )
 
 
