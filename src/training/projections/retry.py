@@ -115,7 +115,9 @@ class ViewTarget:
 
 class PlanningTarget:
     """The planning process: a platform event holds every tenant's (its catalogue feeds every
-    plan). Without an aggregate cache: the running process writes the same aggregates."""
+    plan). Its cache brings each aggregate up to date when it hands it out (the running
+    process writes the same aggregates meanwhile); without a cache, each held event would
+    replay the tenant's catalogue, which lists every track."""
 
     platform_holds_all = True
 
@@ -124,7 +126,7 @@ class PlanningTarget:
             env={
                 **env,
                 "PROCESS_RECORDER_TOPIC": get_topic(TrainingProcessRecorder),
-                "AGGREGATE_CACHE_MAXSIZE": "",
+                "AGGREGATE_CACHE_FASTFORWARD": "y",
             }
         )
         recorder = self.process.recorder
