@@ -3,7 +3,8 @@
 A unique name and a unique email go in through every path that accepts them (the people API
 and its changes, SCIM create, replace and patch, a CSV import, sign-in with just-in-time
 provisioning whose IdP subject is the email), and into free text about people (a review's
-strengths and an amendment's reason, a deactivation reason). Reports naming them are
+strengths and an amendment's reason, a deactivation reason, an engineer's note on skipping a
+module, a cohort's cancellation reason, withdrawal reasons). Reports naming them are
 rendered. Then each person is erased (SCIM DELETE for the SCIM user, the personal-data
 endpoint for the others) and every column of every table of every schema is scanned, the
 events decoded as the mapper stores them and the PDFs' text extracted, and so is everything
@@ -128,12 +129,17 @@ def rendered(hr: Hr, report_id: str) -> dict[str, Any]:
     return found
 
 
-def cohort_with(hr: Hr, member_ids: list[str]) -> str:
+def published_curriculum(hr: Hr) -> tuple[str, int]:
     curriculum = hr.ok("POST", "/v1/curricula", 201, json={"title": "Erasure course"})
     curriculum_id = curriculum["curriculum_id"]
     module = {"key": "m1", "title": "M1", "format": "lab", "duration_minutes": 30}
     hr.ok("POST", f"/v1/curricula/{curriculum_id}/modules", 201, json=module)
     published = hr.ok("POST", f"/v1/curricula/{curriculum_id}/publish", json={})
+    return str(curriculum_id), int(published["version"])
+
+
+def cohort_with(hr: Hr, curriculum: tuple[str, int], member_ids: list[str]) -> str:
+    curriculum_id, version = curriculum
     cohort = hr.ok(
         "POST",
         "/v1/cohorts",
@@ -141,7 +147,7 @@ def cohort_with(hr: Hr, member_ids: list[str]) -> str:
         json={
             "name": "Erasure cohort",
             "curriculum_id": curriculum_id,
-            "curriculum_version": published["version"],
+            "curriculum_version": version,
             "starts_on": "2030-01-07",
             "ends_on": "2030-02-07",
             "timezone": "Europe/Paris",
@@ -251,6 +257,7 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     imported.member_id = imported_record["member_id"]
 
     # Sign-in with just-in-time provisioning, the IdP's subject being the email.
+    curriculum = published_curriculum(hr)
     subject = f"{signed_in.emails[0].split('@')[0]}@{tenant.domain}"
     signed_in.emails = [subject]
     claims = {"email": subject, "name": signed_in.names[0]}
@@ -258,6 +265,17 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     session = sign_in(client, tenant.slug, subject)
     assert session.status_code == 200, session.text
     signed_in.member_id = session.json()["member_id"]
+    # They skip a module of their track, saying why: the note names them and someone else.
+    skipped = client.post(
+        "/v1/me/track/progress",
+        json={
+            "curriculum_id": curriculum[0],
+            "key": "m1",
+            "state": "skipped",
+            "reason": f"{signed_in.names[0]} did it with {api.names[1]} last year",
+        },
+    )
+    assert skipped.status_code == 200, skipped.text
     # Their own calendar feed (a secret URL, answered without a token).
     calendar = client.post("/v1/me/calendar")
     assert calendar.status_code == 200, calendar.text
@@ -332,7 +350,7 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     )
 
     # Reports that print their names: an individual one and a cohort's roster.
-    cohort_id = cohort_with(hr, [api.member_id, scim_user.member_id, staying])
+    cohort_id = cohort_with(hr, curriculum, [api.member_id, scim_user.member_id, staying])
     individual = hr.ok(
         "POST", "/v1/reports", 202, json={"kind": "individual", "subject_id": api.member_id}
     )
@@ -340,6 +358,32 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     for report in (individual, roster):
         pdf = hr.call("GET", rendered(hr, report["report_id"])["pdf_url"])
         assert api.plain_names[1] in pdf_text(pdf.content)
+
+    # Why people left cohorts: a withdrawal naming the person withdrawn, one naming someone
+    # else, and a cancellation naming a third.
+    enrolment = f"/v1/cohorts/{cohort_id}/enrolments"
+    hr.ok("DELETE", f"{enrolment}/{api.member_id}", params={"reason": f"{api.emails[1]} quit"})
+    hr.ok(
+        "DELETE",
+        f"{enrolment}/{staying}",
+        params={"reason": f"swapped places with {scim_user.names[2]}"},
+    )
+    cancelled_cohort = cohort_with(hr, curriculum, [staying])
+    hr.ok(
+        "POST",
+        f"/v1/cohorts/{cancelled_cohort}/cancel",
+        json={"reason": f"{imported.names[0]} could not teach it"},
+    )
+
+    # What is held about a person beside the events is in their export.
+    notes = hr.ok("GET", f"/v1/members/{signed_in.member_id}/export")["learning_notes"]
+    assert [n["note"] for n in notes] == [
+        f"{signed_in.names[0]} did it with {api.names[1]} last year"
+    ]
+    withdrawals = hr.ok("GET", f"/v1/members/{api.member_id}/export")["withdrawal_reasons"]
+    assert [(w["cohort_id"], w["reason"]) for w in withdrawals] == [
+        (cohort_id, f"{api.emails[1]} quit")
+    ]
 
     # Everything went in: the scan finds each of them before the erasure.
     before = scan(database, services)
@@ -385,6 +429,18 @@ def test_erasure_leaves_no_name_or_email_anywhere(
     assert kept["amendment_reasons"] == ["(erased) asked for it"]
     gone = hr.ok("GET", f"/v1/reviews/{erased_review['review_id']}")
     assert (gone["strengths"], gone["amendment_reasons"]) == ([], [])
+    # The cohorts' reasons: an erased person's own withdrawal reasons are gone (the SCIM
+    # user's deactivation withdrew them too), the others' keep their text without the names.
+    withdrawn = hr.ok("GET", enrolment, params={"status": "withdrawn"})["items"]
+    reasons = {item["member_id"]: item["withdrawn_reason"] for item in withdrawn}
+    assert reasons == {
+        api.member_id: None,
+        scim_user.member_id: None,
+        staying: "swapped places with (erased)",
+    }
+    assert hr.ok("GET", f"/v1/cohorts/{cancelled_cohort}")["cancel_reason"] == (
+        "(erased) could not teach it"
+    )
 
     after = scan(database, services)
     logged = capfd.readouterr()

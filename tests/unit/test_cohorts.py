@@ -87,7 +87,13 @@ def test_a_full_cohort_waitlists_and_a_withdrawal_promotes_in_order() -> None:
         x: Placement.WAITLISTED,
         y: Placement.WAITLISTED,
     }
-    assert c.withdraw(a, "changed team") == x
+    withdrawal = c.withdraw(a, "  changed team ")
+    assert withdrawal.promoted == x
+    # The reason is answered for keeping beside the events, with the Withdrawn event's version.
+    assert withdrawal.reason == "changed team"
+    withdrawn = [e for e in c.collect_events() if isinstance(e, Cohort.Withdrawn)]
+    assert [(e.member_id, e.originator_version) for e in withdrawn] == [(a, withdrawal.version)]
+    assert "changed team" not in repr(withdrawn)
     assert c.enrolled == [b, x]
     assert c.waitlist == [y]
     with pytest.raises(AlreadyExists):
@@ -107,15 +113,18 @@ def test_raising_capacity_promotes_and_lowering_below_enrolled_is_refused() -> N
         c.change_capacity(1)
 
 
-def test_cancelling_withdraws_everyone_with_the_reason() -> None:
+def test_cancelling_withdraws_everyone_and_leaves_the_reason_to_keep_beside() -> None:
     c = cohort(capacity=1)
     a, b = people(2)
     c.enrol((a, b))
+    with pytest.raises(RuleViolated):
+        c.cancel("   ")
     assert c.cancel("trainer unavailable") == (a, b)
     events = c.collect_events()
     cancelled = events[-1]
     assert isinstance(cancelled, Cohort.Cancelled)
-    assert cancelled.reason == "trainer unavailable"
+    assert not hasattr(cancelled, "reason")
+    assert cancelled.originator_version == c.version
     assert cancelled.withdrawn == (a, b)
     assert c.enrolled == []
     assert c.waitlist == []

@@ -86,7 +86,7 @@ def test_modules_completed_in_a_cohort_stay_done_after_leaving_it() -> None:
     cohort = uuid.uuid4()
     track.join_cohort(cohort, LATER, 1)
     assert keys(replan(track, "enrolled")) == ["later-python"]
-    track.note_progress(str(LATER), "later-python", "completed", "completed in cohort")
+    track.note_progress(str(LATER), "later-python", "completed")
     track.leave_cohort(cohort)
     left = replan(track, "withdrawn")
     # Done, so never planned again (its effect on the level is for an assessment to show),

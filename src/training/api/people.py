@@ -44,6 +44,8 @@ from training.domain.errors import NotFound
 from training.domain.people import MAX_DISPLAY_NAME, MAX_TEXT
 from training.infra import import_jobs
 from training.projections import people as queries
+from training.projections.cohorts import withdrawal_reasons_of_member
+from training.projections.learning import learning_notes_of_member
 from training.projections.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.projections.registry import MEMBERS
 from training.projections.reviews import review_texts_of_member
@@ -357,7 +359,8 @@ class MemberController(Controller):
         operation_id="erasePersonalData",
         summary="Erase a member's name and email; history stays, shown as erased",
         description="Deletes everything held about the person beside the events (name, email, "
-        "identity provider subject, free text of their reviews and deactivation) and every "
+        "identity provider subject, free text of their reviews, deactivation, progress notes "
+        "and withdrawals from cohorts) and every "
         "stored artefact naming them: their individual reports, the files of cohort reports "
         "printing their name (rendered again with '(erased)'), import files and stored "
         "responses mentioning them; their name and email are redacted from free text about "
@@ -395,11 +398,15 @@ class MemberController(Controller):
             record = await queries.get_member(conn, member_id)
             personal = await queries.personal_data_of(conn, member_id)
             texts = await review_texts_of_member(conn, member_id)
+            notes = await learning_notes_of_member(conn, member_id)
+            withdrawals = await withdrawal_reasons_of_member(conn, member_id)
         document = {
             "member_id": str(member_id),
             "exported_at": datetime.now().astimezone().isoformat(),
             "personal_data": personal,
             "review_texts": texts,
+            "learning_notes": notes,
+            "withdrawal_reasons": withdrawals,
             "profile": msgspec.to_builtins(record) if record else None,
             "history": history,
         }

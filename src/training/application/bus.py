@@ -25,7 +25,9 @@ from training.application.group_commit import GroupCommit, SideChange
 from training.application.idempotency import RequestCommands, request_commands
 from training.application.personal_data import (
     UNIQUE_FIELDS,
+    CohortReason,
     Erasure,
+    LearningNote,
     MemberDataChange,
     NothingStored,
     PersonalData,
@@ -133,6 +135,43 @@ class UnitOfWork:
         assert review.tenant_id is not None
         self.personal_data.append(
             ReviewTextChange(member_id, review.tenant_id, review.id, strengths, amendment_reason)
+        )
+
+    def keep_learning_note(
+        self,
+        record: TrainingAggregate,
+        member_id: UUID,
+        curriculum_id: str,
+        module_key: str,
+        note: str,
+    ) -> None:
+        """What the engineer wrote with the report ``record`` just recorded (at its version)."""
+        assert record.tenant_id is not None
+        self.personal_data.append(
+            LearningNote(
+                member_id,
+                record.tenant_id,
+                record.id,
+                record.version,
+                curriculum_id,
+                module_key,
+                note,
+            )
+        )
+
+    def keep_cohort_reason(
+        self,
+        cohort: TrainingAggregate,
+        version: int,
+        withdrawn: tuple[UUID, ...],
+        reason: str,
+        member_id: UUID | None = None,
+    ) -> None:
+        """Why the cohort's event at ``version`` withdrew ``withdrawn``: one person's
+        withdrawal (``member_id``) or the cohort's cancellation."""
+        assert cohort.tenant_id is not None
+        self.personal_data.append(
+            CohortReason(member_id, cohort.tenant_id, cohort.id, version, withdrawn, reason)
         )
 
     def email_holders(self, emails: Collection[str]) -> dict[str, UUID]:

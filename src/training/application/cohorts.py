@@ -26,6 +26,7 @@ from training.domain.cohorts import (
     Participation,
     Placement,
     Session,
+    cleaned_reason,
 )
 from training.domain.errors import Forbidden, RuleViolated
 from training.domain.policy import TrainingPolicy
@@ -251,6 +252,8 @@ def cancel_cohort(command: CancelCohort, uow: UnitOfWork) -> CohortSnapshot:
     tenant_id = uow.require_tenant()
     cohort = uow.get(Cohort, command.cohort_id)
     withdrawn = cohort.cancel(command.reason)
+    # The reason is kept beside the events, by the version of the Cancelled event.
+    uow.keep_cohort_reason(cohort, cohort.version, withdrawn, cleaned_reason(command.reason))
     registry(uow, tenant_id, cohort.curriculum_id).leave(withdrawn)
     return CohortSnapshot.of(cohort)
 

@@ -20,7 +20,8 @@ class RecordProgress:
 
 
 def record_progress(command: RecordProgress, uow: UnitOfWork) -> int:
-    """People report their own progress; a skip needs a reason, and re-plans the track."""
+    """People report their own progress; a skip needs a reason, and re-plans the track. The
+    note is kept beside the event (it may name people), erased with the engineer."""
     tenant_id = uow.require_tenant()
     if uow.context.actor.kind is not ActorKind.MEMBER:
         raise Forbidden("progress is reported by the engineer, with their own sign-in")
@@ -30,7 +31,9 @@ def record_progress(command: RecordProgress, uow: UnitOfWork) -> int:
         LearningRecord.create_id(tenant_id, member_id),
         lambda: LearningRecord.open(tenant_id, member_id),
     )
-    record.progress(str(command.curriculum_id), command.key, command.state, command.note)
+    note = record.progress(str(command.curriculum_id), command.key, command.state, command.note)
+    if note is not None:
+        uow.keep_learning_note(record, member_id, str(command.curriculum_id), command.key, note)
     return int(record.version)
 
 

@@ -86,10 +86,12 @@ def withdraw_member(
     uow: UnitOfWork, tenant_id: UUID, cohort: Cohort, member_id: UUID, reason: str
 ) -> UUID | None:
     """Takes the member out of the cohort, freeing their place for the first person waiting;
-    answers who was promoted, if anyone. The caller updates the member's record."""
-    promoted = cohort.withdraw(member_id, reason)
+    answers who was promoted, if anyone. The caller updates the member's record. The reason
+    is kept beside the events (it may name people)."""
+    withdrawal = cohort.withdraw(member_id, reason)
+    uow.keep_cohort_reason(cohort, withdrawal.version, (member_id,), withdrawal.reason, member_id)
     registry(uow, tenant_id, cohort.curriculum_id).leave((member_id,))
-    return promoted
+    return withdrawal.promoted
 
 
 def withdraw_from_every_cohort(uow: UnitOfWork, tenant_id: UUID, member_id: UUID) -> None:

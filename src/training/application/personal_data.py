@@ -1,12 +1,14 @@
 """Personal data travels beside events, never inside them.
 
 A handler hands names, emails and free text about a person to the unit of work; the event
-store's recorder writes them to tables beside the events (``people``, ``review_texts``) in
-the same transaction as the events, so the two never disagree, and erasing a person deletes
-what is held about them while the events stay as they were.
+store's recorder writes them to tables beside the events (``people``, ``review_texts``,
+``learning_notes``, ``cohort_reasons``) in the same transaction as the events, so the two
+never disagree, and erasing a person deletes what is held about them while the events stay
+as they were.
 
 Free text someone typed about a person (why they were deactivated, a review's strengths, why
-a finalised review was amended) is personal data too: it may name them or others.
+a finalised review was amended, why an engineer skipped a module, why a cohort was cancelled
+or a person withdrawn from it) is personal data too: it may name them or others.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ class PersonalData:
 
 @dataclass(frozen=True, slots=True)
 class PersonalDataChange:
-    """A change to what is held about one member beside the events."""
+    """A change to what is held beside the events about one member (``member_id``), or about
+    nobody in particular (None: a cohort's cancellation reason)."""
 
-    member_id: UUID
+    member_id: UUID | None
     tenant_id: UUID
 
 
@@ -67,6 +70,30 @@ class ReviewTextChange(PersonalDataChange):
     review_id: UUID
     strengths: tuple[str, ...] | None = None
     amendment_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LearningNote(PersonalDataChange):
+    """What ``member_id`` wrote with a progress report on a module of their track (why they
+    skipped it), kept by the learning record's version that recorded the report."""
+
+    record_id: UUID
+    version: int
+    curriculum_id: str
+    module_key: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class CohortReason(PersonalDataChange):
+    """Why a cohort withdrew people: ``member_id`` is the person withdrawn (the reason is
+    erased with them), None for a cancellation (it withdrew ``withdrawn``). Kept by the
+    cohort's version that recorded the withdrawal or the cancellation."""
+
+    cohort_id: UUID
+    version: int
+    withdrawn: tuple[UUID, ...]
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -313,7 +313,7 @@ class Planning(EventSourcedProjection[UUID]):
         pinned = self._catalogue(e.tenant_id, processing).cohorts.get(e.originator_id)
         track = self._existing_track(_tenant(e), e.member_id, processing)
         if pinned is not None and track is not None:
-            track.note_progress(str(pinned[0]), e.module_key, "completed", "completed in cohort")
+            track.note_progress(str(pinned[0]), e.module_key, "completed")
         self._collect(e, processing)
 
     @policy.register
@@ -358,7 +358,7 @@ class Planning(EventSourcedProjection[UUID]):
     @policy.register
     def _(self, e: LearningRecord.ModuleProgressed, processing: ProcessingEvent[UUID]) -> None:
         track = self._track(_tenant(e), e.member_id, processing)
-        track.note_progress(e.curriculum_id, e.key, str(e.state), e.note)
+        track.note_progress(e.curriculum_id, e.key, str(e.state))
         if str(e.state) == "skipped":
             self._replan(track, e, processing)
         self._collect(e, processing)

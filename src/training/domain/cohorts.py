@@ -9,6 +9,10 @@ person's ``Participation`` (their open cohorts), which a deactivation also write
 
 The video of a live session stays in the tenant's conferencing tool; a session only links
 to it and records attendance, interaction counts and feedback imported afterwards.
+
+Why a cohort was cancelled, or a person withdrawn, is free text that may name people (ADR
+0020): the events say who left and when; the reasons are kept beside them, by the cohort's
+version that recorded each, and erased or redacted with the people they name.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +32,7 @@ from training.domain.errors import AlreadyExists, InvalidTransition, NotFound, R
 
 MAX_CAPACITY = 10_000
 MAX_NAME = 120
+MAX_REASON = 500
 URL_PATTERN = re.compile(r"^https://[^\s]{3,2000}$")
 
 
@@ -81,6 +87,21 @@ def check_capacity(capacity: int) -> int:
     return capacity
 
 
+def cleaned_reason(reason: str) -> str:
+    """A cancellation's or withdrawal's reason as it is kept."""
+    return reason.strip()[:MAX_REASON]
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """One person withdrawn: the reason to keep beside the events, the cohort's version that
+    recorded it, and who was promoted from the waitlist into the freed seat, if anyone."""
+
+    reason: str
+    version: int
+    promoted: UUID | None
+
+
 def check_rating(value: int, field: str) -> int:
     if not 1 <= value <= 5:
         raise RuleViolated("a rating is 1 to 5", field=field)
@@ -119,9 +140,15 @@ class Cohort(TrainingAggregate):
         TOPIC = "training.cohorts:Cohort.Completed"
 
     class Cancelled(Event):
+        """The reason is kept beside the events, by this event's version."""
+
         TOPIC = "training.cohorts:Cohort.Cancelled"
-        reason: str
+        class_version = 2
         withdrawn: tuple[UUID, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.pop("reason", None)
 
     class Enrolled(Event):
         TOPIC = "training.cohorts:Cohort.Enrolled"
@@ -132,9 +159,15 @@ class Cohort(TrainingAggregate):
         member_ids: tuple[UUID, ...]
 
     class Withdrawn(Event):
+        """The reason is kept beside the events, by this event's version."""
+
         TOPIC = "training.cohorts:Cohort.Withdrawn"
+        class_version = 2
         member_id: UUID
-        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.pop("reason", None)
 
     class Promoted(Event):
         """The first person waiting takes a freed seat."""
@@ -263,16 +296,17 @@ class Cohort(TrainingAggregate):
         self.status = CohortStatus.COMPLETED
 
     def cancel(self, reason: str) -> tuple[UUID, ...]:
-        """Cancels the cohort and withdraws everyone; returns who was withdrawn."""
+        """Cancels the cohort and withdraws everyone; returns who was withdrawn. The reason
+        (``cleaned_reason``) is the caller's to keep, by the cohort's version after this."""
         self._require_open()
-        if not reason.strip():
+        if not cleaned_reason(reason):
             raise RuleViolated("say why the cohort is cancelled", field="reason")
         withdrawn = (*self.enrolled, *self.waitlist)
-        self._cancelled(reason=reason.strip()[:500], withdrawn=withdrawn)
+        self._cancelled(withdrawn=withdrawn)
         return withdrawn
 
     @event(Cancelled)
-    def _cancelled(self, reason: str, withdrawn: tuple[UUID, ...]) -> None:
+    def _cancelled(self, withdrawn: tuple[UUID, ...]) -> None:
         self.status = CohortStatus.CANCELLED
         self.enrolled = []
         self.waitlist = []
@@ -332,18 +366,20 @@ class Cohort(TrainingAggregate):
     def _waitlisted(self, member_ids: tuple[UUID, ...]) -> None:
         self.waitlist.extend(member_ids)
 
-    def withdraw(self, member_id: UUID, reason: str) -> UUID | None:
-        """Withdraws one person; returns who was promoted from the waitlist, if anyone."""
+    def withdraw(self, member_id: UUID, reason: str) -> Withdrawal:
+        """Withdraws one person, promoting the first person waiting into a freed seat."""
         self._require_open()
         if self.place(member_id) is None:
             raise NotFound(f"member {member_id} is not in this cohort")
-        if not reason.strip():
+        kept = cleaned_reason(reason)
+        if not kept:
             raise RuleViolated("say why the person is withdrawn", field="reason")
-        self._withdrawn(member_id=member_id, reason=reason.strip()[:500])
-        return self._promote_while_room()
+        self._withdrawn(member_id=member_id)
+        version = self.version
+        return Withdrawal(kept, version, self._promote_while_room())
 
     @event(Withdrawn)
-    def _withdrawn(self, member_id: UUID, reason: str) -> None:
+    def _withdrawn(self, member_id: UUID) -> None:
         if member_id in self.enrolled:
             self.enrolled.remove(member_id)
         else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -198,12 +199,19 @@ class TrainingTrack(TrainingAggregate):
         member_id: UUID
 
     class ProgressNoted(Event):
+        """Why a module was skipped is the engineer's free text: it is kept beside the
+        learning record's events (ADR 0020), not copied here."""
+
         TOPIC = "training.planning:TrainingTrack.ProgressNoted"
+        class_version = 2
         member_id: UUID
         curriculum_id: str
         key: str
         state: str  # started, completed or skipped
-        note: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.pop("note", None)
 
     class Replanned(Event):
         TOPIC = "training.planning:TrainingTrack.Replanned"
@@ -303,15 +311,13 @@ class TrainingTrack(TrainingAggregate):
             or self.skipped
         )
 
-    def note_progress(self, curriculum_id: str, key: str, state: str, note: str) -> None:
+    def note_progress(self, curriculum_id: str, key: str, state: str) -> None:
         self._progress_noted(
-            member_id=self.member_id, curriculum_id=curriculum_id, key=key, state=state, note=note
+            member_id=self.member_id, curriculum_id=curriculum_id, key=key, state=state
         )
 
     @event(ProgressNoted)
-    def _progress_noted(
-        self, member_id: UUID, curriculum_id: str, key: str, state: str, note: str
-    ) -> None:
+    def _progress_noted(self, member_id: UUID, curriculum_id: str, key: str, state: str) -> None:
         ref = (curriculum_id, key)
         {"started": self.started, "completed": self.completed, "skipped": self.skipped}[state].add(
             ref

@@ -27,6 +27,15 @@ records it in ``public.training_data_migrations``. It works in two phases:
    trigger for this transaction only.
 
 Nothing else in history changes: versions, positions, timestamps, actors stay as they were.
+
+A second step (``FREE_TEXT``, recorded under its own name, run after the first) does the same
+for free text that stayed in events after it: why an engineer skipped a module
+(``LearningRecord.ModuleProgressed`` and the planning process's ``TrainingTrack.
+ProgressNoted``, which copied it), why a cohort was cancelled (``Cohort.Cancelled``) and why a
+person was withdrawn (``Cohort.Withdrawn``). The text goes to ``learning_notes`` and
+``cohort_reasons``, keyed by the event's aggregate and version as the recorder keys new ones,
+except an erased person's own notes and withdrawal reasons, which are dropped; each event is
+stored again in its version 2 shape, in both events tables, in one transaction.
 """
 
 from __future__ import annotations
@@ -41,15 +50,21 @@ import msgspec
 import psycopg
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Mapper
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from training.application.bus import CommandBus
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.people import GiveOpaqueExternalId
+from training.domain.cohorts import Cohort
+from training.domain.learning import LearningRecord
 from training.domain.people import ExternalIds, Member, generated_external_id
 from training.domain.reviews import PerformanceReview
+from training.domain.tracks import TrainingTrack
 
 NAME = "0020-personal-data-out-of-events"
+FREE_TEXT = "0028-free-text-out-of-events"
+STEPS = (NAME, FREE_TEXT)
 LEDGER = """
 CREATE TABLE IF NOT EXISTS public.training_data_migrations (
     name text PRIMARY KEY,
@@ -67,6 +82,12 @@ DRAFTED = PerformanceReview.Drafted.TOPIC
 REVISED = PerformanceReview.Revised.TOPIC
 FINALISED = PerformanceReview.Finalised.TOPIC
 AMENDED = PerformanceReview.Amended.TOPIC
+MODULE_PROGRESSED = LearningRecord.ModuleProgressed.TOPIC
+CANCELLED = Cohort.Cancelled.TOPIC
+WITHDRAWN = Cohort.Withdrawn.TOPIC
+PROGRESS_NOTED = TrainingTrack.ProgressNoted.TOPIC
+TRAINING_EVENTS = "training_events"
+PLANNING_EVENTS = "planning_events"
 WITH_EXTERNAL_IDS = (REGISTERED, EXTERNAL_ID_CHANGED, ASSIGNED)
 WITH_TEXT = (DEACTIVATED, DRAFTED, REVISED, FINALISED, AMENDED)
 UPCAST: dict[str, Any] = {
@@ -88,6 +109,8 @@ class Report:
     deactivation_reasons_kept: int = 0
     texts_dropped_for_erased: int = 0
     rekeyed_members: list[str] = field(default_factory=list)
+    learning_notes_kept: int = 0
+    cohort_reasons_kept: int = 0
 
 
 @dataclass
@@ -98,36 +121,59 @@ class _Event:
     state: dict[str, Any]
 
 
-def already_done(admin_url: str) -> bool:
+def _done(admin_url: str) -> set[str]:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(LEDGER)
-        row = conn.execute(
-            "SELECT 1 FROM public.training_data_migrations WHERE name = %s", (NAME,)
-        ).fetchone()
-    return row is not None
+        rows = conn.execute(
+            "SELECT name FROM public.training_data_migrations WHERE name = ANY(%s)", (list(STEPS),)
+        ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def already_done(admin_url: str) -> bool:
+    """Whether both steps are recorded as done."""
+    return _done(admin_url) == set(STEPS)
 
 
 def move_personal_data_out_of_events(admin_url: str, bus: CommandBus) -> Report | None:
-    """Runs the step unless it is recorded as done; answers what it did (None: done before)."""
-    if already_done(admin_url):
-        return None
-    mapper = bus.app.mapper
+    """Runs the steps not recorded as done, in order; answers what they did (None: both were
+    done before)."""
+    done = _done(admin_url)
     report = Report()
+    ran = False
+    if NAME not in done:
+        ran |= _take_personal_data_out(admin_url, bus, report)
+    if FREE_TEXT not in done:
+        ran |= _take_free_text_out(admin_url, bus, report)
+    return report if ran else None
+
+
+def _take_personal_data_out(admin_url: str, bus: CommandBus, report: Report) -> bool:
+    mapper = bus.app.mapper
     with psycopg.connect(admin_url) as conn:
         _give_opaque_external_ids(conn, mapper, bus, report)
     with psycopg.connect(admin_url) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (NAME,))
-        done = conn.execute(
-            "SELECT 1 FROM public.training_data_migrations WHERE name = %s", (NAME,)
-        ).fetchone()
-        if done:  # another process finished it meanwhile
-            return None
+        if not _claim(conn, NAME):
+            return False
         _rewrite(conn, mapper, bus, report)
-        conn.execute(
-            "INSERT INTO public.training_data_migrations (name, report) VALUES (%s, %s)",
-            (NAME, Jsonb(msgspec.to_builtins(report))),
-        )
-    return report
+        _record(conn, NAME, msgspec.to_builtins(report))
+    return True
+
+
+def _claim(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Takes the step's lock for the transaction; False when another process did it."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+    done = conn.execute(
+        "SELECT 1 FROM public.training_data_migrations WHERE name = %s", (name,)
+    ).fetchone()
+    return done is None
+
+
+def _record(conn: psycopg.Connection[Any], name: str, report: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO public.training_data_migrations (name, report) VALUES (%s, %s)",
+        (name, Jsonb(report)),
+    )
 
 
 # -- reading and writing stored states ----------------------------------------------------------
@@ -152,12 +198,17 @@ def _encode(mapper: Mapper[UUID], state: dict[str, Any]) -> bytes:
 
 
 def _events(
-    conn: psycopg.Connection[Any], mapper: Mapper[UUID], topics: tuple[str, ...]
+    conn: psycopg.Connection[Any],
+    mapper: Mapper[UUID],
+    topics: tuple[str, ...],
+    table: str = TRAINING_EVENTS,
 ) -> Iterator[_Event]:
     with conn.cursor(name=f"events_{uuid.uuid4().hex}") as cur:
         cur.execute(
-            "SELECT originator_id, originator_version, topic, state "
-            "FROM training.training_events WHERE topic = ANY(%s) ORDER BY notification_id",
+            sql.SQL(
+                "SELECT originator_id, originator_version, topic, state "
+                "FROM training.{} WHERE topic = ANY(%s) ORDER BY notification_id"
+            ).format(sql.Identifier(table)),
             (list(topics),),
         )
         for originator_id, version, topic, state in cur:
@@ -246,20 +297,29 @@ def _rewrite(
             (reason, member_id),
         ).rowcount
         report.deactivation_reasons_kept += kept
-    if rewritten:
-        conn.execute(
-            "ALTER TABLE training.training_events DISABLE TRIGGER training_events_immutable"
-        )
-        with conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE training.training_events SET state = %s "
-                "WHERE originator_id = %s AND originator_version = %s",
-                rewritten,
-            )
-        conn.execute(
-            "ALTER TABLE training.training_events ENABLE TRIGGER training_events_immutable"
-        )
+    _store_again(conn, TRAINING_EVENTS, rewritten)
     report.events_rewritten = len(rewritten)
+
+
+def _store_again(
+    conn: psycopg.Connection[Any], table: str, rewritten: list[tuple[bytes, UUID, int]]
+) -> None:
+    """Stores the events' new states, lifting the table's immutability for this transaction
+    only (the trigger is ``<table>_immutable``)."""
+    if not rewritten:
+        return
+    events = sql.Identifier(table)
+    trigger = sql.Identifier(f"{table}_immutable")
+    conn.execute(sql.SQL("ALTER TABLE training.{} DISABLE TRIGGER {}").format(events, trigger))
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                "UPDATE training.{} SET state = %s "
+                "WHERE originator_id = %s AND originator_version = %s"
+            ).format(events),
+            rewritten,
+        )
+    conn.execute(sql.SQL("ALTER TABLE training.{} ENABLE TRIGGER {}").format(events, trigger))
 
 
 def _collect_text(
@@ -327,3 +387,104 @@ class _Erased:
             else:
                 self.known[member_id] = not isinstance(member, Member) or member.erased
         return self.known[member_id]
+
+
+# -- the second step: learning notes and cohort reasons -------------------------------------------
+
+FREE_TEXT_UPCAST: dict[str, Any] = {
+    MODULE_PROGRESSED: LearningRecord.ModuleProgressed,
+    CANCELLED: Cohort.Cancelled,
+    WITHDRAWN: Cohort.Withdrawn,
+}
+
+
+def _take_free_text_out(admin_url: str, bus: CommandBus, report: Report) -> bool:
+    mapper = bus.app.mapper
+    with psycopg.connect(admin_url) as conn, conn.transaction():
+        if not _claim(conn, FREE_TEXT):
+            return False
+        before = (report.events_rewritten, report.texts_dropped_for_erased)
+        erased = _Erased(bus)
+        rewritten: list[tuple[bytes, UUID, int]] = []
+        for event in _events(conn, mapper, tuple(FREE_TEXT_UPCAST)):
+            cls = FREE_TEXT_UPCAST[event.topic]
+            if event.state.get("class_version", 1) >= cls.class_version:
+                continue
+            _keep_free_text(conn, event, erased, report)
+            _upcast(cls, event.state)
+            rewritten.append((_encode(mapper, event.state), event.originator_id, event.version))
+        _store_again(conn, TRAINING_EVENTS, rewritten)
+        # The planning process copied the note into its track's events (same mapper).
+        copied: list[tuple[bytes, UUID, int]] = []
+        noted = TrainingTrack.ProgressNoted
+        for event in _events(conn, mapper, (PROGRESS_NOTED,), PLANNING_EVENTS):
+            if event.state.get("class_version", 1) < noted.class_version:
+                _upcast(noted, event.state)
+                copied.append((_encode(mapper, event.state), event.originator_id, event.version))
+        _store_again(conn, PLANNING_EVENTS, copied)
+        report.events_rewritten += len(rewritten) + len(copied)
+        _record(
+            conn,
+            FREE_TEXT,
+            {
+                "events_rewritten": report.events_rewritten - before[0],
+                "learning_notes_kept": report.learning_notes_kept,
+                "cohort_reasons_kept": report.cohort_reasons_kept,
+                "texts_dropped_for_erased": report.texts_dropped_for_erased - before[1],
+            },
+        )
+    return True
+
+
+def _keep_free_text(
+    conn: psycopg.Connection[Any], event: _Event, erased: _Erased, report: Report
+) -> None:
+    """Writes a version 1 event's text where the recorder writes it now, keyed alike (the
+    event's aggregate and version); an erased person's own text is dropped."""
+    state = event.state
+    tenant = state.get("tenant_id")
+    text = str(state.get("note" if event.topic == MODULE_PROGRESSED else "reason") or "").strip()
+    if not tenant or not text:
+        return
+    tenant_id = UUID(str(tenant))
+    person = UUID(str(state["member_id"])) if state.get("member_id") else None
+    if person is not None and erased(person):
+        report.texts_dropped_for_erased += 1
+        return
+    _in_tenant(conn, tenant_id)
+    if event.topic == MODULE_PROGRESSED:
+        kept = conn.execute(
+            "INSERT INTO training.learning_notes (record_id, version, tenant_id, member_id, "
+            "curriculum_id, module_key, note, noted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (
+                event.originator_id,
+                event.version,
+                tenant_id,
+                person,
+                str(state.get("curriculum_id", "")),
+                str(state.get("key", "")),
+                text,
+                state["timestamp"],
+            ),
+        ).rowcount
+        report.learning_notes_kept += kept
+        return
+    withdrawn = (
+        [str(m) for m in state.get("withdrawn") or []] if event.topic == CANCELLED else [person]
+    )
+    kept = conn.execute(
+        "INSERT INTO training.cohort_reasons (cohort_id, version, tenant_id, member_id, "
+        "withdrawn, reason, given_at) VALUES (%s, %s, %s, %s, %s::uuid[], %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (
+            event.originator_id,
+            event.version,
+            tenant_id,
+            person,
+            withdrawn,
+            text,
+            state["timestamp"],
+        ),
+    ).rowcount
+    report.cohort_reasons_kept += kept

@@ -13,11 +13,12 @@ holding the lock, so every write of the service stops behind it. So a transactio
 ``PIPELINE_LIMIT_BYTES`` is pipelined, and a larger one sends its statements one after
 another (a few more round trips, on a transaction that is long anyway).
 
-``TrainingRecorder`` also writes personal data (the ``people`` and ``review_texts`` tables)
-in the events' transaction, so a member's name and the event that registers them commit
-together, and an erasure deletes everything that names the person (``training.erase_member``,
-migration 0017) in the transaction of the ``Erased`` event. It reads them back for the
-command handlers (``PersonalDataReader``).
+``TrainingRecorder`` also writes personal data (the ``people``, ``review_texts``,
+``learning_notes`` and ``cohort_reasons`` tables) in the events' transaction, so a member's
+name and the event that registers them commit together, and an erasure deletes everything
+that names the person (``training.erase_member``, migrations 0017 and 0028) in the
+transaction of the ``Erased`` event. It reads them back for the command handlers
+(``PersonalDataReader``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from psycopg.rows import DictRow
 
 from training.application.idempotency import CommandMarker
 from training.application.personal_data import (
+    CohortReason,
     Erasure,
+    LearningNote,
     MemberDataChange,
     PersonalDataChange,
     ReviewText,
@@ -58,6 +61,10 @@ def _change_size(change: PersonalDataChange) -> int:
         text = sum(len(s) for s in change.strengths or ()) + len(change.amendment_reason or "")
     elif isinstance(change, MemberDataChange):
         text = len(change.data.deactivation_reason or "")
+    elif isinstance(change, LearningNote):
+        text = len(change.note)
+    elif isinstance(change, CohortReason):
+        text = len(change.reason) + 10 * len(change.withdrawn)  # ids, as text, take more
     return PERSONAL_DATA_BYTES + 4 * text  # up to 4 bytes a character in UTF-8
 
 
@@ -173,6 +180,16 @@ UPSERT_REVIEW_TEXT = (
 )
 
 
+INSERT_LEARNING_NOTE = (
+    "INSERT INTO training.learning_notes (record_id, version, tenant_id, member_id, "
+    "curriculum_id, module_key, note, noted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
+)
+INSERT_COHORT_REASON = (
+    "INSERT INTO training.cohort_reasons (cohort_id, version, tenant_id, member_id, withdrawn, "
+    "reason, given_at) VALUES (%s, %s, %s, %s, %s, %s, now())"
+)
+
+
 class TrainingRecorder(SizedInserts):
     def _insert_events(
         self,
@@ -201,6 +218,31 @@ class TrainingRecorder(SizedInserts):
                         else None,
                         "reason": change.amendment_reason,
                     },
+                )
+            elif isinstance(change, LearningNote):
+                curs.execute(
+                    INSERT_LEARNING_NOTE,
+                    (
+                        change.record_id,
+                        change.version,
+                        change.tenant_id,
+                        change.member_id,
+                        change.curriculum_id,
+                        change.module_key,
+                        change.note,
+                    ),
+                )
+            elif isinstance(change, CohortReason):
+                curs.execute(
+                    INSERT_COHORT_REASON,
+                    (
+                        change.cohort_id,
+                        change.version,
+                        change.tenant_id,
+                        change.member_id,
+                        list(change.withdrawn),
+                        change.reason,
+                    ),
                 )
             elif isinstance(change, MemberDataChange):
                 data = change.data

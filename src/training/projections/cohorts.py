@@ -6,6 +6,11 @@ the tracking position. An enrolment of a thousand people is one event and so one
 order they arrived in a cohort; the waitlist is the waitlisted rows in that order, exactly as
 the aggregate keeps it. Session metrics are computed at read time from the imported counts,
 attendance and feedback, so a late import or a withdrawal is reflected at once.
+
+Why a cohort was cancelled or a person withdrawn is not in the events (it may name people):
+the queries read it from ``training.cohort_reasons``, written with the events, where an
+erasure deletes or redacts it. An enrolment withdrawn shows the reason of the latest event
+that withdrew that person: their own withdrawal, or the cohort's cancellation.
 """
 
 from __future__ import annotations
@@ -133,7 +138,7 @@ UPSERT_ENROLMENT = (
     "enrolled_at, waitlisted_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (cohort_id, member_id) DO UPDATE SET status = EXCLUDED.status, "
     "position = EXCLUDED.position, enrolled_at = EXCLUDED.enrolled_at, "
-    "waitlisted_at = EXCLUDED.waitlisted_at, withdrawn_at = NULL, withdrawn_reason = NULL, "
+    "waitlisted_at = EXCLUDED.waitlisted_at, withdrawn_at = NULL, "
     "promoted_version = NULL"
 )
 
@@ -240,19 +245,17 @@ class CohortsView(TenantScopedView):
 
         self.update(e, tracking, {}, more)
 
-    def withdraw(
-        self, e: Cohort.Event, tracking: Tracking, members: list[UUID], reason: str
-    ) -> None:
+    def withdraw(self, e: Cohort.Event, tracking: Tracking, members: list[UUID]) -> None:
         def more(cur: Cursor[Any]) -> None:
             cur.execute(
-                "UPDATE training.cohort_enrolments SET status = 'withdrawn', withdrawn_at = %s, "
-                "withdrawn_reason = %s WHERE cohort_id = %s AND member_id = ANY(%s)",
-                (e.timestamp, reason, e.originator_id, members),
+                "UPDATE training.cohort_enrolments SET status = 'withdrawn', withdrawn_at = %s "
+                "WHERE cohort_id = %s AND member_id = ANY(%s)",
+                (e.timestamp, e.originator_id, members),
             )
 
         changes: dict[str, Any] = {}
         if isinstance(e, Cohort.Cancelled):
-            changes = {"status": "cancelled", "cancel_reason": reason}
+            changes = {"status": "cancelled"}
         self.update(e, tracking, changes, more)
 
     def promote(self, e: Cohort.Promoted, tracking: Tracking) -> None:
@@ -416,7 +419,7 @@ class CohortsProjection(Projection[CohortsView]):
 
     @process_event.register
     def _(self, e: Cohort.Cancelled, tracking: Tracking) -> None:
-        self.view.withdraw(e, tracking, list(e.withdrawn), e.reason)
+        self.view.withdraw(e, tracking, list(e.withdrawn))
 
     @process_event.register
     def _(self, e: Cohort.Enrolled, tracking: Tracking) -> None:
@@ -428,7 +431,7 @@ class CohortsProjection(Projection[CohortsView]):
 
     @process_event.register
     def _(self, e: Cohort.Withdrawn, tracking: Tracking) -> None:
-        self.view.withdraw(e, tracking, [e.member_id], e.reason)
+        self.view.withdraw(e, tracking, [e.member_id])
 
     @process_event.register
     def _(self, e: Cohort.Promoted, tracking: Tracking) -> None:
@@ -469,10 +472,24 @@ COUNTS = (
     "(SELECT count(*) FROM training.cohort_enrolments x "
     " WHERE x.cohort_id = c.cohort_id AND x.status = 'waitlisted')::int AS waitlisted"
 )
+# A cohort is cancelled once: its reason is the one row of the cohort about nobody.
+CANCEL_REASON = (
+    "(SELECT x.reason FROM training.cohort_reasons x "
+    " WHERE x.cohort_id = c.cohort_id AND x.member_id IS NULL "
+    " ORDER BY x.version DESC LIMIT 1) AS cancel_reason"
+)
 COHORT_COLUMNS = (
     "c.cohort_id, c.name, c.curriculum_id, c.curriculum_version, c.module_count, c.starts_on, "
-    "c.ends_on, c.timezone, c.capacity, c.status, c.facilitators, c.cancel_reason, "
+    f"c.ends_on, c.timezone, c.capacity, c.status, c.facilitators, {CANCEL_REASON}, "
     f"{COUNTS}, c.version, c.created_at, c.updated_at"
+)
+# The reason of the latest event that withdrew the person (their withdrawal or the cohort's
+# cancellation), while they are withdrawn.
+WITHDRAWN_REASON = (
+    "CASE WHEN r.status = 'withdrawn' THEN "
+    "(SELECT x.reason FROM training.cohort_reasons x "
+    " WHERE x.cohort_id = r.cohort_id AND r.member_id = ANY(x.withdrawn) "
+    " ORDER BY x.version DESC LIMIT 1) END AS withdrawn_reason"
 )
 
 # Session metrics: attendees are distinct people still enrolled in the cohort; feedback is
@@ -616,7 +633,7 @@ async def list_enrolments(
             "  AND (%(status)s::text IS NULL OR e.status = %(status)s)) "
             "SELECT r.member_id, m.external_id, r.status, r.position, "
             "r.waitlist_position::int AS waitlist_position, r.enrolled_at, r.waitlisted_at, "
-            "r.withdrawn_at, r.withdrawn_reason, r.modules_completed "
+            f"r.withdrawn_at, {WITHDRAWN_REASON}, r.modules_completed "
             "FROM ranked r LEFT JOIN training.members m ON m.member_id = r.member_id "
             "WHERE (%(after)s::bigint IS NULL OR r.position > %(after)s) "
             "ORDER BY r.position LIMIT %(limit)s",
@@ -778,3 +795,19 @@ def content_satisfaction(session: SessionRow) -> float | None:
     if session.content_satisfaction is None:
         return None
     return round(session.content_satisfaction, 4)
+
+
+async def withdrawal_reasons_of_member(
+    conn: AsyncConnection[Any], member_id: UUID
+) -> list[dict[str, Any]]:
+    """Why the member was withdrawn from cohorts, oldest first (for the export of what is
+    held about them; a cohort's cancellation reason is about the cohort)."""
+    cur = await conn.execute(
+        "SELECT cohort_id, reason, given_at FROM training.cohort_reasons "
+        "WHERE member_id = %s ORDER BY given_at, cohort_id, version",
+        (member_id,),
+    )
+    return [
+        {"cohort_id": str(row[0]), "reason": row[1], "given_at": row[2]}
+        for row in await cur.fetchall()
+    ]
