@@ -8,6 +8,7 @@ did not write it, both commands saved, and two members held one external id.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -22,7 +23,7 @@ from training.application.people import RegisterMember, UpdateMember
 from training.application.tenancy import RegisterTenant
 from training.domain.access import Role
 from training.domain.errors import AlreadyExists
-from training.domain.people import Claim, ExternalIds, Member
+from training.domain.people import Claim, ExternalIds, Member, SeatRoster
 
 ENGINEER = (Role.ENGINEER,)
 
@@ -132,3 +133,20 @@ def test_a_manager_registered_earlier_in_the_batch_under_a_reissued_id_is_found(
     assert manager_id not in (None, ann.member_id)
     engineer = bus.app.repository.get(keys.lead("E-1"))
     assert engineer.manager_id == manager_id
+
+
+def test_a_copy_from_the_cache_changes_independently_of_the_cached_one() -> None:
+    tenant_id = uuid.uuid4()
+    keys = ExternalIds.open(tenant_id)
+    roster = SeatRoster.open(tenant_id)
+    keys.claim({"E1": uuid.uuid4()})
+    roster.take((uuid.uuid4(),), 10)
+    for cached in (keys, roster):
+        cached.collect_events()
+    copied_keys, copied_roster = copy.deepcopy(keys), copy.deepcopy(roster)
+    copied_keys.claim({"E2": uuid.uuid4()})
+    copied_roster.take((uuid.uuid4(),), 10)
+    assert (set(keys.listed), keys.version, keys.collect_events()) == ({"E1"}, 2, [])
+    assert (roster.taken, roster.version, roster.collect_events()) == (1, 2, [])
+    assert (set(copied_keys.listed), copied_roster.taken) == ({"E1", "E2"}, 2)
+    assert len(copied_keys.collect_events()) == len(copied_roster.collect_events()) == 1

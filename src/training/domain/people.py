@@ -17,7 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -325,6 +325,24 @@ class Member(TrainingAggregate):
         self.erased = True
 
 
+class CopiedFlat:
+    """An aggregate whose state is containers of immutable values (ids, keys, dates).
+
+    The repository's cache hands every command a deep copy of what it loads. For a tenant's
+    seat roster or external ids, thousands of entries, that copy cost 54 and 119 ms at 10,000
+    members (every registration loads both); a copy of each container is as safe here (its
+    entries never change in place) and costs a fraction of it.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        copied = object.__new__(type(self))
+        copied.__dict__.update(
+            (name, value.copy() if isinstance(value, dict | list | set) else value)
+            for name, value in vars(self).items()
+        )
+        return copied
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """An external id a new member took."""
@@ -333,7 +351,7 @@ class Claim:
     member_id: UUID
 
 
-class ExternalIds(TrainingAggregate):
+class ExternalIds(CopiedFlat, TrainingAggregate):
     """Where a tenant's external ids lead: one external id, one member, under concurrency.
 
     A member's id derives from the external id it was registered with and never changes. An
@@ -420,7 +438,7 @@ class SeatLimitReached(LimitReached):
     code = "seat-limit-reached"
 
 
-class SeatRoster(TrainingAggregate):
+class SeatRoster(CopiedFlat, TrainingAggregate):
     """A tenant's active members, so the seat limit holds under concurrent writes.
 
     Every command that activates or deactivates members also changes this one aggregate, so
