@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from training.infra.server_log import keep_row_values_out_of_the_log
 from training.infra.settings import Settings
 
 APP_ROLE = "training_app"
@@ -148,6 +149,7 @@ class EmbeddedPostgres:
             self.server = pgserver.PostgresServer(self.data_dir, cleanup_mode=None)
             self._use: int | None = os.open(self.data_dir / "PG_VERSION", os.O_RDONLY)
             fcntl.flock(self._use, fcntl.LOCK_SH)
+            keep_row_values_out_of_the_log(self.admin_url)
         if left_running:
             log.warning(
                 "embedded PostgreSQL in %s was left running by a process that ended without "
