@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import drop_database, fresh_database
+from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database
 from tests.reports_queued import leases, queue_reports, rendered_events, statuses, wait_until
 from training.bootstrap import command_bus, training_application
 from training.infra.database import Database
@@ -51,6 +51,9 @@ class Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_")}
         env.update(
             DATABASE_URL=db.admin_url,
+            # The template's signing keys are sealed with the tests' key: without it the
+            # worker refuses to start (a restore without its key).
+            TRAINING_SECRET_KEY=TEST_SECRET_KEY,
             TRAINING_LOG_LEVEL="info",
             TRAINING_TEST_RENDER_DELAY=str(render_delay),
         )
