@@ -13,7 +13,9 @@ conflict in the event store and the one run again is refused (``AlreadyExists`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -24,7 +26,7 @@ from training.application.participation import reopen_participation, withdraw_fr
 from training.application.personal_data import PersonalData
 from training.application.tenancy import tenant_is_active
 from training.domain.access import Role
-from training.domain.base import stable_id
+from training.domain.base import TrainingAggregate, stable_id
 from training.domain.errors import AlreadyExists, NotFound, RuleViolated
 from training.domain.people import (
     ExternalIds,
@@ -36,6 +38,8 @@ from training.domain.people import (
     lead_of,
 )
 from training.domain.tenancy import Tenant
+
+A = TypeVar("A", bound=TrainingAggregate)
 
 EMAIL_TAKEN = "another member of this tenant has this email"
 
@@ -133,9 +137,21 @@ class MemberSnapshot:
         )
 
 
+def _tenant_wide(uow: UnitOfWork, cls: type[A], aggregate_id: UUID, open_: Callable[[], A]) -> A:
+    """A tenant's one aggregate of ``cls`` (opened, and saved with the rest, when the tenant
+    has none yet). It exists in nearly every command that asks, so it is loaded at once: one
+    read, where asking first whether it exists costs a second one."""
+    try:
+        return uow.get(cls, aggregate_id)
+    except NotFound:  # its id derives from the tenant: not found means it does not exist
+        aggregate = open_()
+        uow.add(aggregate)
+        return aggregate
+
+
 def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
-    return uow.get_or_add(
-        SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
+    return _tenant_wide(
+        uow, SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
     )
 
 
@@ -184,8 +200,8 @@ def external_ids_to_write(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds:
     """The tenant's listed external ids, for a command that gives a member an external id
     (opened, and saved with the rest, when the tenant has none yet). Every such command
     writes it, so two of them giving one id to two members conflict on its version."""
-    return uow.get_or_add(
-        ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
+    return _tenant_wide(
+        uow, ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
     )
 
 
