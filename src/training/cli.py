@@ -41,6 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="issue another API client of the demo tenant (when its secret was lost)",
     )
+    demo.add_argument(
+        "--sign-in",
+        metavar="EMAIL",
+        nargs="?",
+        const="",
+        help="print a 15-minute access token for a person of the demo tenant (no EMAIL: list them)",
+    )
 
     projections = commands.add_parser("projections", help="read-model maintenance")
     projection_commands = projections.add_subparsers(dest="action", required=True)
@@ -116,7 +123,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     handlers = {
         "worker": lambda: _worker(settings, args.only),
         "migrate": lambda: _migrate(settings),
-        "demo": lambda: _demo(settings, new_client=args.new_client),
+        "demo": lambda: (
+            _demo_sign_in(settings, args.sign_in)
+            if args.sign_in is not None
+            else _demo(settings, new_client=args.new_client)
+        ),
         "projections": lambda: _projections(settings, args),
         "operator": lambda: _create_operator_client(settings, args.name),
         "keys": lambda: _rotate_keys(settings, lost=args.replace_lost_secret_key),
@@ -357,6 +368,35 @@ def _demo(settings: Settings, *, new_client: bool) -> int:
         finally:
             app.close()
     print("\n".join(hand_over_demo_client(client, settings.data_dir, on_terminal=_on_terminal())))
+    return 0
+
+
+def _demo_sign_in(settings: Settings, email: str) -> int:
+    from training.demo_sign_in import demo_member_token, demo_people, find_demo_person
+    from training.infra.database import database_for
+
+    with database_for(settings) as database:
+        people = demo_people(database)
+        if not people:
+            print("the demo tenant is not loaded: run `training demo`", file=sys.stderr)
+            return 1
+        person = find_demo_person(people, email) if email else None
+        if person is None:
+            if email:
+                print(f"no active person of the demo tenant has the email {email}", file=sys.stderr)
+            print("people of the demo tenant (email, roles):", file=sys.stderr)
+            for someone in people:
+                roles = ", ".join(str(r) for r in someone.roles)
+                print(f"  {someone.email:<28} {roles}", file=sys.stderr)
+            return 0 if not email else 1
+        token = demo_member_token(database, settings, person.member_id)
+    print(
+        f"signed in as {person.name} ({', '.join(str(r) for r in person.roles)}) for 15 minutes; "
+        f"send the token as `Authorization: Bearer`, e.g.\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" {settings.issuer}/v1/me/track',
+        file=sys.stderr,
+    )
+    print(token)
     return 0
 
 

@@ -449,6 +449,23 @@ def test_bearer_jwts_from_the_tenants_idp(
     ):
         assert client.get(f"/v1/members/{carol}", headers=bearer(bad)).status_code == 401
 
+    # No email claim (Entra ID's access tokens by default): the directory's object id finds
+    # the member whose external id it is (SCIM provisioning with externalId = oid).
+    carol_key = client.get(f"/v1/members/{carol}", headers=bearer(c.token)).json()["external_id"]
+    token = issuers.mint("c", key_c, sub="pairwise-x7", aud=aud_c, oid=carol_key)
+    assert client.get(f"/v1/members/{carol}", headers=bearer(token)).status_code == 200
+    token = issuers.mint("c", key_c, sub=carol_key, aud=aud_c)
+    assert client.get(f"/v1/members/{carol}", headers=bearer(token)).status_code == 200
+    # ... but only within the issuer's own tenant, and never an unknown id.
+    dora_key = client.get(f"/v1/members/{dora}", headers=bearer(d.token)).json()["external_id"]
+    for bad in (
+        issuers.mint("c", key_c, sub="pairwise-x8", aud=aud_c, oid=dora_key),
+        issuers.mint("c", key_c, sub="pairwise-x9", aud=aud_c, oid="no-such-person"),
+    ):
+        refused = client.get(f"/v1/members/{carol}", headers=bearer(bad))
+        assert refused.status_code == 401
+        assert "oid" in refused.json()["detail"]
+
     # A key rotated in at the IdP is found by refetching the JWKS once.
     rotated = issuers.add("c")
     token = issuers.mint("c", rotated, sub="x6", aud=aud_c, email=f"carol@{c.domain}")

@@ -504,7 +504,7 @@ async def find_member(
     assert tenant_id is not None
     email = email_of(claims)
     if email is None:
-        return None, "the identity provider sent no email", ""
+        return await _member_by_directory_id(services, tenant_id, claims)
     if claims.get("email_verified") is False:
         return None, "the identity provider has not verified the email", email
     if not connection.allows_email(email):
@@ -517,6 +517,34 @@ async def find_member(
     if member_id is None and candidates:
         return None, refusal, email
     return member_id, None, email
+
+
+# Access tokens of some identity providers carry no email by default (Entra ID's carry
+# ``oid``, ``sub``, ``upn``): a member provisioned over SCIM with the directory's object id as
+# ``externalId`` is found by it, without asking the tenant to add an email claim.
+DIRECTORY_ID_CLAIMS = ("oid", "sub")
+
+
+async def _member_by_directory_id(
+    services: Services, tenant_id: UUID, claims: dict[str, Any]
+) -> tuple[UUID | None, str | None, str]:
+    for name in DIRECTORY_ID_CLAIMS:
+        value = claims.get(name)
+        if not isinstance(value, str) or not value or "@" in value:
+            continue
+        found = await sync_to_thread(member_with_external_id, services.app, tenant_id, value)
+        if found is None:
+            continue
+        member_id, refusal = await sync_to_thread(
+            first_member_in_force, services.app, tenant_id, [found]
+        )
+        return member_id, refusal, ""
+    return (
+        None,
+        "the identity provider sent no email, and no member's external id is the token's oid "
+        "or sub (add an email claim, or provision members over SCIM with that id)",
+        "",
+    )
 
 
 async def _member_for(
