@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.infra.settings import Settings
@@ -246,15 +247,41 @@ def _serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
         )
         server = uvicorn.Server(config)
         _banner(settings, embedded=settings.database_url is None, demo=demo)
+        serving = _note_serving(settings)
         try:
             server.run()
         except KeyboardInterrupt:
             # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal.
             pass
         finally:
+            serving.unlink(missing_ok=True)
             services.app.close()
     print("stopped", file=sys.stderr)
     return 0
+
+
+# Where a running `serve` notes its base URL, so that the commands run beside it (the
+# operator's client, a demo sign-in) print examples with the port it really listens on,
+# `--port` included.
+SERVING_FILE = "serving.url"
+
+
+def _note_serving(settings: Settings) -> Path:
+    path = settings.data_dir / SERVING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(settings.issuer + "\n")
+    return path
+
+
+def _base_url(settings: Settings) -> str:
+    """The service's base URL: the public URL when set, else where `serve` listens."""
+    if settings.public_url:
+        return settings.public_url
+    try:
+        noted = (settings.data_dir / SERVING_FILE).read_text().strip()
+    except OSError:
+        return settings.issuer
+    return noted or settings.issuer
 
 
 def _banner(settings: Settings, *, embedded: bool, demo: object) -> None:
@@ -393,7 +420,7 @@ def _demo_sign_in(settings: Settings, email: str) -> int:
     print(
         f"signed in as {person.name} ({', '.join(str(r) for r in person.roles)}) for 15 minutes; "
         f"send the token as `Authorization: Bearer`, e.g.\n"
-        f'  curl -H "Authorization: Bearer $TOKEN" {settings.issuer}/v1/me/track',
+        f'  curl -H "Authorization: Bearer $TOKEN" {_base_url(settings)}/v1/me/track',
         file=sys.stderr,
     )
     print(token)
@@ -423,7 +450,7 @@ def _create_operator_client(settings: Settings, name: str) -> int:
     print(
         "The secret is shown only now. Get a token with:\n"
         f"  curl -s -u {issued.client_id}:<secret> -d grant_type=client_credentials "
-        f"{settings.issuer}/oauth2/token",
+        f"{_base_url(settings)}/oauth2/token",
         file=sys.stderr,
     )
     return 0

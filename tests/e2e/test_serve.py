@@ -285,3 +285,25 @@ def test_a_retry_after_a_crash_between_commit_and_answer_acts_once(data_dir: Pat
         assert [t["slug"] for t in tenants["items"]] == ["crash-corp"]
     finally:
         assert third.interrupt() == 0
+
+
+def test_the_operator_command_names_the_port_serve_listens_on(data_dir: Path) -> None:
+    port = free_port()
+    # The environment names another port: `--port` wins, and the example must follow it.
+    env = environment(data_dir, free_port())
+    server = Server(env, "--no-demo", "--port", str(port))
+    server.base = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_ready()
+        created = subprocess.run(
+            [TRAINING, "operator", "create-client", "--name", "ops"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert f"http://127.0.0.1:{port}/oauth2/token" in created.stderr
+    finally:
+        assert server.interrupt() == 0
+    assert not (data_dir / "serving.url").exists()
