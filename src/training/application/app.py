@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, Repository
 from eventsourcing.persistence import Mapper
+from eventsourcing.utils import strtobool
 
 from training.application.mapper import MsgspecMapper, PassThroughTranscoder
+from training.application.repository import SharedCacheRepository
 
 
 class TrainingApplication(Application[UUID]):
@@ -19,4 +21,18 @@ class TrainingApplication(Application[UUID]):
             transcoder=PassThroughTranscoder(),
             cipher=self.factory.cipher(),
             compressor=self.factory.compressor(),
+        )
+
+    def construct_repository(self) -> Repository[UUID]:
+        # The library's settings, read as it reads them; only the class differs.
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return SharedCacheRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize) if maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            ),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
         )
