@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from litestar.testing import TestClient
@@ -49,7 +50,9 @@ def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
-def fetch_token(client: TestClient[Any], credentials: IssuedCredentials) -> str:
+def fetch_token(client: httpx.Client, credentials: IssuedCredentials) -> str:
+    """An API client's access token (client credentials grant), from the test client or a
+    live server's."""
     response = client.post(
         "/oauth2/token",
         data={"grant_type": "client_credentials"},

@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,15 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from litestar.testing import TestClient
 
-from tests.conftest import TEST_ISSUER, make_settings
+from tests.conftest import TEST_ISSUER
 from tests.helpers import PROBLEM, bearer, fetch_token, register_operator
-from training.api.app import create_app
+from tests.live_server import live_server
 from training.api.auth import TokenRejected, verify_access_token
 from training.api.services import Services
-from training.bootstrap import build_services
 from training.infra.database import Database
 from training.infra.keys import RELOAD_COOLDOWN, KeyRing, LoadedKeys, rotate_signing_key
 from training.infra.secretbox import SecretBox
@@ -240,7 +236,6 @@ def test_readers_keep_deciding_while_the_keys_reload(
 
 # -- Strangers, per client address, over real HTTP -------------------------------------------
 
-START_TIMEOUT = 30.0
 ANONYMOUS_LIMIT = 10
 TOKEN_LIMIT = 5
 PROXY = "127.0.0.71"
@@ -266,45 +261,17 @@ class Served:
 @pytest.fixture(scope="module")
 def served(database: Database) -> Iterator[Served]:
     """uvicorn on loopback, so each test's client can come from an address of its own."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(
-        public_url=base_url,
+    with live_server(
+        database,
+        issuer_on_loopback=True,
         rate_limit_anonymous=f"{ANONYMOUS_LIMIT}/60",
         rate_limit_token=f"{TOKEN_LIMIT}/60",
         trusted_proxies=(PROXY,),
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # tokens over plain HTTP on loopback
-        services = build_services(settings, database, run_projections=True)
-        app = create_app(services)
+    ) as server:
         held = HeldRefusals()
-        app.state.address_limits.pause = held.pause
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                lifespan="on",
-                log_level="warning",
-                access_log=False,
-                proxy_headers=False,
-            )
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped while starting"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        try:
-            yield Served(base_url, services, held)
-        finally:
-            server.should_exit = True
-            thread.join(START_TIMEOUT)
-            sock.close()
-            services.app.close()
+        # No request has reached the server yet: every refusal is recorded, none waits.
+        server.app.state.address_limits.pause = held.pause
+        yield Served(server.base_url, server.services, held)
 
 
 def http_from(served: Served, address: str) -> httpx.Client:

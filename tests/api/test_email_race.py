@@ -10,92 +10,35 @@ report the row as invalid in an import while the rest of its batch lands.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from tests.conftest import make_settings
-from tests.helpers import ALL_SCOPES, basic, register_tenant_with_client
-from training.api.app import create_app
-from training.api.services import Services
-from training.bootstrap import build_services
+from tests.api.races import Request, at_once
+from tests.helpers import ALL_SCOPES, PROBLEM
+from tests.live_server import LiveServer, TenantToken, live_server, tenant_with_token
 from training.infra.database import Database
 
-START_TIMEOUT = 30.0
 RACERS = 8
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PROBLEM = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class Served:
-    base_url: str
-    services: Services
 
 
 @pytest.fixture(scope="module")
-def served(database: Database) -> Iterator[Served]:
-    services = build_services(make_settings(), database, run_projections=True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(services), lifespan="on", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", services)
-    finally:
-        server.should_exit = True
-        thread.join(START_TIMEOUT)
-        sock.close()
-        services.app.close()
-
-
-@dataclass(frozen=True)
-class Tenant:
-    tenant_id: uuid.UUID
-    token: str
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+def served(database: Database) -> Iterator[LiveServer]:
+    with live_server(database) as server:
+        yield server
 
 
 @pytest.fixture
-def tenant(served: Served) -> Tenant:
-    tenant_id, credentials = register_tenant_with_client(
-        served.services, f"email-{uuid.uuid4().hex[:8]}", (*ALL_SCOPES, "scim")
-    )
-    with httpx.Client(base_url=served.base_url, timeout=30.0) as http:
-        issued = http.post(
-            "/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": basic(credentials.client_id, credentials.client_secret)},
-        )
-    assert issued.status_code == 200, issued.text
-    return Tenant(tenant_id, str(issued.json()["access_token"]))
+def tenant(served: LiveServer) -> TenantToken:
+    return tenant_with_token(served, "email", (*ALL_SCOPES, "scim"))
 
 
-def holders(database: Database, tenant: Tenant, email: str) -> list[uuid.UUID]:
+def holders(database: Database, tenant: TenantToken, email: str) -> list[uuid.UUID]:
     with psycopg.connect(database.admin_url) as conn:
         rows = conn.execute(
             "SELECT member_id FROM training.people WHERE tenant_id = %s AND email = %s",
@@ -104,25 +47,8 @@ def holders(database: Database, tenant: Tenant, email: str) -> list[uuid.UUID]:
     return [row[0] for row in rows]
 
 
-async def at_once(base_url: str, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
-    """Sends the requests at the same moment over connections opened beforehand."""
-    start = asyncio.Event()
-
-    async def send(client: httpx.AsyncClient, method: str, url: str, kwargs: dict[str, Any]) -> Any:
-        await start.wait()
-        return await client.request(method, url, **kwargs)
-
-    limits = httpx.Limits(max_connections=len(requests))
-    async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
-        await asyncio.gather(*(client.get("/healthz") for _ in requests))
-        tasks = [asyncio.create_task(send(client, m, u, k)) for m, u, k in requests]
-        await asyncio.sleep(0.05)
-        start.set()
-        return list(await asyncio.gather(*tasks))
-
-
 def test_concurrent_scim_creates_with_one_email_make_one_member(
-    served: Served, database: Database, tenant: Tenant
+    served: LiveServer, database: Database, tenant: TenantToken
 ) -> None:
     email = f"twin-{uuid.uuid4().hex[:8]}@example.test"
     scim = f"/scim/v2/{tenant.tenant_id}/Users"
@@ -153,7 +79,7 @@ def test_concurrent_scim_creates_with_one_email_make_one_member(
 
 
 def test_concurrent_registrations_with_one_email_make_one_member(
-    served: Served, database: Database, tenant: Tenant
+    served: LiveServer, database: Database, tenant: TenantToken
 ) -> None:
     email = f"twin-{uuid.uuid4().hex[:8]}@example.test"
     requests = [
@@ -181,7 +107,7 @@ def test_concurrent_registrations_with_one_email_make_one_member(
 
 
 def test_an_import_racing_a_scim_create_reports_the_row_and_lands_the_rest(
-    served: Served, database: Database, tenant: Tenant
+    served: LiveServer, database: Database, tenant: TenantToken
 ) -> None:
     email = f"twin-{uuid.uuid4().hex[:8]}@example.test"
     rows = [
@@ -191,7 +117,7 @@ def test_an_import_racing_a_scim_create_reports_the_row_and_lands_the_rest(
     rows[20] = f"IMP-20,Imported twin,{email},engineer"
     csv = "external_id,display_name,email,roles\n" + "\n".join(rows) + "\n"
     scim = f"/scim/v2/{tenant.tenant_id}/Users"
-    requests = [
+    requests: list[Request] = [
         (
             "POST",
             "/v1/member-imports",
@@ -241,7 +167,7 @@ def test_an_import_racing_a_scim_create_reports_the_row_and_lands_the_rest(
 
 
 def test_changing_an_email_to_a_taken_one_is_the_same_conflict(
-    served: Served, tenant: Tenant
+    served: LiveServer, tenant: TenantToken
 ) -> None:
     with httpx.Client(base_url=served.base_url, headers=tenant.headers(), timeout=30.0) as http:
         ids = []

@@ -12,31 +12,26 @@ the seat roster alone allowed.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 import httpx
 import pytest
-import uvicorn
 
-from tests.conftest import make_settings
-from tests.helpers import ALL_SCOPES, basic, register_tenant_with_client
-from training.api.app import create_app
+from tests.api.races import (
+    at_the_same_moment,
+    import_engineers,
+    open_cohort,
+    post_until_not_concurrent,
+)
+from tests.helpers import ALL_SCOPES
+from tests.live_server import live_server, tenant_with_token
 from training.api.services import Services
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.bootstrap import build_services
-from training.domain.access import Role
 from training.domain.cohorts import Cohort, Participation
-from training.domain.people import Member
 from training.infra.database import Database
 
-START_TIMEOUT = 30.0
 ATTEMPTS = 20  # a client retries a 409 concurrent-modification, as its Retry-After invites
 PEOPLE = 16
 
@@ -51,53 +46,13 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(database: Database) -> Iterator[Served]:
-    services = build_services(make_settings(), database, run_projections=True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(services), lifespan="on", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        tenant_id, credentials = register_tenant_with_client(
-            services, f"rd-{uuid.uuid4().hex[:8]}", ALL_SCOPES
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        issued = httpx.post(
-            f"{base_url}/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": basic(credentials.client_id, credentials.client_secret)},
-        )
-        assert issued.status_code == 200, issued.text
-        yield Served(base_url, services, issued.json()["access_token"], tenant_id)
-    finally:
-        server.should_exit = True
-        thread.join(START_TIMEOUT)
-        sock.close()
-        services.app.close()
+    with live_server(database) as server:
+        tenant = tenant_with_token(server, "rd", ALL_SCOPES)
+        yield Served(server.base_url, server.services, tenant.token, tenant.tenant_id)
 
 
 def engineers(served: Served, count: int) -> list[str]:
-    prefix = uuid.uuid4().hex[:6]
-    rows = tuple(
-        MemberRow(i, f"{prefix}-{i}", f"Engineer {i}", None, (Role.ENGINEER,), None, None, None)
-        for i in range(1, count + 1)
-    )
-    context = CommandContext(Actor(ActorKind.CLIENT, "tc_race"), "race", served.tenant_id)
-    outcome = served.services.bus.execute(context, ImportMembers(rows))
-    assert all(row.result == "created" for row in outcome.result)
-    return [str(Member.create_id(served.tenant_id, row.external_id)) for row in rows]
+    return import_engineers(served.services, served.tenant_id, count, "race")
 
 
 def auth(served: Served) -> dict[str, str]:
@@ -106,65 +61,24 @@ def auth(served: Served) -> dict[str, str]:
 
 def roomy_cohort(served: Served) -> str:
     with httpx.Client(base_url=served.base_url, headers=auth(served), timeout=30.0) as http:
-        created = http.post("/v1/curricula", json={"title": f"C {uuid.uuid4().hex[:6]}"})
-        curriculum_id = created.json()["curriculum_id"]
-        module = {"key": "m1", "title": "M1", "format": "lab", "duration_minutes": 30}
-        assert http.post(f"/v1/curricula/{curriculum_id}/modules", json=module).is_success
-        published = http.post(f"/v1/curricula/{curriculum_id}/publish", json={})
-        assert published.status_code == 200, published.text
-        cohort = http.post(
-            "/v1/cohorts",
-            json={
-                "name": "Race",
-                "curriculum_id": curriculum_id,
-                "curriculum_version": published.json()["version"],
-                "starts_on": "2030-01-07",
-                "ends_on": "2030-02-07",
-                "timezone": "Europe/Paris",
-                "capacity": PEOPLE,
-            },
-        )
-        assert cohort.status_code == 201, cohort.text
-        return str(cohort.json()["cohort_id"])
-
-
-async def send(client: httpx.AsyncClient, served: Served, url: str, body: Any) -> httpx.Response:
-    """POSTs, sending it again after a 409 concurrent-modification."""
-    for _attempt in range(ATTEMPTS):
-        response = await client.post(url, json=body, headers=auth(served))
-        problem = response.headers.get("content-type", "").startswith("application/problem")
-        if not (problem and response.json()["type"].endswith("concurrent-modification")):
-            return response
-        await asyncio.sleep(0.02)
-    return response
+        return open_cohort(http.request, "Race", PEOPLE)
 
 
 async def race(
     served: Served, enrolments: list[tuple[str, list[str]]], leavers: list[str]
 ) -> tuple[list[httpx.Response], list[httpx.Response]]:
     """All the enrolments (cohort, member ids) and deactivations, sent at the same moment."""
-    start = asyncio.Event()
-
-    async def enrol(client: httpx.AsyncClient, cohort_id: str, ids: list[str]) -> httpx.Response:
-        await start.wait()
-        return await send(
-            client, served, f"/v1/cohorts/{cohort_id}/enrolments", {"member_ids": ids}
-        )
-
-    async def deactivate(client: httpx.AsyncClient, member_id: str) -> httpx.Response:
-        await start.wait()
-        return await send(client, served, f"/v1/members/{member_id}/deactivate", {"reason": "x"})
-
-    requests = len(enrolments) + len(leavers)
-    limits = httpx.Limits(max_connections=requests)
-    async with httpx.AsyncClient(base_url=served.base_url, timeout=60.0, limits=limits) as client:
-        # Open the connections first, so the race is between commands, not TCP handshakes.
-        await asyncio.gather(*(client.get("/healthz") for _ in range(requests)))
-        enrolling = [asyncio.create_task(enrol(client, c, ids)) for c, ids in enrolments]
-        leaving = [asyncio.create_task(deactivate(client, m)) for m in leavers]
-        await asyncio.sleep(0.05)
-        start.set()
-        return list(await asyncio.gather(*enrolling)), list(await asyncio.gather(*leaving))
+    send = partial(post_until_not_concurrent, headers=auth(served), attempts=ATTEMPTS)
+    enrolling = [
+        partial(send, url=f"/v1/cohorts/{cohort_id}/enrolments", body={"member_ids": ids})
+        for cohort_id, ids in enrolments
+    ]
+    leaving = [
+        partial(send, url=f"/v1/members/{member_id}/deactivate", body={"reason": "x"})
+        for member_id in leavers
+    ]
+    answers = await at_the_same_moment(served.base_url, [*enrolling, *leaving])
+    return answers[: len(enrolling)], answers[len(enrolling) :]
 
 
 def position(response: httpx.Response) -> int:

@@ -12,79 +12,37 @@ anything aside.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from tests.api.test_email_race import PROBLEM, Served, Tenant, at_once
-from tests.conftest import make_settings
-from tests.helpers import ALL_SCOPES, basic, register_tenant_with_client
-from training.api.app import create_app
-from training.bootstrap import build_services
+from tests.api.races import Request, at_once
+from tests.helpers import ALL_SCOPES, PROBLEM
+from tests.live_server import LiveServer, TenantToken, live_server, tenant_with_token
 from training.infra.database import Database
 from training.projections.rebuild import rebuild
 
-START_TIMEOUT = 30.0
 ROUNDS = 12
 SCIM_JSON = "application/scim+json"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-Request = tuple[str, str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def served(database: Database) -> Iterator[Served]:
+def served(database: Database) -> Iterator[LiveServer]:
     """The API without the projection runners: the members view is built by the rebuild at
     the end, from the events the race left."""
-    services = build_services(make_settings(), database, run_projections=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(services), lifespan="on", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", services)
-    finally:
-        server.should_exit = True
-        thread.join(START_TIMEOUT)
-        sock.close()
-        services.app.close()
+    with live_server(database, run_projections=False) as server:
+        yield server
 
 
-def new_tenant(served: Served) -> Tenant:
-    tenant_id, credentials = register_tenant_with_client(
-        served.services, f"extid-{uuid.uuid4().hex[:8]}", (*ALL_SCOPES, "scim")
-    )
-    with httpx.Client(base_url=served.base_url, timeout=30.0) as http:
-        issued = http.post(
-            "/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": basic(credentials.client_id, credentials.client_secret)},
-        )
-    assert issued.status_code == 200, issued.text
-    return Tenant(tenant_id, str(issued.json()["access_token"]))
+def new_tenant(served: LiveServer) -> TenantToken:
+    return tenant_with_token(served, "extid", (*ALL_SCOPES, "scim"))
 
 
-def patch_external_id(tenant: Tenant, member_id: str, wanted: str) -> Request:
+def patch_external_id(tenant: TenantToken, member_id: str, wanted: str) -> Request:
     return (
         "PATCH",
         f"/scim/v2/{tenant.tenant_id}/Users/{member_id}",
@@ -98,7 +56,7 @@ def patch_external_id(tenant: Tenant, member_id: str, wanted: str) -> Request:
     )
 
 
-def register(tenant: Tenant, wanted: str, name: str) -> Request:
+def register(tenant: TenantToken, wanted: str, name: str) -> Request:
     return (
         "POST",
         "/v1/members",
@@ -109,7 +67,7 @@ def register(tenant: Tenant, wanted: str, name: str) -> Request:
     )
 
 
-def registered(served: Served, tenant: Tenant) -> str:
+def registered(served: LiveServer, tenant: TenantToken) -> str:
     with httpx.Client(base_url=served.base_url, headers=tenant.headers(), timeout=30.0) as http:
         created = http.post(
             "/v1/members",
@@ -120,7 +78,7 @@ def registered(served: Served, tenant: Tenant) -> str:
 
 
 def test_a_scim_patch_and_a_registration_racing_for_one_external_id_make_one_holder(
-    served: Served, database: Database
+    served: LiveServer, database: Database
 ) -> None:
     contested: dict[str, uuid.UUID] = {}
     for round_ in range(ROUNDS):

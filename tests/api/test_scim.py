@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -22,27 +19,21 @@ import httpx
 import httpx2
 import psycopg
 import pytest
-import uvicorn
-from litestar import Litestar
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from scim2_tester import filling as tester_filling
 
-from tests.conftest import make_settings
-from tests.helpers import basic, register_tenant_with_client, system_context
-from training.api.app import create_app
+from tests.helpers import system_context
+from tests.live_server import LiveServer, live_server, tenant_with_token
 from training.api.ratelimit import RateLimit
 from training.api.scim import GROUPS_SETTING
-from training.api.services import Services
 from training.application.cohorts import ScheduleCohort
 from training.application.context import Actor, ActorKind, CommandContext
-from training.bootstrap import build_services
 from training.demo import load_catalogue
 from training.domain.cohorts import Cohort
 from training.domain.people import Member, MemberStatus
 from training.infra.database import Database
 
-START_TIMEOUT = 30.0
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -51,48 +42,10 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_JSON = "application/scim+json"
 
 
-@dataclass(frozen=True)
-class Served:
-    base_url: str
-    services: Services
-    app: Litestar
-
-
 @pytest.fixture(scope="module")
-def served(database: Database) -> Iterator[Served]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit it: without it each small response waits ~40 ms for the
-    # client's delayed ACK, and scim2-tester's ~700 requests take half a minute.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}"
-    # Tokens are issued over plain HTTP on loopback (the issuer is this http URL).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
-        services = build_services(
-            make_settings(public_url=base_url), database, run_projections=True
-        )
-        app = create_app(services)
-        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-scim", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped while starting"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        try:
-            yield Served(base_url, services, app)
-        finally:
-            server.should_exit = True
-            thread.join(START_TIMEOUT)
-            sock.close()
-            services.app.close()
+def served(database: Database) -> Iterator[LiveServer]:
+    with live_server(database, issuer_on_loopback=True) as server:
+        yield server
 
 
 @dataclass(frozen=True)
@@ -106,22 +59,13 @@ class Tenant:
         return httpx.Client(base_url=self.scim_url, headers=headers, timeout=30.0)
 
 
-def token_for(served: Served, scopes: tuple[str, ...]) -> tuple[uuid.UUID, str]:
-    tenant_id, credentials = register_tenant_with_client(
-        served.services, f"scim-{uuid.uuid4().hex[:8]}", scopes
-    )
-    with httpx.Client(base_url=served.base_url, timeout=30.0) as http:
-        issued = http.post(
-            "/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": basic(credentials.client_id, credentials.client_secret)},
-        )
-    assert issued.status_code == 200, issued.text
-    return tenant_id, str(issued.json()["access_token"])
+def token_for(served: LiveServer, scopes: tuple[str, ...]) -> tuple[uuid.UUID, str]:
+    tenant = tenant_with_token(served, "scim", scopes)
+    return tenant.tenant_id, tenant.token
 
 
 @pytest.fixture
-def tenant(served: Served) -> Tenant:
+def tenant(served: LiveServer) -> Tenant:
     tenant_id, token = token_for(served, ("scim",))
     return Tenant(tenant_id, token, f"{served.base_url}/scim/v2/{tenant_id}")
 
@@ -195,14 +139,14 @@ def test_scim2_tester_finds_no_error(tenant: Tenant, monkeypatch: pytest.MonkeyP
 # -- Users ----------------------------------------------------------------------------------
 
 
-def member(served: Served, member_id: str) -> Member:
+def member(served: LiveServer, member_id: str) -> Member:
     found = served.services.app.repository.get(uuid.UUID(member_id))
     assert isinstance(found, Member)
     return found
 
 
 def test_a_user_is_provisioned_read_deactivated_and_deleted(
-    served: Served, database: Database, tenant: Tenant, scim: httpx.Client
+    served: LiveServer, database: Database, tenant: Tenant, scim: httpx.Client
 ) -> None:
     email = f"ada.{uuid.uuid4().hex[:8]}@example.test"
     created = new_user(
@@ -277,7 +221,7 @@ def test_a_user_is_provisioned_read_deactivated_and_deleted(
 
 
 def test_a_user_without_external_id_gets_an_opaque_one_and_the_user_name_as_name(
-    served: Served, database: Database, scim: httpx.Client
+    served: LiveServer, database: Database, scim: httpx.Client
 ) -> None:
     created = new_user(scim, "Grace.Hopper@Example.TEST")
     assert created["userName"] == "grace.hopper@example.test"
@@ -355,7 +299,7 @@ def test_a_user_name_must_be_an_unused_email(scim: httpx.Client) -> None:
     assert again.json()["scimType"] == "uniqueness"
 
 
-def test_changes_map_to_the_member(served: Served, scim: httpx.Client) -> None:
+def test_changes_map_to_the_member(served: LiveServer, scim: httpx.Client) -> None:
     manager = new_user(scim)
     user = new_user(scim)
     renamed = f"new.{uuid.uuid4().hex[:8]}@example.test"
@@ -406,7 +350,7 @@ def test_changes_map_to_the_member(served: Served, scim: httpx.Client) -> None:
 
 
 def test_the_external_id_may_change_and_the_member_id_stays(
-    served: Served, database: Database, scim: httpx.Client
+    served: LiveServer, database: Database, scim: httpx.Client
 ) -> None:
     first, second = f"hr-{uuid.uuid4().hex[:8]}", f"hr-{uuid.uuid4().hex[:8]}"
     user = new_user(scim, externalId=first, displayName="Ada")
@@ -506,7 +450,7 @@ def test_pagination(scim: httpx.Client) -> None:
     assert names == sorted(names, reverse=True)
 
 
-def test_if_match_with_an_old_etag_fails_with_412(served: Served, scim: httpx.Client) -> None:
+def test_if_match_with_an_old_etag_fails_with_412(served: LiveServer, scim: httpx.Client) -> None:
     user = new_user(scim)
     path = f"/Users/{user['id']}"
     etag = scim.get(path).headers["etag"]
@@ -532,7 +476,7 @@ def test_if_match_with_an_old_etag_fails_with_412(served: Served, scim: httpx.Cl
 
 
 def test_only_a_scim_client_of_the_tenant_may_provision(
-    served: Served, tenant: Tenant, scim: httpx.Client
+    served: LiveServer, tenant: Tenant, scim: httpx.Client
 ) -> None:
     new_user(scim)
     with httpx.Client(base_url=tenant.scim_url, timeout=30.0) as anonymous:
@@ -562,7 +506,7 @@ def test_only_a_scim_client_of_the_tenant_may_provision(
 
 
 def test_scim_requests_are_rate_limited_per_client(
-    served: Served,
+    served: LiveServer,
     database: Database,
     tenant: Tenant,
     scim: httpx.Client,
@@ -585,7 +529,7 @@ def test_scim_requests_are_rate_limited_per_client(
     assert row == (0,)
 
 
-def test_unknown_tenant_prefix_is_a_scim_404(served: Served, tenant: Tenant) -> None:
+def test_unknown_tenant_prefix_is_a_scim_404(served: LiveServer, tenant: Tenant) -> None:
     with httpx.Client(base_url=served.base_url, timeout=30.0) as http:
         response = http.get(
             "/scim/v2/not-a-tenant/Users", headers={"Authorization": f"Bearer {tenant.token}"}
@@ -612,7 +556,7 @@ def test_discovery_is_served_per_tenant(tenant: Tenant, scim: httpx.Client) -> N
 
 
 def test_groups_may_be_cohorts_whose_members_are_enrolled(
-    served: Served, tenant: Tenant, scim: httpx.Client, monkeypatch: pytest.MonkeyPatch
+    served: LiveServer, tenant: Tenant, scim: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ada, grace = new_user(scim), new_user(scim)
     catalogue = load_catalogue(served.services.bus, system_context())
@@ -695,7 +639,7 @@ def test_an_unknown_groups_setting_is_a_scim_500(
 # -- Groups are teams -----------------------------------------------------------------------
 
 
-def test_group_membership_is_the_team(served: Served, scim: httpx.Client) -> None:
+def test_group_membership_is_the_team(served: LiveServer, scim: httpx.Client) -> None:
     ada, grace = new_user(scim), new_user(scim)
     created = scim.post(
         "/Groups",
@@ -778,7 +722,7 @@ def test_group_membership_is_the_team(served: Served, scim: httpx.Client) -> Non
     assert scim.get("/Groups").json()["totalResults"] == 0
 
 
-def test_another_tenants_group_is_not_found(served: Served, scim: httpx.Client) -> None:
+def test_another_tenants_group_is_not_found(served: LiveServer, scim: httpx.Client) -> None:
     group = scim.post("/Groups", json={"schemas": [GROUP], "displayName": "Mine"}).json()
     other_tenant, other_token = token_for(served, ("scim",))
     with httpx.Client(
@@ -792,7 +736,7 @@ def test_another_tenants_group_is_not_found(served: Served, scim: httpx.Client) 
     assert scim.get(f"/Groups/{group['id']}").json()["displayName"] == "Mine"
 
 
-def test_an_entra_style_patch_is_understood(served: Served, scim: httpx.Client) -> None:
+def test_an_entra_style_patch_is_understood(served: LiveServer, scim: httpx.Client) -> None:
     user = new_user(scim)
     response = patch(
         scim,
