@@ -19,6 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from training.api.services import Services
+from training.bootstrap import build_services
 from training.infra.database import (
     Database,
     EmbeddedPostgres,
@@ -101,3 +103,13 @@ def database(admin_server_url: str, template_db: str) -> Iterator[Database]:
         yield db
     finally:
         drop_database(admin_server_url, db)
+
+
+@pytest.fixture(scope="module")
+def services(database: Database) -> Iterator[Services]:
+    """The service of the module's database, with its projection runners."""
+    built = build_services(make_settings(), database, run_projections=True)
+    try:
+        yield built
+    finally:
+        built.app.close()

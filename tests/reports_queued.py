@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 import psycopg
 
+from tests import waiting
 from tests.helpers import system_context
 from training.application.bus import CommandBus
 from training.application.context import CommandContext
@@ -85,13 +84,4 @@ def leases(database: Database) -> int:
     return int(row[0]) if row else 0
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Polls ``check`` until it answers something true; ``timeout`` is a deadline for
-    waiting, not a measurement."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+wait_until = partial(waiting.wait_until, poll=0.2)

@@ -7,22 +7,11 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.api.answers import RecordingClient, undocumented
-from tests.conftest import TEST_ISSUER, make_settings
+from tests.conftest import TEST_ISSUER
 from tests.helpers import TenantUnderTest, fetch_token, register_operator
 from training.api.app import create_app
 from training.api.openapi import document_of
 from training.api.services import Services
-from training.bootstrap import build_services
-from training.infra.database import Database
-
-
-@pytest.fixture(scope="module")
-def services(database: Database) -> Iterator[Services]:
-    built = build_services(make_settings(), database, run_projections=True)
-    try:
-        yield built
-    finally:
-        built.app.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ from tests.api.test_sso import Tenant as SsoTenant
 from tests.api.test_sso import development_idps, idp_b, sign_in  # noqa: F401 (fixtures)
 from tests.conftest import TEST_ISSUER
 from tests.helpers import bearer
+from tests.waiting import wait_until
 from training.api.services import Services
 from training.infra.database import Database
 
@@ -41,14 +42,7 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+wait_for = partial(wait_until, timeout=120.0, poll=0.2)
 
 
 @dataclass

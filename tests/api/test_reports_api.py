@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -18,6 +17,7 @@ from litestar.testing import TestClient
 from pypdf import PdfReader
 
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token, system_context
+from tests.waiting import wait_until
 from training.api.services import Services
 from training.application.cohorts import Enrol, ScheduleCohort
 from training.application.context import Actor, ActorKind, CommandContext
@@ -37,14 +37,7 @@ MANAGER = "Marek Novak"
 OTHER = "Olu Adeyemi"
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+wait_for = partial(wait_until, timeout=120.0, poll=0.2)
 
 
 def text_of(pdf: bytes) -> str:

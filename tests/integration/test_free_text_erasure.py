@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 
 from training.application.bus import CommandBus
 from training.application.cohorts import CancelCohort, Enrol, ScheduleCohort, Withdraw
@@ -22,7 +20,6 @@ from training.application.curricula import AddModule, CreateCurriculum, PublishC
 from training.application.learning import RecordProgress
 from training.application.people import ErasePersonalData, RegisterMember
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, training_application
 from training.domain.access import Role
 from training.domain.curricula import ModuleFormat, ModuleSpec
 from training.domain.learning import ModuleState
@@ -31,15 +28,6 @@ from training.infra.database import Database
 
 ANN = ("Ann Quist", "ann.quist@example.test")
 BOB = ("Bob Stays", "bob.stays@example.test")
-
-
-@pytest.fixture(scope="module")
-def bus(database: Database) -> Iterator[CommandBus]:
-    app = training_application(database)
-    try:
-        yield command_bus(app)
-    finally:
-        app.close()
 
 
 def held(database: Database, tenant_id: uuid.UUID) -> dict[str, list[tuple[Any, ...]]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -20,7 +19,6 @@ from psycopg import sql
 
 from training.application.bus import CommandBus
 from training.application.personal_data import MemberDataChange, PersonalData
-from training.bootstrap import command_bus, training_application
 from training.domain.cohorts import Cohort
 from training.domain.learning import LearningRecord
 from training.domain.people import Member
@@ -34,15 +32,6 @@ KEPT_WITHDRAWAL = "moved to Carol Lead's team"
 KEPT_CANCELLATION = "trainer Dave Trainer is ill"
 DROPPED = ("Gone's own secret note", "Gone's secret reason")
 SECRETS = (KEPT_NOTE, KEPT_WITHDRAWAL, KEPT_CANCELLATION, *DROPPED)
-
-
-@pytest.fixture(scope="module")
-def bus(database: Database) -> Iterator[CommandBus]:
-    app = training_application(database)
-    try:
-        yield command_bus(app)
-    finally:
-        app.close()
 
 
 class OldStore:

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
-import pytest
 
 from tests.helpers import system_context
 from training.application.app import TrainingApplication
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, training_application
+from training.bootstrap import command_bus
 from training.infra.database import Database
 
 COMMANDS = 40
-
-
-@pytest.fixture(scope="module")
-def app(database: Database) -> Iterator[TrainingApplication]:
-    application = training_application(database)
-    yield application
-    application.close()
 
 
 def test_concurrent_commands_are_each_stored_once_with_their_own_position(

@@ -6,15 +6,16 @@ again."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from tests import waiting
 from tests.helpers import system_context
 from training.application.idempotency import commands_of_request
 from training.application.tenancy import RegisterApiClient, RegisterTenant
@@ -194,11 +195,7 @@ async def write_records(database: Database, ages: dict[str, timedelta]) -> None:
         claimed(await operator.claim(None, "operator:purge", "old", FIRST))
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_until, timeout=10.0)
 
 
 def test_expired_records_are_purged_in_the_background(database: Database) -> None:

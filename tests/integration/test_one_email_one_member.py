@@ -23,22 +23,12 @@ from training.application.people import (
     update_member,
 )
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, training_application
 from training.domain.access import Role
 from training.domain.errors import AlreadyExists
 from training.infra.database import Database, app_url_for, create_database, with_dbname
 from training.infra.migrations import MIGRATIONS_DIR, migrate
 
 CONSTRAINT_MIGRATION = "0018_one_email_one_member.sql"
-
-
-@pytest.fixture(scope="module")
-def bus(database: Database) -> Iterator[CommandBus]:
-    app = training_application(database)
-    try:
-        yield command_bus(app)
-    finally:
-        app.close()
 
 
 def tenant_context(bus: CommandBus) -> CommandContext:

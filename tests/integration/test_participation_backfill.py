@@ -11,19 +11,19 @@ nothing. From then on a deactivation withdraws the member from the cohort joined
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
+from tests import waiting
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import system_context
+from tests.waiting import views_caught_up
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus, UnitOfWork
 from training.application.cohorts import ScheduleCohort
@@ -32,7 +32,7 @@ from training.application.curricula import AddModule, CreateCurriculum, PublishC
 from training.application.participation import registry
 from training.application.people import DeactivateMember, RegisterMember
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import HANDLERS, command_bus, projection_supervisor, training_application
+from training.bootstrap import HANDLERS, projection_supervisor
 from training.cli import main
 from training.domain.access import Role
 from training.domain.cohorts import Cohort, Participation
@@ -43,7 +43,6 @@ from training.infra import data_steps
 from training.infra.database import Database
 from training.projections.registry import PLANNING, TRACKS
 from training.projections.runner import ProjectionSupervisor
-from training.projections.store import ViewInfo
 
 
 @dataclass(frozen=True)
@@ -70,38 +69,7 @@ class Old:
     cy: uuid.UUID  # waiting
 
 
-@pytest.fixture(scope="module")
-def app(database: Database) -> Iterator[TrainingApplication]:
-    application = training_application(database)
-    yield application
-    application.close()
-
-
-@pytest.fixture(scope="module")
-def bus(app: TrainingApplication) -> CommandBus:
-    return command_bus(app)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def caught_up(database: Database, views: list[ViewInfo]) -> bool:
-    with psycopg.connect(database.admin_url) as conn:
-        for view in views:
-            row = conn.execute(
-                sql.SQL(
-                    "SELECT count(*) FROM {} e WHERE e.topic = ANY(%s) AND e.notification_id > "
-                    "coalesce((SELECT notification_id FROM {} WHERE application_name = %s), 0)"
-                ).format(view.events_table, view.tracking_table),
-                (list(view.topics), view.upstream),
-            ).fetchone()
-            if row is None or row[0]:
-                return False
-    return True
+wait_until = partial(waiting.wait_until, timeout=60.0, poll=0.1)
 
 
 def followed(database: Database) -> None:
@@ -112,7 +80,7 @@ def followed(database: Database) -> None:
     try:
         # Twice in a row: the planning process writes events the tracks view then follows.
         views = [PLANNING.info, TRACKS.info]
-        wait_until(lambda: caught_up(database, views) and caught_up(database, views))
+        wait_until(lambda: views_caught_up(database, views) and views_caught_up(database, views))
     finally:
         supervisor.stop()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -19,7 +18,6 @@ from eventsourcing.persistence import StoredEvent
 from training.application.bus import CommandBus
 from training.application.people import member_with_external_id
 from training.application.personal_data import MemberDataChange, PersonalData
-from training.bootstrap import command_bus, training_application
 from training.domain.people import ExternalIds, Member, is_generated_external_id
 from training.domain.reviews import PerformanceReview
 from training.infra.database import Database
@@ -42,15 +40,6 @@ CONTENT: dict[str, Any] = {
     "goals": [],
     "target_role_profile": None,
 }
-
-
-@pytest.fixture(scope="module")
-def bus(database: Database) -> Iterator[CommandBus]:
-    app = training_application(database)
-    try:
-        yield command_bus(app)
-    finally:
-        app.close()
 
 
 class OldStore:

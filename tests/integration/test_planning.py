@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
 import psycopg
-import pytest
 
+from tests import waiting
 from tests.helpers import system_context
-from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.cohorts import CancelCohort, Enrol, ScheduleCohort, Transfer, Withdraw
 from training.application.context import Actor, ActorKind, CommandContext
@@ -24,7 +22,7 @@ from training.application.planning import Planning
 from training.application.reviews import DraftReview
 from training.application.skills import DefineRoleProfile
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, projection_supervisor, training_application
+from training.bootstrap import projection_supervisor
 from training.demo import load_catalogue
 from training.domain.access import Role
 from training.domain.curricula import ModuleFormat, ModuleSpec
@@ -36,24 +34,7 @@ from training.infra.database import Database
 from training.projections.registry import TRACKS, ProjectionSpec
 from training.projections.runner import ProjectionSupervisor
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def app(database: Database) -> Iterator[TrainingApplication]:
-    application = training_application(database)
-    yield application
-    application.close()
-
-
-@pytest.fixture(scope="module")
-def bus(app: TrainingApplication) -> CommandBus:
-    return command_bus(app)
+wait_until = partial(waiting.wait_until, timeout=60.0, poll=0.1)
 
 
 def tenant_with_people(

@@ -8,17 +8,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import system_context
 from training.application.app import TrainingApplication
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import projection_supervisor, training_application
+from training.bootstrap import projection_supervisor
 from training.domain.access import Role
 from training.domain.people import Member
 from training.infra.database import Database
@@ -40,13 +38,6 @@ def run(database: Database | None, *args: str) -> tuple[int, list[str], list[str
     # The progress bar redraws one line with carriage returns.
     stderr = [line.rsplit("\r", 1)[-1] for line in done.stderr.splitlines() if line.strip()]
     return done.returncode, done.stdout.splitlines(), stderr
-
-
-@pytest.fixture(scope="module")
-def app(database: Database) -> Iterator[TrainingApplication]:
-    application = training_application(database)
-    yield application
-    application.close()
 
 
 def test_an_unknown_name_is_refused_in_one_line() -> None:

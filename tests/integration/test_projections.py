@@ -4,35 +4,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from functools import partial
 
 import psycopg
 import pytest
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
 from eventsourcing.utils import Environment
 
+from tests import waiting
 from tests.helpers import system_context
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus
 from training.application.tenancy import RegisterTenant, UpdateTenant
-from training.bootstrap import command_bus, projection_supervisor, training_application
+from training.bootstrap import projection_supervisor
 from training.domain.tenancy import Tenant
 from training.infra.database import Database
 from training.projections.registry import TENANCY
 from training.projections.runner import ProjectionSupervisor
 from training.projections.tenancy import TenancyProjection, TenancyView
-
-
-@pytest.fixture(scope="module")
-def app(database: Database) -> Iterator[TrainingApplication]:
-    application = training_application(database)
-    yield application
-    application.close()
-
-
-@pytest.fixture(scope="module")
-def bus(app: TrainingApplication) -> CommandBus:
-    return command_bus(app)
 
 
 def tracked(database: Database) -> int:
@@ -57,11 +46,7 @@ def tenant_names(database: Database) -> dict[str, str]:
         return dict(conn.execute("SELECT slug, name FROM training.tenants").fetchall())
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_until, timeout=30.0)
 
 
 def register(bus: CommandBus, name: str = "Tenant") -> tuple[uuid.UUID, int]:

@@ -8,9 +8,8 @@ error log line, and `training projections retry members` applies them all once t
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -19,36 +18,14 @@ from eventsourcing.utils import get_topic
 from litestar.testing import TestClient
 from structlog.testing import capture_logs
 
-from tests.conftest import TEST_ISSUER, make_settings
+from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest
-from training.api.app import create_app
 from training.api.services import Services
-from training.bootstrap import build_services
 from training.cli import main
 from training.domain.people import Member
 from training.infra.database import Database
 
-
-@pytest.fixture(scope="module")
-def services(database: Database) -> Iterator[Services]:
-    built = build_services(make_settings(), database, run_projections=True)
-    try:
-        yield built
-    finally:
-        built.app.close()
-
-
-@pytest.fixture(scope="module")
-def client(services: Services) -> Iterator[TestClient[Any]]:
-    with TestClient(app=create_app(services), base_url=TEST_ISSUER) as test_client:
-        yield test_client
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_until, timeout=30.0)
 
 
 def quarantined(database: Database) -> list[tuple[Any, ...]]:

@@ -12,9 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,13 @@ import psycopg
 import pytest
 from eventsourcing.utils import get_topic
 
+from tests import waiting
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import system_context
 from training.application.bus import CommandBus
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.people import RegisterMember, UpdateMember
 from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, training_application
 from training.domain.access import Role
 from training.domain.people import Member
 from training.infra.database import Database
@@ -36,13 +36,6 @@ from training.infra.database import Database
 TRAINING = str(Path(sys.executable).parent / "training")
 REGISTERED = get_topic(Member.Registered)
 ROLES_CHANGED = get_topic(Member.RolesChanged)
-
-
-@pytest.fixture(scope="module")
-def bus(database: Database) -> Iterator[CommandBus]:
-    app = training_application(database)
-    yield command_bus(app)
-    app.close()
 
 
 class Worker:
@@ -84,11 +77,7 @@ def workers(database: Database, tmp_path: Path) -> Iterator[Callable[[], Worker]
             worker.kill()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+wait_until = partial(waiting.wait_until, timeout=60.0, poll=0.02)
 
 
 def query(database: Database, statement: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -11,11 +11,10 @@ until it is retried, and is retried first.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import date
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -24,15 +23,13 @@ from eventsourcing.utils import get_topic
 from litestar.testing import TestClient
 from structlog.testing import capture_logs
 
-from tests.conftest import TEST_ISSUER, make_settings
+from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest, system_context
-from training.api.app import create_app
 from training.api.services import Services
 from training.application.bus import CommandBus
 from training.application.cohorts import Enrol, ScheduleCohort
 from training.application.context import Actor, ActorKind, CommandContext
 from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.bootstrap import build_services
 from training.cli import main
 from training.domain.cohorts import Cohort
 from training.domain.curricula import Curriculum, ModuleFormat, ModuleSpec
@@ -44,26 +41,7 @@ ENROLLED = get_topic(Cohort.Enrolled)
 PUBLISHED = get_topic(Curriculum.VersionPublished)
 
 
-@pytest.fixture(scope="module")
-def services(database: Database) -> Iterator[Services]:
-    built = build_services(make_settings(), database, run_projections=True)
-    try:
-        yield built
-    finally:
-        built.app.close()
-
-
-@pytest.fixture(scope="module")
-def client(services: Services) -> Iterator[TestClient[Any]]:
-    with TestClient(app=create_app(services), base_url=TEST_ISSUER) as test_client:
-        yield test_client
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_until, timeout=60.0)
 
 
 def publish(bus: CommandBus, context: CommandContext, key: str) -> uuid.UUID:

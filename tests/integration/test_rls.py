@@ -11,17 +11,18 @@ catalog, so a table added later is covered without touching these tests.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from tests import waiting
 from tests.helpers import system_context
+from tests.waiting import views_caught_up
 from training.application.assessments import RecordEvidence
 from training.application.bus import CommandBus
 from training.application.cohorts import ChangeTrainingPolicy, CompleteModule, GiveFeedback
@@ -42,7 +43,7 @@ from training.infra.report_store import (
     SqlReportSources,
 )
 from training.projections.registry import PROJECTIONS
-from training.projections.store import ReadStore, ViewInfo
+from training.projections.store import ReadStore
 
 CATALOGUE_TABLES = {"curricula", "curriculum_modules"}
 # Platform tables: the operator registers tenants and manages their API clients. Every other
@@ -103,26 +104,7 @@ def tenant_rows(conn: psycopg.Connection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def caught_up(database: Database, views: list[ViewInfo]) -> bool:
-    with psycopg.connect(database.admin_url) as conn:
-        for view in views:
-            row = conn.execute(
-                sql.SQL(
-                    "SELECT count(*) FROM {} e WHERE e.topic = ANY(%s) AND e.notification_id > "
-                    "coalesce((SELECT notification_id FROM {} WHERE application_name = %s), 0)"
-                ).format(view.events_table, view.tracking_table),
-                (list(view.topics), view.upstream),
-            ).fetchone()
-            if row is None or row[0]:
-                return False
-    return True
+wait_until = partial(waiting.wait_until, timeout=120.0, poll=0.2)
 
 
 def fill_the_rest(database: Database, bus: CommandBus, tenant_id: uuid.UUID) -> None:
@@ -199,10 +181,10 @@ def filled(database: Database) -> Filled:
         supervisor.start()
         views = [spec.info for spec in (*PROJECTIONS, REPORT_TRIGGERS) if not spec.is_policy]
         # Twice in a row: the planning process writes events the tracks view then follows.
-        wait_until(lambda: caught_up(database, views) and caught_up(database, views))
+        wait_until(lambda: views_caught_up(database, views) and views_caught_up(database, views))
         assert quarantined(database) == 1
         fill_the_rest(database, bus, demo.tenant_id)
-        wait_until(lambda: caught_up(database, views) and caught_up(database, views))
+        wait_until(lambda: views_caught_up(database, views) and views_caught_up(database, views))
         queue.open()
         worker = ReportWorker(bus, queue, SqlReportSources(queue))
         while True:  # reports of replaced plans are superseded, not rendered
