@@ -7,16 +7,14 @@ withdrawal reasons), then ``training migrate``'s step runs.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
-import msgspec
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
+from tests.integration.previous_release import PreviousReleaseStore
 from training.application.bus import CommandBus
 from training.application.personal_data import MemberDataChange, PersonalData
 from training.domain.cohorts import Cohort
@@ -34,38 +32,15 @@ DROPPED = ("Gone's own secret note", "Gone's secret reason")
 SECRETS = (KEPT_NOTE, KEPT_WITHDRAWAL, KEPT_CANCELLATION, *DROPPED)
 
 
-class OldStore:
+class OldStore(PreviousReleaseStore):
     """Writes events the way the previous release stored them, in both events tables."""
 
     def __init__(self, bus: CommandBus, database: Database) -> None:
-        self.bus = bus
+        super().__init__(bus, TENANT, "client:old")
         self.database = database
-        self.versions: dict[uuid.UUID, int] = {}
-
-    def _stored(self, aggregate_id: uuid.UUID, topic: str, fields: dict[str, Any]) -> StoredEvent:
-        version = self.versions.get(aggregate_id, 0) + 1
-        self.versions[aggregate_id] = version
-        state = {
-            "timestamp": dt.datetime(2026, 10, 1, 9, version, tzinfo=dt.UTC).isoformat(),
-            "actor": "client:old",
-            "request_id": "old",
-            "tenant_id": str(TENANT),
-            **fields,
-        }
-        return StoredEvent(aggregate_id, version, topic, msgspec.json.encode(state))
-
-    def event(
-        self,
-        aggregate_id: uuid.UUID,
-        topic: str,
-        fields: dict[str, Any],
-        people: tuple[MemberDataChange, ...] = (),
-    ) -> None:
-        stored = self._stored(aggregate_id, topic, fields)
-        self.bus.app.recorder.insert_events([stored], personal_data=people)
 
     def planning_event(self, aggregate_id: uuid.UUID, topic: str, fields: dict[str, Any]) -> None:
-        stored = self._stored(aggregate_id, topic, fields)
+        stored = self.stored(aggregate_id, topic, fields)
         with psycopg.connect(self.database.admin_url) as conn:
             conn.execute(
                 "INSERT INTO training.planning_events (originator_id, originator_version, "

@@ -6,15 +6,13 @@ emails as external ids, free text inside), then ``training migrate``'s step runs
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
-import msgspec
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
 
+from tests.integration.previous_release import PreviousReleaseStore
 from training.application.bus import CommandBus
 from training.application.people import member_with_external_id
 from training.application.personal_data import MemberDataChange, PersonalData
@@ -42,31 +40,11 @@ CONTENT: dict[str, Any] = {
 }
 
 
-class OldStore:
+class OldStore(PreviousReleaseStore):
     """Writes events the way the previous release stored them."""
 
     def __init__(self, bus: CommandBus) -> None:
-        self.bus = bus
-        self.versions: dict[uuid.UUID, int] = {}
-
-    def event(
-        self,
-        aggregate_id: uuid.UUID,
-        topic: str,
-        fields: dict[str, Any],
-        people: tuple[MemberDataChange, ...] = (),
-    ) -> None:
-        version = self.versions.get(aggregate_id, 0) + 1
-        self.versions[aggregate_id] = version
-        state = {
-            "timestamp": dt.datetime(2026, 10, 1, 9, version, tzinfo=dt.UTC).isoformat(),
-            "actor": "client:old-scim",
-            "request_id": "old",
-            "tenant_id": str(TENANT),
-            **fields,
-        }
-        stored = StoredEvent(aggregate_id, version, topic, msgspec.json.encode(state))
-        self.bus.app.recorder.insert_events([stored], personal_data=people)
+        super().__init__(bus, TENANT, "client:old-scim")
 
     def member(self, external_id: str, name: str | None, email: str | None) -> uuid.UUID:
         member_id = Member.create_id(TENANT, external_id)
