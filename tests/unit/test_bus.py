@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.unit.fake_time import FakeTime
 from training.application.app import TrainingApplication
 from training.application.bus import CommandBus, ConcurrentModification, UnitOfWork
 from training.application.context import Actor, ActorKind, CommandContext
@@ -121,21 +122,6 @@ def test_a_lost_race_runs_the_handler_again_on_fresh_state() -> None:
     assert bus.app.repository.get(tenant.tenant_id).name == "Mine"
 
 
-class FakeTime:
-    """A clock that moves only when the bus sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def bus_with(retry: RetryPolicy) -> CommandBus:
     return CommandBus(
         TrainingApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
@@ -162,7 +148,7 @@ def rename_racing(bus: CommandBus, attempts: list[int], rival_wins: int) -> None
 
 def test_a_command_that_loses_in_its_turn_backs_off_then_wins() -> None:
     time = FakeTime()
-    bus = bus_with(RetryPolicy(clock=time.clock, sleep=time.sleep, draw=lambda: 0.5))
+    bus = bus_with(time.retry_policy(draw=lambda: 0.5))
     tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
     attempts: list[int] = []
     rename_racing(bus, attempts, rival_wins=3)
@@ -175,7 +161,7 @@ def test_a_command_that_loses_in_its_turn_backs_off_then_wins() -> None:
 
 def test_a_command_that_keeps_losing_gives_up_when_its_budget_is_spent() -> None:
     time = FakeTime()
-    retry = RetryPolicy(budget=1.0, clock=time.clock, sleep=time.sleep, draw=lambda: 0.9)
+    retry = time.retry_policy(budget=1.0, draw=lambda: 0.9)
     bus = bus_with(retry)
     tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
     attempts: list[int] = []
@@ -190,7 +176,7 @@ def test_a_command_that_keeps_losing_gives_up_when_its_budget_is_spent() -> None
 
 def test_with_no_budget_a_lost_race_is_a_conflict_at_once() -> None:
     time = FakeTime()
-    bus = bus_with(RetryPolicy(budget=0.0, clock=time.clock, sleep=time.sleep))
+    bus = bus_with(time.retry_policy(budget=0.0))
     tenant = bus.execute(operator(), RegisterTenant("acme", "Acme", 10)).result
     attempts: list[int] = []
     rename_racing(bus, attempts, rival_wins=1)

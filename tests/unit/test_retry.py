@@ -6,22 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from training.application.retry import RetryPolicy
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps; remembers every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.unit.fake_time import FakeTime
 
 
 def draws(*values: float) -> Iterator[float]:
@@ -29,15 +14,8 @@ def draws(*values: float) -> Iterator[float]:
 
 
 def test_delays_double_up_to_the_ceiling_and_are_drawn_below_it() -> None:
-    time = FakeTime()
-    policy = RetryPolicy(
-        budget=10.0,
-        first_delay=0.01,
-        max_delay=0.05,
-        clock=time.clock,
-        sleep=time.sleep,
-        draw=lambda: 0.5,
-    )
+    time = FakeTime(now=100.0)
+    policy = time.retry_policy(budget=10.0, first_delay=0.01, max_delay=0.05, draw=lambda: 0.5)
     attempts = policy.start()
     for _ in range(5):
         assert attempts.back_off()
@@ -45,15 +23,10 @@ def test_delays_double_up_to_the_ceiling_and_are_drawn_below_it() -> None:
 
 
 def test_the_jitter_is_a_uniform_draw_below_the_ceiling() -> None:
-    time = FakeTime()
+    time = FakeTime(now=100.0)
     drawn = draws(0.0, 0.999, 0.25)
-    policy = RetryPolicy(
-        budget=10.0,
-        first_delay=0.1,
-        max_delay=1.0,
-        clock=time.clock,
-        sleep=time.sleep,
-        draw=lambda: next(drawn),
+    policy = time.retry_policy(
+        budget=10.0, first_delay=0.1, max_delay=1.0, draw=lambda: next(drawn)
     )
     attempts = policy.start()
     for _ in range(3):
@@ -62,15 +35,8 @@ def test_the_jitter_is_a_uniform_draw_below_the_ceiling() -> None:
 
 
 def test_no_wait_ends_past_the_deadline() -> None:
-    time = FakeTime()
-    policy = RetryPolicy(
-        budget=0.1,
-        first_delay=0.02,
-        max_delay=1.0,
-        clock=time.clock,
-        sleep=time.sleep,
-        draw=lambda: 0.999,
-    )
+    time = FakeTime(now=100.0)
+    policy = time.retry_policy(budget=0.1, first_delay=0.02, max_delay=1.0, draw=lambda: 0.999)
     attempts = policy.start()
     while attempts.back_off():
         pass
@@ -81,8 +47,8 @@ def test_no_wait_ends_past_the_deadline() -> None:
 
 
 def test_time_spent_elsewhere_counts_against_the_budget() -> None:
-    time = FakeTime()
-    policy = RetryPolicy(budget=1.0, clock=time.clock, sleep=time.sleep, draw=lambda: 0.5)
+    time = FakeTime(now=100.0)
+    policy = time.retry_policy(budget=1.0, draw=lambda: 0.5)
     attempts = policy.start()
     time.now += 0.999  # the attempts themselves took that long
     assert not attempts.back_off()
