@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -96,13 +97,20 @@ def drop_database(admin_server_url: str, database: Database) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def database(admin_server_url: str, template_db: str) -> Iterator[Database]:
-    db = fresh_database(admin_server_url, template_db)
+@contextmanager
+def database_of_its_own(admin_server_url: str, template: str) -> Iterator[Database]:
+    """A copy of the template, dropped afterwards."""
+    db = fresh_database(admin_server_url, template)
     try:
         yield db
     finally:
         drop_database(admin_server_url, db)
+
+
+@pytest.fixture(scope="module")
+def database(admin_server_url: str, template_db: str) -> Iterator[Database]:
+    with database_of_its_own(admin_server_url, template_db) as db:
+        yield db
 
 
 @pytest.fixture(scope="module")

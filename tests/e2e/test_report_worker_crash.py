@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database
+from tests.conftest import TEST_SECRET_KEY, database_of_its_own
 from tests.reports_queued import leases, queue_reports, rendered_events, statuses, wait_until
 from training.bootstrap import command_bus, training_application
 from training.infra.database import Database
@@ -29,11 +29,8 @@ SLOW_RENDER_SECONDS = 3.0
 
 @pytest.fixture
 def db(admin_server_url: str, template_db: str) -> Iterator[Database]:
-    database = fresh_database(admin_server_url, template_db)
-    try:
+    with database_of_its_own(admin_server_url, template_db) as database:
         yield database
-    finally:
-        drop_database(admin_server_url, database)
 
 
 def queued(db: Database, count: int) -> list[uuid.UUID]:

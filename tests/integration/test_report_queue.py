@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import drop_database, fresh_database
+from tests.conftest import database_of_its_own
 from tests.reports_queued import (
     leases,
     queue_reports,
@@ -36,11 +36,8 @@ from training.infra.report_store import SqlReportQueue, SqlReportSources
 @pytest.fixture
 def db(admin_server_url: str, template_db: str) -> Iterator[Database]:
     """A database of its own per test: a claim takes any tenant's queued report."""
-    database = fresh_database(admin_server_url, template_db)
-    try:
+    with database_of_its_own(admin_server_url, template_db) as database:
         yield database
-    finally:
-        drop_database(admin_server_url, database)
 
 
 @pytest.fixture

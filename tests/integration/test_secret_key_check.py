@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database, make_settings
+from tests.conftest import TEST_SECRET_KEY, database_of_its_own, drop_database, make_settings
 from training.cli import main
 from training.infra.database import Database, app_url_for, create_database, with_dbname
 from training.infra.migrations import migrate
@@ -85,11 +85,8 @@ def test_a_new_database_has_nothing_to_open(new_database: Database, tmp_path: Pa
 @pytest.fixture
 def restored(admin_server_url: str, template_db: str) -> Iterator[Database]:
     """A database whose signing keys were sealed with TEST_SECRET_KEY."""
-    database = fresh_database(admin_server_url, template_db)
-    try:
+    with database_of_its_own(admin_server_url, template_db) as database:
         yield database
-    finally:
-        drop_database(admin_server_url, database)
 
 
 def test_keys_rotate_replaces_a_lost_key_only_when_told(
