@@ -20,8 +20,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from training.api.services import Services
 from training.bootstrap import build_services
+from training.core.http.services import Services
+from training.identity.keys import ensure_signing_key
 from training.infra.database import (
     Database,
     EmbeddedPostgres,
@@ -29,7 +30,6 @@ from training.infra.database import (
     create_database,
     with_dbname,
 )
-from training.infra.keys import ensure_signing_key
 from training.infra.migrations import migrate
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings

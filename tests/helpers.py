@@ -13,16 +13,16 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from litestar.testing import TestClient
 
-from training.api.services import Services
-from training.application.context import CommandContext
-from training.application.tenancy import (
+from training.core.access import Scope
+from training.core.context import CommandContext
+from training.core.http.services import Services
+from training.tenancy.domain import OPERATOR_SCOPE
+from training.tenancy.handlers import (
     IssuedCredentials,
     RegisterApiClient,
     RegisterTenant,
     UpdateTenant,
 )
-from training.domain.access import Scope
-from training.domain.tenancy import OPERATOR_SCOPE
 
 PROBLEM = "application/problem+json"
 
@@ -161,7 +161,7 @@ class TenantUnderTest:
         return self.client.post("/v1/members", json=body, headers=self.headers())
 
 
-# The operations only the platform operator may call (the guards in src/training/api): the
+# The operations only the platform operator may call (the guards in each context's http module): the
 # isolation matrix and the fuzzing both need to know them.
 OPERATOR_ONLY: tuple[str, ...] = (
     "listTenants",

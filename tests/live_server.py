@@ -23,11 +23,11 @@ from litestar import Litestar
 
 from tests.conftest import make_settings
 from tests.helpers import bearer, fetch_token, register_tenant_with_client
-from training.api.app import create_app
-from training.api.services import Services
-from training.application.tenancy import IssuedCredentials
+from training.app import create_app
 from training.bootstrap import build_services
+from training.core.http.services import Services
 from training.infra.database import Database
+from training.tenancy.handlers import IssuedCredentials
 
 START_TIMEOUT = 30.0
 HTTP_TIMEOUT = 30.0

@@ -9,13 +9,13 @@ import psycopg
 
 from tests import waiting
 from tests.helpers import system_context
-from training.application.bus import CommandBus
-from training.application.context import CommandContext
-from training.application.reports import RequestReport
-from training.application.tenancy import RegisterTenant
-from training.domain.report_requests import Report, ReportKind
+from training.core.bus import CommandBus
+from training.core.context import CommandContext
 from training.infra.database import Database
-from training.infra.report_store import INSERT, LEASE_SPACE, ON_REQUEST
+from training.reports.domain.requests import Report, ReportKind
+from training.reports.handlers import RequestReport
+from training.reports.store import INSERT, LEASE_SPACE, ON_REQUEST
+from training.tenancy.handlers import RegisterTenant
 
 RENDERED_TOPIC_SUFFIX = Report.Rendered.__qualname__  # "Report.Rendered"
 

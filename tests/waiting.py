@@ -13,8 +13,8 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 
+from training.core.read_store import ViewInfo
 from training.infra.database import Database
-from training.projections.store import ViewInfo
 
 T = TypeVar("T")
 

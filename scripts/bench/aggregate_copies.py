@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from training.domain.people import ExternalIds, SeatRoster
+from training.people.domain.members import ExternalIds, SeatRoster
 
 BATCH = 500
 

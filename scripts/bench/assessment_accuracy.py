@@ -36,9 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.application.assessments import STOP_RULE
-from training.domain.errors import DomainError
-from training.domain.scoring import (
+from training.assessments.domain.scoring import (
     DEFAULT_CUT_SCORES,
     Estimate,
     ItemParameters,
@@ -48,6 +46,8 @@ from training.domain.scoring import (
     probability_correct,
     select_item,
 )
+from training.assessments.handlers import STOP_RULE
+from training.core.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BANK = ROOT / "src" / "training" / "data" / "item_bank.json"

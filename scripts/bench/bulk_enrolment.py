@@ -48,10 +48,10 @@ from harness import (
     running_server,
 )
 
-from training.domain.access import Scope
-from training.domain.people import Member
+from training.core.access import Scope
 from training.infra.database import database_for
 from training.infra.settings import Settings
+from training.people.domain.members import Member
 
 PROBE_SECONDS = 0.02
 POLL_SECONDS = 0.2

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from training.projections.pagination import TIMESTAMP, UUID_KEY, decode_cursor, encode_cursor
+from training.core.pagination import TIMESTAMP, UUID_KEY, decode_cursor, encode_cursor
 
 
 def untyped(cursor: str) -> list[Any]:

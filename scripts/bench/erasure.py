@@ -26,16 +26,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from training.application.bus import CommandBus
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.application.people import ErasePersonalData, RegisterMember, UpdateMember
-from training.application.reviews import ImportedReview, ImportReviews
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import command_bus, training_application
-from training.domain.access import Role
-from training.domain.people import Member
-from training.domain.reviews import ReviewContent
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
 from training.infra.database import (
     Database,
     EmbeddedPostgres,
@@ -44,6 +38,12 @@ from training.infra.database import (
     with_dbname,
 )
 from training.infra.migrations import migrate
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.people.handlers.members import ErasePersonalData, RegisterMember, UpdateMember
+from training.reviews.domain import ReviewContent
+from training.reviews.handlers import ImportedReview, ImportReviews
+from training.tenancy.handlers import RegisterTenant
 
 
 def timed(run: Callable[[], object]) -> float:

@@ -52,7 +52,7 @@ from harness import (
 )
 
 import training
-from training.domain.access import Scope
+from training.core.access import Scope
 from training.infra.database import database_for
 from training.infra.settings import Settings
 

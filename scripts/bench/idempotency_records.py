@@ -37,22 +37,22 @@ from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 
-from training.application.context import CommandContext
-from training.application.idempotency import commands_of_request
-from training.application.tenancy import RegisterApiClient, RegisterTenant
 from training.bootstrap import command_bus, training_application
-from training.infra.database import Database, database_for
-from training.infra.idempotency import (
+from training.core.context import CommandContext
+from training.core.idempotency import commands_of_request
+from training.core.idempotency_store import (
     ExpiredRecordsPurge,
     IdempotencyStore,
     IdempotentRequest,
     request_fingerprint,
     sealing_context,
 )
+from training.core.read_store import ProcessLiveness
+from training.infra.database import Database, database_for
 from training.infra.migrations import migrate
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
-from training.projections.store import ProcessLiveness
+from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 BODY = (
     b'{"client_id":"tc_0123456789abcdef","client_secret":"'

@@ -56,12 +56,12 @@ from harness import (
 )
 from joserfc import jwt
 
-from training.application.assessments import starter_bank
-from training.domain.access import Scope
-from training.domain.assessments import Item, ItemKind
-from training.domain.scoring import probability_correct
+from training.assessments.domain.attempts import Item, ItemKind
+from training.assessments.domain.scoring import probability_correct
+from training.assessments.handlers import starter_bank
+from training.core.access import Scope
+from training.identity.keys import KeyRing
 from training.infra.database import database_for
-from training.infra.keys import KeyRing
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 

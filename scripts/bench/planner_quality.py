@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from training.domain import planner
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.errors import DomainError
-from training.domain.planner import (
+from training.core.errors import DomainError
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.planning.domain import planner
+from training.planning.domain.planner import (
     CandidateModule,
     Constraints,
     CurrentLevel,
@@ -49,7 +49,7 @@ from training.domain.planner import (
     TargetLevel,
     plan_track,
 )
-from training.domain.skills import SkillTarget
+from training.skills.domain import SkillTarget
 
 TARGET_MEAN_RATIO = 0.98
 TARGET_LARGE_MS = 50.0

@@ -40,27 +40,27 @@ from eventsourcing.projection import EventSourcedProjection, EventSourcedProject
 from eventsourcing.utils import get_topic
 from harness import machine_facts, postgres_facts, progress
 
-from training.application.app import TrainingApplication
-from training.application.cohorts import Enrol, ScheduleCohort
-from training.application.context import CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.imports import ImportMembers, MemberRow
-from training.application.planning import Planning
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import command_bus, training_application
-from training.domain.access import Role
-from training.domain.cohorts import Cohort
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.people import Member
-from training.domain.skills import SkillTarget
-from training.domain.tracks import TrainingTrack
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.handlers.cohorts import Enrol, ScheduleCohort
+from training.core.access import Role
+from training.core.application import TrainingApplication
+from training.core.context import CommandContext
+from training.core.quarantine import Quarantine
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database, app_url_for, create_database, with_dbname
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
+from training.infra.projection_retry import retry
 from training.infra.recorder import TrainingProcessRecorder
-from training.projections.quarantine import Quarantine
-from training.projections.registry import PLANNING
-from training.projections.retry import retry
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.planning.domain.tracks import TrainingTrack
+from training.planning.handlers.process import Planning
+from training.registry import PLANNING
+from training.skills.domain import SkillTarget
+from training.tenancy.handlers import RegisterTenant
 
 TEMPLATE = "planning_bench_template"
 

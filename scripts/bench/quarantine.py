@@ -32,18 +32,18 @@ from typing import Any
 import psycopg
 from harness import machine_facts, postgres_facts, progress
 
-from training.application.context import CommandContext
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import command_bus, training_application
-from training.domain.access import Role
-from training.domain.people import Member
+from training.core.access import Role
+from training.core.context import CommandContext
 from training.infra.database import Database, database_for
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
+from training.infra.projection_retry import retry
+from training.infra.rebuild import rebuild_spec
 from training.infra.settings import Settings
-from training.projections.rebuild import rebuild_spec
-from training.projections.registry import MEMBERS, ProjectionSpec
-from training.projections.retry import retry
+from training.people.domain.members import Member
+from training.registry import MEMBERS, ProjectionSpec
+from training.tenancy.handlers import RegisterTenant
 
 BATCH = 200
 

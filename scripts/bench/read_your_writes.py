@@ -41,21 +41,21 @@ import psycopg
 from harness import machine_facts, postgres_facts, progress
 from litestar.testing import TestClient
 
-from training.api.app import create_app
-from training.api.services import Services
-from training.application.context import CommandContext
-from training.application.tenancy import RegisterApiClient, RegisterTenant
+from training.app import create_app
 from training.bootstrap import build_services
-from training.domain.access import Role, Scope
-from training.domain.people import Member
+from training.core.access import Role, Scope
+from training.core.context import CommandContext
+from training.core.http.services import Services
+from training.core.read_store import ReadStore
+from training.identity.keys import ensure_signing_key
 from training.infra.database import Database, database_for
-from training.infra.keys import ensure_signing_key
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
-from training.projections.registry import MEMBERS
-from training.projections.store import ReadStore
+from training.people.domain.members import Member
+from training.registry import MEMBERS
+from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 ALL_SCOPES = tuple(str(s) for s in Scope)
 # Tenant A writes and reads back at most this often (seconds), in both runs alike.

@@ -48,29 +48,29 @@ from pathlib import Path
 import psycopg
 from harness import CpuMeter, Stopwatch, Window, machine_facts, postgres_facts, progress
 
-from training.application.bus import CommandBus
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.imports import ImportMembers, MemberRow
-from training.application.planning import Planning
-from training.application.reports import QueuedReport, page_count
-from training.application.reviews import ImportedReview, ImportReviews
-from training.application.skills import DefineRoleProfile
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import command_bus, projection_supervisor, training_application
-from training.demo import load_catalogue
-from training.domain.access import Role
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.people import Member
-from training.domain.report_requests import ReportKind
-from training.domain.reviews import Goal, ReviewContent, SkillRating
-from training.domain.skills import SkillTarget
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.projection_runner import ProjectionSupervisor
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
+from training.demo.world import load_catalogue
 from training.infra.database import Database, database_for
 from training.infra.migrations import migrate
-from training.infra.report_store import REPORT_TRIGGERS, report_worker
 from training.infra.settings import Settings
-from training.projections.registry import PLANNING, PROJECTIONS
-from training.projections.runner import ProjectionSupervisor
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.planning.handlers.process import Planning
+from training.registry import PLANNING, PROJECTIONS
+from training.reports.domain.requests import ReportKind
+from training.reports.handlers import QueuedReport, page_count
+from training.reports.store import REPORT_TRIGGERS, report_worker
+from training.reviews.domain import Goal, ReviewContent, SkillRating
+from training.reviews.handlers import ImportedReview, ImportReviews
+from training.skills.domain import SkillTarget
+from training.skills.handlers import DefineRoleProfile
+from training.tenancy.handlers import RegisterTenant
 
 TARGET_S = 60.0
 GOAL_S = 5.0
@@ -369,10 +369,10 @@ class Renders:
 
 
 def measure_renders(database: Database, tenant_id: uuid.UUID, runs: int) -> Renders:
-    from training.application.reports import render
-    from training.infra.report_store import SqlReportQueue, SqlReportSources
-    from training.reports import render_individual
-    from training.reports.samples import individual_report
+    from training.reports.handlers import render
+    from training.reports.rendering import render_individual
+    from training.reports.rendering.samples import individual_report
+    from training.reports.store import SqlReportQueue, SqlReportSources
 
     queue = SqlReportQueue(database.app_url)
     queue.open()

@@ -50,8 +50,8 @@ from training.infra.database import (
 )
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
-from training.infra.report_store import INSERT, LEASE_SPACE, TAKE, SqlReportQueue
 from training.infra.settings import Settings
+from training.reports.store import INSERT, LEASE_SPACE, TAKE, SqlReportQueue
 
 BEFORE = (
     "UPDATE training.reports r SET claimed_until = now() + make_interval(secs => 600), "

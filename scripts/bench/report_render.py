@@ -97,9 +97,13 @@ def run(runs: int, argv: Sequence[str]) -> str:
     start = time.perf_counter()
     from weasyprint.text import ffi  # the import loads Pango, HarfBuzz and fontconfig
 
-    from training.reports import render_cohort, render_effectiveness, render_individual
-    from training.reports.html import individual_html
-    from training.reports.samples import cohort_report, effectiveness_report, individual_report
+    from training.reports.rendering import render_cohort, render_effectiveness, render_individual
+    from training.reports.rendering.html import individual_html
+    from training.reports.rendering.samples import (
+        cohort_report,
+        effectiveness_report,
+        individual_report,
+    )
 
     import_s = time.perf_counter() - start
     progress(f"imports took {import_s:.2f} s")

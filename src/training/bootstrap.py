@@ -9,38 +9,35 @@ from typing import TYPE_CHECKING
 from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
 
-from training.application import (
-    assessments,
-    cohorts,
-    curricula,
-    imports,
-    learning,
-    people,
-    reports,
-    reviews,
-    skills,
-    sso,
-    teams,
-    tenancy,
-)
-from training.application.app import TrainingApplication
-from training.application.bus import CommandBus
-from training.application.import_runner import ImportRunner
-from training.application.retry import RetryPolicy
+from training.assessments import handlers as assessments
+from training.cohorts.handlers import cohorts
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus
+from training.core.idempotency_store import ExpiredRecordsPurge, IdempotencyStore
+from training.core.projection_runner import ProjectionSupervisor
+from training.core.read_store import ImportPace, ReadStore
+from training.core.retry import RetryPolicy
+from training.curricula import handlers as curricula
+from training.identity.handlers import sso
+from training.identity.keys import KeyRing
 from training.infra.database import Database
-from training.infra.idempotency import ExpiredRecordsPurge, IdempotencyStore
-from training.infra.import_jobs import ImportJobStore, SqlPeopleDirectory
-from training.infra.keys import KeyRing
 from training.infra.recorder import TrainingProcessRecorder, TrainingRecorder
-from training.infra.report_store import ReportingSupervisor, report_worker
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
-from training.projections.registry import PROJECTIONS
-from training.projections.runner import ProjectionSupervisor
-from training.projections.store import ImportPace, ReadStore
+from training.people.handlers import imports, teams
+from training.people.handlers import members as people
+from training.people.handlers.import_jobs import ImportJobStore, SqlPeopleDirectory
+from training.people.handlers.import_runner import ImportRunner
+from training.planning.handlers import learning
+from training.registry import PROJECTIONS
+from training.reports import handlers as reports
+from training.reports.store import ReportingSupervisor, report_worker
+from training.reviews import handlers as reviews
+from training.skills import handlers as skills
+from training.tenancy import handlers as tenancy
 
 if TYPE_CHECKING:
-    from training.api.services import Services
+    from training.core.http.services import Services
 
 # The event store is synchronous: commands run in worker threads. The executor is never
 # larger than the write pool, so a burst waits for a thread instead of timing out on a
@@ -125,8 +122,8 @@ def import_pace(database: Database) -> ImportPace:
 
 
 def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
-    from training.api.oauth import TokenServer, allow_plain_http_for_development
-    from training.api.services import Services
+    from training.core.http.services import Services
+    from training.identity.http.oauth import TokenServer, allow_plain_http_for_development
 
     allow_plain_http_for_development(settings)
     set_asyncio_executor(ThreadPoolExecutor(max_workers=WRITE_POOL_SIZE + WRITE_POOL_OVERFLOW))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from training.infra.settings import Settings
 
 if TYPE_CHECKING:
-    from training.projections.registry import ProjectionSpec
+    from training.registry import ProjectionSpec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,8 +139,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _prepare(settings: Settings, admin_url: str) -> None:
     """Migrations and the first signing key: idempotent, safe to run at every start."""
+    from training.identity.keys import ensure_signing_key
     from training.infra.database import WORKER_ROLE, set_login_password
-    from training.infra.keys import ensure_signing_key
     from training.infra.migrations import migrate
     from training.infra.secret_key_check import check_secret_key
     from training.infra.secretbox import SecretBox
@@ -161,7 +161,7 @@ def _move_personal_data_out_of_events(settings: Settings, admin_url: str) -> Non
     """The one-time step of ADR 0020 for events stored before it (recorded once done)."""
     from training.bootstrap import command_bus, training_application
     from training.infra.database import Database, app_url_for
-    from training.infra.event_rewrite import already_done, move_personal_data_out_of_events
+    from training.upgrades.event_rewrite import already_done, move_personal_data_out_of_events
 
     if already_done(admin_url):
         return
@@ -184,9 +184,9 @@ def _bring_participation_up_to_date(settings: Settings, admin_url: str) -> None:
     """The one-time steps of ADR 0025 for cohorts joined before participation records and
     track cohorts were kept (each recorded once done)."""
     from training.bootstrap import command_bus, training_application
-    from training.infra import data_steps
     from training.infra.database import Database, app_url_for, worker_url_for
     from training.infra.migrations import data_step_done, run_once
+    from training.upgrades import data_steps
 
     steps = (data_steps.PARTICIPATION, data_steps.TRACK_COHORTS)
     if all(data_step_done(admin_url, step) for step in steps):
@@ -223,9 +223,9 @@ def _bring_participation_up_to_date(settings: Settings, admin_url: str) -> None:
 def _serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
     import uvicorn
 
-    from training.api.app import create_app
+    from training.app import create_app
     from training.bootstrap import build_services
-    from training.demo import load_demo as load
+    from training.demo.world import load_demo as load
     from training.infra.database import database_for
     from training.infra.logging import configure_logging
 
@@ -299,7 +299,7 @@ def _banner(settings: Settings, *, embedded: bool, demo: object) -> None:
         f"       {base}/oauth2/token",
     ]
     if demo is not None:
-        from training.demo import hand_over_demo_client
+        from training.demo.world import hand_over_demo_client
 
         client = demo.client  # type: ignore[attr-defined]
         lines += ["", "Loaded the demo tenant 'acme'. Its API client:"]
@@ -323,11 +323,11 @@ def _worker(settings: Settings, only: str | None) -> int:
         reporting_supervisor,
         training_application,
     )
+    from training.core.projection_runner import ProjectionSupervisor
     from training.infra.database import database_for
     from training.infra.logging import configure_logging
     from training.infra.secret_key_check import check_secret_key
-    from training.projections.registry import UnknownProjection, by_name
-    from training.projections.runner import ProjectionSupervisor
+    from training.registry import UnknownProjection, by_name
 
     try:
         # Before any database is touched: a typo is refused in one line.
@@ -368,7 +368,7 @@ def _migrate(settings: Settings) -> int:
 
 def _demo(settings: Settings, *, new_client: bool) -> int:
     from training.bootstrap import command_bus, training_application
-    from training.demo import hand_over_demo_client, issue_demo_client, load_demo
+    from training.demo.world import hand_over_demo_client, issue_demo_client, load_demo
     from training.infra.database import database_for
 
     with database_for(settings) as database:
@@ -399,7 +399,7 @@ def _demo(settings: Settings, *, new_client: bool) -> int:
 
 
 def _demo_sign_in(settings: Settings, email: str) -> int:
-    from training.demo_sign_in import demo_member_token, demo_people, find_demo_person
+    from training.demo.sign_in import demo_member_token, demo_people, find_demo_person
     from training.infra.database import database_for
 
     with database_for(settings) as database:
@@ -428,11 +428,11 @@ def _demo_sign_in(settings: Settings, email: str) -> int:
 
 
 def _create_operator_client(settings: Settings, name: str) -> int:
-    from training.application.context import CommandContext
-    from training.application.tenancy import RegisterApiClient
     from training.bootstrap import command_bus, training_application
-    from training.domain.tenancy import OPERATOR_SCOPE
+    from training.core.context import CommandContext
     from training.infra.database import database_for
+    from training.tenancy.domain import OPERATOR_SCOPE
+    from training.tenancy.handlers import RegisterApiClient
 
     with database_for(settings) as database:
         app = training_application(database)
@@ -457,8 +457,8 @@ def _create_operator_client(settings: Settings, name: str) -> int:
 
 
 def _rotate_keys(settings: Settings, *, lost: bool) -> int:
+    from training.identity.keys import rotate_signing_key
     from training.infra.database import database_for
-    from training.infra.keys import rotate_signing_key
     from training.infra.secret_key_check import check_secret_key
     from training.infra.secretbox import LOCAL_KEY_FILE, SecretBox
 
@@ -516,7 +516,7 @@ LIBPQ_ENVIRONMENT = {
 
 
 def _tenant_id(value: str) -> str:
-    from training.projections.quarantine import tenant_arg
+    from training.core.quarantine import tenant_arg
 
     tenant_arg(value)  # a ValueError is argparse's one-line refusal
     return value
@@ -527,10 +527,10 @@ _tenant_id.__name__ = "tenant id"  # argparse names the type in that refusal
 
 def _projections(settings: Settings, args: argparse.Namespace) -> int:
     """A refusal (an unknown name, a policy, something running) is one line, not a traceback."""
+    from training.core.projection_runner import ProjectionBusy
     from training.infra.logging import configure_logging
-    from training.infra.report_store import REPORT_TRIGGERS
-    from training.projections.registry import PROJECTIONS, UnknownProjection, by_name
-    from training.projections.runner import ProjectionBusy
+    from training.registry import PROJECTIONS, UnknownProjection, by_name
+    from training.reports.store import REPORT_TRIGGERS
 
     # Alerts of events set aside go to stderr as JSON lines; stdout holds the answer only.
     configure_logging(settings.log_level, stream=sys.stderr)
@@ -553,9 +553,9 @@ def _projections(settings: Settings, args: argparse.Namespace) -> int:
 def _rebuild(settings: Settings, name: str) -> int:
     import psycopg
 
+    from training.core import quarantine
     from training.infra.database import database_for
-    from training.projections import quarantine
-    from training.projections.rebuild import rebuild
+    from training.infra.rebuild import rebuild
 
     with database_for(settings) as database:
 
@@ -584,9 +584,9 @@ def _rebuild(settings: Settings, name: str) -> int:
 def _retry(settings: Settings, spec: ProjectionSpec, tenant: str | None) -> int:
     import psycopg
 
+    from training.core import quarantine
     from training.infra.database import database_for
-    from training.projections import quarantine
-    from training.projections.retry import retry
+    from training.infra.projection_retry import retry
 
     only = None if tenant is None else [quarantine.tenant_arg(tenant)]
     with database_for(settings) as database:

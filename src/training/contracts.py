@@ -12,14 +12,14 @@ from typing import Any
 
 import msgspec
 
-from training.domain.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
+from training.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 
 def openapi_document() -> dict[str, Any]:
-    from training.api.app import create_app
-    from training.api.openapi import document_of
+    from training.app import create_app
+    from training.core.http.openapi import document_of
 
     return document_of(create_app(None))
 

@@ -20,7 +20,7 @@ import jsonschema_rs
 import msgspec
 from litestar.testing import TestClient
 
-from training.api.openapi import METHODS
+from training.core.http.openapi import METHODS
 
 CHECKED_HEADERS = ("etag", "training-position", "location", "retry-after")
 # The SCIM mount answers SCIM documents; calendar feeds and sign-in pages are for browsers.

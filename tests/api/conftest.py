@@ -9,9 +9,9 @@ from litestar.testing import TestClient
 from tests.api.answers import RecordingClient, undocumented
 from tests.conftest import TEST_ISSUER
 from tests.helpers import TenantUnderTest, fetch_token, register_operator
-from training.api.app import create_app
-from training.api.openapi import document_of
-from training.api.services import Services
+from training.app import create_app
+from training.core.http.openapi import document_of
+from training.core.http.services import Services
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from training.api.services import Services
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.domain.access import Role
-from training.domain.people import Member
+from training.core.access import Role
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.services import Services
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
 
 T = TypeVar("T")
 Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments

@@ -19,7 +19,7 @@ import pytest
 
 from tests.api.test_cohorts import Hr, fields_of, newest_position
 from tests.helpers import TenantUnderTest
-from training.api.services import Services
+from training.core.http.services import Services
 
 SKILL = "cost-awareness"
 TIMEOUT = 60.0

@@ -19,12 +19,12 @@ from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, bearer, member_token
 from tests.helpers import TenantUnderTest as Tenant
-from training.api.services import Services
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.domain.access import Role
-from training.domain.cohorts import Cohort, CurriculumEnrolments, Participation
-from training.domain.people import Member
+from training.cohorts.domain.cohorts import Cohort, CurriculumEnrolments, Participation
+from training.core.access import Role
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.services import Services
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
 
 MODULES = ("intro", "practice", "project", "review")
 

@@ -10,7 +10,7 @@ import io
 import pytest
 
 from tests.helpers import TenantUnderTest
-from training.api.spreadsheet import safe_cell
+from training.core.http.spreadsheet import safe_cell
 
 FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]
 

@@ -43,12 +43,12 @@ from tests.helpers import (
     register_operator,
     register_tenant_with_client,
 )
-from training.api.services import Services
 from training.contracts import CONTRACTS_DIR
+from training.core.http.services import Services
 
 schema = schemathesis.openapi.from_path(str(CONTRACTS_DIR / "openapi.json"))
 
-# Who may call what (see the guards in src/training/api): only operations a caller gets
+# Who may call what (see the guards in each context's http module): only operations a caller gets
 # past the guard of are worth fuzzing as that caller.
 PUBLIC = ["health", "readiness", "issueToken", "getJwks", "getAuthorizationServerMetadata"]
 # Tenant operations the operator may call too (besides the curricula, the platform's own

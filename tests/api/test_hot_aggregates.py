@@ -27,11 +27,11 @@ from tests.api.races import (
 )
 from tests.helpers import ALL_SCOPES, system_context
 from tests.live_server import client_token, live_server
-from training.api.services import Services
-from training.application.tenancy import RegisterApiClient, RegisterTenant
-from training.domain.cohorts import Cohort
-from training.domain.people import SeatRoster
+from training.cohorts.domain.cohorts import Cohort
+from training.core.http.services import Services
 from training.infra.database import Database
+from training.people.domain.members import SeatRoster
+from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 SEATS = 200
 

@@ -23,16 +23,16 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.helpers import OPERATOR_ONLY, TenantUnderTest, bearer, member_token
-from training.api.services import Services
-from training.application.cohorts import ScheduleCohort, ScheduleSession
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.reviews import DraftReview
-from training.application.skills import DefineRoleProfile
+from training.cohorts.handlers.cohorts import ScheduleCohort, ScheduleSession
 from training.contracts import openapi_document
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.reviews import ReviewContent
-from training.domain.skills import SkillTarget
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.services import Services
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
+from training.reviews.domain import ReviewContent
+from training.reviews.handlers import DraftReview
+from training.skills.domain import SkillTarget
+from training.skills.handlers import DefineRoleProfile
 
 PUBLIC = {
     "/healthz",

@@ -28,7 +28,7 @@ from tests.api.races import (
 )
 from tests.helpers import ALL_SCOPES
 from tests.live_server import HTTP_TIMEOUT, LiveServer, live_server, tenant_with_token
-from training.domain.cohorts import Cohort
+from training.cohorts.domain.cohorts import Cohort
 from training.infra.database import Database
 
 ATTEMPTS = 10  # a client retries a 409 concurrent-modification, as its Retry-After invites

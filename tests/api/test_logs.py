@@ -23,8 +23,8 @@ from tests.helpers import (
     member_token,
     register_tenant_with_client,
 )
-from training.api.services import Services
-from training.api.sso import runtime_of
+from training.core.http.services import Services
+from training.identity.http.sso import runtime_of
 from training.infra.logging import configure_logging
 from training.infra.outbound import OutboundPolicy
 

@@ -11,8 +11,8 @@ import psycopg
 from litestar.testing import TestClient
 
 from tests.helpers import TenantUnderTest as Tenant
-from training.api.services import Services
-from training.domain.people import Member
+from training.core.http.services import Services
+from training.people.domain.members import Member
 
 
 def wait_for_job(tenant: Tenant, url: str, timeout: float = 60.0) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from litestar.testing import TestClient
 
 from tests.api.worlds import Operation, World, build_world, operations, resolve
 from tests.helpers import OPERATOR_ONLY
-from training.api.services import Services
-from training.projections.pagination import MAX_LIMIT
+from training.core.http.services import Services
+from training.core.pagination import MAX_LIMIT
 
 
 def answers_a_list(operation: Operation) -> bool:

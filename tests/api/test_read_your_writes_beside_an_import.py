@@ -29,12 +29,12 @@ from tests.helpers import (
     member_token,
     system_context,
 )
-from training.api.services import Services
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.application.tenancy import RegisterApiClient
-from training.demo import load_catalogue
-from training.domain.access import Role
+from training.core.access import Role
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.services import Services
+from training.demo.world import load_catalogue
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.tenancy.handlers import RegisterApiClient
 
 IMPORT_ROWS = 4000
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -18,19 +18,19 @@ from pypdf import PdfReader
 
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token, system_context
 from tests.waiting import wait_until
-from training.api.services import Services
-from training.application.cohorts import Enrol, ScheduleCohort
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.application.reports import page_count
-from training.application.reviews import DraftReview
-from training.application.skills import DefineRoleProfile
-from training.demo import load_catalogue
-from training.domain.access import Role
-from training.domain.people import Member
-from training.domain.reviews import Goal, ReviewContent, SkillRating
-from training.domain.skills import SkillTarget
+from training.cohorts.handlers.cohorts import Enrol, ScheduleCohort
+from training.core.access import Role
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.services import Services
+from training.demo.world import load_catalogue
 from training.infra.database import Database
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.reports.handlers import page_count
+from training.reviews.domain import Goal, ReviewContent, SkillRating
+from training.reviews.handlers import DraftReview
+from training.skills.domain import SkillTarget
+from training.skills.handlers import DefineRoleProfile
 
 NAME = "Dana Whitfield"
 MANAGER = "Marek Novak"
@@ -318,8 +318,8 @@ def test_another_tenant_sees_nothing(
 
 
 def test_the_page_count_agrees_with_pypdf() -> None:
-    from training.reports import render_cohort, render_individual
-    from training.reports.samples import cohort_report, individual_report
+    from training.reports.rendering import render_cohort, render_individual
+    from training.reports.rendering.samples import cohort_report, individual_report
 
     for pdf in (render_individual(individual_report()), render_cohort(cohort_report())):
         assert page_count(pdf) == len(PdfReader(io.BytesIO(pdf)).pages)
@@ -328,7 +328,7 @@ def test_the_page_count_agrees_with_pypdf() -> None:
 def test_after_erasure_files_naming_the_member_are_gone_and_rendered_again_saying_erased(
     setup: Setup, services: Services
 ) -> None:
-    from training.application.people import ErasePersonalData
+    from training.people.handlers.members import ErasePersonalData
 
     asked = setup.client.post(
         "/v1/reports",

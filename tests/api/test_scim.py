@@ -25,14 +25,14 @@ from scim2_tester import filling as tester_filling
 
 from tests.helpers import system_context
 from tests.live_server import LiveServer, live_server, tenant_with_token
-from training.api.ratelimit import RateLimit
-from training.api.scim import GROUPS_SETTING
-from training.application.cohorts import ScheduleCohort
-from training.application.context import Actor, ActorKind, CommandContext
-from training.demo import load_catalogue
-from training.domain.cohorts import Cohort
-from training.domain.people import Member, MemberStatus
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.handlers.cohorts import ScheduleCohort
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.ratelimit import RateLimit
+from training.demo.world import load_catalogue
+from training.identity.http.scim import GROUPS_SETTING
 from training.infra.database import Database
+from training.people.domain.members import Member, MemberStatus
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -28,9 +28,9 @@ from oidc_provider_mock import run_server_in_thread
 
 from tests.conftest import TEST_ISSUER
 from tests.helpers import ALL_SCOPES, PROBLEM, bearer, fetch_token, register_tenant_with_client
-from training.api.services import Services
-from training.api.sso import runtime_of
-from training.application.sso import PENDING_COOKIE, PENDING_PURPOSE, SESSION_COOKIE
+from training.core.http.services import Services
+from training.identity.handlers.sso import PENDING_COOKIE, PENDING_PURPOSE, SESSION_COOKIE
+from training.identity.http.sso import runtime_of
 from training.infra.outbound import OutboundPolicy
 
 

@@ -40,10 +40,10 @@ from tests.stand_in_idp import (
     stand_in_policy,
     standard_dns,
 )
-from training.api.services import Services
-from training.api.sso import IDP_UNAVAILABLE, runtime_of
+from training.core.http.services import Services
+from training.identity.http.sso import IDP_UNAVAILABLE, runtime_of
+from training.identity.oidc import UNVERIFIABLE
 from training.infra.logging import configure_logging
-from training.infra.oidc import UNVERIFIABLE
 
 SIGN_IN_FAILED = "the sign-in could not be completed with the tenant's identity provider"
 # What a detail must never contain: the IdP's hosts, addresses, or what it answered.

@@ -15,8 +15,8 @@ from litestar.testing import TestClient
 from psycopg import sql
 
 from tests.api.worlds import build_world
-from training.api.services import Services
-from training.projections.store import tenant_marker
+from training.core.http.services import Services
+from training.core.read_store import tenant_marker
 
 
 def test_every_tenant_event_stores_its_tenant_as_the_waits_look_for_it(

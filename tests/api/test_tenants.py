@@ -18,9 +18,9 @@ from tests.helpers import (
     register_operator,
     register_tenant_with_client,
 )
-from training.api.services import Services
-from training.domain.tenancy import OPERATOR_SCOPE
-from training.projections.registry import PROJECTIONS
+from training.core.http.services import Services
+from training.registry import PROJECTIONS
+from training.tenancy.domain import OPERATOR_SCOPE
 
 
 def slug() -> str:

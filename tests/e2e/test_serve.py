@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database
-from training.demo import DEMO_CLIENT_FILE
+from training.demo.world import DEMO_CLIENT_FILE
 
 VENV_BIN = Path(sys.executable).parent
 TRAINING = str(VENV_BIN / "training")

@@ -9,11 +9,11 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import TEST_ISSUER
-from training.api.app import create_app
-from training.api.services import Services
-from training.application.app import TrainingApplication
-from training.application.bus import CommandBus
+from training.app import create_app
 from training.bootstrap import command_bus, training_application
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus
+from training.core.http.services import Services
 from training.infra.database import Database
 
 

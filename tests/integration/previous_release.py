@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from training.application.bus import CommandBus
-from training.application.personal_data import MemberDataChange
+from training.core.bus import CommandBus
+from training.core.personal_data import MemberDataChange
 
 
 class PreviousReleaseStore:

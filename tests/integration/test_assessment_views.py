@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from tests.helpers import system_context
-from training.application.assessments import (
+from training.assessments.domain.attempts import EvidenceKind, ItemKind
+from training.assessments.handlers import (
     AbandonAttempt,
     AnswerItem,
     AttemptState,
@@ -22,17 +23,16 @@ from training.application.assessments import (
     StartAssessment,
     starter_bank,
 )
-from training.application.bus import CommandBus
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.people import RegisterMember
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import command_bus, projection_supervisor, training_application
-from training.domain.access import Role
-from training.domain.assessments import EvidenceKind, ItemKind
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.projection_runner import ProjectionSupervisor
 from training.infra.database import Database
-from training.projections.rebuild import rebuild
-from training.projections.registry import ASSESSMENTS
-from training.projections.runner import ProjectionSupervisor
+from training.infra.rebuild import rebuild
+from training.people.handlers.members import RegisterMember
+from training.registry import ASSESSMENTS
+from training.tenancy.handlers import RegisterTenant
 
 TABLES = (
     "assessment_attempts",
@@ -190,7 +190,7 @@ def test_a_tenant_sees_only_its_own_rows(database: Database, world: World) -> No
 def test_the_demo_engineers_have_results_for_their_teams_skills(
     database: Database, world: World
 ) -> None:
-    from training.demo import DEMO_ASSESSMENTS, load_demo
+    from training.demo.world import DEMO_ASSESSMENTS, load_demo
 
     app = training_application(database)
     try:

@@ -13,8 +13,9 @@ import pytest
 from psycopg import sql
 
 from tests.helpers import system_context
-from training.application.bus import CommandBus
-from training.application.cohorts import (
+from training.bootstrap import command_bus, projection_supervisor, training_application
+from training.cohorts.domain.cohorts import Attendance, Cohort
+from training.cohorts.handlers.cohorts import (
     CancelCohort,
     ChangeCapacity,
     ChangeTrainingPolicy,
@@ -28,19 +29,18 @@ from training.application.cohorts import (
     Transfer,
     Withdraw,
 )
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.imports import ImportMembers, MemberRow
-from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, projection_supervisor, training_application
-from training.domain.access import Role
-from training.domain.cohorts import Attendance, Cohort
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.people import Member
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.read_store import APPLICATION_NAME
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database
-from training.projections.rebuild import rebuild
-from training.projections.registry import COHORTS
-from training.projections.store import APPLICATION_NAME
+from training.infra.rebuild import rebuild
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.registry import COHORTS
+from training.tenancy.handlers import RegisterTenant
 
 TABLES = (
     "cohorts",

@@ -10,9 +10,11 @@ import psycopg
 import pytest
 
 from tests.helpers import system_context
-from training.application.bus import CommandBus
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import (
+from training.bootstrap import command_bus, training_application
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.curricula.domain import Curriculum, ModuleFormat, ModuleSpec
+from training.curricula.handlers import (
     AddModule,
     CreateCurriculum,
     ForkCurriculum,
@@ -21,12 +23,10 @@ from training.application.curricula import (
     RetireCurriculum,
     ReviseModule,
 )
-from training.application.tenancy import RegisterTenant
-from training.bootstrap import command_bus, training_application
-from training.domain.curricula import Curriculum, ModuleFormat, ModuleSpec
-from training.domain.skills import SkillTarget
 from training.infra.database import Database
-from training.projections.rebuild import rebuild
+from training.infra.rebuild import rebuild
+from training.skills.domain import SkillTarget
+from training.tenancy.handlers import RegisterTenant
 
 TABLES = ("curricula", "curriculum_modules")
 INSERT_CURRICULUM = (

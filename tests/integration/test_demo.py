@@ -7,15 +7,15 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import TEST_ISSUER, TEST_SECRET_KEY, make_settings
-from training.api.app import create_app
+from training.app import create_app
 from training.bootstrap import build_services, command_bus, training_application
 from training.cli import main
-from training.demo import DemoLoaded, load_demo
-from training.demo_sign_in import demo_member_token, demo_people, find_demo_person
-from training.domain.access import Role
+from training.core.access import Role
+from training.demo.sign_in import demo_member_token, demo_people, find_demo_person
+from training.demo.world import DemoLoaded, load_demo
 from training.infra.database import Database
-from training.projections.rebuild import rebuild
-from training.projections.registry import PROJECTIONS
+from training.infra.rebuild import rebuild
+from training.registry import PROJECTIONS
 
 
 @pytest.fixture(scope="module")

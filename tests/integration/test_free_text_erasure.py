@@ -13,18 +13,18 @@ from typing import Any
 
 import psycopg
 
-from training.application.bus import CommandBus
-from training.application.cohorts import CancelCohort, Enrol, ScheduleCohort, Withdraw
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.learning import RecordProgress
-from training.application.people import ErasePersonalData, RegisterMember
-from training.application.tenancy import RegisterTenant
-from training.domain.access import Role
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.learning import ModuleState
-from training.domain.skills import SkillTarget
+from training.cohorts.handlers.cohorts import CancelCohort, Enrol, ScheduleCohort, Withdraw
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database
+from training.people.handlers.members import ErasePersonalData, RegisterMember
+from training.planning.domain.learning import ModuleState
+from training.planning.handlers.learning import RecordProgress
+from training.skills.domain import SkillTarget
+from training.tenancy.handlers import RegisterTenant
 
 ANN = ("Ann Quist", "ann.quist@example.test")
 BOB = ("Bob Stays", "bob.stays@example.test")

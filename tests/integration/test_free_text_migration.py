@@ -15,14 +15,14 @@ import pytest
 from psycopg import sql
 
 from tests.integration.previous_release import PreviousReleaseStore
-from training.application.bus import CommandBus
-from training.application.personal_data import MemberDataChange, PersonalData
-from training.domain.cohorts import Cohort
-from training.domain.learning import LearningRecord
-from training.domain.people import Member
-from training.domain.tracks import TrainingTrack
+from training.cohorts.domain.cohorts import Cohort
+from training.core.bus import CommandBus
+from training.core.personal_data import MemberDataChange, PersonalData
 from training.infra.database import Database
-from training.infra.event_rewrite import FREE_TEXT, move_personal_data_out_of_events
+from training.people.domain.members import Member
+from training.planning.domain.learning import LearningRecord
+from training.planning.domain.tracks import TrainingTrack
+from training.upgrades.event_rewrite import FREE_TEXT, move_personal_data_out_of_events
 
 TENANT = uuid.uuid4()
 KEPT_NOTE = "skipped: Bob Mentor covered it"

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from tests.helpers import system_context
-from training.application.app import TrainingApplication
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import command_bus
+from training.core.application import TrainingApplication
 from training.infra.database import Database
+from training.tenancy.handlers import RegisterTenant
 
 COMMANDS = 40
 

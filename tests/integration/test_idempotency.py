@@ -17,11 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests import waiting
 from tests.helpers import system_context
-from training.application.idempotency import commands_of_request
-from training.application.tenancy import RegisterApiClient, RegisterTenant
 from training.bootstrap import command_bus, training_application
-from training.infra.database import Database
-from training.infra.idempotency import (
+from training.core.idempotency import commands_of_request
+from training.core.idempotency_store import (
     Claimed,
     ExpiredRecordsPurge,
     IdempotencyStore,
@@ -33,8 +31,10 @@ from training.infra.idempotency import (
     record_command_outcome,
     request_fingerprint,
 )
+from training.core.read_store import ProcessLiveness
+from training.infra.database import Database
 from training.infra.secretbox import SecretBox
-from training.projections.store import ProcessLiveness
+from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 BOX = SecretBox(b"k" * 32)
 FIRST = request_fingerprint("POST", "/v1/x", b"", b'{"a":1}')

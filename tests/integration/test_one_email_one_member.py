@@ -13,20 +13,20 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from tests.conftest import drop_database
-from training.application.bus import CommandBus, UnitOfWork
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.group_commit import _Save
-from training.application.people import (
+from training.core.access import Role
+from training.core.bus import CommandBus, UnitOfWork
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.errors import AlreadyExists
+from training.core.group_commit import _Save
+from training.infra.database import Database, app_url_for, create_database, with_dbname
+from training.infra.migrations import MIGRATIONS_DIR, migrate
+from training.people.handlers.members import (
     RegisterMember,
     UpdateMember,
     register_member,
     update_member,
 )
-from training.application.tenancy import RegisterTenant
-from training.domain.access import Role
-from training.domain.errors import AlreadyExists
-from training.infra.database import Database, app_url_for, create_database, with_dbname
-from training.infra.migrations import MIGRATIONS_DIR, migrate
+from training.tenancy.handlers import RegisterTenant
 
 CONSTRAINT_MIGRATION = "0018_one_email_one_member.sql"
 

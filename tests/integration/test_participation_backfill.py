@@ -24,25 +24,25 @@ from tests import waiting
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import system_context
 from tests.waiting import views_caught_up
-from training.application.app import TrainingApplication
-from training.application.bus import CommandBus, UnitOfWork
-from training.application.cohorts import ScheduleCohort
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.participation import registry
-from training.application.people import DeactivateMember, RegisterMember
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import HANDLERS, projection_supervisor
 from training.cli import main
-from training.domain.access import Role
-from training.domain.cohorts import Cohort, Participation
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.skills import SkillTarget
-from training.domain.tracks import TrainingTrack
-from training.infra import data_steps
+from training.cohorts.domain.cohorts import Cohort, Participation
+from training.cohorts.handlers.cohorts import ScheduleCohort
+from training.cohorts.handlers.participation import registry
+from training.core.access import Role
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus, UnitOfWork
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.projection_runner import ProjectionSupervisor
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database
-from training.projections.registry import PLANNING, TRACKS
-from training.projections.runner import ProjectionSupervisor
+from training.people.handlers.members import DeactivateMember, RegisterMember
+from training.planning.domain.tracks import TrainingTrack
+from training.registry import PLANNING, TRACKS
+from training.skills.domain import SkillTarget
+from training.tenancy.handlers import RegisterTenant
+from training.upgrades import data_steps
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ import psycopg
 import pytest
 
 from tests.integration.previous_release import PreviousReleaseStore
-from training.application.bus import CommandBus
-from training.application.people import member_with_external_id
-from training.application.personal_data import MemberDataChange, PersonalData
-from training.domain.people import ExternalIds, Member, is_generated_external_id
-from training.domain.reviews import PerformanceReview
+from training.core.bus import CommandBus
+from training.core.personal_data import MemberDataChange, PersonalData
 from training.infra.database import Database
-from training.infra.event_rewrite import NAME, move_personal_data_out_of_events
+from training.people.domain.members import ExternalIds, Member, is_generated_external_id
+from training.people.handlers.members import member_with_external_id
+from training.reviews.domain import PerformanceReview
+from training.upgrades.event_rewrite import NAME, move_personal_data_out_of_events
 
 TENANT = uuid.uuid4()
 SECRETS = (

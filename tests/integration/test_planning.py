@@ -12,27 +12,33 @@ import psycopg
 
 from tests import waiting
 from tests.helpers import system_context
-from training.application.bus import CommandBus
-from training.application.cohorts import CancelCohort, Enrol, ScheduleCohort, Transfer, Withdraw
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.imports import ImportMembers, MemberRow
-from training.application.people import DeactivateMember, ReactivateMember
-from training.application.planning import Planning
-from training.application.reviews import DraftReview
-from training.application.skills import DefineRoleProfile
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import projection_supervisor
-from training.demo import load_catalogue
-from training.domain.access import Role
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.people import Member
-from training.domain.reviews import Goal, ReviewContent, SkillRating
-from training.domain.skills import SkillTarget
-from training.domain.tracks import TrainingTrack
+from training.cohorts.handlers.cohorts import (
+    CancelCohort,
+    Enrol,
+    ScheduleCohort,
+    Transfer,
+    Withdraw,
+)
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.projection_runner import ProjectionSupervisor
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
+from training.demo.world import load_catalogue
 from training.infra.database import Database
-from training.projections.registry import TRACKS, ProjectionSpec
-from training.projections.runner import ProjectionSupervisor
+from training.people.domain.members import Member
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.people.handlers.members import DeactivateMember, ReactivateMember
+from training.planning.domain.tracks import TrainingTrack
+from training.planning.handlers.process import Planning
+from training.registry import TRACKS, ProjectionSpec
+from training.reviews.domain import Goal, ReviewContent, SkillRating
+from training.reviews.handlers import DraftReview
+from training.skills.domain import SkillTarget
+from training.skills.handlers import DefineRoleProfile
+from training.tenancy.handlers import RegisterTenant
 
 wait_until = partial(waiting.wait_until, timeout=60.0, poll=0.1)
 

@@ -14,14 +14,14 @@ import psycopg
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import system_context
-from training.application.app import TrainingApplication
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import projection_supervisor
-from training.domain.access import Role
-from training.domain.people import Member
+from training.core.access import Role
+from training.core.application import TrainingApplication
+from training.core.projection_runner import ProjectionSupervisor, maintenance_lock_key
 from training.infra.database import Database
-from training.projections.registry import MEMBERS
-from training.projections.runner import ProjectionSupervisor, maintenance_lock_key
+from training.people.domain.members import Member
+from training.registry import MEMBERS
+from training.tenancy.handlers import RegisterTenant
 
 TRAINING = str(Path(sys.executable).parent / "training")
 KNOWN = "tenancy, members, skills, curricula, cohorts, audit, assessments, planning, tracks"

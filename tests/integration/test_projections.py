@@ -13,15 +13,15 @@ from eventsourcing.utils import Environment
 
 from tests import waiting
 from tests.helpers import system_context
-from training.application.app import TrainingApplication
-from training.application.bus import CommandBus
-from training.application.tenancy import RegisterTenant, UpdateTenant
 from training.bootstrap import projection_supervisor
-from training.domain.tenancy import Tenant
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus
+from training.core.projection_runner import ProjectionSupervisor
 from training.infra.database import Database
-from training.projections.registry import TENANCY
-from training.projections.runner import ProjectionSupervisor
-from training.projections.tenancy import TenancyProjection, TenancyView
+from training.registry import TENANCY
+from training.tenancy.domain import Tenant
+from training.tenancy.handlers import RegisterTenant, UpdateTenant
+from training.tenancy.views import TenancyProjection, TenancyView
 
 
 def tracked(database: Database) -> int:

@@ -20,10 +20,10 @@ from structlog.testing import capture_logs
 
 from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest
-from training.api.services import Services
 from training.cli import main
-from training.domain.people import Member
+from training.core.http.services import Services
 from training.infra.database import Database
+from training.people.domain.members import Member
 
 wait_until = partial(waiting.wait_until, timeout=30.0)
 

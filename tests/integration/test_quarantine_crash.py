@@ -25,13 +25,13 @@ from eventsourcing.utils import get_topic
 from tests import waiting
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import system_context
-from training.application.bus import CommandBus
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.people import RegisterMember, UpdateMember
-from training.application.tenancy import RegisterTenant
-from training.domain.access import Role
-from training.domain.people import Member
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
 from training.infra.database import Database
+from training.people.domain.members import Member
+from training.people.handlers.members import RegisterMember, UpdateMember
+from training.tenancy.handlers import RegisterTenant
 
 TRAINING = str(Path(sys.executable).parent / "training")
 REGISTERED = get_topic(Member.Registered)

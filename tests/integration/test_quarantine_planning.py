@@ -25,17 +25,17 @@ from structlog.testing import capture_logs
 
 from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest, system_context
-from training.api.services import Services
-from training.application.bus import CommandBus
-from training.application.cohorts import Enrol, ScheduleCohort
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
 from training.cli import main
-from training.domain.cohorts import Cohort
-from training.domain.curricula import Curriculum, ModuleFormat, ModuleSpec
-from training.domain.skills import SkillTarget
-from training.domain.tracks import PlanningCatalogue, PublishedModules, TrainingTrack
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.handlers.cohorts import Enrol, ScheduleCohort
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.http.services import Services
+from training.curricula.domain import Curriculum, ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database
+from training.planning.domain.tracks import PlanningCatalogue, PublishedModules, TrainingTrack
+from training.skills.domain import SkillTarget
 
 ENROLLED = get_topic(Cohort.Enrolled)
 PUBLISHED = get_topic(Curriculum.VersionPublished)

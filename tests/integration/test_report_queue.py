@@ -19,18 +19,18 @@ from tests.reports_queued import (
     statuses,
     wait_until,
 )
-from training.application import reports as worker_module
-from training.application.bus import CommandBus
-from training.application.reports import (
+from training.bootstrap import command_bus, training_application
+from training.core.bus import CommandBus
+from training.infra.database import Database
+from training.infra.rendering import RenderingProcess
+from training.reports import handlers as worker_module
+from training.reports.handlers import (
     LAYOUT_ERROR,
     MAX_ATTEMPTS,
     RenderFailed,
     ReportWorker,
 )
-from training.bootstrap import command_bus, training_application
-from training.infra.database import Database
-from training.infra.rendering import RenderingProcess
-from training.infra.report_store import SqlReportQueue, SqlReportSources
+from training.reports.store import SqlReportQueue, SqlReportSources
 
 
 @pytest.fixture

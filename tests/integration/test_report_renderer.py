@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from training.application.reports import LAYOUT_ERROR, RenderFailed, RenderInterrupted
 from training.infra.rendering import DIED, RenderingProcess
-from training.reports.samples import effectiveness_report
+from training.reports.handlers import LAYOUT_ERROR, RenderFailed, RenderInterrupted
+from training.reports.rendering.samples import effectiveness_report
 
 
 def render_in_background(renderer: RenderingProcess) -> tuple[threading.Thread, dict[str, Any]]:

@@ -21,8 +21,8 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 from weasyprint.urls import FatalURLFetchingError
 
-from training.domain.effectiveness import SkillChange, SuppressedGroup
-from training.reports import (
+from training.reports.domain.effectiveness import SkillChange, SuppressedGroup
+from training.reports.rendering import (
     BlockedResourceError,
     ChartEntry,
     CohortReport,
@@ -37,8 +37,12 @@ from training.reports import (
     skill_profile_svg,
     svg_data_uri,
 )
-from training.reports.html import individual_html
-from training.reports.samples import cohort_report, effectiveness_report, individual_report
+from training.reports.rendering.html import individual_html
+from training.reports.rendering.samples import (
+    cohort_report,
+    effectiveness_report,
+    individual_report,
+)
 
 A4_RATIO = 297 / 210
 BAR_BLUE = (0, 114, 178)  # the chart's bar colour, #0072B2

@@ -23,27 +23,27 @@ from psycopg import sql
 from tests import waiting
 from tests.helpers import system_context
 from tests.waiting import views_caught_up
-from training.application.assessments import RecordEvidence
-from training.application.bus import CommandBus
-from training.application.cohorts import ChangeTrainingPolicy, CompleteModule, GiveFeedback
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.people import RegisterMember
-from training.application.reports import ReportWorker
-from training.application.tenancy import RegisterApiClient, RegisterTenant
+from training.assessments.domain.attempts import EvidenceKind
+from training.assessments.handlers import RecordEvidence
 from training.bootstrap import command_bus, projection_supervisor, training_application
-from training.demo import load_demo
-from training.domain.access import Role
-from training.domain.assessments import EvidenceKind
+from training.cohorts.handlers.cohorts import ChangeTrainingPolicy, CompleteModule, GiveFeedback
+from training.core.access import Role
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.read_store import ReadStore
+from training.demo.world import load_demo
 from training.infra.database import WORKER_ROLE, Database
-from training.infra.import_jobs import ImportJobStore
-from training.infra.report_store import (
+from training.people.handlers.import_jobs import ImportJobStore
+from training.people.handlers.members import RegisterMember
+from training.registry import PROJECTIONS
+from training.reports.handlers import ReportWorker
+from training.reports.store import (
     REPORT_TRIGGERS,
     ReportingSupervisor,
     SqlReportQueue,
     SqlReportSources,
 )
-from training.projections.registry import PROJECTIONS
-from training.projections.store import ReadStore
+from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 CATALOGUE_TABLES = {"curricula", "curriculum_modules"}
 # Platform tables: the operator registers tenants and manages their API clients. Every other

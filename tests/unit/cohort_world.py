@@ -14,21 +14,21 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from training.application.app import TrainingApplication
-from training.application.bus import CommandBus
-from training.application.cohorts import ScheduleCohort
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.curricula import AddModule, CreateCurriculum, PublishCurriculum
-from training.application.people import RegisterMember
-from training.application.planning import Planning
-from training.application.reviews import DraftReview
-from training.application.tenancy import RegisterTenant
 from training.bootstrap import HANDLERS
-from training.domain.access import Role
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.reviews import Goal, ReviewContent, SkillRating
-from training.domain.skills import SkillTarget
-from training.domain.tracks import TrainingTrack
+from training.cohorts.handlers.cohorts import ScheduleCohort
+from training.core.access import Role
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus
+from training.core.context import Actor, ActorKind, CommandContext
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
+from training.people.handlers.members import RegisterMember
+from training.planning.domain.tracks import TrainingTrack
+from training.planning.handlers.process import Planning
+from training.reviews.domain import Goal, ReviewContent, SkillRating
+from training.reviews.handlers import DraftReview
+from training.skills.domain import SkillTarget
+from training.tenancy.handlers import RegisterTenant
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from training.application.retry import DEFAULT_BUDGET, FIRST_DELAY, MAX_DELAY, RetryPolicy
+from training.core.retry import DEFAULT_BUDGET, FIRST_DELAY, MAX_DELAY, RetryPolicy
 
 
 class FakeTime:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from training.domain.assessments import (
+from training.assessments.domain.attempts import (
     AssessmentAttempt,
     AssessmentSlot,
     AttemptStatus,
@@ -18,14 +18,14 @@ from training.domain.assessments import (
     ItemKind,
     Option,
 )
-from training.domain.errors import InvalidTransition, LimitReached, RuleViolated
-from training.domain.profile import EVIDENCE_SE, Measurement, combine, theta_for_level
-from training.domain.scoring import (
+from training.assessments.domain.profile import EVIDENCE_SE, Measurement, combine, theta_for_level
+from training.assessments.domain.scoring import (
     DEFAULT_CUT_SCORES,
     ItemParameters,
     StopRule,
     probability_correct,
 )
+from training.core.errors import InvalidTransition, LimitReached, RuleViolated
 
 TENANT = uuid.uuid4()
 NOW = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import pytest
 
 from tests.unit.fake_time import FakeTime
-from training.application.app import TrainingApplication
-from training.application.bus import CommandBus, ConcurrentModification, UnitOfWork
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.retry import RetryPolicy
-from training.application.tenancy import HANDLERS, RegisterTenant, SuspendTenant, UpdateTenant
-from training.domain.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
-from training.domain.tenancy import Tenant
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus, ConcurrentModification, UnitOfWork
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
+from training.core.retry import RetryPolicy
+from training.tenancy.domain import Tenant
+from training.tenancy.handlers import HANDLERS, RegisterTenant, SuspendTenant, UpdateTenant
 
 
 def in_memory_bus() -> CommandBus:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from training.domain.cohorts import (
+from training.cohorts.domain.cohorts import (
     Attendance,
     CalendarFeed,
     Cohort,
@@ -17,8 +17,8 @@ from training.domain.cohorts import (
     Placement,
     Session,
 )
-from training.domain.errors import AlreadyExists, InvalidTransition, NotFound, RuleViolated
-from training.domain.policy import TrainingPolicy
+from training.cohorts.domain.policy import TrainingPolicy
+from training.core.errors import AlreadyExists, InvalidTransition, NotFound, RuleViolated
 
 TENANT = uuid.uuid4()
 CURRICULUM = uuid.uuid4()

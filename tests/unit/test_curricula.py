@@ -10,9 +10,10 @@ import pytest
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
-from training.application.mapper import MsgspecMapper, PassThroughTranscoder
-from training.domain.catalog import event_classes
-from training.domain.curricula import (
+from training.catalog import event_classes
+from training.core.errors import InvalidTransition, NotFound, RuleViolated
+from training.core.mapper import MsgspecMapper, PassThroughTranscoder
+from training.curricula.domain import (
     Curriculum,
     CurriculumDiff,
     CurriculumStatus,
@@ -25,8 +26,7 @@ from training.domain.curricula import (
     find_cycle,
     topological_order,
 )
-from training.domain.errors import InvalidTransition, NotFound, RuleViolated
-from training.domain.skills import SkillTarget
+from training.skills.domain import SkillTarget
 
 
 def module(

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from training.domain.effectiveness import (
+from training.reports.domain.effectiveness import (
     NOT_COMPUTABLE,
     SkillChange,
     SuppressedGroup,

@@ -16,14 +16,14 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from tests.unit.cohort_world import in_memory_bus
-from training.application.bus import CommandBus, UnitOfWork
-from training.application.context import Actor, ActorKind, CommandContext
-from training.application.imports import ImportMembers, MemberRow
-from training.application.people import RegisterMember, UpdateMember
-from training.application.tenancy import RegisterTenant
-from training.domain.access import Role
-from training.domain.errors import AlreadyExists
-from training.domain.people import Claim, ExternalIds, Member, SeatRoster
+from training.core.access import Role
+from training.core.bus import CommandBus, UnitOfWork
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.errors import AlreadyExists
+from training.people.domain.members import Claim, ExternalIds, Member, SeatRoster
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.people.handlers.members import RegisterMember, UpdateMember
+from training.tenancy.handlers import RegisterTenant
 
 ENGINEER = (Role.ENGINEER,)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from training.domain.access import Role
-from training.domain.people import ExternalIds, Member, lead_of
+from training.core.access import Role
+from training.people.domain.members import ExternalIds, Member, lead_of
 
 
 def test_an_unlisted_external_id_leads_to_the_member_derived_from_it() -> None:

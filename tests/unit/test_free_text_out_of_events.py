@@ -10,11 +10,11 @@ import uuid
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from training.application.mapper import MsgspecMapper, PassThroughTranscoder
-from training.domain.cohorts import Cohort
-from training.domain.errors import RuleViolated
-from training.domain.learning import LearningRecord, ModuleState
-from training.domain.tracks import TrainingTrack
+from training.cohorts.domain.cohorts import Cohort
+from training.core.errors import RuleViolated
+from training.core.mapper import MsgspecMapper, PassThroughTranscoder
+from training.planning.domain.learning import LearningRecord, ModuleState
+from training.planning.domain.tracks import TrainingTrack
 
 TENANT = uuid.uuid4()
 SECRET = "Ann Example told me to"

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from training.application.group_commit import GroupCommit
-from training.application.personal_data import PersonalDataChange
+from training.core.group_commit import GroupCommit
+from training.core.personal_data import PersonalDataChange
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from training.application.assessments import BANK_FILE, starter_bank
-from training.domain.assessments import ItemKind, check_item
-from training.domain.scoring import THETA_MAX, THETA_MIN, ItemParameters
+from training.assessments.domain.attempts import ItemKind, check_item
+from training.assessments.domain.scoring import THETA_MAX, THETA_MIN, ItemParameters
+from training.assessments.handlers import BANK_FILE, starter_bank
 
 FIELDS = [
     "item_id",

@@ -11,8 +11,8 @@ import msgspec
 from eventsourcing.domain import event
 from eventsourcing.persistence import StoredEvent
 
-from training.application.mapper import MsgspecMapper, PassThroughTranscoder
-from training.domain.base import TrainingAggregate
+from training.core.aggregate import TrainingAggregate
+from training.core.mapper import MsgspecMapper, PassThroughTranscoder
 
 
 class Format(enum.StrEnum):
@@ -134,7 +134,7 @@ def test_an_old_event_is_upcast_on_read() -> None:
 def test_a_mapper_prepares_every_event_type_before_any_event_is_read() -> None:
     # Reading one new event type from several threads at once crashed the process in
     # msgspec while it built the type's description; a mapper builds them all first.
-    from training.domain.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
+    from training.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
 
     MsgspecMapper(transcoder=PassThroughTranscoder())
     classes = [

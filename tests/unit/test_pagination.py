@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from training.projections.pagination import (
+from training.core.pagination import (
     BIGINT,
     DATE,
     INT,

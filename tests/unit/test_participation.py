@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.unit.cohort_world import World, world
-from training.application.bus import UnitOfWork
-from training.application.cohorts import (
+from training.cohorts.domain.cohorts import Cohort, Participation
+from training.cohorts.handlers.cohorts import (
     CancelCohort,
     CompleteCohort,
     Enrol,
@@ -23,10 +23,10 @@ from training.application.cohorts import (
     Transfer,
     Withdraw,
 )
-from training.application.people import DeactivateMember, ReactivateMember
-from training.domain.cohorts import Cohort, Participation
-from training.domain.errors import InvalidTransition, RuleViolated
-from training.domain.people import Member, SeatRoster
+from training.core.bus import UnitOfWork
+from training.core.errors import InvalidTransition, RuleViolated
+from training.people.domain.members import Member, SeatRoster
+from training.people.handlers.members import DeactivateMember, ReactivateMember
 
 # -- the record itself -------------------------------------------------------------------------
 

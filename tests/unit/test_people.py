@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from training.domain.access import Role, Scope, scopes_of
-from training.domain.errors import InvalidTransition, RuleViolated
-from training.domain.people import (
+from training.core.access import Role, Scope, scopes_of
+from training.core.errors import InvalidTransition, RuleViolated
+from training.people.domain.members import (
     Member,
     MemberStatus,
     SeatLimitReached,

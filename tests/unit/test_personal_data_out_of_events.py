@@ -10,11 +10,11 @@ import uuid
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from training.application.mapper import MsgspecMapper, PassThroughTranscoder
-from training.domain.access import Role
-from training.domain.errors import InvalidTransition, RuleViolated
-from training.domain.people import Member, check_external_id, generated_external_id
-from training.domain.reviews import Goal, PerformanceReview, ReviewContent, SkillRating
+from training.core.access import Role
+from training.core.errors import InvalidTransition, RuleViolated
+from training.core.mapper import MsgspecMapper, PassThroughTranscoder
+from training.people.domain.members import Member, check_external_id, generated_external_id
+from training.reviews.domain import Goal, PerformanceReview, ReviewContent, SkillRating
 
 TENANT = uuid.uuid4()
 SKILLS = frozenset({"python", "sql"})

@@ -12,9 +12,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.errors import RuleViolated
-from training.domain.planner import (
+from training.core.errors import RuleViolated
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.planning.domain.planner import (
     CandidateModule,
     Constraints,
     CurrentLevel,
@@ -28,7 +28,7 @@ from training.domain.planner import (
     plan_track,
     replan,
 )
-from training.domain.skills import SkillTarget
+from training.skills.domain import SkillTarget
 
 START = date(2026, 1, 5)
 ROLE = "role profile Backend Engineer L3"

@@ -6,7 +6,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, OperationalError
 from psycopg_pool import PoolTimeout
 
-from training.projections.quarantine import Failure, is_transient
+from training.core.quarantine import Failure, is_transient
 
 
 def raised(error: Exception, cause: BaseException | None = None) -> Exception:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from training.api.ratelimit import (
+from training.core.http.ratelimit import (
     Buckets,
     RateLimit,
     address_key,

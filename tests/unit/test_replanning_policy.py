@@ -12,7 +12,8 @@ import uuid
 from eventsourcing.utils import get_topic
 
 from tests.unit.cohort_world import planned_keys, world
-from training.application.cohorts import (
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.handlers.cohorts import (
     CancelCohort,
     CompleteModule,
     Enrol,
@@ -20,10 +21,9 @@ from training.application.cohorts import (
     Transfer,
     Withdraw,
 )
-from training.application.people import DeactivateMember, ReactivateMember
-from training.domain.cohorts import Cohort
-from training.domain.people import Member
-from training.domain.tracks import TrainingTrack
+from training.people.domain.members import Member
+from training.people.handlers.members import DeactivateMember, ReactivateMember
+from training.planning.domain.tracks import TrainingTrack
 
 
 def triggered_by(replanned: TrainingTrack.Replanned, cls: type, aggregate: uuid.UUID) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.application import Application, Repository
 from eventsourcing.domain import Aggregate, event
 
-from training.application.app import TrainingApplication
+from training.core.application import TrainingApplication
 
 READERS = 3
 WRITES = 150
@@ -113,6 +113,6 @@ def test_the_training_application_shares_cached_aggregates_between_threads_safel
 
 def test_the_librarys_repository_is_what_needed_it() -> None:
     # What TrainingApplication replaces: the library's repository copies after releasing its
-    # fast-forward lock (see training/application/repository.py).
+    # fast-forward lock (see training/core/repository.py).
     assert type(Application().repository) is Repository
     assert type(in_memory(TrainingApplication).repository) is not Repository

@@ -12,8 +12,7 @@ import random
 
 import pytest
 
-from training.domain.errors import RuleViolated
-from training.domain.scoring import (
+from training.assessments.domain.scoring import (
     DEFAULT_CUT_SCORES,
     QUADRATURE,
     CutScores,
@@ -30,6 +29,7 @@ from training.domain.scoring import (
     probability_correct,
     select_item,
 )
+from training.core.errors import RuleViolated
 
 MIDDLE = ItemParameters("middle", difficulty=0.0)
 

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from training.application.skills import default_framework
-from training.domain.errors import InvalidTransition, NotFound, RuleViolated
-from training.domain.skills import RoleProfile, SkillDefinition, SkillFramework, SkillTarget
+from training.core.errors import InvalidTransition, NotFound, RuleViolated
+from training.skills.domain import RoleProfile, SkillDefinition, SkillFramework, SkillTarget
+from training.skills.handlers import default_framework
 
 TENANT = uuid.uuid4()
 DEFAULTS = frozenset({"python", "sql"})

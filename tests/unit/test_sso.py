@@ -14,11 +14,11 @@ from eventsourcing.persistence import StoredEvent
 from joserfc.jwk import KeySet, RSAKey
 
 from tests.stand_in_idp import Reply, StandInServer, running
-from training.application.mapper import MsgspecMapper, PassThroughTranscoder
-from training.domain.access import Role
-from training.domain.errors import RuleViolated
-from training.domain.sso import SsoConnection
-from training.infra.oidc import (
+from training.core.access import Role
+from training.core.errors import RuleViolated
+from training.core.mapper import MsgspecMapper, PassThroughTranscoder
+from training.identity.domain import SsoConnection
+from training.identity.oidc import (
     UNVERIFIABLE,
     CookieSealer,
     IssuerContext,

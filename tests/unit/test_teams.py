@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from training.domain.errors import AlreadyExists, NotFound, RuleViolated
-from training.domain.teams import Teams
+from training.core.errors import AlreadyExists, NotFound, RuleViolated
+from training.people.domain.teams import Teams
 
 
 def test_a_team_is_formed_revised_and_disbanded() -> None:

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from training.domain.errors import InvalidTransition, RuleViolated
-from training.domain.tenancy import (
+from training.core.errors import InvalidTransition, RuleViolated
+from training.tenancy.domain import (
     OPERATOR_SCOPE,
     ApiClient,
     ClientStatus,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eventsourcing.utils import get_topic, resolve_topic
 
-from training.domain.catalog import AGGREGATES, event_classes
+from training.catalog import AGGREGATES, event_classes
 
 
 def test_every_aggregate_and_event_pins_its_own_topic() -> None:

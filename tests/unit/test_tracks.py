@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from training.domain.curricula import ModuleFormat, ModuleSpec
-from training.domain.reviews import Goal, SkillRating
-from training.domain.skills import SkillTarget
-from training.domain.tracks import PlanningCatalogue, PublishedModules, TrainingTrack
+from training.curricula.domain import ModuleFormat, ModuleSpec
+from training.planning.domain.tracks import PlanningCatalogue, PublishedModules, TrainingTrack
+from training.reviews.domain import Goal, SkillRating
+from training.skills.domain import SkillTarget
 
 TENANT = uuid.uuid4()
 TODAY = dt.date(2026, 12, 1)

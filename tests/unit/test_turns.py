@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from training.application.turns import AggregateTurns, NoTurn
+from training.core.turns import AggregateTurns, NoTurn
 
 A, B = uuid.uuid4(), uuid.uuid4()
 WAIT = 10.0  # a bound on waits that end as soon as the turn is given

@@ -34,8 +34,10 @@ from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
-from training.application.idempotency import CommandMarker
-from training.application.personal_data import (
+from training.core import quarantine
+from training.core.idempotency import CommandMarker
+from training.core.idempotency_store import record_command_outcome
+from training.core.personal_data import (
     CohortReason,
     Erasure,
     LearningNote,
@@ -44,9 +46,7 @@ from training.application.personal_data import (
     ReviewText,
     ReviewTextChange,
 )
-from training.infra.idempotency import record_command_outcome
-from training.projections import quarantine
-from training.projections.quarantine import EventRef
+from training.core.quarantine import EventRef
 
 # Well below the size that hangs (about 600 KB); a command's transaction is a few KB.
 PIPELINE_LIMIT_BYTES = 256 * 1024

@@ -19,7 +19,7 @@ def serve(conn: Connection, delay: float) -> None:
     # A Ctrl-C in a terminal reaches the whole process group; the parent, not the signal,
     # decides when a render is abandoned (it kills this process when it stops).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from training.reports import render_document  # WeasyPrint, imported once per child
+    from training.reports.rendering import render_document  # WeasyPrint, imported once per child
 
     while True:
         try:

@@ -38,8 +38,8 @@ from typing import Any
 
 import structlog
 
-from training.application.reports import LAYOUT_ERROR, RenderFailed, RenderInterrupted
 from training.infra.render_child import serve
+from training.reports.handlers import LAYOUT_ERROR, RenderFailed, RenderInterrupted
 
 log = structlog.get_logger(__name__)
 

@@ -1,1 +1,0 @@
-"""The HTTP edge: the Litestar app, controllers per context, authentication and errors."""

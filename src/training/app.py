@@ -1,0 +1,151 @@
+"""The Litestar application: routes, authentication, middleware, errors and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.concurrency import sync_to_thread
+from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from training import __version__, health
+from training.assessments import http as assessments
+from training.audit import http as audit
+from training.cohorts.http import calendar, cohorts
+from training.core.http.bodies import TrainingRequest
+from training.core.http.middleware import (
+    IdempotencyMiddleware,
+    RequestContextMiddleware,
+    log_response,
+)
+from training.core.http.openapi import CompletedJsonRenderPlugin
+from training.core.http.problems import EXCEPTION_HANDLERS
+from training.core.http.ratelimit import (
+    AddressLimitMiddleware,
+    Buckets,
+    RateLimit,
+    RateLimitMiddleware,
+    parse_networks,
+)
+from training.core.http.services import Services, check_position
+from training.core.quarantine import DegradedViews
+from training.curricula import http as curricula
+from training.identity.authentication import PUBLIC_PATHS, BearerAuthenticationMiddleware
+from training.identity.http import oauth, scim, sso
+from training.infra.settings import Settings
+from training.people import http as people
+from training.planning import http as tracks
+from training.reports import http as reports
+from training.reviews import http as reviews
+from training.skills import http as skills
+from training.tenancy import http as tenancy
+
+ROUTES: list[Any] = [
+    *health.ROUTES,
+    *reviews.ROUTES,
+    *tracks.ROUTES,
+    *audit.ROUTES,
+    *oauth.ROUTES,
+    *tenancy.ROUTES,
+    *people.ROUTES,
+    *skills.ROUTES,
+    *curricula.ROUTES,
+    *cohorts.ROUTES,
+    *calendar.ROUTES,
+    *assessments.ROUTES,
+    *sso.ROUTES,
+    *scim.ROUTES,
+    *reports.ROUTES,
+]
+
+OPENAPI_DESCRIPTION = """\
+The training service's API. Every error is `application/problem+json` (RFC 9457).
+
+* Authenticate with `Authorization: Bearer <token>` from `POST /oauth2/token`.
+* Commands answer `ETag` (the aggregate version) and `Training-Position`; send
+  `If-Match` to act only on the version you read, and `Training-Position` on a query to
+  read your own writes (a view still behind after a short wait answers 503 with
+  `Retry-After`).
+* `Idempotency-Key` on a POST makes a retry return the first response without acting again.
+* Lists are cursor-paginated: pass `next_cursor` back as `cursor`.
+"""
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Training Service API",
+        version=__version__,
+        description=OPENAPI_DESCRIPTION,
+        path="/schema",
+        render_plugins=[CompletedJsonRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+    )
+
+
+def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
+    """The app; ``services=None`` builds it for its OpenAPI document only (no lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        assert services is not None
+        await services.store.open()
+        # What /readyz reads of the quarantine, as the worker role (projections/quarantine.py).
+        app.state.degraded_views = DegradedViews(services.database.worker_url)
+        await app.state.degraded_views.open()
+        await sync_to_thread(services.imports.open)
+        if services.supervisor is not None:
+            services.supervisor.start()
+        services.import_runner.start()
+        try:
+            yield
+        finally:
+            services.import_runner.stop()
+            if services.supervisor is not None:
+                services.supervisor.stop()
+            services.imports.close()
+            await app.state.degraded_views.close()
+            await services.store.close()
+
+    settings = services.settings if services is not None else Settings()
+    # Shared with the SCIM mount, which authenticates (and so is limited) on its own.
+    buckets = Buckets(RateLimit.parse(settings.rate_limit))
+    address_limits = AddressLimitMiddleware(
+        anonymous=Buckets(RateLimit.parse(settings.rate_limit_anonymous)),
+        token=Buckets(RateLimit.parse(settings.rate_limit_token)),
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
+    app = Litestar(
+        route_handlers=ROUTES,
+        middleware=[
+            RequestContextMiddleware(),
+            # Before authentication: an address that keeps failing is refused unread.
+            address_limits,
+            DefineMiddleware(BearerAuthenticationMiddleware, exclude=list(PUBLIC_PATHS)),
+            RateLimitMiddleware(buckets),
+            IdempotencyMiddleware(),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        # Bodies and headers that cannot be parsed answer 400 problems, never 500s.
+        request_class=TrainingRequest,
+        before_request=check_position,
+        before_send=[log_response],
+        openapi_config=openapi_config(),
+        lifespan=[lifespan] if services is not None else [],
+        cors_config=CORSConfig(allow_origins=[], allow_credentials=False),
+        # Logging is configured once by the process (infra.logging), as JSON lines.
+        logging_config=None,
+        debug=debug,
+    )
+    app.state.services = services
+    app.state.rate_limits = buckets
+    app.state.address_limits = address_limits
+    return app

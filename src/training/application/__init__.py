@@ -1,1 +1,0 @@
-"""Use cases: the event-sourced application, the command bus and one module per context."""

@@ -1,0 +1,1 @@
+"""Adaptive skill assessments: item banks, attempts, scoring and evidence."""

@@ -1,0 +1,1 @@
+"""Attempts, item banks and calibration, the scorer and the skill profile: pure."""

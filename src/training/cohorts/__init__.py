@@ -1,0 +1,1 @@
+"""Scheduled cohorts: enrolment, waitlists, sessions, attendance, completion and calendar feeds."""

@@ -1,0 +1,1 @@
+"""Cohorts, enrolments, participations, calendar feeds and the training policy: pure."""

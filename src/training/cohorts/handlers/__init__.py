@@ -1,0 +1,1 @@
+"""Commands on cohorts and the participation records that follow every enrolment."""

@@ -1,0 +1,1 @@
+"""The cohort API and the calendar feeds."""

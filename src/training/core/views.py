@@ -1,0 +1,109 @@
+"""What every read-model view shares: one transaction for its rows and its position.
+
+A view method receives the event's tenant and a function that writes rows. It opens one
+transaction, scopes it to that tenant (row-level security checks every row written), records
+the tracking position (which refuses a position already processed) and writes the rows. A
+crash anywhere rolls back both, so a replayed event is neither lost nor applied twice.
+
+Runners and rebuilds run a view's projection inside ``quarantining``: an event the projection
+cannot apply is quarantined (``quarantine.py``) instead of stopping the view for every tenant.
+``projections retry`` re-applies a quarantined event through the same view methods, with the
+view ``releasing`` it: the position is not recorded again (it was, when the event was set
+aside), and the quarantine row is resolved in the transaction that writes the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from psycopg import Cursor
+
+from training.core import quarantine
+from training.core.quarantine import EventRef, Quarantine
+
+Writer = Callable[[Cursor[Any]], None]
+
+
+def scope_transaction(cursor: Cursor[Any], tenant_id: UUID | None) -> None:
+    """Scopes the current transaction to a tenant, or to the platform when ``tenant_id`` is None."""
+    if tenant_id is None:
+        cursor.execute("SELECT set_config('app.platform', 'on', true)")
+    else:
+        cursor.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+
+
+class TenantScopedView(PostgresTrackingRecorder):
+    """Base class of the read-model views. Tables come from ``migrations/``."""
+
+    # Read-model tables the view writes; ``projections rebuild`` empties them.
+    tables: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self._releasing: EventRef | None = None
+        self.released = False
+
+    def write(self, tracking: Tracking, tenant_id: UUID | None, writer: Writer) -> None:
+        releasing = self._releasing_at(tracking)
+        with self.datastore.transaction(commit=True) as cursor:
+            if releasing is not None:
+                quarantine.lock_exclusive(cursor, releasing.view, releasing.tenant_id)
+            scope_transaction(cursor, tenant_id)
+            if releasing is None:
+                self._insert_tracking(cursor, tracking)
+            writer(cursor)
+            if releasing is not None:
+                quarantine.release(cursor, releasing)
+        self.released = releasing is not None
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """An event the view has nothing to write for: its position only (or, re-applying a
+        quarantined event, its release)."""
+        releasing = self._releasing_at(tracking)
+        if releasing is None:
+            super().insert_tracking(tracking)
+            return
+        with self.datastore.transaction(commit=True) as cursor:
+            quarantine.lock_exclusive(cursor, releasing.view, releasing.tenant_id)
+            quarantine.release(cursor, releasing)
+        self.released = True
+
+    @contextmanager
+    def releasing(self, ref: EventRef) -> Iterator[None]:
+        """Re-applies the quarantined ``ref``: the view methods called meanwhile resolve it."""
+        self._releasing, self.released = ref, False
+        try:
+            yield
+        finally:
+            self._releasing = None
+
+    def _releasing_at(self, tracking: Tracking) -> EventRef | None:
+        ref = self._releasing
+        return ref if ref is not None and ref.tracking == tracking else None
+
+
+@cache
+def quarantining(projection_class: type[Projection[Any]]) -> type[Projection[Any]]:
+    """``projection_class``, applying each event through a ``Quarantine`` of its view."""
+
+    class Quarantining(Projection[Any]):
+        name = projection_class.name
+        topics = projection_class.topics
+
+        def __init__(self, view: Any) -> None:
+            super().__init__(view)
+            self.inner = projection_class(view=view)
+            self.quarantine = Quarantine(self.name, view)
+
+        def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+            self.quarantine.apply(domain_event, tracking, self.inner.process_event)
+
+    Quarantining.__name__ = Quarantining.__qualname__ = f"Quarantining{projection_class.__name__}"
+    return Quarantining

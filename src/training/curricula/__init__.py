@@ -1,0 +1,1 @@
+"""Curricula and their modules."""

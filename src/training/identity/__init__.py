@@ -1,0 +1,3 @@
+"""Who is calling: OAuth client credentials and signing keys, single sign-on (OIDC) and SCIM
+provisioning.
+"""

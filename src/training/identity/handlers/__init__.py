@@ -1,0 +1,1 @@
+"""Commands and directory lookups behind SSO and SCIM."""

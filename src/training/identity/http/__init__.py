@@ -1,0 +1,1 @@
+"""The token endpoint, the SSO code flow and the SCIM API."""

@@ -1,0 +1,638 @@
+"""Single sign-on over HTTP: configure a tenant's IdP, and the OpenID Connect code flow.
+
+* ``PUT /v1/sso`` / ``GET /v1/sso`` (scope ``sso:admin``): the tenant's connection; the
+  client secret is sealed before the command and never answered.
+* ``GET /auth/{tenant_slug}/login``: starts the authorization code flow with PKCE (S256),
+  ``state`` and ``nonce`` (the URL built with authlib); what the callback must check travels
+  in a sealed, HttpOnly, 10-minute cookie.
+* ``GET /auth/{tenant_slug}/callback``: checks state and tenant, checks the PKCE verifier
+  against the challenge we sent, exchanges the code with that verifier (through the outbound
+  policy, like every request to the IdP: ``infra.outbound``), validates the ID
+  token (signature with the issuer's JWKS; iss, aud, exp, iat, nonce, at_hash), checks the
+  email domain, finds the member by email (or provisions one when JIT is on) and answers
+  ``200 {"member_id", "tenant_id", "expires_at"}`` with a sealed session cookie
+  (HttpOnly, SameSite=Lax, Secure outside development). The API accepts that cookie like a
+  member's bearer token.
+* ``POST /auth/{tenant_slug}/logout``: clears the session; ``303`` to the IdP's
+  ``end_session_endpoint`` when it has one, else ``204``.
+
+When the IdP cannot be reached, or answers something unusable, the client is told so in
+general words (502 at sign-in, 401 at the callback); what happened is in the log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import msgspec
+import structlog
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oidc.core import CodeIDToken
+from joserfc.errors import JoseError
+from litestar import Controller, Request, Response, get, post, put
+from litestar.concurrency import sync_to_thread
+from litestar.datastructures import State
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Redirect
+
+from training.core.access import Role, Scope
+from training.core.context import Actor, ActorKind, CommandContext
+from training.core.errors import AlreadyExists, RuleViolated
+from training.core.http.services import (
+    Services,
+    command_headers,
+    principal_of,
+    request_id_of,
+    run_command,
+    services_of,
+)
+from training.identity.authentication import requires_scope, requires_tenant
+from training.identity.domain import SsoConnection
+from training.identity.handlers.sso import (
+    PENDING_COOKIE,
+    PENDING_PURPOSE,
+    PENDING_TTL,
+    SESSION_COOKIE,
+    SESSION_PURPOSE,
+    SESSION_TTL,
+    ConfigureSso,
+    SsoDirectory,
+    SsoSnapshot,
+    first_member_in_force,
+    jit_external_id,
+    sso_connection,
+)
+from training.identity.oidc import (
+    CookieSealer,
+    IssuerContext,
+    OidcError,
+    OidcProviders,
+    member_ids_with_email,
+    open_client_secret,
+    seal_client_secret,
+)
+from training.infra.outbound import OutboundError, OutboundPolicy
+from training.infra.secretbox import SecretBox
+from training.infra.settings import Settings
+from training.people.domain.members import MAX_DISPLAY_NAME, generated_external_id
+from training.people.handlers.members import RegisterMember, member_with_external_id
+from training.people.views import member_with_sso_subject
+from training.tenancy.domain import SLUG_PATTERN, Tenant
+
+log = structlog.get_logger(__name__)
+
+SCOPE = "openid email profile"
+ID_TOKEN_LEEWAY = 60
+IDP_UNAVAILABLE = "the tenant's identity provider is not available for sign-in"
+
+
+@dataclass
+class SsoRuntime:
+    """Process-wide sign-in state: IdP caches, the issuer directory, cookie sealing."""
+
+    box: SecretBox
+    providers: OidcProviders
+    directory: SsoDirectory
+    cookies: CookieSealer
+
+
+def runtime_of(state: State, settings: Settings) -> SsoRuntime:
+    """The runtime kept on the web application's state, made on first use."""
+    runtime: SsoRuntime | None = getattr(state, "sso_runtime", None)
+    if runtime is None:
+        box = SecretBox.from_settings(settings)
+        directory = SsoDirectory()
+
+        def context_of(issuer: str) -> IssuerContext:
+            # Bearer tokens: the directory has just found the connections trusting the issuer.
+            return _context(*directory.last_found(issuer))
+
+        providers = OidcProviders(
+            policy=OutboundPolicy(development=settings.is_development),
+            issuer_context=context_of,
+        )
+        runtime = SsoRuntime(box, providers, directory, CookieSealer(box))
+        state.sso_runtime = runtime
+    return runtime
+
+
+def _context(*connections: SsoConnection) -> IssuerContext:
+    return IssuerContext.of(
+        [c.tenant_id for c in connections if c.tenant_id is not None],
+        [host for c in connections for host in c.allowed_hosts],
+    )
+
+
+def _runtime(request: Request[Any, Any, Any]) -> SsoRuntime:
+    return runtime_of(request.app.state, services_of(request).settings)
+
+
+# ------------------------------------------------------------------ configuration (admin)
+
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=NO_NUL)]
+
+
+HostName = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=NO_NUL)]
+
+
+class SsoIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``client_secret`` may be left out to keep the one already configured.
+
+    ``issuer`` must be https on a public host (outside development). ``allowed_hosts`` lists
+    the hosts, besides the issuer's, that the IdP's discovery document may send us to (its
+    JWKS, token, userinfo and sign-out endpoints).
+    """
+
+    issuer: Text
+    client_id: Text
+    allowed_domains: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=253, pattern=NO_NUL)]],
+        msgspec.Meta(min_length=1, max_length=50),
+    ]
+    client_secret: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=NO_NUL)] | None
+    ) = None
+    jit: bool = False
+    group_roles: dict[Text, Annotated[list[Role], msgspec.Meta(min_length=1)]] = msgspec.field(
+        default_factory=dict
+    )
+    audience: Text | None = None
+    allowed_hosts: Annotated[list[HostName], msgspec.Meta(max_length=10)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class SsoOut(msgspec.Struct):
+    tenant_id: UUID
+    issuer: str
+    client_id: str
+    allowed_domains: list[str]
+    jit: bool
+    group_roles: dict[str, list[str]]
+    audience: str | None
+    allowed_hosts: list[str]
+    version: int
+    redirect_uri: str
+    login_url: str
+    logout_url: str
+
+
+def _out(snapshot: SsoSnapshot, settings: Settings, slug: str) -> SsoOut:
+    base = f"{settings.issuer}/auth/{slug}"
+    return SsoOut(
+        snapshot.tenant_id,
+        snapshot.issuer,
+        snapshot.client_id,
+        list(snapshot.allowed_domains),
+        snapshot.jit,
+        {group: list(roles) for group, roles in snapshot.group_roles.items()},
+        snapshot.audience,
+        list(snapshot.allowed_hosts),
+        snapshot.version,
+        redirect_uri=f"{base}/callback",
+        login_url=f"{base}/login",
+        logout_url=f"{base}/logout",
+    )
+
+
+def _tenant_slug(services: Services, tenant_id: UUID) -> str:
+    tenant: object = services.app.repository.get(tenant_id)
+    assert isinstance(tenant, Tenant)
+    return tenant.slug
+
+
+class SsoController(Controller):
+    path = "/v1/sso"
+    tags = ["Single sign-on"]
+    security = [{"bearer": []}]
+
+    @put(
+        "/",
+        guards=[requires_tenant, requires_scope(Scope.SSO_ADMIN)],
+        operation_id="configureSso",
+        summary="Configure sign-in with the tenant's OpenID Connect provider",
+        description="The client secret is stored encrypted and never returned. Leave it out "
+        "to keep the one configured. The issuer must use https and be on a public host; the "
+        "endpoints its discovery document names must be on the issuer's host or in "
+        "`allowed_hosts`.",
+    )
+    async def configure(
+        self, request: Request[Any, Any, Any], data: JSONBody[SsoIn]
+    ) -> Response[SsoOut]:
+        services = services_of(request)
+        runtime = _runtime(request)
+        tenant_id = principal_of(request).tenant_id
+        assert tenant_id is not None
+        try:
+            # A first look at the form; the real guard checks addresses when connecting.
+            runtime.providers.policy.check_url(data.issuer.strip())
+        except OutboundError as error:
+            raise RuleViolated(f"the issuer is refused: {error}", field="issuer") from None
+        sealed = (
+            seal_client_secret(runtime.box, tenant_id, data.client_secret)
+            if data.client_secret
+            else None
+        )
+        command = ConfigureSso(
+            issuer=data.issuer,
+            client_id=data.client_id,
+            sealed_secret=sealed,
+            allowed_domains=tuple(data.allowed_domains),
+            jit=data.jit,
+            group_roles={g: tuple(str(r) for r in roles) for g, roles in data.group_roles.items()},
+            audience=data.audience,
+            allowed_hosts=tuple(data.allowed_hosts),
+        )
+        outcome = await run_command(request, command)
+        runtime.directory.invalidate()
+        snapshot: SsoSnapshot = outcome.result
+        slug = await sync_to_thread(_tenant_slug, services, tenant_id)
+        return Response(
+            _out(snapshot, services.settings, slug),
+            headers=command_headers(outcome, version=snapshot.version),
+        )
+
+    @get(
+        "/",
+        guards=[requires_tenant, requires_scope(Scope.SSO_ADMIN)],
+        operation_id="getSso",
+        summary="The tenant's sign-in configuration (no secret)",
+    )
+    async def read(self, request: Request[Any, Any, Any]) -> SsoOut:
+        services = services_of(request)
+        tenant_id = principal_of(request).tenant_id
+        assert tenant_id is not None
+        connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+        if connection is None:
+            raise NotFoundException(detail="single sign-on is not configured for this tenant")
+        slug = await sync_to_thread(_tenant_slug, services, tenant_id)
+        return _out(SsoSnapshot.of(connection), services.settings, slug)
+
+
+# ------------------------------------------------------------------ the code flow
+
+
+class SignedIn(msgspec.Struct):
+    member_id: UUID
+    tenant_id: UUID
+    expires_at: int
+
+
+def _tenant_id_of(slug: str) -> UUID:
+    if not SLUG_PATTERN.match(slug):
+        raise NotFoundException(detail="no such tenant")
+    return Tenant.create_id(slug)
+
+
+def _secure(settings: Settings) -> bool:
+    return not settings.is_development
+
+
+def _redirect_uri(settings: Settings, slug: str) -> str:
+    return f"{settings.issuer}/auth/{slug}/callback"
+
+
+async def _connection_for(services: Services, tenant_id: UUID) -> SsoConnection:
+    connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+    if connection is None:
+        raise NotFoundException(detail="single sign-on is not configured for this tenant")
+    return connection
+
+
+async def _discovery(runtime: SsoRuntime, connection: SsoConnection) -> dict[str, Any]:
+    try:
+        return await runtime.providers.discovery(connection.issuer, _context(connection))
+    except OidcError:
+        # What went wrong is logged; the person is told nothing about the IdP's network.
+        raise HTTPException(status_code=502, detail=IDP_UNAVAILABLE) from None
+
+
+@get(
+    "/auth/{tenant_slug:str}/login",
+    operation_id="ssoLogin",
+    summary="Sign in with the tenant's identity provider (redirects to it)",
+    tags=["Single sign-on"],
+    include_in_schema=False,  # browser redirects, no bearer (documented in the README)
+    status_code=302,
+)
+async def sso_login(request: Request[Any, Any, Any], tenant_slug: FromPath[str]) -> Response[Any]:
+    services = services_of(request)
+    runtime = _runtime(request)
+    tenant_id = _tenant_id_of(tenant_slug)
+    connection = await _connection_for(services, tenant_id)
+    meta = await _discovery(runtime, connection)
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(24)
+    state = secrets.token_urlsafe(32)
+    url = prepare_grant_uri(
+        meta["authorization_endpoint"],
+        client_id=connection.client_id,
+        response_type="code",
+        redirect_uri=_redirect_uri(services.settings, tenant_slug),
+        scope=SCOPE,
+        state=state,
+        nonce=nonce,
+        code_challenge=create_s256_code_challenge(verifier),
+        code_challenge_method="S256",
+    )
+    pending = {
+        "tenant_id": str(tenant_id),
+        "slug": tenant_slug,
+        "state": state,
+        "nonce": nonce,
+        "verifier": verifier,
+        "challenge": create_s256_code_challenge(verifier),
+    }
+    response: Response[Any] = Redirect(url, status_code=302)
+    response.set_cookie(
+        PENDING_COOKIE,
+        runtime.cookies.seal(PENDING_PURPOSE, pending, PENDING_TTL),
+        max_age=PENDING_TTL,
+        path="/auth/",
+        httponly=True,
+        secure=_secure(services.settings),
+        samesite="lax",
+    )
+    return response
+
+
+def validate_id_token(
+    token: Any, connection: SsoConnection, *, nonce: str, access_token: str | None
+) -> dict[str, Any]:
+    """iss, aud (our client id), exp, iat, nonce and at_hash of a verified ID token."""
+    claims = CodeIDToken(
+        dict(token.claims),
+        dict(token.header),
+        {"iss": {"essential": True, "values": [connection.issuer]}, "sub": {"essential": True}},
+        {"nonce": nonce, "client_id": connection.client_id, "access_token": access_token},
+    )
+    try:
+        claims.validate(leeway=ID_TOKEN_LEEWAY)
+    except (JoseError, ValueError) as error:
+        raise NotAuthorizedException(detail=f"the ID token was refused: {error}") from None
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if connection.client_id not in audiences:
+        raise NotAuthorizedException(detail="the ID token is for another client")
+    if not claims.get("nonce") or not hmac.compare_digest(str(claims["nonce"]), nonce):
+        raise NotAuthorizedException(detail="the ID token's nonce does not match")
+    return dict(claims)
+
+
+@get(
+    "/auth/{tenant_slug:str}/callback",
+    operation_id="ssoCallback",
+    summary="Where the identity provider sends the person back; starts a session",
+    tags=["Single sign-on"],
+    include_in_schema=False,  # browser redirects, no bearer (documented in the README)
+)
+async def sso_callback(
+    request: Request[Any, Any, Any],
+    tenant_slug: FromPath[str],
+    code: Annotated[str | None, QueryParameter(name="code", max_length=4096)] = None,
+    oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=1024)] = None,
+    error: Annotated[str | None, QueryParameter(name="error", max_length=1024)] = None,
+) -> Response[SignedIn]:
+    services = services_of(request)
+    runtime = _runtime(request)
+    pending = runtime.cookies.open(PENDING_PURPOSE, request.cookies.get(PENDING_COOKIE, ""))
+    if pending is None:
+        raise NotAuthorizedException(detail="no sign-in is in progress (or it expired)")
+    if error:
+        raise NotAuthorizedException(detail=f"the identity provider refused: {error[:100]}")
+    if not SLUG_PATTERN.match(tenant_slug):
+        raise NotAuthorizedException(detail="the sign-in was started for another tenant")
+    tenant_id = Tenant.create_id(tenant_slug)
+    if pending.get("tenant_id") != str(tenant_id) or pending.get("slug") != tenant_slug:
+        raise NotAuthorizedException(detail="the sign-in was started for another tenant")
+    state = oidc_state or ""
+    if not state or not hmac.compare_digest(state, str(pending.get("state", ""))):
+        raise NotAuthorizedException(detail="the state does not match the sign-in in progress")
+    if not code:
+        raise NotAuthorizedException(detail="the identity provider sent no code")
+    verifier = str(pending.get("verifier", ""))
+    # The mock IdP (and some real ones) do not enforce PKCE: we check that the verifier we
+    # are about to send is the one whose challenge went out with the authorization request.
+    if not hmac.compare_digest(
+        create_s256_code_challenge(verifier), str(pending.get("challenge", ""))
+    ):
+        raise NotAuthorizedException(detail="the PKCE verifier does not match the challenge")
+    connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+    if connection is None:
+        raise NotAuthorizedException(detail="single sign-on is not configured for this tenant")
+    meta = await _discovery(runtime, connection)
+    try:
+        secret = open_client_secret(runtime.box, tenant_id, connection.sealed_secret)
+    except OidcError as failure:
+        log.warning("sso.client_secret_unreadable", tenant_id=str(tenant_id), reason=failure.reason)
+        raise NotAuthorizedException(detail=str(failure)) from None
+    context = _context(connection)
+    try:
+        token = await runtime.providers.exchange_code(
+            connection.issuer,
+            client_id=connection.client_id,
+            client_secret=secret,
+            code=code,
+            redirect_uri=_redirect_uri(services.settings, tenant_slug),
+            code_verifier=verifier,
+            context=context,
+        )
+    except OidcError as failure:  # its message names nothing of the IdP; the log has it
+        raise NotAuthorizedException(detail=str(failure)) from None
+    raw_id_token = token.get("id_token")
+    if not isinstance(raw_id_token, str) or not raw_id_token:
+        raise NotAuthorizedException(detail="the identity provider sent no ID token")
+    access_token = token.get("access_token")
+    try:
+        verified = await runtime.providers.decode(
+            raw_id_token, connection.issuer, OidcProviders.algorithms(meta), context
+        )
+    except OidcError as failure:
+        raise NotAuthorizedException(detail=str(failure)) from None
+    claims = validate_id_token(
+        verified,
+        connection,
+        nonce=str(pending["nonce"]),
+        access_token=access_token if isinstance(access_token, str) else None,
+    )
+    member_id = await _member_for(services, connection, claims, request_id_of(request))
+    expires_at = int(time.time()) + SESSION_TTL
+    session = {"member_id": str(member_id), "tenant_id": str(tenant_id)}
+    response = Response(SignedIn(member_id, tenant_id, expires_at))
+    response.set_cookie(
+        SESSION_COOKIE,
+        runtime.cookies.seal(SESSION_PURPOSE, session, SESSION_TTL),
+        max_age=SESSION_TTL,
+        path="/",
+        httponly=True,
+        secure=_secure(services.settings),
+        samesite="lax",
+    )
+    response.delete_cookie(PENDING_COOKIE, path="/auth/")
+    return response
+
+
+def email_of(claims: dict[str, Any]) -> str | None:
+    """The person's email: ``email``, else a ``sub`` that is an email address."""
+    for name in ("email", "sub"):
+        value = claims.get(name)
+        if isinstance(value, str) and "@" in value:
+            return value.strip().lower()
+    return None
+
+
+async def find_member(
+    services: Services, connection: SsoConnection, claims: dict[str, Any]
+) -> tuple[UUID | None, str | None, str]:
+    """The member the claims name (by email) in the connection's tenant, why not, the email."""
+    tenant_id = connection.tenant_id
+    assert tenant_id is not None
+    email = email_of(claims)
+    if email is None:
+        return await _member_by_directory_id(services, tenant_id, claims)
+    if claims.get("email_verified") is False:
+        return None, "the identity provider has not verified the email", email
+    if not connection.allows_email(email):
+        return None, "the email's domain is not allowed for this tenant", email
+    async with services.store.session(tenant_id) as conn:
+        candidates = await member_ids_with_email(conn, tenant_id, email)
+    member_id, refusal = await sync_to_thread(
+        first_member_in_force, services.app, tenant_id, candidates
+    )
+    if member_id is None and candidates:
+        return None, refusal, email
+    return member_id, None, email
+
+
+# Access tokens of some identity providers carry no email by default (Entra ID's carry
+# ``oid``, ``sub``, ``upn``): a member provisioned over SCIM with the directory's object id as
+# ``externalId`` is found by it, without asking the tenant to add an email claim.
+DIRECTORY_ID_CLAIMS = ("oid", "sub")
+
+
+async def _member_by_directory_id(
+    services: Services, tenant_id: UUID, claims: dict[str, Any]
+) -> tuple[UUID | None, str | None, str]:
+    for name in DIRECTORY_ID_CLAIMS:
+        value = claims.get(name)
+        if not isinstance(value, str) or not value or "@" in value:
+            continue
+        found = await sync_to_thread(member_with_external_id, services.app, tenant_id, value)
+        if found is None:
+            continue
+        member_id, refusal = await sync_to_thread(
+            first_member_in_force, services.app, tenant_id, [found]
+        )
+        return member_id, refusal, ""
+    return (
+        None,
+        "the identity provider sent no email, and no member's external id is the token's oid "
+        "or sub (add an email claim, or provision members over SCIM with that id)",
+        "",
+    )
+
+
+async def _member_for(
+    services: Services, connection: SsoConnection, claims: dict[str, Any], request_id: str
+) -> UUID:
+    member_id, refusal, email = await find_member(services, connection, claims)
+    if member_id is not None:
+        return member_id
+    if refusal is not None:
+        raise PermissionDeniedException(detail=refusal)
+    if not connection.jit:
+        raise PermissionDeniedException(
+            detail="no member of this tenant has this email (ask an administrator)"
+        )
+    tenant_id = connection.tenant_id
+    assert tenant_id is not None
+    subject = str(claims["sub"])
+    known = await _provisioned_before(services, tenant_id, subject)
+    if known is not None:
+        return known
+    groups = claims.get("groups")
+    roles = connection.roles_for([str(g) for g in groups] if isinstance(groups, list) else [])
+    name = str(claims.get("name") or email).strip()[:MAX_DISPLAY_NAME] or email
+    context = CommandContext(Actor(ActorKind.SYSTEM, "sso"), request_id, tenant_id)
+    # The external id is opaque: the subject may be an email, so it is kept with the personal
+    # data (and erased with it), never in an event.
+    command = RegisterMember(generated_external_id(), name, email, roles, sso_subject=subject)
+    try:
+        outcome = await sync_to_thread(services.bus.execute, context, command)
+    except AlreadyExists:
+        # A sign-in of the same person provisioned them a moment ago.
+        again, refusal, _ = await find_member(services, connection, claims)
+        found = again or await _provisioned_before(services, tenant_id, subject)
+        if found is None:
+            raise PermissionDeniedException(detail=refusal or "the member is unknown") from None
+        return found
+    member: UUID = outcome.result.member_id
+    return member
+
+
+async def _provisioned_before(services: Services, tenant_id: UUID, subject: str) -> UUID | None:
+    """The member provisioned at an earlier sign-in with this subject (under another email),
+    when they may sign in; 403 when they may not. Members provisioned before subjects were
+    kept with the personal data carry ``sso:<subject>`` as external id."""
+    async with services.store.session(tenant_id) as conn:
+        existing = await member_with_sso_subject(conn, subject)
+    if existing is None:
+        existing = await sync_to_thread(
+            member_with_external_id, services.app, tenant_id, jit_external_id(subject)
+        )
+    if existing is None:
+        return None
+    found, why = await sync_to_thread(first_member_in_force, services.app, tenant_id, [existing])
+    if found is None:
+        raise PermissionDeniedException(detail=why or "the member is unknown")
+    return found
+
+
+@post(
+    "/auth/{tenant_slug:str}/logout",
+    operation_id="ssoLogout",
+    summary="Sign out; redirects (303) to the identity provider's sign-out when it has one",
+    tags=["Single sign-on"],
+    include_in_schema=False,  # browser redirects, no bearer (documented in the README)
+    status_code=303,
+)
+async def sso_logout(request: Request[Any, Any, Any], tenant_slug: FromPath[str]) -> Response[Any]:
+    services = services_of(request)
+    runtime = _runtime(request)
+    tenant_id = _tenant_id_of(tenant_slug)
+    connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+    end_session = None
+    if connection is not None:
+        try:
+            meta = await runtime.providers.discovery(connection.issuer, _context(connection))
+        except OidcError:
+            meta = {}
+        end_session = meta.get("end_session_endpoint")
+    response: Response[Any]
+    if isinstance(end_session, str) and end_session:
+        assert connection is not None
+        separator = "&" if "?" in end_session else "?"
+        query = urlencode({"client_id": connection.client_id})
+        response = Redirect(f"{end_session}{separator}{query}", status_code=303)
+    else:
+        response = Response(None, status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+ROUTES: list[Any] = [SsoController, sso_login, sso_callback, sso_logout]

@@ -1,0 +1,1 @@
+"""Members of a tenant, their teams, CSV imports and exports."""

@@ -1,0 +1,1 @@
+"""Members, their seats and external ids, and teams: pure."""

@@ -1,0 +1,1 @@
+"""Commands on members and teams, imports and exports."""

@@ -1,0 +1,1 @@
+"""Tracks, the planner and learning records: pure."""

@@ -1,0 +1,1 @@
+"""The planning process and the commands on learning progress."""

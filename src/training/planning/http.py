@@ -1,0 +1,159 @@
+"""Training tracks over HTTP: engineers follow theirs; managers and HR see their people's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from training.core.access import Scope
+from training.core.errors import NotFound
+from training.core.http.services import (
+    command_headers,
+    principal_of,
+    read_after,
+    run_command,
+    services_of,
+)
+from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.identity.authentication import Principal, requires_tenant
+from training.people import views as people_queries
+from training.planning.domain.learning import ModuleState
+from training.planning.handlers.learning import RecordProgress
+from training.planning.views import tracks as queries
+from training.registry import MEMBERS, TRACKS
+
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
+
+
+class ProgressIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A skip needs a reason; it takes the module out of future plans and re-plans."""
+
+    curriculum_id: UUID
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+    state: ModuleState
+    reason: Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)] = ""
+
+
+class ProgressAccepted(msgspec.Struct):
+    record_version: int
+
+
+class PlanHistory(msgspec.Struct):
+    items: list[queries.PlanVersionRecord]
+    next_cursor: str | None
+
+
+async def _may_see_track(
+    request: Request[Any, Any, Any], principal: Principal, member_id: UUID
+) -> None:
+    """The person, anyone in their manager line, or HR (members:read); someone who is not a
+    member of the caller's tenant is not found."""
+    async with services_of(request).store.session(principal.tenant_id) as conn:
+        if await people_queries.get_member(conn, member_id) is None:
+            raise NotFound(f"member {member_id} not found")
+        if principal.is_member(member_id) or principal.has_scope(Scope.MEMBERS_READ):
+            return
+        manager = principal.member_id
+        if manager is not None and await people_queries.reports_to(conn, member_id, manager):
+            return
+    raise PermissionDeniedException(detail="only the person, their managers and HR see a track")
+
+
+def _tenant_of(principal: Principal) -> UUID:
+    if principal.tenant_id is None:  # the routes' guard refuses these callers first
+        raise PermissionDeniedException(detail="this needs a tenant's credentials")
+    return principal.tenant_id
+
+
+class TrackController(Controller):
+    path = "/v1"
+    tags = ["Tracks"]
+    security = [{"bearer": []}]
+
+    @get(
+        "/members/{member_id:uuid}/track",
+        guards=[requires_tenant],
+        operation_id="getTrack",
+        summary="A person's training track: ordered modules with reasons and due dates",
+        description="Due dates follow from the weekly learning hours; `remaining_gaps` are the "
+        "gaps the budget cannot close and `deferred` the modules that would close them. "
+        "`cohorts` are the cohorts the person is enrolled in (their curriculum versions are "
+        "preferred). While the person is deactivated the track is `frozen` (since "
+        "`frozen_since`) and plans nothing until they are reactivated.",
+    )
+    async def get_track(
+        self, request: Request[Any, Any, Any], member_id: FromPath[UUID]
+    ) -> queries.TrackRecord:
+        principal = principal_of(request)
+        await read_after(request, [MEMBERS.info, TRACKS.info])
+        await _may_see_track(request, principal, member_id)
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            track = await queries.get_track(conn, _tenant_of(principal), member_id)
+        if track is None:
+            raise NotFound(f"no track for member {member_id} yet")
+        return track
+
+    @get(
+        "/members/{member_id:uuid}/track/history",
+        guards=[requires_tenant],
+        operation_id="listTrackHistory",
+        summary="Every plan of a track and why it changed (added, removed, reordered)",
+    )
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[UUID],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> PlanHistory:
+        principal = principal_of(request)
+        await read_after(request, [MEMBERS.info, TRACKS.info])
+        await _may_see_track(request, principal, member_id)
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            page = await queries.list_plan_versions(conn, member_id, limit=limit, cursor=cursor)
+        return PlanHistory(page.items, page.next_cursor)
+
+    @get(
+        "/me/track",
+        guards=[requires_tenant],
+        operation_id="getMyTrack",
+        summary="The signed-in engineer's own track",
+    )
+    async def my_track(self, request: Request[Any, Any, Any]) -> queries.TrackRecord:
+        principal = principal_of(request)
+        if principal.member_id is None:
+            raise PermissionDeniedException(detail="this needs a person's sign-in")
+        await read_after(request, [TRACKS.info])
+        async with services_of(request).store.session(principal.tenant_id) as conn:
+            track = await queries.get_track(conn, _tenant_of(principal), principal.member_id)
+        if track is None:
+            raise NotFound(
+                "no track yet: it is planned after a review, an assessment or an enrolment"
+            )
+        return track
+
+    @post(
+        "/me/track/progress",
+        guards=[requires_tenant],
+        operation_id="recordTrackProgress",
+        summary="Start, complete or skip a module of your track",
+        status_code=200,
+    )
+    async def progress(
+        self, request: Request[Any, Any, Any], data: JSONBody[ProgressIn]
+    ) -> Response[ProgressAccepted]:
+        outcome = await run_command(
+            request, RecordProgress(data.curriculum_id, data.key, data.state, data.reason)
+        )
+        return Response(ProgressAccepted(outcome.result), headers=command_headers(outcome))
+
+
+ROUTES = [TrackController]

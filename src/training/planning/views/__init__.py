@@ -1,0 +1,1 @@
+"""The tracks and learning read models."""

@@ -1,1 +1,0 @@
-"""The read side: projections that write tenant-scoped tables, and the queries over them."""

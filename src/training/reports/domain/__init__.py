@@ -1,0 +1,1 @@
+"""Report requests and the effectiveness figures: pure."""

@@ -1,0 +1,335 @@
+"""Performance reviews over HTTP: HR records, finalises and amends them; an HRIS imports batches."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.concurrency import sync_to_thread
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, JSONBody
+
+from training.core.access import Scope
+from training.core.errors import NotFound
+from training.core.http.services import (
+    IfMatch,
+    command_headers,
+    etag,
+    expected_version,
+    principal_of,
+    run_command,
+    services_of,
+)
+from training.identity.authentication import requires_scope, requires_tenant
+from training.reviews.domain import Goal, PerformanceReview, ReviewContent, SkillRating
+from training.reviews.handlers import (
+    AmendReview,
+    DraftReview,
+    FinaliseReview,
+    ImportedReview,
+    ImportOutcome,
+    ImportReviews,
+    ReviewSnapshot,
+    ReviseReview,
+    load_review,
+)
+from training.reviews.views import review_text_of
+
+# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
+NO_NUL = r"^[^\x00]*$"
+Cycle = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=NO_NUL)]
+ReviewExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)]
+Skill = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
+
+
+class RatingIn(msgspec.Struct, forbid_unknown_fields=True):
+    skill: Skill
+    level: Level
+
+
+class GoalIn(msgspec.Struct, forbid_unknown_fields=True):
+    goal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=NO_NUL)]
+    skill: Skill
+    target_level: Level
+    due: date
+
+
+class ContentIn(msgspec.Struct, forbid_unknown_fields=True):
+    ratings: Annotated[list[RatingIn], msgspec.Meta(max_length=100)]
+    overall_rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    strengths: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]],
+        msgspec.Meta(max_length=20),
+    ] = []
+    goals: Annotated[list[GoalIn], msgspec.Meta(max_length=20)] = []
+    target_role_profile: Skill | None = None
+
+
+class ReviewIn(ContentIn, forbid_unknown_fields=True, kw_only=True):
+    cycle: Cycle
+    member_id: UUID | None = None
+    reviewer_id: UUID | None = None
+    external_id: ReviewExternalId | None = None
+    finalise: bool = False
+
+
+class AmendmentIn(ContentIn, forbid_unknown_fields=True, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
+
+
+class Empty(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class ImportItem(ContentIn, forbid_unknown_fields=True, kw_only=True):
+    external_id: ReviewExternalId
+    cycle: Cycle
+    member_id: UUID | None = None
+    reviewer_id: UUID | None = None
+    finalised: bool = False
+
+
+class ImportIn(msgspec.Struct, forbid_unknown_fields=True):
+    reviews: Annotated[list[ImportItem], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ReviewOut(msgspec.Struct):
+    review_id: UUID
+    external_id: str
+    member_id: UUID
+    cycle: str
+    status: str
+    amendments: int
+    version: int
+
+
+class ReviewDetail(ReviewOut):
+    reviewer_id: UUID | None
+    ratings: list[RatingIn]
+    overall_rating: int
+    strengths: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Free text, kept beside the review's history: empty once "
+            "the person reviewed was erased"
+        ),
+    ]
+    goals: list[GoalIn]
+    target_role_profile: str | None
+    amendment_reasons: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Why each amendment was made, in order (free text, erased "
+            "with the person reviewed)"
+        ),
+    ]
+
+
+class ImportReport(msgspec.Struct):
+    results: list[ImportOutcome]
+
+
+def _content(data: ContentIn) -> ReviewContent:
+    return ReviewContent(
+        tuple(SkillRating(r.skill, r.level) for r in data.ratings),
+        data.overall_rating,
+        tuple(Goal(g.goal_id, g.skill, g.target_level, g.due) for g in data.goals),
+        data.target_role_profile,
+    )
+
+
+def _out(snapshot: ReviewSnapshot) -> ReviewOut:
+    return ReviewOut(
+        snapshot.review_id,
+        snapshot.external_id,
+        snapshot.member_id,
+        snapshot.cycle,
+        snapshot.status,
+        snapshot.amendments,
+        snapshot.version,
+    )
+
+
+def _required(value: Any, field: str) -> Any:
+    from litestar.exceptions import ValidationException
+
+    if value in (None, ""):
+        raise ValidationException(
+            detail=f"{field} is required",
+            extra=[{"key": field, "message": "required", "source": "body"}],
+        )
+    return value
+
+
+class ReviewController(Controller):
+    path = "/v1/reviews"
+    tags = ["Reviews"]
+    security = [{"bearer": []}]
+
+    @post(
+        "/",
+        guards=[requires_scope(Scope.MEMBERS_WRITE)],
+        operation_id="draftReview",
+        summary="Record a review (a draft, or finalised at once with `finalise`)",
+        status_code=201,
+    )
+    async def draft(
+        self, request: Request[Any, Any, Any], data: JSONBody[ReviewIn]
+    ) -> Response[ReviewOut]:
+        command = DraftReview(
+            _required(data.cycle, "cycle"),
+            _required(data.member_id, "member_id"),
+            data.reviewer_id,
+            _content(data),
+            data.external_id,
+            data.finalise,
+            tuple(data.strengths),
+        )
+        outcome = await run_command(request, command)
+        body = _out(outcome.result)
+        headers = command_headers(outcome, version=body.version)
+        headers["Location"] = f"/v1/reviews/{body.review_id}"
+        return Response(body, status_code=201, headers=headers)
+
+    @get(
+        "/{review_id:uuid}",
+        guards=[requires_tenant],
+        operation_id="getReview",
+        summary="A review: HR and the person reviewed",
+    )
+    async def get_review(
+        self, request: Request[Any, Any, Any], review_id: FromPath[UUID]
+    ) -> Response[ReviewDetail]:
+        principal = principal_of(request)
+        services = services_of(request)
+        review = await sync_to_thread(load_review, services.app, review_id)
+        if not isinstance(review, PerformanceReview) or review.tenant_id != principal.tenant_id:
+            raise NotFound(f"review {review_id} not found")
+        if not (principal.has_scope(Scope.MEMBERS_READ) or principal.is_member(review.member_id)):
+            raise PermissionDeniedException(detail="only HR and the person reviewed read a review")
+        content = review.content
+        async with services.store.session(principal.tenant_id) as conn:
+            text = await review_text_of(conn, review.id)
+        body = ReviewDetail(
+            review.id,
+            review.external_id,
+            review.member_id,
+            review.cycle,
+            str(review.status),
+            review.amendments,
+            review.version,
+            review.reviewer_id,
+            [RatingIn(r.skill, r.level) for r in content.ratings],
+            content.overall_rating,
+            list(text.strengths),
+            [GoalIn(g.goal_id, g.skill, g.target_level, g.due) for g in content.goals],
+            content.target_role_profile,
+            list(text.amendment_reasons),
+        )
+        return Response(body, headers={"ETag": etag(review.version)})
+
+    @put(
+        "/{review_id:uuid}",
+        guards=[requires_scope(Scope.MEMBERS_WRITE)],
+        operation_id="reviseReview",
+        summary="Change a draft review",
+    )
+    async def revise(
+        self,
+        request: Request[Any, Any, Any],
+        review_id: FromPath[UUID],
+        data: JSONBody[ContentIn],
+        if_match: IfMatch = None,
+    ) -> Response[ReviewOut]:
+        outcome = await run_command(
+            request,
+            ReviseReview(
+                review_id, _content(data), expected_version(if_match), tuple(data.strengths)
+            ),
+        )
+        body = _out(outcome.result)
+        return Response(body, headers=command_headers(outcome, version=body.version))
+
+    @post(
+        "/{review_id:uuid}/finalise",
+        guards=[requires_scope(Scope.MEMBERS_WRITE)],
+        operation_id="finaliseReview",
+        summary="Finalise a review: the person's training track is re-planned",
+        status_code=200,
+    )
+    async def finalise(
+        self,
+        request: Request[Any, Any, Any],
+        review_id: FromPath[UUID],
+        data: JSONBody[Empty],
+        if_match: IfMatch = None,
+    ) -> Response[ReviewOut]:
+        outcome = await run_command(request, FinaliseReview(review_id, expected_version(if_match)))
+        body = _out(outcome.result)
+        return Response(body, headers=command_headers(outcome, version=body.version))
+
+    @post(
+        "/{review_id:uuid}/amendments",
+        guards=[requires_scope(Scope.MEMBERS_WRITE)],
+        operation_id="amendReview",
+        summary="Amend a finalised review, with a reason (the track is re-planned)",
+        status_code=200,
+    )
+    async def amend(
+        self,
+        request: Request[Any, Any, Any],
+        review_id: FromPath[UUID],
+        data: JSONBody[AmendmentIn],
+        if_match: IfMatch = None,
+    ) -> Response[ReviewOut]:
+        command = AmendReview(
+            review_id,
+            _content(data),
+            _required(data.reason, "reason"),
+            expected_version(if_match),
+            tuple(data.strengths),
+        )
+        outcome = await run_command(request, command)
+        body = _out(outcome.result)
+        return Response(body, headers=command_headers(outcome, version=body.version))
+
+
+class ReviewImportController(Controller):
+    path = "/v1/review-imports"
+    tags = ["Reviews"]
+    security = [{"bearer": []}]
+
+    @post(
+        "/",
+        guards=[requires_scope(Scope.MEMBERS_WRITE)],
+        operation_id="importReviews",
+        summary="Import a batch of reviews from the HRIS, idempotent by external id",
+        description="Each review is created, updated (a draft), amended (a finalised review "
+        "that changed, with the reason 'updated by the HRIS import') or left unchanged; a bad "
+        "one is reported and skipped. One transaction for the batch.",
+        status_code=200,
+    )
+    async def import_reviews(
+        self, request: Request[Any, Any, Any], data: JSONBody[ImportIn]
+    ) -> Response[ImportReport]:
+        reviews = tuple(
+            ImportedReview(
+                _required(item.external_id, f"reviews[{i}].external_id"),
+                _required(item.cycle, f"reviews[{i}].cycle"),
+                _required(item.member_id, f"reviews[{i}].member_id"),
+                item.reviewer_id,
+                _content(item),
+                item.finalised,
+                tuple(item.strengths),
+            )
+            for i, item in enumerate(data.reviews)
+        )
+        outcome = await run_command(request, ImportReviews(reviews))
+        return Response(ImportReport(list(outcome.result)), headers=command_headers(outcome))
+
+
+ROUTES = [ReviewController, ReviewImportController]

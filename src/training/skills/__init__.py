@@ -1,0 +1,1 @@
+"""The skill framework and role profiles."""

@@ -1,0 +1,234 @@
+"""Skills use cases: the default framework shipped as data, tenant changes, role profiles."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from uuid import UUID
+
+from training.core.bus import Handler, UnitOfWork
+from training.core.errors import AlreadyExists
+from training.skills.domain import (
+    RoleProfile,
+    SkillDefinition,
+    SkillFramework,
+    SkillTarget,
+)
+
+FRAMEWORK_FILE = "skill_framework.json"
+
+
+@dataclass(frozen=True)
+class Level:
+    level: int
+    name: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DefaultFramework:
+    name: str
+    version: str
+    levels: tuple[Level, ...]
+    categories: tuple[Category, ...]
+    skills: tuple[SkillDefinition, ...]
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(skill.code for skill in self.skills)
+
+
+@cache
+def default_framework() -> DefaultFramework:
+    """The framework every tenant starts from; versioned, so replays see the same skills."""
+    raw = json.loads(resources.files("training.data").joinpath(FRAMEWORK_FILE).read_text())
+    return DefaultFramework(
+        name=raw["framework"],
+        version=raw["version"],
+        levels=tuple(
+            Level(int(item["level"]), item["name"], item["summary"]) for item in raw["levels"]
+        ),
+        categories=tuple(Category(item["code"], item["name"]) for item in raw["categories"]),
+        skills=tuple(
+            SkillDefinition(
+                code=item["code"],
+                name=item["name"],
+                category=item["category"],
+                description=item.get("description", ""),
+                levels=tuple(item["levels"][str(level)] for level in range(1, 8)),
+            )
+            for item in raw["skills"]
+        ),
+    )
+
+
+def framework_for(version: str) -> DefaultFramework:
+    framework = default_framework()
+    if framework.version != version:
+        msg = f"the default skill framework {version} is not shipped with this release"
+        raise LookupError(msg)
+    return framework
+
+
+def start_framework(tenant_id: UUID) -> SkillFramework:
+    framework = default_framework()
+    return SkillFramework.start(tenant_id, framework.name, framework.version)
+
+
+def tenant_framework(uow: UnitOfWork, tenant_id: UUID) -> SkillFramework:
+    return uow.get_or_add(
+        SkillFramework, SkillFramework.create_id(tenant_id), lambda: start_framework(tenant_id)
+    )
+
+
+def usable_skills(uow: UnitOfWork, tenant_id: UUID | None) -> frozenset[str]:
+    """Skills new targets may name: the tenant's (defaults and custom, not retired), or for
+    the platform catalogue the default framework's."""
+    defaults = default_framework().codes
+    if tenant_id is None:
+        return defaults
+    framework = tenant_framework(uow, tenant_id)
+    return frozenset(
+        code for code in defaults | set(framework.custom) if code not in framework.retired
+    )
+
+
+@dataclass(frozen=True)
+class AddSkill:
+    skill: SkillDefinition
+
+
+@dataclass(frozen=True)
+class RenameSkill:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RetireSkill:
+    code: str
+
+
+@dataclass(frozen=True)
+class DefineRoleProfile:
+    key: str
+    name: str
+    description: str
+    targets: tuple[SkillTarget, ...]
+
+
+@dataclass(frozen=True)
+class ReviseRoleProfile:
+    key: str
+    name: str
+    description: str
+    targets: tuple[SkillTarget, ...]
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class RetireRoleProfile:
+    key: str
+
+
+@dataclass(frozen=True)
+class RoleProfileSnapshot:
+    profile_id: UUID
+    key: str
+    name: str
+    description: str
+    revision: int
+    retired: bool
+    targets: tuple[SkillTarget, ...]
+    version: int
+
+    @classmethod
+    def of(cls, profile: RoleProfile) -> RoleProfileSnapshot:
+        return cls(
+            profile.id,
+            profile.key,
+            profile.name,
+            profile.description,
+            profile.revision,
+            profile.retired,
+            profile.targets,
+            profile.version,
+        )
+
+
+def add_skill(command: AddSkill, uow: UnitOfWork) -> int:
+    tenant_id = uow.require_tenant()
+    framework = tenant_framework(uow, tenant_id)
+    framework.add_skill(command.skill, default_framework().codes)
+    return int(framework.version)
+
+
+def rename_skill(command: RenameSkill, uow: UnitOfWork) -> int:
+    tenant_id = uow.require_tenant()
+    framework = tenant_framework(uow, tenant_id)
+    framework.rename_skill(command.code, command.name, default_framework().codes)
+    return int(framework.version)
+
+
+def retire_skill(command: RetireSkill, uow: UnitOfWork) -> int:
+    tenant_id = uow.require_tenant()
+    framework = tenant_framework(uow, tenant_id)
+    framework.retire_skill(command.code, default_framework().codes)
+    return int(framework.version)
+
+
+def define_role_profile(command: DefineRoleProfile, uow: UnitOfWork) -> RoleProfileSnapshot:
+    tenant_id = uow.require_tenant()
+    if uow.exists(RoleProfile.create_id(tenant_id, command.key)):
+        raise AlreadyExists(f"a role profile with key {command.key!r} exists", field="key")
+    profile = RoleProfile.define(
+        tenant_id=tenant_id,
+        key=command.key,
+        name=command.name,
+        description=command.description,
+        targets=command.targets,
+        usable_skills=usable_skills(uow, tenant_id),
+    )
+    uow.add(profile)
+    return RoleProfileSnapshot.of(profile)
+
+
+def revise_role_profile(command: ReviseRoleProfile, uow: UnitOfWork) -> RoleProfileSnapshot:
+    tenant_id = uow.require_tenant()
+    profile = uow.get(
+        RoleProfile,
+        RoleProfile.create_id(tenant_id, command.key),
+        expected_version=command.expected_version,
+    )
+    profile.revise(
+        name=command.name,
+        description=command.description,
+        targets=command.targets,
+        usable_skills=usable_skills(uow, tenant_id),
+    )
+    return RoleProfileSnapshot.of(profile)
+
+
+def retire_role_profile(command: RetireRoleProfile, uow: UnitOfWork) -> RoleProfileSnapshot:
+    tenant_id = uow.require_tenant()
+    profile = uow.get(RoleProfile, RoleProfile.create_id(tenant_id, command.key))
+    profile.retire()
+    return RoleProfileSnapshot.of(profile)
+
+
+HANDLERS: dict[type, Handler] = {
+    AddSkill: add_skill,
+    RenameSkill: rename_skill,
+    RetireSkill: retire_skill,
+    DefineRoleProfile: define_role_profile,
+    ReviseRoleProfile: revise_role_profile,
+    RetireRoleProfile: retire_role_profile,
+}

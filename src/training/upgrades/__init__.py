@@ -1,0 +1,1 @@
+"""One-time data steps that `training migrate` runs after the schema migrations."""
