@@ -57,8 +57,8 @@ from training.infra.recorder import TrainingProcessRecorder
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.planning.domain.tracks import TrainingTrack
-from training.planning.handlers.process import Planning
-from training.registry import PLANNING
+from training.planning.process import Planning
+from training.planning.views.tracks import PLANNING
 from training.skills.domain import SkillTarget
 from training.tenancy.handlers import RegisterTenant
 

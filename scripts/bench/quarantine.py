@@ -35,6 +35,7 @@ from harness import machine_facts, postgres_facts, progress
 from training.bootstrap import command_bus, training_application
 from training.core.access import Role
 from training.core.context import CommandContext
+from training.core.views import ProjectionSpec
 from training.infra.database import Database, database_for
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
@@ -42,7 +43,7 @@ from training.infra.projection_retry import retry
 from training.infra.rebuild import rebuild_spec
 from training.infra.settings import Settings
 from training.people.domain.members import Member
-from training.registry import MEMBERS, ProjectionSpec
+from training.people.views import MEMBERS
 from training.tenancy.handlers import RegisterTenant
 
 BATCH = 200

@@ -54,7 +54,7 @@ from training.infra.migrations import migrate
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.people.domain.members import Member
-from training.registry import MEMBERS
+from training.people.views import MEMBERS
 from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 ALL_SCOPES = tuple(str(s) for s in Scope)

@@ -61,8 +61,9 @@ from training.infra.migrations import migrate
 from training.infra.settings import Settings
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
-from training.planning.handlers.process import Planning
-from training.registry import PLANNING, PROJECTIONS
+from training.planning.process import Planning
+from training.planning.views.tracks import PLANNING
+from training.registry import PROJECTIONS
 from training.reports.domain.requests import ReportKind
 from training.reports.handlers import QueuedReport, page_count
 from training.reports.store import REPORT_TRIGGERS, report_worker

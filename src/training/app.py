@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.concurrency import sync_to_thread
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -18,12 +19,15 @@ from training.assessments import http as assessments
 from training.audit import http as audit
 from training.cohorts.http import calendar, cohorts
 from training.core.http.bodies import TrainingRequest
+from training.core.http.dependencies import Wiring, controller_dependencies
 from training.core.http.middleware import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
     log_response,
 )
 from training.core.http.openapi import CompletedJsonRenderPlugin
+from training.core.http.params import check_position
+from training.core.http.principal import PUBLIC_PATHS
 from training.core.http.problems import EXCEPTION_HANDLERS
 from training.core.http.ratelimit import (
     AddressLimitMiddleware,
@@ -32,14 +36,15 @@ from training.core.http.ratelimit import (
     RateLimitMiddleware,
     parse_networks,
 )
-from training.core.http.services import Services, check_position
+from training.core.http.services import Services
 from training.core.quarantine import DegradedViews
 from training.curricula import http as curricula
-from training.identity.authentication import PUBLIC_PATHS, BearerAuthenticationMiddleware
+from training.identity.authentication import BearerAuthenticationMiddleware
 from training.identity.http import oauth, scim, sso
 from training.infra.settings import Settings
 from training.people import http as people
 from training.planning import http as tracks
+from training.planning.views.tracks import PLANNING
 from training.reports import http as reports
 from training.reviews import http as reviews
 from training.skills import http as skills
@@ -123,8 +128,23 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
         token=Buckets(RateLimit.parse(settings.rate_limit_token)),
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )
+    wiring = (
+        Wiring(
+            app=services.app,
+            bus=services.bus,
+            store=services.store,
+            read_wait=settings.read_wait,
+            producers={PLANNING.name: PLANNING.info},
+        )
+        if services is not None
+        else None
+    )
     app = Litestar(
         route_handlers=ROUTES,
+        dependencies={
+            **controller_dependencies(wiring),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+        },
         middleware=[
             RequestContextMiddleware(),
             # Before authentication: an address that keeps failing is refused unread.

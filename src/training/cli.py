@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from training.infra.settings import Settings
 
 if TYPE_CHECKING:
-    from training.registry import ProjectionSpec
+    from training.core.views import ProjectionSpec
 
 
 def main(argv: Sequence[str] | None = None) -> int:

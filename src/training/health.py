@@ -20,8 +20,9 @@ from litestar import Request, Response, get
 from training.core.http.services import Services, services_of
 from training.core.projection_runner import RunnerState, leader_lock_key
 from training.core.quarantine import DEGRADED_TENANTS_LISTED, DegradedViews
+from training.core.views import ProjectionSpec
 from training.infra.migrations import MigrationError, unapplied_migrations
-from training.registry import PROJECTIONS, ProjectionSpec
+from training.registry import PROJECTIONS
 from training.reports.store import REPORT_TRIGGERS
 
 log = structlog.get_logger(__name__)

@@ -24,7 +24,7 @@ from tests.helpers import (
     register_tenant_with_client,
 )
 from training.core.http.services import Services
-from training.identity.http.sso import runtime_of
+from training.identity.sign_in import runtime_of
 from training.infra.logging import configure_logging
 from training.infra.outbound import OutboundPolicy
 

@@ -41,8 +41,9 @@ from tests.stand_in_idp import (
     standard_dns,
 )
 from training.core.http.services import Services
-from training.identity.http.sso import IDP_UNAVAILABLE, runtime_of
+from training.identity.http.sso import IDP_UNAVAILABLE
 from training.identity.oidc import UNVERIFIABLE
+from training.identity.sign_in import runtime_of
 from training.infra.logging import configure_logging
 
 SIGN_IN_FAILED = "the sign-in could not be completed with the tenant's identity provider"

@@ -23,6 +23,7 @@ from training.assessments.handlers import (
     StartAssessment,
     starter_bank,
 )
+from training.assessments.views import ASSESSMENTS
 from training.bootstrap import command_bus, projection_supervisor, training_application
 from training.core.access import Role
 from training.core.bus import CommandBus
@@ -31,7 +32,6 @@ from training.core.projection_runner import ProjectionSupervisor
 from training.infra.database import Database
 from training.infra.rebuild import rebuild
 from training.people.handlers.members import RegisterMember
-from training.registry import ASSESSMENTS
 from training.tenancy.handlers import RegisterTenant
 
 TABLES = (

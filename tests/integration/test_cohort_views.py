@@ -29,6 +29,7 @@ from training.cohorts.handlers.cohorts import (
     Transfer,
     Withdraw,
 )
+from training.cohorts.views import COHORTS
 from training.core.access import Role
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
@@ -39,7 +40,6 @@ from training.infra.database import Database
 from training.infra.rebuild import rebuild
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
-from training.registry import COHORTS
 from training.tenancy.handlers import RegisterTenant
 
 TABLES = (

@@ -39,7 +39,7 @@ from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurr
 from training.infra.database import Database
 from training.people.handlers.members import DeactivateMember, RegisterMember
 from training.planning.domain.tracks import TrainingTrack
-from training.registry import PLANNING, TRACKS
+from training.planning.views.tracks import PLANNING, TRACKS
 from training.skills.domain import SkillTarget
 from training.tenancy.handlers import RegisterTenant
 from training.upgrades import data_steps

@@ -24,6 +24,7 @@ from training.core.access import Role
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.projection_runner import ProjectionSupervisor
+from training.core.views import ProjectionSpec
 from training.curricula.domain import ModuleFormat, ModuleSpec
 from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.demo.world import load_catalogue
@@ -32,8 +33,8 @@ from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.people.handlers.members import DeactivateMember, ReactivateMember
 from training.planning.domain.tracks import TrainingTrack
-from training.planning.handlers.process import Planning
-from training.registry import TRACKS, ProjectionSpec
+from training.planning.process import Planning
+from training.planning.views.tracks import TRACKS
 from training.reviews.domain import Goal, ReviewContent, SkillRating
 from training.reviews.handlers import DraftReview
 from training.skills.domain import SkillTarget

@@ -20,7 +20,7 @@ from training.core.application import TrainingApplication
 from training.core.projection_runner import ProjectionSupervisor, maintenance_lock_key
 from training.infra.database import Database
 from training.people.domain.members import Member
-from training.registry import MEMBERS
+from training.people.views import MEMBERS
 from training.tenancy.handlers import RegisterTenant
 
 TRAINING = str(Path(sys.executable).parent / "training")

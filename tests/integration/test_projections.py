@@ -18,10 +18,9 @@ from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.projection_runner import ProjectionSupervisor
 from training.infra.database import Database
-from training.registry import TENANCY
 from training.tenancy.domain import Tenant
 from training.tenancy.handlers import RegisterTenant, UpdateTenant
-from training.tenancy.views import TenancyProjection, TenancyView
+from training.tenancy.views import TENANCY, TenancyProjection, TenancyView
 
 
 def tracked(database: Database) -> int:

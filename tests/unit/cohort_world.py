@@ -24,7 +24,7 @@ from training.curricula.domain import ModuleFormat, ModuleSpec
 from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.people.handlers.members import RegisterMember
 from training.planning.domain.tracks import TrainingTrack
-from training.planning.handlers.process import Planning
+from training.planning.process import Planning
 from training.reviews.domain import Goal, ReviewContent, SkillRating
 from training.reviews.handlers import DraftReview
 from training.skills.domain import SkillTarget

@@ -8,7 +8,7 @@ import pytest
 
 from training.core.errors import InvalidTransition, NotFound, RuleViolated
 from training.skills.domain import RoleProfile, SkillDefinition, SkillFramework, SkillTarget
-from training.skills.handlers import default_framework
+from training.skills.queries import default_framework
 
 TENANT = uuid.uuid4()
 DEFAULTS = frozenset({"python", "sql"})

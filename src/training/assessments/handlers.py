@@ -25,7 +25,7 @@ from training.assessments.domain.attempts import (
     SkillEvidence,
 )
 from training.assessments.domain.scoring import CutScores, ItemParameters, StopRule
-from training.cohorts.handlers.cohorts import policy
+from training.cohorts.queries import policy
 from training.core.bus import Handler, UnitOfWork
 from training.core.context import ActorKind
 from training.core.errors import (
@@ -36,7 +36,7 @@ from training.core.errors import (
     RuleViolated,
 )
 from training.skills.domain import RoleProfile
-from training.skills.handlers import usable_skills
+from training.skills.queries import usable_skills
 
 BANK_FILE = "item_bank.json"
 # Every test that stops on precision ends with SE <= 0.45 logit. It stops at 0.43 because an

@@ -56,12 +56,15 @@ from training.assessments.handlers import (
     state_of,
     tenant_bank,
 )
+from training.assessments.views import ASSESSMENTS
 from training.cohorts import views as cohort_queries
+from training.cohorts.views import COHORTS
 from training.core.access import Scope
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus, Outcome, UnitOfWork
 from training.core.context import CommandContext
 from training.core.errors import InvalidTransition, NotFound, RuleViolated
+from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.services import (
     command_headers,
     principal_of,
@@ -71,9 +74,8 @@ from training.core.http.services import (
     services_of,
 )
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, TEXT, page_after
-from training.identity.authentication import Principal, requires_scope, requires_tenant
 from training.people import views as people_queries
-from training.registry import ASSESSMENTS, COHORTS, MEMBERS
+from training.people.views import MEMBERS
 
 # k-anonymity of group views: a skill is shown only when this many people have a result.
 MIN_GROUP = 5

@@ -36,7 +36,7 @@ from training.core.pagination import (
     decode_cursor,
     page_of,
 )
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 
 # -- records ---------------------------------------------------------------------------------
 
@@ -513,3 +513,7 @@ async def parameter_versions(
         )
         rows = await cur.fetchall()
     return page_of(rows, limit, lambda r: [r.version])
+
+
+# The read model as the runners and read-your-writes know it.
+ASSESSMENTS = ProjectionSpec(AssessmentsProjection, AssessmentsView)

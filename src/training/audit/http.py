@@ -14,12 +14,12 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from training.audit import views as queries
+from training.audit.views import AUDIT
 from training.core.access import Scope
+from training.core.http.principal import requires_scope
 from training.core.http.services import principal_of, read_after, services_of
 from training.core.http.spreadsheet import safe_row
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.identity.authentication import requires_scope
-from training.registry import AUDIT
 
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]

@@ -15,7 +15,7 @@ from psycopg.rows import class_row
 
 from training.catalog import AGGREGATES, event_classes
 from training.core.pagination import BIGINT, Page, decode_cursor, page_of
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 
 
 class AuditRecord(msgspec.Struct, kw_only=True):
@@ -103,3 +103,7 @@ async def list_audit(
         )
         rows = await cur.fetchall()
     return page_of(rows, limit, lambda r: [r.notification_id])
+
+
+# The read model as the runners and read-your-writes know it.
+AUDIT = ProjectionSpec(AuditProjection, AuditView)

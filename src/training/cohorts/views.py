@@ -43,7 +43,7 @@ from training.core.pagination import (
     decode_cursor,
     page_of,
 )
-from training.core.views import TenantScopedView, Writer
+from training.core.views import ProjectionSpec, TenantScopedView, Writer
 
 # -- records ---------------------------------------------------------------------------------
 
@@ -811,3 +811,7 @@ async def withdrawal_reasons_of_member(
         {"cohort_id": str(row[0]), "reason": row[1], "given_at": row[2]}
         for row in await cur.fetchall()
     ]
+
+
+# The read model as the runners and read-your-writes know it.
+COHORTS = ProjectionSpec(CohortsProjection, CohortsView)

@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -51,7 +51,16 @@ from training.core.bus import Outcome
 from training.core.idempotency import CommandMarker
 from training.core.moved_modules import unpickle
 from training.core.read_store import LIVENESS_LOCK_SPACE, ProcessLiveness
-from training.infra.secretbox import SecretBox
+from training.core.tenant_scope import leave_scope, scope_to, scope_to_async
+
+
+class Sealer(Protocol):
+    """Authenticated encryption bound to a context (the service's ``SecretBox``)."""
+
+    def seal(self, plaintext: bytes, *, context: bytes = b"") -> bytes: ...
+
+    def open(self, sealed: bytes, *, context: bytes = b"") -> bytes: ...
+
 
 log = structlog.get_logger(__name__)
 
@@ -94,15 +103,7 @@ def outcome_context(tenant_id: UUID | None, principal: str, key: str, seq: int) 
 
 
 def _scope_sync(conn: Connection[Any] | Cursor[Any], tenant_id: UUID | None) -> None:
-    if tenant_id is None:
-        conn.execute(
-            "SELECT set_config('app.platform', 'on', true), set_config('app.tenant_id', '', true)"
-        )
-    else:
-        conn.execute(
-            "SELECT set_config('app.tenant_id', %s, true), set_config('app.platform', '', true)",
-            (str(tenant_id),),
-        )
+    scope_to(conn, tenant_id)
 
 
 def record_command_outcome(curs: Cursor[Any], marker: CommandMarker) -> None:
@@ -127,7 +128,7 @@ def record_command_outcome(curs: Cursor[Any], marker: CommandMarker) -> None:
         ),
     )
     # The platform setting must not outlive the marker in a transaction shared with others.
-    curs.execute("SELECT set_config('app.platform', '', true)")
+    leave_scope(curs)
 
 
 class UnreadableOutcome(Exception):
@@ -142,7 +143,7 @@ class IdempotentRequest:
     ``recorded`` holds what earlier attempts of the request stored, by command number.
     """
 
-    box: SecretBox
+    box: Sealer
     conninfo: str
     tenant_id: UUID | None
     principal: str
@@ -193,7 +194,7 @@ class IdempotentRequest:
 
 
 def _open_outcomes(
-    box: SecretBox,
+    box: Sealer,
     tenant_id: UUID | None,
     principal: str,
     key: str,
@@ -247,7 +248,7 @@ class IdempotencyStore:
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        box: SecretBox,
+        box: Sealer,
         liveness: ProcessLiveness,
         *,
         ttl: timedelta = DEFAULT_TTL,
@@ -260,10 +261,7 @@ class IdempotencyStore:
         self.clock = clock
 
     async def _scope(self, conn: AsyncConnection[Any], tenant_id: UUID | None) -> None:
-        if tenant_id is None:
-            await conn.execute("SELECT set_config('app.platform', 'on', true)")
-        else:
-            await conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+        await scope_to_async(conn, tenant_id)
 
     async def claim(
         self, tenant_id: UUID | None, principal: str, key: str, fingerprint: str

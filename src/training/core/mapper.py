@@ -24,10 +24,10 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
-from training.catalog import AGGREGATES, PLANNING_AGGREGATES, event_classes
+from training.core.aggregate import TrainingAggregate
 
 _preparing = threading.Lock()
-_prepared = False
+_prepared: set[type] = set()
 
 
 def prepare_event_types() -> None:
@@ -39,14 +39,24 @@ def prepare_event_types() -> None:
     segmentation fault, reproduced with a short thread switch interval). Built here under a
     lock, the description is only ever read afterwards.
     """
-    global _prepared
     with _preparing:
-        if _prepared:
-            return
-        for aggregate in (*AGGREGATES, *PLANNING_AGGREGATES):
-            for cls in event_classes(aggregate):
+        for cls in _defined_event_classes(TrainingAggregate.Event):
+            if cls not in _prepared:
                 msgspec.json.Decoder(cls)  # builds and keeps the class's description
-        _prepared = True
+                _prepared.add(cls)
+
+
+def _defined_event_classes(base: type) -> list[type]:
+    """Every subclass of ``base`` defined so far. Every context's domain is imported before
+    an application is made (the handlers and views import them; ``training.catalog`` lists
+    them all), so core finds the event classes without naming a context."""
+    found: list[type] = []
+    pending: list[type] = list(base.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
 
 
 class PassThroughTranscoder(Transcoder):

@@ -70,7 +70,7 @@ MOVED_MODULES: dict[str, str] = {
     "training.domain.tracks": "training.planning.domain.tracks",
     "training.domain.learning": "training.planning.domain.learning",
     "training.domain.planner": "training.planning.domain.planner",
-    "training.application.planning": "training.planning.handlers.process",
+    "training.application.planning": "training.planning.process",
     "training.application.learning": "training.planning.handlers.learning",
     "training.projections.tracks": "training.planning.views.tracks",
     "training.projections.learning": "training.planning.views.learning",

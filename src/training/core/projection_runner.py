@@ -28,7 +28,7 @@ from eventsourcing.projection import (
     ProjectionRunner,
 )
 
-from training.registry import ProjectionSpec
+from training.core.views import ProjectionSpec
 
 log = structlog.get_logger(__name__)
 

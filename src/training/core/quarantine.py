@@ -46,6 +46,7 @@ from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from training.core.read_store import APPLICATION_NAME, ReadStore, ViewBehind, ViewInfo
+from training.core.tenant_scope import scope_to, scope_to_async
 
 log = structlog.get_logger(__name__)
 
@@ -57,9 +58,6 @@ Outcome = Literal["applied", "parked", "quarantined"]
 TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58", "XX"})
 TRANSIENT_SQLSTATES = frozenset({"55P03"})  # lock_not_available
 
-# A row is its tenant's: every transaction that touches one is scoped to the row's tenant (or,
-# for the platform's own events, to the platform), clearing the other setting.
-SCOPE = "SELECT set_config('app.tenant_id', %s, true), set_config('app.platform', %s, true)"
 LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext(%s), hashtext(%s))"
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))"
 
@@ -205,7 +203,8 @@ def is_transient(error: BaseException) -> bool:
 
 def scope(cursor: Cursor[Any] | psycopg.Connection[Any], tenant_id: UUID | None) -> None:
     """Scopes the current transaction to ``tenant_id``'s rows, or the platform's (None)."""
-    cursor.execute(SCOPE, (str(tenant_id) if tenant_id else "", "" if tenant_id else "on"))
+    # A row is its tenant's: the transaction is scoped to the row's tenant (or the platform).
+    scope_to(cursor, tenant_id)
 
 
 def _lock_key(view: str, tenant_id: UUID | None) -> tuple[str, str]:
@@ -566,7 +565,7 @@ async def held_back(
     ``position``, and how many of the tenant's events it holds: a read that asked for that
     position would not see its own write. ``conn`` is in a transaction, which this scopes to
     ``tenant_id`` (the rows are the tenant's)."""
-    await conn.execute(SCOPE, (str(tenant_id) if tenant_id else "", "" if tenant_id else "on"))
+    await scope_to_async(conn, tenant_id)
     cur = await conn.execute(
         "SELECT view_name, count(*) FROM training.projection_quarantine "
         "WHERE view_name = ANY(%s) AND tenant_id IS NOT DISTINCT FROM %s "

@@ -17,6 +17,8 @@ import structlog
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
+from training.core.tenant_scope import scope_to_async
+
 log = structlog.get_logger(__name__)
 
 APPLICATION_NAME = "training"
@@ -142,12 +144,7 @@ class ReadStore:
         """
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SET TRANSACTION READ ONLY")
-            if tenant_id is None:
-                await conn.execute("SELECT set_config('app.platform', 'on', true)")
-            else:
-                await conn.execute(
-                    "SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),)
-                )
+            await scope_to_async(conn, tenant_id)
             yield conn
 
     async def tracked_position(self, view: ViewInfo) -> int:

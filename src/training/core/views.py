@@ -16,27 +16,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.projection import Projection
+from eventsourcing.projection import EventSourcedProjection, Projection
 from psycopg import Cursor
 
 from training.core import quarantine
+from training.core.application import TrainingApplication
 from training.core.quarantine import EventRef, Quarantine
+from training.core.read_store import ViewInfo
+from training.core.tenant_scope import scope_to
 
 Writer = Callable[[Cursor[Any]], None]
-
-
-def scope_transaction(cursor: Cursor[Any], tenant_id: UUID | None) -> None:
-    """Scopes the current transaction to a tenant, or to the platform when ``tenant_id`` is None."""
-    if tenant_id is None:
-        cursor.execute("SELECT set_config('app.platform', 'on', true)")
-    else:
-        cursor.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
 
 
 class TenantScopedView(PostgresTrackingRecorder):
@@ -55,7 +52,7 @@ class TenantScopedView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as cursor:
             if releasing is not None:
                 quarantine.lock_exclusive(cursor, releasing.view, releasing.tenant_id)
-            scope_transaction(cursor, tenant_id)
+            scope_to(cursor, tenant_id)
             if releasing is None:
                 self._insert_tracking(cursor, tracking)
             writer(cursor)
@@ -107,3 +104,33 @@ def quarantining(projection_class: type[Projection[Any]]) -> type[Projection[Any
 
     Quarantining.__name__ = Quarantining.__qualname__ = f"Quarantining{projection_class.__name__}"
     return Quarantining
+
+
+@dataclass(frozen=True)
+class ProjectionSpec:
+    """A read model (projection and view), or with no view an event-sourced policy that
+    owns aggregates of its own; ``upstream`` is the application whose events it follows."""
+
+    projection_class: type[Projection[Any]] | type[EventSourcedProjection[Any]]
+    view_class: type[TenantScopedView] | None = None
+    upstream: type[Application[Any]] = TrainingApplication
+
+    @property
+    def name(self) -> str:
+        return str(self.projection_class.name)
+
+    @property
+    def is_policy(self) -> bool:
+        return self.view_class is None
+
+    @property
+    def runnable_class(self) -> type[Projection[Any]] | type[EventSourcedProjection[Any]]:
+        """What a runner runs: a read model's projection quarantines the events it cannot
+        apply (ADR 0026); a policy runs as it is."""
+        if self.view_class is None:
+            return self.projection_class
+        return quarantining(self.projection_class)
+
+    @property
+    def info(self) -> ViewInfo:
+        return ViewInfo(self.name, tuple(self.projection_class.topics), str(self.upstream.name))

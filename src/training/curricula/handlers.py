@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import NotFound, RuleViolated, StaleVersion
 from training.curricula.domain import Curriculum, CurriculumDiff, ModuleSpec
-from training.skills.handlers import usable_skills
+from training.curricula.queries import visible_curriculum
+from training.skills.queries import usable_skills
 
 
 @dataclass(frozen=True)
@@ -140,20 +139,6 @@ def own_curriculum(
         raise NotFound(f"Curriculum {curriculum_id} not found")
     if expected_version is not None and curriculum.version != expected_version:
         raise StaleVersion(expected_version, curriculum.version)
-    return curriculum
-
-
-def visible_curriculum(
-    app: TrainingApplication, tenant_id: UUID | None, curriculum_id: UUID
-) -> Curriculum:
-    """A curriculum ``tenant_id`` may read: its own or the catalogue's (the operator: the
-    catalogue only). Read from the event store; the caller must not save it."""
-    try:
-        curriculum: object = app.repository.get(curriculum_id)
-    except AggregateNotFoundError:
-        raise NotFound(f"Curriculum {curriculum_id} not found") from None
-    if not isinstance(curriculum, Curriculum) or curriculum.tenant_id not in (None, tenant_id):
-        raise NotFound(f"Curriculum {curriculum_id} not found")
     return curriculum
 
 

@@ -18,6 +18,7 @@ from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.principal import requires_scope
 from training.core.http.problems import EXCEPTION_HANDLERS
 from training.core.http.services import (
     IfMatch,
@@ -53,8 +54,7 @@ from training.curricula.handlers import (
     ReviseModule,
     curriculum_diff,
 )
-from training.identity.authentication import requires_scope
-from training.registry import CURRICULA
+from training.curricula.views import CURRICULA
 from training.skills.domain import SkillTarget
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.

@@ -32,7 +32,7 @@ from training.core.pagination import (
     decode_cursor,
     page_of,
 )
-from training.core.views import TenantScopedView, Writer
+from training.core.views import ProjectionSpec, TenantScopedView, Writer
 from training.curricula.domain import Curriculum, ModuleSpec
 
 DRAFT = 0
@@ -447,3 +447,7 @@ async def list_modules(
     )
     # msgspec.convert builds the nested target structs from the jsonb column.
     return Page(msgspec.convert(page.items, list[ModuleListing]), page.next_cursor)
+
+
+# The read model as the runners and read-your-writes know it.
+CURRICULA = ProjectionSpec(CurriculaProjection, CurriculaView)

@@ -19,8 +19,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -35,19 +34,19 @@ from joserfc.errors import (
 )
 from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from training.core.access import Role, scopes_of
-from training.core.context import Actor, ActorKind, CommandContext
+from training.core.access import scopes_of
+from training.core.context import ActorKind
+from training.core.http.principal import Principal
 from training.identity.handlers.sso import SESSION_COOKIE, SESSION_PURPOSE
 from training.identity.keys import KeyRing, LoadedKeys
 from training.identity.oidc import OidcError, OidcProviders
 from training.infra.settings import Settings
-from training.people.handlers.members import member_in_force
+from training.people.queries import member_in_force
 from training.tenancy.domain import OPERATOR_SCOPE
-from training.tenancy.handlers import credentials_in_force
+from training.tenancy.queries import credentials_in_force
 
 ALGORITHMS = ["RS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
@@ -56,46 +55,6 @@ MAX_TOKEN_BYTES = 8 * 1024
 # Real claims nest two or three levels (an address, a list of groups).
 MAX_JSON_DEPTH = 32
 SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
-
-# Routes that answer without a token.
-PUBLIC_PATHS = (
-    "^/healthz$",
-    "^/readyz$",
-    "^/oauth2/token$",
-    "^/\\.well-known/",
-    "^/schema",
-    "^/calendar/",
-    "^/scim/",  # SCIM authenticates its own requests (api/scim.py)
-    "^/auth/",  # single sign-on: the code flow (api/sso.py)
-)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller: the operator, a tenant's API client, or a member (a person)."""
-
-    kind: ActorKind
-    subject: str
-    tenant_id: UUID | None
-    scopes: frozenset[str] = field(default_factory=frozenset)
-    roles: frozenset[Role] = field(default_factory=frozenset)
-
-    @property
-    def is_operator(self) -> bool:
-        return self.kind is ActorKind.OPERATOR
-
-    @property
-    def member_id(self) -> UUID | None:
-        return UUID(self.subject) if self.kind is ActorKind.MEMBER else None
-
-    def is_member(self, member_id: UUID) -> bool:
-        return self.member_id == member_id
-
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
-
-    def context(self, request_id: str) -> CommandContext:
-        return CommandContext(Actor(self.kind, self.subject), request_id, self.tenant_id)
 
 
 class TokenRejected(Exception):
@@ -230,7 +189,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 def session_claims(connection: ASGIConnection[Any, Any, Any, Any], value: str) -> dict[str, Any]:
     """The member and tenant a sign-in session cookie names (sealed, so unforgeable)."""
-    from training.identity.http.sso import runtime_of  # the SSO routes import this module
+    from training.identity.sign_in import runtime_of
 
     runtime = runtime_of(connection.app.state, connection.app.state.services.settings)
     session = runtime.cookies.open(SESSION_PURPOSE, value)
@@ -250,7 +209,7 @@ async def tenant_idp_claims(
     RS256 by default), the connection's audience, and ``exp``. Its email (or an email
     ``sub``) must be a member of that same tenant.
     """
-    from training.identity.http.sso import find_member, runtime_of
+    from training.identity.sign_in import find_member, runtime_of
 
     services = connection.app.state.services
     runtime = runtime_of(connection.app.state, services.settings)
@@ -340,38 +299,3 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             actor=f"{principal.kind}:{principal.subject}",
         )
         return AuthenticationResult(user=principal, auth=claims)
-
-
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
-
-
-def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    principal: Principal = connection.user
-    if not principal.is_operator:
-        raise PermissionDeniedException(detail="this needs the platform operator")
-
-
-def requires_scope(scope: str, *, operator: bool = False) -> Guard:
-    """A tenant's client or member with ``scope``; the operator too when ``operator``.
-
-    Tenant data is reached with tenant credentials only: the operator passes only where the
-    endpoint also serves the platform (its own catalogue, the tenants themselves).
-    """
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal: Principal = connection.user
-        if principal.is_operator:
-            if not operator:
-                raise PermissionDeniedException(detail="this needs a tenant's credentials")
-            return
-        if not principal.has_scope(scope):
-            raise PermissionDeniedException(detail=f"this needs the scope '{scope}'")
-
-    return guard
-
-
-def requires_tenant(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Any authenticated caller of a tenant (the check of what they may see comes later)."""
-    principal: Principal = connection.user
-    if principal.tenant_id is None:
-        raise PermissionDeniedException(detail="this needs a tenant's credentials")

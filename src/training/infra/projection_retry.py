@@ -26,11 +26,10 @@ from eventsourcing.utils import Environment, get_topic
 from training.core import quarantine
 from training.core.projection_runner import ProjectionBusy, maintenance_lock_key, take_lock
 from training.core.quarantine import EventRef, Failure, HeldEvent, Summary, tenants_text
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.infra.database import Database
 from training.infra.recorder import TrainingProcessRecorder
-from training.planning.handlers.process import Planning
-from training.registry import ProjectionSpec
+from training.planning.process import Planning
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from training.core.projection_runner import (
     maintenance_lock_key,
     take_lock,
 )
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.infra.database import Database
-from training.registry import ProjectionSpec, by_name
+from training.registry import by_name
 
 __all__ = ["Progress", "ProjectionBusy", "rebuild", "rebuild_spec"]
 

@@ -47,6 +47,7 @@ from training.core.personal_data import (
     ReviewTextChange,
 )
 from training.core.quarantine import EventRef
+from training.core.tenant_scope import scope_to
 
 # Well below the size that hangs (about 600 KB); a command's transaction is a few KB.
 PIPELINE_LIMIT_BYTES = 256 * 1024
@@ -203,7 +204,7 @@ class TrainingRecorder(SizedInserts):
                 record_command_outcome(curs, change)
                 continue
             # Row-level security checks every row against the transaction's tenant.
-            curs.execute("SELECT set_config('app.tenant_id', %s, true)", (str(change.tenant_id),))
+            scope_to(curs, change.tenant_id)
             if isinstance(change, Erasure):
                 curs.execute("SELECT training.erase_member(%s)", (change.member_id,))
             elif isinstance(change, ReviewTextChange):
@@ -271,7 +272,7 @@ class TrainingRecorder(SizedInserts):
 
     def email_holders(self, tenant_id: UUID, emails: Collection[str]) -> dict[str, UUID]:
         with self.datastore.get_connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            scope_to(conn, tenant_id)
             rows = conn.execute(
                 "SELECT email, member_id FROM training.people "
                 "WHERE tenant_id = %s AND email = ANY(%s)",
@@ -281,7 +282,7 @@ class TrainingRecorder(SizedInserts):
 
     def review_text(self, tenant_id: UUID, review_id: UUID) -> ReviewText | None:
         with self.datastore.get_connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            scope_to(conn, tenant_id)
             row = conn.execute(
                 "SELECT strengths, amendment_reasons FROM training.review_texts "
                 "WHERE review_id = %s",

@@ -18,6 +18,7 @@ from training.cohorts.views import withdrawal_reasons_of_member
 from training.core.access import Role, Scope
 from training.core.errors import NotFound
 from training.core.http.bodies import unreadable_body
+from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.services import (
     POSITION_HEADER,
     IfMatch,
@@ -32,7 +33,6 @@ from training.core.http.services import (
     services_of,
 )
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.identity.authentication import Principal, requires_scope, requires_tenant
 from training.people import views as queries
 from training.people.domain.members import MAX_DISPLAY_NAME, MAX_TEXT
 from training.people.handlers import import_jobs
@@ -46,8 +46,8 @@ from training.people.handlers.members import (
     RegisterMember,
     UpdateMember,
 )
+from training.people.views import MEMBERS
 from training.planning.views.learning import learning_notes_of_member
-from training.registry import MEMBERS
 from training.reviews.views import review_texts_of_member
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.

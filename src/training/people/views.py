@@ -15,7 +15,7 @@ from psycopg import AsyncConnection, Cursor
 from psycopg.rows import class_row, dict_row
 
 from training.core.pagination import INT, TEXT, Page, decode_cursor, page_of
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.people.domain.members import Member
 
 ERASED = "(erased)"
@@ -287,3 +287,7 @@ async def reports_to(conn: AsyncConnection[Any], member_id: UUID, manager_id: UU
     )
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+# The read model as the runners and read-your-writes know it.
+MEMBERS = ProjectionSpec(MembersProjection, MembersView)

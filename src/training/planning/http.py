@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.principal import Principal, requires_tenant
 from training.core.http.services import (
     command_headers,
     principal_of,
@@ -20,12 +21,12 @@ from training.core.http.services import (
     services_of,
 )
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.identity.authentication import Principal, requires_tenant
 from training.people import views as people_queries
+from training.people.views import MEMBERS
 from training.planning.domain.learning import ModuleState
 from training.planning.handlers.learning import RecordProgress
 from training.planning.views import tracks as queries
-from training.registry import MEMBERS, TRACKS
+from training.planning.views.tracks import TRACKS
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"

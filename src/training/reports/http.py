@@ -22,6 +22,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.principal import Principal, requires_tenant
 from training.core.http.services import (
     command_headers,
     principal_of,
@@ -32,9 +33,8 @@ from training.core.http.services import (
 )
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.core.read_store import ViewInfo
-from training.identity.authentication import Principal, requires_tenant
 from training.people import views as people_queries
-from training.registry import MEMBERS
+from training.people.views import MEMBERS
 from training.reports import store as report_store
 from training.reports.domain.requests import ReportKind
 from training.reports.handlers import ReportRequested, RequestReport

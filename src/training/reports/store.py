@@ -72,15 +72,15 @@ from training.core.bus import CommandBus
 from training.core.mapper import MsgspecMapper, PassThroughTranscoder
 from training.core.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
 from training.core.projection_runner import ProjectionSupervisor
-from training.core.views import TenantScopedView
+from training.core.tenant_scope import scope_to, scope_to_async
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.infra.database import worker_url_for
 from training.infra.rendering import RenderingProcess
 from training.people.views import ERASED
 from training.planning.domain.planner import Plan
 from training.planning.domain.tracks import TrainingTrack
-from training.planning.handlers.process import Planning
+from training.planning.process import Planning
 from training.planning.views.tracks import due_dates
-from training.registry import ProjectionSpec
 from training.reports.domain.effectiveness import MIN_GROUP, summarise_changes
 from training.reports.domain.requests import Report, ReportKind
 from training.reports.handlers import (
@@ -89,7 +89,7 @@ from training.reports.handlers import (
     QueuedReport,
     ReportWorker,
 )
-from training.skills.handlers import default_framework
+from training.skills.queries import default_framework
 
 if TYPE_CHECKING:
     from training.reports.rendering import (
@@ -154,7 +154,7 @@ async def _writing(
     pool: AsyncConnectionPool[Any], tenant_id: UUID
 ) -> AsyncIterator[AsyncConnection[Any]]:
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+        await scope_to_async(conn, tenant_id)
         yield conn
 
 
@@ -324,7 +324,7 @@ class SqlReportQueue:
                 yield conn
             return
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            scope_to(conn, tenant_id)
             yield conn
 
     def claim(self) -> QueuedReport | None:

@@ -24,7 +24,7 @@ from training.reviews.domain import (
     check_strengths,
 )
 from training.skills.domain import RoleProfile
-from training.skills.handlers import usable_skills
+from training.skills.queries import usable_skills
 
 MAX_IMPORT = 1000
 IMPORT_AMENDMENT = "updated by the HRIS import"

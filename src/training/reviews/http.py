@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.principal import requires_scope, requires_tenant
 from training.core.http.services import (
     IfMatch,
     command_headers,
@@ -23,7 +24,6 @@ from training.core.http.services import (
     run_command,
     services_of,
 )
-from training.identity.authentication import requires_scope, requires_tenant
 from training.reviews.domain import Goal, PerformanceReview, ReviewContent, SkillRating
 from training.reviews.handlers import (
     AmendReview,

@@ -10,6 +10,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.principal import requires_scope
 from training.core.http.services import (
     IfMatch,
     command_headers,
@@ -21,8 +22,6 @@ from training.core.http.services import (
     services_of,
 )
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.identity.authentication import requires_scope
-from training.registry import SKILLS
 from training.skills import views as queries
 from training.skills.domain import (
     MAX_DESCRIPTION,
@@ -39,8 +38,9 @@ from training.skills.handlers import (
     RetireSkill,
     ReviseRoleProfile,
     RoleProfileSnapshot,
-    default_framework,
 )
+from training.skills.queries import default_framework
+from training.skills.views import SKILLS
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"

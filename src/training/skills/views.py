@@ -16,9 +16,9 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from training.core.pagination import INT, TEXT, Page, decode_cursor, page_of
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.skills.domain import RoleProfile, SkillDefinition, SkillFramework, SkillTarget
-from training.skills.handlers import framework_for
+from training.skills.queries import framework_for
 
 
 class SkillRecord(msgspec.Struct, kw_only=True):
@@ -332,3 +332,7 @@ async def list_revisions(
         )
         rows = [_with_targets(r) for r in await cur.fetchall()]
     return page_of(rows, limit, lambda r: [r.revision])
+
+
+# The read model as the runners and read-your-writes know it.
+SKILLS = ProjectionSpec(SkillsProjection, SkillsView)

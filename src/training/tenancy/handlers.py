@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
-from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
 from training.core.credentials import hash_secret, new_client_id, new_secret
 from training.core.errors import AlreadyExists, Forbidden, NotFound
-from training.skills.handlers import start_framework
+from training.skills.queries import start_framework
 from training.tenancy.domain import ApiClient, Tenant
 
 
@@ -171,33 +168,3 @@ HANDLERS: dict[type, Handler] = {
 
 # Queries on the write model. Credentials are checked against the event store, not a read
 # model, so a suspension or a revocation is in force the moment it is saved.
-
-
-def find_client(app: TrainingApplication, client_id: str) -> ApiClient | None:
-    try:
-        client: object = app.repository.get(ApiClient.create_id(client_id))
-    except AggregateNotFoundError:
-        return None
-    return client if isinstance(client, ApiClient) else None
-
-
-def tenant_is_active(app: TrainingApplication, tenant_id: UUID) -> bool:
-    try:
-        tenant: object = app.repository.get(tenant_id)
-    except AggregateNotFoundError:
-        return False
-    return isinstance(tenant, Tenant) and tenant.is_active
-
-
-def credentials_in_force(
-    app: TrainingApplication, client_id: str, tenant_id: UUID | None
-) -> str | None:
-    """Why a client's credentials must be refused now, or None when they are good."""
-    client = find_client(app, client_id)
-    if client is None or client.tenant_id != tenant_id:
-        return "the client is unknown"
-    if not client.is_active:
-        return "the client was revoked"
-    if tenant_id is not None and not tenant_is_active(app, tenant_id):
-        return "the tenant is suspended"
-    return None

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.core.errors import NotFound
-from training.core.http.services import (
-    IfMatch,
-    command_headers,
-    etag,
-    expected_version,
-    principal_of,
-    read_after,
-    run_command,
-    services_of,
-)
-from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.identity.authentication import operator_only, requires_scope
-from training.registry import TENANCY
+from training.core.http.commands import Commands, answer
+from training.core.http.params import Cursor, IfMatch, Limit, etag, expected_version, text
+from training.core.http.principal import Principal, operator_only, requires_scope
+from training.core.http.reads import Reads
+from training.core.pagination import DEFAULT_LIMIT
+from training.infra.settings import Settings
 from training.tenancy import views as queries
 from training.tenancy.domain import MAX_NAME_LENGTH, MAX_SEAT_LIMIT, TENANT_SCOPES
 from training.tenancy.handlers import (
@@ -35,9 +28,8 @@ from training.tenancy.handlers import (
     TenantSnapshot,
     UpdateTenant,
 )
+from training.tenancy.views import TENANCY
 
-# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
-NO_NUL = r"^[^\x00]*$"
 Slug = Annotated[
     str,
     msgspec.Meta(
@@ -45,14 +37,9 @@ Slug = Annotated[
         description="lower-case letters, digits and inner hyphens",
     ),
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NO_NUL)]
+Name = Annotated[str, text(max_length=MAX_NAME_LENGTH)]
 SeatLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEAT_LIMIT)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
-Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[
-    str | None,
-    QueryParameter(name="cursor", max_length=512, description="next_cursor of the previous page"),
-]
+Reason = Annotated[str, text(max_length=500)]
 
 
 class TenantIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -119,9 +106,8 @@ def _tenant_out(snapshot: TenantSnapshot) -> TenantOut:
     )
 
 
-def _visible_tenant(request: Request[Any, Any, Any], tenant_id: UUID) -> None:
+def _visible_tenant(principal: Principal, tenant_id: UUID) -> None:
     """A tenant's principal sees only its own tenant; any other is simply not found."""
-    principal = principal_of(request)
     if not principal.is_operator and principal.tenant_id != tenant_id:
         raise NotFound(f"tenant {tenant_id} not found")
 
@@ -138,27 +124,24 @@ class TenantController(Controller):
         summary="Register a tenant",
         status_code=201,
     )
-    async def register(
-        self, request: Request[Any, Any, Any], data: JSONBody[TenantIn]
-    ) -> Response[TenantOut]:
-        outcome = await run_command(request, RegisterTenant(data.slug, data.name, data.seat_limit))
+    async def register(self, commands: Commands, data: JSONBody[TenantIn]) -> Response[TenantOut]:
+        outcome = await commands.run(RegisterTenant(data.slug, data.name, data.seat_limit))
         body = _tenant_out(outcome.result)
-        headers = command_headers(outcome, version=body.version)
-        headers["Location"] = f"/v1/tenants/{body.tenant_id}"
-        return Response(body, status_code=201, headers=headers)
+        location = f"/v1/tenants/{body.tenant_id}"
+        return answer(outcome, body, status=201, version=body.version, location=location)
 
     @get("/", guards=[operator_only], operation_id="listTenants", summary="List tenants")
     async def list_tenants(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         status: Annotated[
             str | None, QueryParameter(name="status", pattern="^(active|suspended)$")
         ] = None,
     ) -> TenantPage:
-        await read_after(request, [TENANCY.info])
-        async with services_of(request).store.session(None) as conn:
+        await reads.after([TENANCY.info])
+        async with reads.session() as conn:
             page = await queries.list_tenants(conn, limit=limit, cursor=cursor, status=status)
         return TenantPage(page.items, page.next_cursor)
 
@@ -169,12 +152,11 @@ class TenantController(Controller):
         summary="Read a tenant",
     )
     async def get_tenant(
-        self, request: Request[Any, Any, Any], tenant_id: FromPath[UUID]
+        self, reads: Reads, principal: Principal, tenant_id: FromPath[UUID]
     ) -> Response[queries.TenantRecord]:
-        _visible_tenant(request, tenant_id)
-        await read_after(request, [TENANCY.info])
-        principal = principal_of(request)
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        _visible_tenant(principal, tenant_id)
+        await reads.after([TENANCY.info])
+        async with reads.session() as conn:
             record = await queries.get_tenant(conn, tenant_id)
         if record is None:
             raise NotFound(f"tenant {tenant_id} not found")
@@ -188,15 +170,15 @@ class TenantController(Controller):
     )
     async def update(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         tenant_id: FromPath[UUID],
         data: JSONBody[TenantPatch],
         if_match: IfMatch = None,
     ) -> Response[TenantOut]:
         command = UpdateTenant(tenant_id, data.name, data.seat_limit, expected_version(if_match))
-        outcome = await run_command(request, command)
+        outcome = await commands.run(command)
         body = _tenant_out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{tenant_id:uuid}/suspend",
@@ -207,16 +189,16 @@ class TenantController(Controller):
     )
     async def suspend(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         tenant_id: FromPath[UUID],
         data: JSONBody[SuspensionIn],
         if_match: IfMatch = None,
     ) -> Response[TenantOut]:
-        outcome = await run_command(
-            request, SuspendTenant(tenant_id, data.reason, expected_version(if_match))
+        outcome = await commands.run(
+            SuspendTenant(tenant_id, data.reason, expected_version(if_match))
         )
         body = _tenant_out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{tenant_id:uuid}/reactivate",
@@ -227,16 +209,14 @@ class TenantController(Controller):
     )
     async def reactivate(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         tenant_id: FromPath[UUID],
         data: JSONBody[ReactivationIn],
         if_match: IfMatch = None,
     ) -> Response[TenantOut]:
-        outcome = await run_command(
-            request, ReactivateTenant(tenant_id, expected_version(if_match))
-        )
+        outcome = await commands.run(ReactivateTenant(tenant_id, expected_version(if_match)))
         body = _tenant_out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{tenant_id:uuid}/clients",
@@ -251,13 +231,14 @@ class TenantController(Controller):
         status_code=201,
     )
     async def register_client(
-        self, request: Request[Any, Any, Any], tenant_id: FromPath[UUID], data: JSONBody[ClientIn]
+        self,
+        commands: Commands,
+        settings: Settings,
+        tenant_id: FromPath[UUID],
+        data: JSONBody[ClientIn],
     ) -> Response[ClientCredentialsOut]:
-        outcome = await run_command(
-            request, RegisterApiClient(tenant_id, data.name, tuple(data.scopes))
-        )
+        outcome = await commands.run(RegisterApiClient(tenant_id, data.name, tuple(data.scopes)))
         issued: IssuedCredentials = outcome.result
-        settings = services_of(request).settings
         body = ClientCredentialsOut(
             issued.client_id,
             issued.client_secret,
@@ -265,9 +246,9 @@ class TenantController(Controller):
             list(issued.scopes),
             f"{settings.issuer}/oauth2/token",
         )
-        headers = command_headers(outcome, version=issued.version)
-        headers["Cache-Control"] = "no-store"
-        return Response(body, status_code=201, headers=headers)
+        response = answer(outcome, body, status=201, version=issued.version)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @get(
         "/{tenant_id:uuid}/clients",
@@ -277,15 +258,15 @@ class TenantController(Controller):
     )
     async def list_clients(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
+        principal: Principal,
         tenant_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> ClientPage:
-        _visible_tenant(request, tenant_id)
-        await read_after(request, [TENANCY.info])
-        principal = principal_of(request)
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        _visible_tenant(principal, tenant_id)
+        await reads.after([TENANCY.info])
+        async with reads.session() as conn:
             if principal.is_operator and await queries.get_tenant(conn, tenant_id) is None:
                 raise NotFound(f"tenant {tenant_id} not found")
             page = await queries.list_clients(conn, tenant_id, limit=limit, cursor=cursor)
@@ -299,10 +280,10 @@ class TenantController(Controller):
         status_code=204,
     )
     async def revoke_client(
-        self, request: Request[Any, Any, Any], tenant_id: FromPath[UUID], client_id: FromPath[str]
+        self, commands: Commands, tenant_id: FromPath[UUID], client_id: FromPath[str]
     ) -> Response[None]:
-        outcome = await run_command(request, RevokeApiClient(tenant_id, client_id))
-        return Response(None, status_code=204, headers=command_headers(outcome))
+        outcome = await commands.run(RevokeApiClient(tenant_id, client_id))
+        return answer(outcome, None, status=204)
 
 
 ROUTES = [TenantController]

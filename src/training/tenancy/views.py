@@ -15,7 +15,7 @@ from psycopg import AsyncConnection, Cursor
 from psycopg.rows import class_row
 
 from training.core.pagination import TEXT, TIMESTAMP, Page, decode_cursor, page_of
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.tenancy.domain import ApiClient, Tenant
 
 
@@ -211,3 +211,7 @@ async def list_clients(
         )
         rows = await cur.fetchall()
     return page_of(rows, limit, lambda r: [r.created_at.isoformat(), r.client_id])
+
+
+# The read model as the runners and read-your-writes know it.
+TENANCY = ProjectionSpec(TenancyProjection, TenancyView)

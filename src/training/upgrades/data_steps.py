@@ -33,11 +33,12 @@ from training.cohorts.handlers.cohorts import RecordParticipation
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.context import CommandContext
+from training.core.tenant_scope import scope_to
 from training.infra.database import Database
 from training.infra.migrations import DataReport
 from training.planning.domain.tracks import TrainingTrack
-from training.planning.handlers.process import Planning
-from training.registry import TRACKS
+from training.planning.process import Planning
+from training.planning.views.tracks import TRACKS
 
 PARTICIPATION = "0025-participation-records"
 TRACK_COHORTS = "0025-track-cohorts"
@@ -134,10 +135,7 @@ def _write(
     conn: psycopg.Connection[Any], tenant_id: UUID, tracks: dict[UUID, dict[UUID, Joined]]
 ) -> None:
     # Row-level security checks every row against the tenant the transaction is scoped to.
-    conn.execute(
-        "SELECT set_config('app.tenant_id', %s, true), set_config('app.platform', '', true)",
-        (str(tenant_id),),
-    )
+    scope_to(conn, tenant_id)
     conn.execute("DELETE FROM training.track_cohorts WHERE tenant_id = %s", (tenant_id,))
     rows = [
         (track_id, tenant_id, cohort_id, curriculum_id, version, joined_at)

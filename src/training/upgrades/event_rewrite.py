@@ -56,6 +56,7 @@ from psycopg.types.json import Jsonb
 from training.cohorts.domain.cohorts import Cohort
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
+from training.core.tenant_scope import scope_to
 from training.people.domain.members import ExternalIds, Member, generated_external_id
 from training.people.handlers.members import GiveOpaqueExternalId
 from training.planning.domain.learning import LearningRecord
@@ -358,7 +359,7 @@ def _upcast(cls: Any, state: dict[str, Any]) -> None:
 
 def _in_tenant(conn: psycopg.Connection[Any], tenant_id: UUID) -> None:
     # Row-level security is forced on these tables, for a migrating role without BYPASSRLS too.
-    conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+    scope_to(conn, tenant_id)
 
 
 def _keep_review_text(conn: psycopg.Connection[Any], review_id: UUID, text: _ReviewText) -> None:

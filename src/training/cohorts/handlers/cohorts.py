@@ -25,11 +25,12 @@ from training.cohorts.handlers.participation import (
     registry,
     withdraw_member,
 )
+from training.cohorts.queries import policy
 from training.core.bus import Handler, UnitOfWork
 from training.core.credentials import hash_secret, new_secret
 from training.core.errors import Forbidden, RuleViolated
-from training.curricula.handlers import visible_curriculum
-from training.people.handlers.members import seat_roster
+from training.curricula.queries import visible_curriculum
+from training.people.queries import seat_roster
 
 
 @dataclass(frozen=True)
@@ -180,14 +181,6 @@ class EnrolmentOutcome:
 class IssuedFeed:
     feed_id: UUID
     token: str
-
-
-def policy(uow: UnitOfWork, tenant_id: UUID) -> TrainingPolicy:
-    return uow.get_or_add(
-        TrainingPolicy,
-        TrainingPolicy.create_id(tenant_id),
-        lambda: TrainingPolicy.adopt_defaults(tenant_id),
-    )
 
 
 def _not_active(member_id: UUID, field: str) -> RuleViolated:

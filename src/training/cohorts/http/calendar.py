@@ -25,11 +25,12 @@ from training.cohorts import views as queries
 from training.cohorts.domain.cohorts import CalendarFeed, FeedKind
 from training.cohorts.handlers.cohorts import IssuedFeed, RotateCalendarFeed
 from training.cohorts.http.cohorts import own_member_id
-from training.cohorts.views import SessionRow
+from training.cohorts.views import COHORTS, SessionRow
 from training.core.access import Scope
 from training.core.application import TrainingApplication
 from training.core.credentials import verify_secret
 from training.core.errors import NotFound
+from training.core.http.principal import requires_scope, requires_tenant
 from training.core.http.services import (
     command_headers,
     principal_of,
@@ -37,10 +38,8 @@ from training.core.http.services import (
     run_command,
     services_of,
 )
-from training.identity.authentication import requires_scope, requires_tenant
-from training.people.handlers.members import member_in_force
-from training.registry import COHORTS
-from training.tenancy.handlers import tenant_is_active
+from training.people.queries import member_in_force
+from training.tenancy.queries import tenant_is_active
 
 MEDIA_TYPE = "text/calendar"  # Litestar adds "; charset=utf-8"
 PRODUCT_ID = "-//Training Service//Cohort calendar//EN"

@@ -45,10 +45,12 @@ from training.cohorts.handlers.cohorts import (
     Transfer,
     Withdraw,
 )
+from training.cohorts.views import COHORTS
 from training.core.access import Scope
 from training.core.application import TrainingApplication
 from training.core.bus import Outcome
 from training.core.errors import NotFound, RuleViolated
+from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.services import (
     IfMatch,
     command_headers,
@@ -60,9 +62,8 @@ from training.core.http.services import (
     services_of,
 )
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.curricula.handlers import visible_curriculum
-from training.identity.authentication import Principal, requires_scope, requires_tenant
-from training.registry import COHORTS, MEMBERS
+from training.curricula.queries import visible_curriculum
+from training.people.views import MEMBERS
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
 NO_NUL = r"^[^\x00]*$"

@@ -15,6 +15,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from training.core.http.principal import Principal
 from training.core.http.problems import MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES, Problem
 from training.core.idempotency import commands_of_request
 from training.core.idempotency_store import (
@@ -27,8 +28,7 @@ from training.core.idempotency_store import (
     Unreadable,
     request_fingerprint,
 )
-from training.identity.authentication import Principal
-from training.infra.logging import redact_path
+from training.core.redaction import redact_path
 
 log = structlog.get_logger("training.access")
 

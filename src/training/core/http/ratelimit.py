@@ -50,7 +50,7 @@ from litestar.status_codes import HTTP_401_UNAUTHORIZED
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from training.core.http.middleware import send_problem
-from training.identity.authentication import PUBLIC_PATHS, Principal
+from training.core.http.principal import PUBLIC_PATHS, Principal
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

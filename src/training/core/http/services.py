@@ -21,17 +21,17 @@ from litestar.params import HeaderParameter
 
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus, Outcome
+from training.core.http.principal import Principal
 from training.core.idempotency_store import IdempotencyStore
 from training.core.projection_runner import ProjectionSupervisor
 from training.core.quarantine import held_back, refuse_if_held_back
 from training.core.read_store import APPLICATION_NAME, ReadStore, ViewBehind, ViewInfo
-from training.identity.authentication import Principal
 from training.identity.keys import KeyRing
 from training.infra.database import Database
 from training.infra.settings import Settings
 from training.people.handlers.import_jobs import ImportJobStore
 from training.people.handlers.import_runner import ImportRunner
-from training.registry import PLANNING
+from training.planning.views.tracks import PLANNING
 
 POSITION_HEADER = "Training-Position"
 # The processes whose own events some views follow, by application name: the tracks view and

@@ -19,8 +19,8 @@ from training.core.bus import Handler, UnitOfWork
 from training.core.errors import NotFound, RuleViolated
 from training.identity.domain import SsoConnection
 from training.people.domain.members import EXTERNAL_ID_PATTERN
-from training.people.handlers.members import member_in_force
-from training.tenancy.handlers import tenant_is_active
+from training.people.queries import member_in_force
+from training.tenancy.queries import tenant_is_active
 
 # The session a successful sign-in starts, and the sign-in in progress (both sealed cookies).
 SESSION_COOKIE = "training_session"

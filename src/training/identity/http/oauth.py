@@ -29,7 +29,7 @@ from training.core.http.problems import problem_response
 from training.identity.keys import KeyRing, LoadedKeys
 from training.infra.settings import Settings
 from training.tenancy.domain import OPERATOR_SCOPE, TENANT_SCOPES, ApiClient
-from training.tenancy.handlers import find_client, tenant_is_active
+from training.tenancy.queries import find_client, tenant_is_active
 
 log = structlog.get_logger(__name__)
 

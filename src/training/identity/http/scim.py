@@ -82,6 +82,7 @@ from scim2_server.utils import load_default_resource_types, load_default_schemas
 
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.handlers.cohorts import Enrol, Withdraw
+from training.cohorts.views import COHORTS
 from training.core.access import Scope as AccessScope
 from training.core.bus import ConcurrentModification
 from training.core.context import Actor, ActorKind, CommandContext
@@ -113,17 +114,12 @@ from training.identity.handlers.scim import (
 )
 from training.people.domain.members import Member
 from training.people.domain.teams import Team, Teams
-from training.people.handlers.members import (
-    DeactivateMember,
-    ErasePersonalData,
-    MemberSnapshot,
-    member_with_external_id,
-)
+from training.people.handlers.members import DeactivateMember, ErasePersonalData, MemberSnapshot
 from training.people.handlers.teams import DisbandTeam, ProvisionTeam
 from training.people.http import forget_stored_responses, names_held
-from training.people.views import FROM_MEMBERS, MEMBER_COLUMNS, MemberRecord
-from training.registry import COHORTS, MEMBERS
-from training.tenancy.handlers import credentials_in_force
+from training.people.queries import member_with_external_id
+from training.people.views import FROM_MEMBERS, MEMBER_COLUMNS, MEMBERS, MemberRecord
+from training.tenancy.queries import credentials_in_force
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from training.core.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
 from training.core.personal_data import PersonalData
+from training.core.tenant_scope import scope_to
 from training.infra.database import worker_url_for
 from training.people.handlers.imports import FIRST_MEMBER_ROW, Progress
 
@@ -102,7 +103,7 @@ class ImportJobStore:
                 yield conn
             return
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+            scope_to(conn, tenant_id)
             yield conn
 
     def create(

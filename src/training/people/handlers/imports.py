@@ -50,8 +50,8 @@ from training.people.handlers.members import (
     external_ids_to_write,
     personal_data,
     reissued_id,
-    seat_roster,
 )
+from training.people.queries import seat_roster
 from training.tenancy.domain import Tenant
 
 BATCH_SIZE = 500

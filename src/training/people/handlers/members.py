@@ -13,31 +13,26 @@ conflict in the event store and the one run again is refused (``AlreadyExists`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from training.cohorts.handlers.participation import reopen_participation, withdraw_from_every_cohort
 from training.core.access import Role
 from training.core.aggregate import TrainingAggregate, stable_id
-from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import AlreadyExists, NotFound, RuleViolated
 from training.core.personal_data import PersonalData
 from training.people.domain.members import (
     ExternalIds,
     Member,
-    SeatRoster,
     check_display_name,
     check_email,
     check_external_id,
     lead_of,
 )
+from training.people.queries import seat_roster, tenant_wide
 from training.tenancy.domain import Tenant
-from training.tenancy.handlers import tenant_is_active
 
 A = TypeVar("A", bound=TrainingAggregate)
 
@@ -137,24 +132,6 @@ class MemberSnapshot:
         )
 
 
-def _tenant_wide(uow: UnitOfWork, cls: type[A], aggregate_id: UUID, open_: Callable[[], A]) -> A:
-    """A tenant's one aggregate of ``cls`` (opened, and saved with the rest, when the tenant
-    has none yet). It exists in nearly every command that asks, so it is loaded at once: one
-    read, where asking first whether it exists costs a second one."""
-    try:
-        return uow.get(cls, aggregate_id)
-    except NotFound:  # its id derives from the tenant: not found means it does not exist
-        aggregate = open_()
-        uow.add(aggregate)
-        return aggregate
-
-
-def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
-    return _tenant_wide(
-        uow, SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
-    )
-
-
 def take_seats(uow: UnitOfWork, tenant_id: UUID, member_ids: tuple[UUID, ...]) -> None:
     tenant = uow.get(Tenant, tenant_id)
     seat_roster(uow, tenant_id).take(member_ids, tenant.seat_limit)
@@ -200,7 +177,7 @@ def external_ids_to_write(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds:
     """The tenant's listed external ids, for a command that gives a member an external id
     (opened, and saved with the rest, when the tenant has none yet). Every such command
     writes it, so two of them giving one id to two members conflict on its version."""
-    return _tenant_wide(
+    return tenant_wide(
         uow, ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
     )
 
@@ -374,54 +351,6 @@ def give_opaque_external_id(command: GiveOpaqueExternalId, uow: UnitOfWork) -> M
     if command.sso_subject is not None and not member.erased:
         uow.keep_personal_data(member, PersonalData(None, None, sso_subject=command.sso_subject))
     return MemberSnapshot.of(member)
-
-
-def member_with_external_id(
-    app: TrainingApplication, tenant_id: UUID, external_id: str
-) -> UUID | None:
-    """The member of the tenant an external id leads to now (read from the event store).
-
-    The member must still hold it: an id given up without being listed in ``ExternalIds``
-    (``GiveOpaqueExternalId``) still derives to its old member, and leads nowhere."""
-    keys: ExternalIds | None = None
-    try:
-        found: object = app.repository.get(ExternalIds.create_id(tenant_id))
-        keys = found if isinstance(found, ExternalIds) and found.tenant_id == tenant_id else None
-    except AggregateNotFoundError:
-        pass
-    lead = lead_of(tenant_id, external_id, keys)
-    if lead is None:
-        return None
-    try:
-        member: object = app.repository.get(lead)
-    except AggregateNotFoundError:
-        return None
-    if not isinstance(member, Member) or member.tenant_id != tenant_id:
-        return None
-    if member.external_id != external_id:
-        return None
-    return lead
-
-
-@dataclass(frozen=True)
-class MemberStanding:
-    refusal: str | None
-    roles: tuple[Role, ...] = ()
-
-
-def member_in_force(app: TrainingApplication, tenant_id: UUID, member_id: UUID) -> MemberStanding:
-    """Whether a person may act now, and with which roles (read from the event store)."""
-    try:
-        member: object = app.repository.get(member_id)
-    except AggregateNotFoundError:
-        return MemberStanding("the member is unknown")
-    if not isinstance(member, Member) or member.tenant_id != tenant_id:
-        return MemberStanding("the member is unknown")
-    if not member.is_active or member.erased:
-        return MemberStanding("the member is deactivated")
-    if not tenant_is_active(app, tenant_id):
-        return MemberStanding("the tenant is suspended")
-    return MemberStanding(None, member.roles)
 
 
 HANDLERS: dict[type, Handler] = {

@@ -17,9 +17,10 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from training.core.pagination import INT, Page, decode_cursor, page_of
-from training.core.views import TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView
 from training.planning.domain.planner import Plan
 from training.planning.domain.tracks import DEFAULT_WEEKLY_HOURS, TrainingTrack
+from training.planning.process import Planning
 
 
 def due_dates(
@@ -361,3 +362,8 @@ async def list_plan_versions(
         )
         rows = await cur.fetchall()
     return page_of(rows, limit, lambda r: [r.plan_version])
+
+
+# The read model as the runners and read-your-writes know it.
+PLANNING = ProjectionSpec(Planning)
+TRACKS = ProjectionSpec(TracksProjection, TracksView, upstream=Planning)

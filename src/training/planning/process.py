@@ -47,7 +47,7 @@ from training.planning.domain.tracks import (
 )
 from training.reviews.domain import PerformanceReview
 from training.skills.domain import RoleProfile
-from training.skills.handlers import default_framework
+from training.skills.queries import default_framework
 
 log = structlog.get_logger(__name__)
 
