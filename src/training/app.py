@@ -96,6 +96,25 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+def _context_dependencies(services: Services | None) -> dict[str, Provide]:
+    """What some contexts' controllers need besides core's: the signing keys (identity), the
+    import queue (people), the idempotency store (erasure forgets stored responses)."""
+
+    def wired() -> Services:
+        if services is None:
+            msg = "this app was built for its OpenAPI document only"
+            raise RuntimeError(msg)
+        return services
+
+    return {
+        "key_ring": Provide(lambda: wired().keys, sync_to_thread=False),
+        "token_server": Provide(lambda: wired().token_server, sync_to_thread=False),
+        "import_jobs": Provide(lambda: wired().imports, sync_to_thread=False),
+        "import_runner": Provide(lambda: wired().import_runner, sync_to_thread=False),
+        "idempotency": Provide(lambda: wired().idempotency, sync_to_thread=False),
+    }
+
+
 def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     """The app; ``services=None`` builds it for its OpenAPI document only (no lifespan)."""
 
@@ -144,6 +163,7 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
         dependencies={
             **controller_dependencies(wiring),
             "settings": Provide(lambda: settings, sync_to_thread=False),
+            **_context_dependencies(services),
         },
         middleware=[
             RequestContextMiddleware(),
