@@ -48,7 +48,7 @@ from harness import (
 )
 
 from training.infra.database import Database, database_for
-from training.infra.rebuild import rebuild
+from training.maintenance.rebuild import rebuild
 from training.infra.settings import Settings
 
 SCRATCH_TABLE = "public.bench_events"

@@ -52,7 +52,7 @@ from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurr
 from training.infra.database import Database, app_url_for, create_database, with_dbname
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
-from training.infra.projection_retry import retry
+from training.maintenance.retry import retry
 from training.infra.recorder import TrainingProcessRecorder
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow

@@ -39,8 +39,8 @@ from training.core.views import ProjectionSpec
 from training.infra.database import Database, database_for
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
-from training.infra.projection_retry import retry
-from training.infra.rebuild import rebuild_spec
+from training.maintenance.retry import retry
+from training.maintenance.rebuild import rebuild_spec
 from training.infra.settings import Settings
 from training.people.domain.members import Member
 from training.people.views import MEMBERS

@@ -555,7 +555,7 @@ def _rebuild(settings: Settings, name: str) -> int:
 
     from training.core import quarantine
     from training.infra.database import database_for
-    from training.infra.rebuild import rebuild
+    from training.maintenance.rebuild import rebuild
 
     with database_for(settings) as database:
 
@@ -586,7 +586,7 @@ def _retry(settings: Settings, spec: ProjectionSpec, tenant: str | None) -> int:
 
     from training.core import quarantine
     from training.infra.database import database_for
-    from training.infra.projection_retry import retry
+    from training.maintenance.retry import retry
 
     only = None if tenant is None else [quarantine.tenant_arg(tenant)]
     with database_for(settings) as database:

@@ -23,7 +23,7 @@ from tests.api.races import Request, at_once
 from tests.helpers import ALL_SCOPES, PROBLEM
 from tests.live_server import LiveServer, TenantToken, live_server, tenant_with_token
 from training.infra.database import Database
-from training.infra.rebuild import rebuild
+from training.maintenance.rebuild import rebuild
 
 ROUNDS = 12
 SCIM_JSON = "application/scim+json"

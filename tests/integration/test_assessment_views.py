@@ -30,7 +30,7 @@ from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.projection_runner import ProjectionSupervisor
 from training.infra.database import Database
-from training.infra.rebuild import rebuild
+from training.maintenance.rebuild import rebuild
 from training.people.handlers.members import RegisterMember
 from training.tenancy.handlers import RegisterTenant
 

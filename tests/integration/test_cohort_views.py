@@ -37,7 +37,7 @@ from training.core.read_store import APPLICATION_NAME
 from training.curricula.domain import ModuleFormat, ModuleSpec
 from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database
-from training.infra.rebuild import rebuild
+from training.maintenance.rebuild import rebuild
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.tenancy.handlers import RegisterTenant

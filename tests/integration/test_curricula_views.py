@@ -24,7 +24,7 @@ from training.curricula.handlers import (
     ReviseModule,
 )
 from training.infra.database import Database
-from training.infra.rebuild import rebuild
+from training.maintenance.rebuild import rebuild
 from training.skills.domain import SkillTarget
 from training.tenancy.handlers import RegisterTenant
 

@@ -14,7 +14,7 @@ from training.core.access import Role
 from training.demo.sign_in import demo_member_token, demo_people, find_demo_person
 from training.demo.world import DemoLoaded, load_demo
 from training.infra.database import Database
-from training.infra.rebuild import rebuild
+from training.maintenance.rebuild import rebuild
 from training.registry import PROJECTIONS
 
 

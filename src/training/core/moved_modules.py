@@ -91,8 +91,8 @@ MOVED_MODULES: dict[str, str] = {
     "training.projections.audit": "training.audit.views",
     "training.domain.catalog": "training.catalog",
     "training.projections.registry": "training.registry",
-    "training.projections.rebuild": "training.infra.rebuild",
-    "training.projections.retry": "training.infra.projection_retry",
+    "training.projections.rebuild": "training.maintenance.rebuild",
+    "training.projections.retry": "training.maintenance.retry",
     "training.infra.data_steps": "training.upgrades.data_steps",
     "training.infra.event_rewrite": "training.upgrades.event_rewrite",
 }
