@@ -22,14 +22,9 @@ from tests.reports_queued import (
 from training.bootstrap import command_bus, training_application
 from training.core.bus import CommandBus
 from training.infra.database import Database
-from training.infra.rendering import RenderingProcess
+from training.infra.rendering import LAYOUT_ERROR, RenderFailed, RenderingProcess
 from training.reports import handlers as worker_module
-from training.reports.handlers import (
-    LAYOUT_ERROR,
-    MAX_ATTEMPTS,
-    RenderFailed,
-    ReportWorker,
-)
+from training.reports.handlers import MAX_ATTEMPTS, ReportWorker
 from training.reports.store import SqlReportQueue, SqlReportSources
 
 

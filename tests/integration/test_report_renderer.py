@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from training.infra.rendering import DIED, RenderingProcess
-from training.reports.handlers import LAYOUT_ERROR, RenderFailed, RenderInterrupted
+from training.infra.rendering import (
+    DIED,
+    LAYOUT_ERROR,
+    RenderFailed,
+    RenderingProcess,
+    RenderInterrupted,
+)
 from training.reports.rendering.samples import effectiveness_report
 
 

@@ -39,15 +39,30 @@ from typing import Any
 import structlog
 
 from training.infra.render_child import serve
-from training.reports.handlers import LAYOUT_ERROR, RenderFailed, RenderInterrupted
 
 log = structlog.get_logger(__name__)
 
 # Far above a render's second: a render that takes this long is stuck.
 RENDER_TIMEOUT_SECONDS = 120.0
 DELAY_ENV = "TRAINING_TEST_RENDER_DELAY"
-DIED = "the rendering process stopped abruptly"
 REAP_SECONDS = 5.0
+
+# Reasons a render fails, as the people who asked for the report read them.
+LAYOUT_ERROR = "the layout engine stopped with an error"
+DIED = "the rendering process stopped abruptly"
+
+
+class RenderFailed(Exception):
+    """The PDF could not be rendered; ``reason`` says why, in words for the people waiting."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RenderInterrupted(Exception):
+    """The render was stopped from outside (the worker is stopping): the report is not at
+    fault and is rendered again later."""
 
 
 @dataclass(eq=False)

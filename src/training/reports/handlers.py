@@ -59,6 +59,7 @@ from training.cohorts.domain.cohorts import Cohort
 from training.core.bus import CommandBus, Handler, UnitOfWork
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.errors import DomainError
+from training.infra.rendering import LAYOUT_ERROR, RenderFailed, RenderInterrupted
 from training.people.domain.members import Member
 from training.reports.domain.requests import Report, ReportKind, check_subject
 
@@ -218,23 +219,6 @@ class Built:
 
 class NotReady(Exception):
     """The read models do not hold what the report needs yet (a view still catching up)."""
-
-
-class RenderFailed(Exception):
-    """The PDF could not be rendered; ``reason`` says why, in words for the people waiting."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class RenderInterrupted(Exception):
-    """The render was stopped from outside (the worker is stopping): the report is not at
-    fault and is rendered again later."""
-
-
-# Reasons a render fails, as the people who asked for the report read them.
-LAYOUT_ERROR = "the layout engine stopped with an error"
 
 
 class ReportQueue(Protocol):
