@@ -48,8 +48,8 @@ from harness import (
 )
 
 from training.infra.database import Database, database_for
-from training.maintenance.rebuild import rebuild
 from training.infra.settings import Settings
+from training.maintenance.rebuild import rebuild
 
 SCRATCH_TABLE = "public.bench_events"
 # The DDL of training.training_events (migrations/0002_event_store.sql) without the

@@ -52,8 +52,8 @@ from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurr
 from training.infra.database import Database, app_url_for, create_database, with_dbname
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
-from training.maintenance.retry import retry
 from training.infra.recorder import TrainingProcessRecorder
+from training.maintenance.retry import retry
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.planning.domain.tracks import TrainingTrack

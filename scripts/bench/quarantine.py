@@ -39,9 +39,9 @@ from training.core.views import ProjectionSpec
 from training.infra.database import Database, database_for
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
-from training.maintenance.retry import retry
-from training.maintenance.rebuild import rebuild_spec
 from training.infra.settings import Settings
+from training.maintenance.rebuild import rebuild_spec
+from training.maintenance.retry import retry
 from training.people.domain.members import Member
 from training.people.views import MEMBERS
 from training.tenancy.handlers import RegisterTenant

@@ -18,6 +18,7 @@ from training import __version__, health
 from training.assessments import http as assessments
 from training.audit import http as audit
 from training.cohorts.http import calendar, cohorts
+from training.core.held_events import DegradedViews
 from training.core.http.bodies import TrainingRequest
 from training.core.http.dependencies import Wiring, controller_dependencies
 from training.core.http.middleware import (
@@ -37,7 +38,6 @@ from training.core.http.ratelimit import (
     parse_networks,
 )
 from training.core.http.services import Services
-from training.core.quarantine import DegradedViews
 from training.curricula import http as curricula
 from training.identity.authentication import BearerAuthenticationMiddleware
 from training.identity.http import oauth, scim, sso

@@ -17,9 +17,9 @@ import msgspec
 import structlog
 from litestar import Request, Response, get
 
+from training.core.held_events import DEGRADED_TENANTS_LISTED, DegradedViews
 from training.core.http.services import Services, services_of
 from training.core.projection_runner import RunnerState, leader_lock_key
-from training.core.quarantine import DEGRADED_TENANTS_LISTED, DegradedViews
 from training.core.views import ProjectionSpec
 from training.infra.migrations import MigrationError, unapplied_migrations
 from training.registry import PROJECTIONS

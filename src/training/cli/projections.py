@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def tenant_id_argument(value: str) -> str:
-    from training.core.quarantine import tenant_arg
+    from training.core.held_events import tenant_arg
 
     tenant_arg(value)  # a ValueError is argparse's one-line refusal
     return value
@@ -49,7 +49,7 @@ def projections_command(settings: Settings, args: argparse.Namespace) -> int:
 def rebuild_view(settings: Settings, name: str) -> int:
     import psycopg
 
-    from training.core import quarantine
+    from training.core import held_events
     from training.infra.database import database_for
     from training.maintenance.rebuild import rebuild
 
@@ -65,7 +65,7 @@ def rebuild_view(settings: Settings, name: str) -> int:
         total = rebuild(database, name, progress)
         elapsed = time.perf_counter() - started
         with psycopg.connect(database.worker_url, autocommit=True) as worker:
-            held = quarantine.summary(worker, name)
+            held = held_events.summary(worker, name)
     line = f"rebuilt {name} from {total} events in {elapsed:.1f} s"
     if held.held:
         line += (
@@ -80,15 +80,15 @@ def rebuild_view(settings: Settings, name: str) -> int:
 def retry_held_events(settings: Settings, spec: ProjectionSpec, tenant: str | None) -> int:
     import psycopg
 
-    from training.core import quarantine
+    from training.core import held_events
     from training.infra.database import database_for
     from training.maintenance.retry import retry
 
-    only = None if tenant is None else [quarantine.tenant_arg(tenant)]
+    only = None if tenant is None else [held_events.tenant_arg(tenant)]
     with database_for(settings) as database:
         report = retry(database, spec, only)
         with psycopg.connect(database.worker_url, autocommit=True) as worker:
-            left = quarantine.summary(worker, spec.name)
+            left = held_events.summary(worker, spec.name)
     print(report.line(left))
     return 1 if report.still_held else 0
 

@@ -29,7 +29,7 @@ any other error by its type and where it was raised.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,12 +41,11 @@ import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
-from psycopg import AsyncConnection, Cursor
+from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
-from training.core.read_store import APPLICATION_NAME, ReadStore, ViewBehind, ViewInfo
-from training.core.tenant_scope import scope_to, scope_to_async
+from training.core.tenant_scope import scope_to
 
 log = structlog.get_logger(__name__)
 
@@ -201,12 +200,6 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, OperationalError | InterfaceError)
 
 
-def scope(cursor: Cursor[Any] | psycopg.Connection[Any], tenant_id: UUID | None) -> None:
-    """Scopes the current transaction to ``tenant_id``'s rows, or the platform's (None)."""
-    # A row is its tenant's: the transaction is scoped to the row's tenant (or the platform).
-    scope_to(cursor, tenant_id)
-
-
 def _lock_key(view: str, tenant_id: UUID | None) -> tuple[str, str]:
     return f"training-quarantine:{view}", str(tenant_id) if tenant_id else "platform"
 
@@ -222,7 +215,7 @@ def lock_exclusive(cursor: Cursor[Any], view: str, tenant_id: UUID | None) -> No
 def release(cursor: Cursor[Any], ref: EventRef) -> None:
     """Marks ``ref`` applied, in the transaction that wrote its rows (scoped to its tenant, as
     they are). ``cursor`` must not be pipelined: the row count says whether it still was held."""
-    scope(cursor, ref.tenant_id)
+    scope_to(cursor, ref.tenant_id)
     cursor.execute(
         "UPDATE training.projection_quarantine SET resolved_at = now(), resolution = 'retried', "
         "last_attempt_at = now() WHERE view_name = %s AND notification_id = %s "
@@ -240,7 +233,7 @@ class QuarantineChanged(RuntimeError):
 
 def _holds(cursor: Cursor[DictRow], view: str, tenant_id: UUID | None) -> bool:
     """Whether ``tenant_id`` has unresolved rows in ``view`` (scopes the transaction to it)."""
-    scope(cursor, tenant_id)
+    scope_to(cursor, tenant_id)
     cursor.execute(f"SELECT EXISTS (SELECT 1 {UNRESOLVED_OF_TENANT}) AS held", (view, tenant_id))
     row = cursor.fetchone()
     return bool(row and row["held"])
@@ -319,7 +312,7 @@ class Quarantine:
                     self.healthy.add(s)
             if not holding:
                 return False
-            scope(cursor, ref.tenant_id)
+            scope_to(cursor, ref.tenant_id)
             self.recorder._insert_tracking(cursor, ref.tracking)
             _record(cursor, ref, "parked", None)
         # Parked: the tenant holds itself from now on, whatever held it.
@@ -328,7 +321,7 @@ class Quarantine:
         log.info(
             "projection.event_parked",
             projection=self.view,
-            tenant_id=_text(ref.tenant_id),
+            tenant_id=tenant_text(ref.tenant_id),
             notification_id=ref.notification_id,
             topic=ref.topic,
         )
@@ -338,7 +331,7 @@ class Quarantine:
         # The position and the record commit together: a crash before the commit replays the
         # event (and quarantines it again), a crash after it resumes with the next one.
         with self.recorder.datastore.transaction(commit=True) as cursor:
-            scope(cursor, ref.tenant_id)
+            scope_to(cursor, ref.tenant_id)
             lock_shared(cursor, self.view, ref.tenant_id)
             self.recorder._insert_tracking(cursor, ref.tracking)
             _record(cursor, ref, "failed", failure)
@@ -351,7 +344,7 @@ def alert(ref: EventRef, failure: Failure) -> None:
     log.error(
         "projection.event_quarantined",
         projection=ref.view,
-        tenant_id=_text(ref.tenant_id),
+        tenant_id=tenant_text(ref.tenant_id),
         notification_id=ref.notification_id,
         topic=ref.topic,
         originator_id=str(ref.originator_id),
@@ -362,7 +355,7 @@ def alert(ref: EventRef, failure: Failure) -> None:
     )
 
 
-def _text(tenant_id: UUID | None) -> str:
+def tenant_text(tenant_id: UUID | None) -> str:
     return str(tenant_id) if tenant_id else "platform"
 
 
@@ -390,205 +383,3 @@ def _record(
 # ``worker`` connections log in as the worker role (``Database.worker_url``): they see the held
 # rows of every tenant, without their errors' text. What changes a row does so as the app role,
 # in a transaction scoped to the row's tenant.
-
-
-@dataclass(frozen=True)
-class HeldEvent:
-    ref: EventRef
-    status: str
-
-
-HELD_COLUMNS = f"{COLUMNS}, status"
-
-
-def _held_event(row: Sequence[Any]) -> HeldEvent:
-    ref = EventRef(str(row[0]), int(row[1]), str(row[2]), row[3], str(row[4]), row[5], int(row[6]))
-    return HeldEvent(ref, str(row[7]))
-
-
-def next_held(
-    worker: psycopg.Connection[Any],
-    view: str,
-    tenants: Collection[UUID | None] | None,
-    blocked: Collection[UUID | None] = (),
-) -> HeldEvent | None:
-    """The view's first held event, in the order of the log, of ``tenants`` (every one when
-    None) that is not ``blocked``."""
-
-    def keys(scopes: Collection[UUID | None]) -> list[str]:
-        return [_text(s) for s in scopes]
-
-    row = worker.execute(
-        f"SELECT {HELD_COLUMNS} FROM training.projection_quarantine "
-        "WHERE view_name = %(view)s AND resolved_at IS NULL "
-        "AND (%(all)s OR coalesce(tenant_id::text, 'platform') = ANY(%(tenants)s)) "
-        "AND NOT coalesce(tenant_id::text, 'platform') = ANY(%(blocked)s) "
-        "ORDER BY notification_id LIMIT 1",
-        {
-            "view": view,
-            "all": tenants is None,
-            "tenants": keys(tenants or ()),
-            "blocked": keys(blocked),
-        },
-    ).fetchone()
-    return _held_event(row) if row else None
-
-
-def degraded_tenants(worker: psycopg.Connection[Any], view: str) -> list[UUID | None]:
-    """The view's degraded tenants, the longest degraded first."""
-    rows = worker.execute(
-        "SELECT tenant_id FROM training.projection_quarantine "
-        "WHERE view_name = %s AND resolved_at IS NULL "
-        "GROUP BY tenant_id ORDER BY min(notification_id)",
-        (view,),
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def record_failure(conn: psycopg.Connection[Any], held: HeldEvent, failure: Failure) -> None:
-    """A retry of ``held`` failed again: it becomes (or stays) the tenant's failed event."""
-    with conn.transaction():
-        scope(conn, held.ref.tenant_id)
-        conn.execute(
-            "UPDATE training.projection_quarantine SET status = 'failed', error_type = %s, "
-            "error_message = %s, attempts = attempts + 1, last_attempt_at = now() "
-            "WHERE view_name = %s AND notification_id = %s AND resolved_at IS NULL",
-            (failure.error_type, failure.message, held.ref.view, held.ref.notification_id),
-        )
-    alert(held.ref, failure)
-
-
-def resolve_for_rebuild(
-    conn: psycopg.Connection[Any], worker: psycopg.Connection[Any], view: str
-) -> int:
-    """A rebuild replays every event again: what it cannot apply it quarantines afresh."""
-    resolved = 0
-    with conn.transaction():
-        for tenant_id in degraded_tenants(worker, view):
-            scope(conn, tenant_id)
-            resolved += conn.execute(
-                "UPDATE training.projection_quarantine SET resolved_at = now(), "
-                "resolution = 'rebuilt' WHERE view_name = %s AND resolved_at IS NULL",
-                (view,),
-            ).rowcount
-    return resolved
-
-
-@dataclass(frozen=True)
-class Summary:
-    """How much of a view is held back, for the operator's one-line answers."""
-
-    failed: int
-    parked: int
-    tenants: int
-
-    @property
-    def held(self) -> int:
-        return self.failed + self.parked
-
-
-def summary(worker: psycopg.Connection[Any], view: str) -> Summary:
-    row = worker.execute(
-        "SELECT count(*) FILTER (WHERE status = 'failed'), "
-        "count(*) FILTER (WHERE status = 'parked'), "
-        "count(DISTINCT coalesce(tenant_id::text, 'platform')) "
-        "FROM training.projection_quarantine WHERE view_name = %s AND resolved_at IS NULL",
-        (view,),
-    ).fetchone()
-    assert row is not None
-    return Summary(int(row[0]), int(row[1]), int(row[2]))
-
-
-@dataclass(frozen=True)
-class DegradedTenant:
-    view: str
-    tenant_id: UUID | None
-    since: datetime
-    failed: int
-    parked: int
-
-
-# /readyz lists at most this many tenants per view (most degraded views have one or two; a
-# broken deployment may have every tenant).
-DEGRADED_TENANTS_LISTED = 50
-
-DEGRADED = (
-    "SELECT view_name, tenant_id, since, failed, parked, tenants FROM ("
-    "  SELECT view_name, tenant_id, min(quarantined_at) AS since, "
-    "  count(*) FILTER (WHERE status = 'failed') AS failed, "
-    "  count(*) FILTER (WHERE status = 'parked') AS parked, "
-    "  count(*) OVER (PARTITION BY view_name) AS tenants, "
-    "  row_number() OVER (PARTITION BY view_name ORDER BY min(quarantined_at), tenant_id) AS n "
-    "  FROM training.projection_quarantine WHERE resolved_at IS NULL "
-    "  GROUP BY view_name, tenant_id"
-    f") AS held WHERE n <= {DEGRADED_TENANTS_LISTED} ORDER BY view_name, n"
-)
-
-
-class DegradedViews:
-    """What ``/readyz`` reads of the quarantine, as the worker role: the API's platform
-    sessions see no tenant's rows. One pooled connection at most, opened when first asked and
-    closed after a while idle, so a flood of ``/readyz`` requests opens no more."""
-
-    def __init__(self, worker_conninfo: str) -> None:
-        self.pool = AsyncConnectionPool(
-            worker_conninfo, min_size=0, max_size=1, open=False, timeout=5.0, max_idle=300.0
-        )
-
-    async def open(self) -> None:
-        await self.pool.open()
-
-    async def close(self) -> None:
-        await self.pool.close()
-
-    async def rows(self) -> list[tuple[Any, ...]]:
-        """(view, tenant, since, failed, parked, degraded tenants of the view), per view the
-        longest degraded first."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(DEGRADED)
-            return list(await cur.fetchall())
-
-
-def tenant_arg(value: str) -> UUID | None:
-    """``--tenant``: a tenant id, or ``platform`` for the platform's own events."""
-    return None if value == "platform" else UUID(value)
-
-
-def tenants_text(tenants: Sequence[UUID | None]) -> str:
-    return ", ".join(_text(t) for t in tenants)
-
-
-async def held_back(
-    conn: AsyncConnection[Any], views: Sequence[str], tenant_id: UUID | None, position: int
-) -> tuple[str, int] | None:
-    """The first of ``views`` that holds back an event of ``tenant_id`` at or before
-    ``position``, and how many of the tenant's events it holds: a read that asked for that
-    position would not see its own write. ``conn`` is in a transaction, which this scopes to
-    ``tenant_id`` (the rows are the tenant's)."""
-    await scope_to_async(conn, tenant_id)
-    cur = await conn.execute(
-        "SELECT view_name, count(*) FROM training.projection_quarantine "
-        "WHERE view_name = ANY(%s) AND tenant_id IS NOT DISTINCT FROM %s "
-        "AND resolved_at IS NULL GROUP BY view_name "
-        "HAVING min(notification_id) <= %s ORDER BY view_name LIMIT 1",
-        (list(views), tenant_id, position),
-    )
-    row = await cur.fetchone()
-    return (str(row[0]), int(row[1])) if row else None
-
-
-async def refuse_if_held_back(
-    store: ReadStore, views: Sequence[ViewInfo], tenant_id: UUID | None, position: int
-) -> None:
-    """Read-your-writes for a degraded tenant: the view's position has passed the write, but
-    the write may be among the events held back, so the read answers as a view behind. A view
-    of the planning process's events (tracks) is behind too while the process holds back the
-    tenant's events, which are positions in the same log as the write's."""
-    names = [view.name for view in views if view.upstream == APPLICATION_NAME]
-    names += sorted({view.upstream for view in views if view.upstream != APPLICATION_NAME})
-    if not names:
-        return
-    async with store.session(tenant_id) as conn:
-        held = await held_back(conn, names, tenant_id, position)
-    if held is not None:
-        raise ViewBehind(held[0], position, held[1])

@@ -13,7 +13,7 @@ import psycopg
 from eventsourcing.projection import ProjectionRunner
 from psycopg import sql
 
-from training.core import quarantine
+from training.core import held_events
 from training.core.projection_runner import (
     ProjectionBusy,
     leader_lock_key,
@@ -70,7 +70,7 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
         # Before the tables are emptied: a crash in between leaves rows quarantined for a
         # view that still holds their tenants' older rows, which a second rebuild sorts out.
         with psycopg.connect(database.worker_url) as worker:
-            quarantine.resolve_for_rebuild(lock, worker, name)
+            held_events.resolve_for_rebuild(lock, worker, name)
         with psycopg.connect(database.admin_url) as admin, admin.transaction():
             for table in view_class.tables:
                 schema, _, bare = table.partition(".")

@@ -23,9 +23,10 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment, get_topic
 
-from training.core import quarantine
+from training.core import held_events, quarantine
+from training.core.held_events import HeldEvent, Summary, tenants_text
 from training.core.projection_runner import ProjectionBusy, maintenance_lock_key, take_lock
-from training.core.quarantine import EventRef, Failure, HeldEvent, Summary, tenants_text
+from training.core.quarantine import EventRef, Failure
 from training.core.views import ProjectionSpec, TenantScopedView
 from training.infra.database import Database
 from training.infra.recorder import TrainingProcessRecorder
@@ -177,7 +178,7 @@ def retry(
             f"a retry or rebuild of the {spec.name} projection is running; wait for it to finish",
         )
         with _opened(spec, env) as target:
-            degraded = quarantine.degraded_tenants(worker, spec.name)
+            degraded = held_events.degraded_tenants(worker, spec.name)
             chosen = degraded if tenants is None else [t for t in degraded if t in tenants]
             if not chosen:
                 return report
@@ -219,7 +220,7 @@ def _retry(
         scopes = None  # every tenant's held events follow the platform's, in the log's order
     blocked: set[UUID | None] = set()
     touched: list[UUID | None] = []
-    while (held := quarantine.next_held(worker, report.view, scopes, blocked)) is not None:
+    while (held := held_events.next_held(worker, report.view, scopes, blocked)) is not None:
         tenant_id = held.ref.tenant_id
         if tenant_id not in touched:
             touched.append(tenant_id)
@@ -227,7 +228,7 @@ def _retry(
         if failure is None:
             report.applied += 1
             continue
-        quarantine.record_failure(conn, held, failure)
+        held_events.record_failure(conn, held, failure)
         report.still_held.append(StillHeld(tenant_id, held.ref, failure))
         blocked.add(tenant_id)
         if tenant_id is None and target.platform_holds_all:

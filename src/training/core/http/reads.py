@@ -16,7 +16,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from training.core.quarantine import held_back, refuse_if_held_back
+from training.core.held_events import held_back, refuse_if_held_back
 from training.core.read_store import APPLICATION_NAME, ReadStore, ViewBehind, ViewInfo
 
 
