@@ -38,14 +38,13 @@ from pathlib import Path
 from psycopg_pool import AsyncConnectionPool
 
 from training.bootstrap import command_bus, training_application
+from training.core.command_outcomes import IdempotentRequest, sealing_context
 from training.core.context import CommandContext
 from training.core.idempotency import commands_of_request
 from training.core.idempotency_store import (
     ExpiredRecordsPurge,
     IdempotencyStore,
-    IdempotentRequest,
     request_fingerprint,
-    sealing_context,
 )
 from training.core.read_store import ProcessLiveness
 from training.infra.database import Database, database_for

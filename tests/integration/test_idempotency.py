@@ -18,17 +18,16 @@ from psycopg_pool import AsyncConnectionPool
 from tests import waiting
 from tests.helpers import system_context
 from training.bootstrap import command_bus, training_application
+from training.core.command_outcomes import IdempotentRequest, record_command_outcome
 from training.core.idempotency import commands_of_request
 from training.core.idempotency_store import (
     Claimed,
     ExpiredRecordsPurge,
     IdempotencyStore,
-    IdempotentRequest,
     InFlight,
     Mismatch,
     Replay,
     Unreadable,
-    record_command_outcome,
     request_fingerprint,
 )
 from training.core.read_store import ProcessLiveness

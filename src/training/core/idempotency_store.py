@@ -32,35 +32,31 @@ open.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import psycopg
 import structlog
 from cryptography.exceptions import InvalidTag
-from psycopg import AsyncConnection, Connection, Cursor
+from psycopg import AsyncConnection, Connection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from training.core.bus import Outcome
-from training.core.idempotency import CommandMarker
-from training.core.moved_modules import unpickle
+from training.core.command_outcomes import (
+    RECORDED,
+    IdempotentRequest,
+    Sealer,
+    UnreadableOutcome,
+    open_outcomes,
+    outcome_context,
+    sealing_context,
+)
 from training.core.read_store import LIVENESS_LOCK_SPACE, ProcessLiveness
-from training.core.tenant_scope import leave_scope, scope_to, scope_to_async
-
-
-class Sealer(Protocol):
-    """Authenticated encryption bound to a context (the service's ``SecretBox``)."""
-
-    def seal(self, plaintext: bytes, *, context: bytes = b"") -> bytes: ...
-
-    def open(self, sealed: bytes, *, context: bytes = b"") -> bytes: ...
-
+from training.core.tenant_scope import scope_to_async
 
 log = structlog.get_logger(__name__)
 
@@ -69,14 +65,6 @@ PURGE_INTERVAL_SECONDS = 600.0
 PURGE_BATCH = 1000
 
 Clock = Callable[[], datetime]
-
-# A request's recorded outcomes with the position of each (its last event's notification id).
-RECORDED = (
-    "SELECT o.seq, o.outcome, e.notification_id FROM training.command_outcomes o "
-    "LEFT JOIN training.training_events e ON e.originator_id = o.last_event_id "
-    "AND e.originator_version = o.last_event_version "
-    "WHERE o.principal = %s AND o.key = %s"
-)
 
 
 def _now() -> datetime:
@@ -89,127 +77,6 @@ def request_fingerprint(method: str, path: str, query: bytes, body: bytes) -> st
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
-
-
-def sealing_context(tenant_id: UUID | None, principal: str, key: str) -> bytes:
-    """The associated data of a stored body: the row it belongs to."""
-    tenant = str(tenant_id) if tenant_id is not None else "platform"
-    return "\x00".join(("idempotency", tenant, principal, key)).encode()
-
-
-def outcome_context(tenant_id: UUID | None, principal: str, key: str, seq: int) -> bytes:
-    """The associated data of a recorded command outcome: its row."""
-    return sealing_context(tenant_id, principal, key) + f"\x00command\x00{seq}".encode()
-
-
-def _scope_sync(conn: Connection[Any] | Cursor[Any], tenant_id: UUID | None) -> None:
-    scope_to(conn, tenant_id)
-
-
-def record_command_outcome(curs: Cursor[Any], marker: CommandMarker) -> None:
-    """Writes a command's outcome in the transaction of its events (the recorder calls it).
-
-    A second recording of the same command of the same request breaks the primary key, and
-    so the whole save: the bus then answers the outcome recorded first.
-    """
-    _scope_sync(curs, marker.tenant_id)
-    curs.execute(
-        "INSERT INTO training.command_outcomes (principal, key, seq, tenant_id, outcome, "
-        "last_event_id, last_event_version, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            marker.principal,
-            marker.key,
-            marker.seq,
-            marker.tenant_id,
-            marker.outcome,
-            marker.last_event_id,
-            marker.last_event_version,
-            marker.expires_at,
-        ),
-    )
-    # The platform setting must not outlive the marker in a transaction shared with others.
-    leave_scope(curs)
-
-
-class UnreadableOutcome(Exception):
-    """A recorded outcome was sealed under another secret key, or names a class that no
-    longer exists."""
-
-
-@dataclass(eq=False)
-class IdempotentRequest:
-    """The commands of one attempt of an idempotent request (``RequestCommands``).
-
-    ``recorded`` holds what earlier attempts of the request stored, by command number.
-    """
-
-    box: Sealer
-    conninfo: str
-    tenant_id: UUID | None
-    principal: str
-    key: str
-    expires_at: datetime
-    recorded_outcomes: dict[int, Outcome[Any]] = field(default_factory=dict)
-    # For the response: whether a command was answered from a record, or stored its outcome.
-    replayed: int = 0
-    committed: int = 0
-    _next: int = 0
-
-    def next_command(self) -> int:
-        self._next += 1
-        return self._next
-
-    def recorded(self, seq: int) -> Outcome[Any] | None:
-        outcome = self.recorded_outcomes.get(seq)
-        if outcome is not None:
-            self.replayed += 1
-        return outcome
-
-    def recorded_now(self, seq: int) -> Outcome[Any] | None:
-        with psycopg.connect(self.conninfo) as conn, conn.transaction():
-            _scope_sync(conn, self.tenant_id)
-            rows = conn.execute(RECORDED + " AND o.seq = %s", (self.principal, self.key, seq))
-            found = _open_outcomes(self.box, self.tenant_id, self.principal, self.key, rows)
-        self.recorded_outcomes.update(found)
-        return self.recorded(seq)
-
-    def marker(self, seq: int, result: Any, last_event: Any) -> CommandMarker:
-        # pickle: results are the handlers' own types (dataclasses, snapshots, aggregates). The
-        # bytes are sealed with the service's key, so only what this service wrote is loaded.
-        sealed = self.box.seal(
-            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
-            context=outcome_context(self.tenant_id, self.principal, self.key, seq),
-        )
-        self.committed += 1
-        return CommandMarker(
-            tenant_id=self.tenant_id,
-            principal=self.principal,
-            key=self.key,
-            seq=seq,
-            outcome=sealed,
-            last_event_id=last_event.originator_id,
-            last_event_version=int(last_event.originator_version),
-            expires_at=self.expires_at,
-        )
-
-
-def _open_outcomes(
-    box: Sealer,
-    tenant_id: UUID | None,
-    principal: str,
-    key: str,
-    rows: Any,
-) -> dict[int, Outcome[Any]]:
-    opened: dict[int, Outcome[Any]] = {}
-    for seq, sealed, position in rows:
-        context = outcome_context(tenant_id, principal, key, int(seq))
-        try:
-            result = unpickle(box.open(bytes(sealed), context=context))
-        except (InvalidTag, ImportError, AttributeError, pickle.UnpicklingError) as error:
-            # Sealed under another key, or naming a class no release knows any more.
-            raise UnreadableOutcome from error
-        opened[int(seq)] = Outcome(result, int(position) if position is not None else None)
-    return opened
 
 
 @dataclass(frozen=True)
@@ -299,7 +166,7 @@ class IdempotencyStore:
             cur = await conn.execute(RECORDED, (principal, key))
             rows = await cur.fetchall()
         try:
-            recorded = _open_outcomes(self.box, tenant_id, principal, key, rows)
+            recorded = open_outcomes(self.box, tenant_id, principal, key, rows)
         except UnreadableOutcome:
             log.warning("idempotency.unreadable_outcome")
             return Unreadable()

@@ -35,8 +35,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from training.core import quarantine
+from training.core.command_outcomes import record_command_outcome
 from training.core.idempotency import CommandMarker
-from training.core.idempotency_store import record_command_outcome
 from training.core.personal_data import (
     CohortReason,
     Erasure,

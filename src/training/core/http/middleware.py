@@ -15,13 +15,13 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from training.core.command_outcomes import IdempotentRequest
 from training.core.http.principal import Principal
 from training.core.http.problems import MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES, Problem
 from training.core.idempotency import commands_of_request
 from training.core.idempotency_store import (
     Claimed,
     IdempotencyStore,
-    IdempotentRequest,
     InFlight,
     Mismatch,
     Replay,
