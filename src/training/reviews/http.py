@@ -7,23 +7,18 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.concurrency import sync_to_thread
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody
 
 from training.core.access import Scope
+from training.core.application import TrainingApplication
 from training.core.errors import NotFound
-from training.core.http.principal import requires_scope, requires_tenant
-from training.core.http.services import (
-    IfMatch,
-    command_headers,
-    etag,
-    expected_version,
-    principal_of,
-    run_command,
-    services_of,
-)
+from training.core.http.commands import Commands, answer
+from training.core.http.params import IfMatch, etag, expected_version, text
+from training.core.http.principal import Principal, requires_scope, requires_tenant
+from training.core.http.reads import Reads
 from training.reviews.domain import Goal, PerformanceReview, ReviewContent, SkillRating
 from training.reviews.handlers import (
     AmendReview,
@@ -38,10 +33,8 @@ from training.reviews.handlers import (
 )
 from training.reviews.views import review_text_of
 
-# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
-NO_NUL = r"^[^\x00]*$"
-Cycle = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=NO_NUL)]
-ReviewExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)]
+Cycle = Annotated[str, text(max_length=40)]
+ReviewExternalId = Annotated[str, text(max_length=128)]
 Skill = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
 
@@ -52,7 +45,7 @@ class RatingIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class GoalIn(msgspec.Struct, forbid_unknown_fields=True):
-    goal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=NO_NUL)]
+    goal_id: Annotated[str, text(max_length=20)]
     skill: Skill
     target_level: Level
     due: date
@@ -62,7 +55,7 @@ class ContentIn(msgspec.Struct, forbid_unknown_fields=True):
     ratings: Annotated[list[RatingIn], msgspec.Meta(max_length=100)]
     overall_rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
     strengths: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]],
+        list[Annotated[str, text(min_length=0, max_length=500)]],
         msgspec.Meta(max_length=20),
     ] = []
     goals: Annotated[list[GoalIn], msgspec.Meta(max_length=20)] = []
@@ -78,7 +71,7 @@ class ReviewIn(ContentIn, forbid_unknown_fields=True, kw_only=True):
 
 
 class AmendmentIn(ContentIn, forbid_unknown_fields=True, kw_only=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
+    reason: Annotated[str, text(max_length=500)]
 
 
 class Empty(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,8 +148,6 @@ def _out(snapshot: ReviewSnapshot) -> ReviewOut:
 
 
 def _required(value: Any, field: str) -> Any:
-    from litestar.exceptions import ValidationException
-
     if value in (None, ""):
         raise ValidationException(
             detail=f"{field} is required",
@@ -177,9 +168,7 @@ class ReviewController(Controller):
         summary="Record a review (a draft, or finalised at once with `finalise`)",
         status_code=201,
     )
-    async def draft(
-        self, request: Request[Any, Any, Any], data: JSONBody[ReviewIn]
-    ) -> Response[ReviewOut]:
+    async def draft(self, commands: Commands, data: JSONBody[ReviewIn]) -> Response[ReviewOut]:
         command = DraftReview(
             _required(data.cycle, "cycle"),
             _required(data.member_id, "member_id"),
@@ -189,11 +178,10 @@ class ReviewController(Controller):
             data.finalise,
             tuple(data.strengths),
         )
-        outcome = await run_command(request, command)
+        outcome = await commands.run(command)
         body = _out(outcome.result)
-        headers = command_headers(outcome, version=body.version)
-        headers["Location"] = f"/v1/reviews/{body.review_id}"
-        return Response(body, status_code=201, headers=headers)
+        location = f"/v1/reviews/{body.review_id}"
+        return answer(outcome, body, status=201, version=body.version, location=location)
 
     @get(
         "/{review_id:uuid}",
@@ -202,18 +190,20 @@ class ReviewController(Controller):
         summary="A review: HR and the person reviewed",
     )
     async def get_review(
-        self, request: Request[Any, Any, Any], review_id: FromPath[UUID]
+        self,
+        app: TrainingApplication,
+        reads: Reads,
+        principal: Principal,
+        review_id: FromPath[UUID],
     ) -> Response[ReviewDetail]:
-        principal = principal_of(request)
-        services = services_of(request)
-        review = await sync_to_thread(load_review, services.app, review_id)
+        review = await sync_to_thread(load_review, app, review_id)
         if not isinstance(review, PerformanceReview) or review.tenant_id != principal.tenant_id:
             raise NotFound(f"review {review_id} not found")
         if not (principal.has_scope(Scope.MEMBERS_READ) or principal.is_member(review.member_id)):
             raise PermissionDeniedException(detail="only HR and the person reviewed read a review")
         content = review.content
-        async with services.store.session(principal.tenant_id) as conn:
-            text = await review_text_of(conn, review.id)
+        async with reads.session() as conn:
+            free_text = await review_text_of(conn, review.id)
         body = ReviewDetail(
             review.id,
             review.external_id,
@@ -225,10 +215,10 @@ class ReviewController(Controller):
             review.reviewer_id,
             [RatingIn(r.skill, r.level) for r in content.ratings],
             content.overall_rating,
-            list(text.strengths),
+            list(free_text.strengths),
             [GoalIn(g.goal_id, g.skill, g.target_level, g.due) for g in content.goals],
             content.target_role_profile,
-            list(text.amendment_reasons),
+            list(free_text.amendment_reasons),
         )
         return Response(body, headers={"ETag": etag(review.version)})
 
@@ -240,19 +230,18 @@ class ReviewController(Controller):
     )
     async def revise(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         review_id: FromPath[UUID],
         data: JSONBody[ContentIn],
         if_match: IfMatch = None,
     ) -> Response[ReviewOut]:
-        outcome = await run_command(
-            request,
+        outcome = await commands.run(
             ReviseReview(
                 review_id, _content(data), expected_version(if_match), tuple(data.strengths)
-            ),
+            )
         )
         body = _out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{review_id:uuid}/finalise",
@@ -263,14 +252,14 @@ class ReviewController(Controller):
     )
     async def finalise(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         review_id: FromPath[UUID],
         data: JSONBody[Empty],
         if_match: IfMatch = None,
     ) -> Response[ReviewOut]:
-        outcome = await run_command(request, FinaliseReview(review_id, expected_version(if_match)))
+        outcome = await commands.run(FinaliseReview(review_id, expected_version(if_match)))
         body = _out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{review_id:uuid}/amendments",
@@ -281,7 +270,7 @@ class ReviewController(Controller):
     )
     async def amend(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         review_id: FromPath[UUID],
         data: JSONBody[AmendmentIn],
         if_match: IfMatch = None,
@@ -293,9 +282,9 @@ class ReviewController(Controller):
             expected_version(if_match),
             tuple(data.strengths),
         )
-        outcome = await run_command(request, command)
+        outcome = await commands.run(command)
         body = _out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        return answer(outcome, body, version=body.version)
 
 
 class ReviewImportController(Controller):
@@ -314,7 +303,7 @@ class ReviewImportController(Controller):
         status_code=200,
     )
     async def import_reviews(
-        self, request: Request[Any, Any, Any], data: JSONBody[ImportIn]
+        self, commands: Commands, data: JSONBody[ImportIn]
     ) -> Response[ImportReport]:
         reviews = tuple(
             ImportedReview(
@@ -328,8 +317,8 @@ class ReviewImportController(Controller):
             )
             for i, item in enumerate(data.reviews)
         )
-        outcome = await run_command(request, ImportReviews(reviews))
-        return Response(ImportReport(list(outcome.result)), headers=command_headers(outcome))
+        outcome = await commands.run(ImportReviews(reviews))
+        return answer(outcome, ImportReport(list(outcome.result)))
 
 
 ROUTES = [ReviewController, ReviewImportController]
