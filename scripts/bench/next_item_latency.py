@@ -56,7 +56,7 @@ from harness import (
 )
 from joserfc import jwt
 
-from training.assessments.domain.attempts import Item, ItemKind
+from training.assessments.domain.items import Item, ItemKind
 from training.assessments.domain.scoring import probability_correct
 from training.assessments.handlers import starter_bank
 from training.core.access import Scope

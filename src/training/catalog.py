@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from training.assessments.domain.attempts import (
-    AssessmentAttempt,
-    AssessmentSlot,
-    ItemBank,
-    ItemCalibration,
-    SkillEvidence,
-)
+from training.assessments.domain.attempts import AssessmentAttempt
+from training.assessments.domain.evidence import SkillEvidence
+from training.assessments.domain.items import ItemBank, ItemCalibration
+from training.assessments.domain.slots import AssessmentSlot
 from training.cohorts.domain.cohorts import (
     CalendarFeed,
     Cohort,

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from tests.helpers import system_context
-from training.assessments.domain.attempts import EvidenceKind, ItemKind
+from training.assessments.domain.evidence import EvidenceKind
+from training.assessments.domain.items import ItemKind
 from training.assessments.handlers import (
     AbandonAttempt,
     AnswerItem,

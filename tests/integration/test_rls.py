@@ -23,7 +23,7 @@ from psycopg import sql
 from tests import waiting
 from tests.helpers import system_context
 from tests.waiting import views_caught_up
-from training.assessments.domain.attempts import EvidenceKind
+from training.assessments.domain.evidence import EvidenceKind
 from training.assessments.handlers import RecordEvidence
 from training.bootstrap import command_bus, projection_supervisor, training_application
 from training.cohorts.handlers.cohorts import ChangeTrainingPolicy, CompleteModule, GiveFeedback

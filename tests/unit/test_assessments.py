@@ -8,16 +8,8 @@ import uuid
 
 import pytest
 
-from training.assessments.domain.attempts import (
-    AssessmentAttempt,
-    AssessmentSlot,
-    AttemptStatus,
-    Item,
-    ItemBank,
-    ItemCalibration,
-    ItemKind,
-    Option,
-)
+from training.assessments.domain.attempts import AssessmentAttempt, AttemptStatus
+from training.assessments.domain.items import Item, ItemBank, ItemCalibration, ItemKind, Option
 from training.assessments.domain.profile import EVIDENCE_SE, Measurement, combine, theta_for_level
 from training.assessments.domain.scoring import (
     DEFAULT_CUT_SCORES,
@@ -25,6 +17,7 @@ from training.assessments.domain.scoring import (
     StopRule,
     probability_correct,
 )
+from training.assessments.domain.slots import AssessmentSlot
 from training.core.errors import InvalidTransition, LimitReached, RuleViolated
 
 TENANT = uuid.uuid4()

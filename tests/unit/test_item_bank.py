@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from training.assessments.domain.attempts import ItemKind, check_item
+from training.assessments.domain.items import ItemKind, check_item
 from training.assessments.domain.scoring import THETA_MAX, THETA_MIN, ItemParameters
 from training.assessments.handlers import BANK_FILE, starter_bank
 

@@ -11,20 +11,11 @@ from functools import cache
 from importlib import resources
 from uuid import UUID, uuid4
 
-from training.assessments.domain.attempts import (
-    AssessmentAttempt,
-    AssessmentSlot,
-    AttemptStatus,
-    EvidenceKind,
-    Item,
-    ItemBank,
-    ItemCalibration,
-    ItemKind,
-    Option,
-    Result,
-    SkillEvidence,
-)
+from training.assessments.domain.attempts import AssessmentAttempt, AttemptStatus, Result
+from training.assessments.domain.evidence import EvidenceKind, SkillEvidence
+from training.assessments.domain.items import Item, ItemBank, ItemCalibration, ItemKind, Option
 from training.assessments.domain.scoring import CutScores, ItemParameters, StopRule
+from training.assessments.domain.slots import AssessmentSlot
 from training.cohorts.queries import policy
 from training.core.bus import Handler, UnitOfWork
 from training.core.context import ActorKind

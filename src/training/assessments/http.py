@@ -23,14 +23,9 @@ from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from training.assessments import views as queries
-from training.assessments.domain.attempts import (
-    AssessmentAttempt,
-    EvidenceKind,
-    Item,
-    ItemKind,
-    Option,
-    Result,
-)
+from training.assessments.domain.attempts import AssessmentAttempt, Result
+from training.assessments.domain.evidence import EvidenceKind
+from training.assessments.domain.items import Item, ItemKind, Option
 from training.assessments.domain.profile import Measurement, combine, evidence_measurement
 from training.assessments.domain.scoring import (
     ItemParameters,

@@ -21,12 +21,9 @@ from eventsourcing.utils import get_topic
 from psycopg import AsyncConnection, Cursor
 from psycopg.rows import class_row
 
-from training.assessments.domain.attempts import (
-    AssessmentAttempt,
-    ItemCalibration,
-    Result,
-    SkillEvidence,
-)
+from training.assessments.domain.attempts import AssessmentAttempt, Result
+from training.assessments.domain.evidence import SkillEvidence
+from training.assessments.domain.items import ItemCalibration
 from training.core.pagination import (
     INT,
     TIMESTAMP,

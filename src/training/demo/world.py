@@ -301,7 +301,7 @@ def take_demo_assessments(bus: CommandBus, tenant_id: uuid.UUID, request_id: str
     an engineer of a fixed (seeded) ability would under the 2PL model; returns the attempts."""
     import random
 
-    from training.assessments.domain.attempts import ItemKind
+    from training.assessments.domain.items import ItemKind
     from training.assessments.domain.scoring import probability_correct
     from training.assessments.handlers import AnswerItem, StartAssessment, starter_bank
     from training.people.domain.members import Member

@@ -1,4 +1,4 @@
-"""Assessments: item banks, adaptive attempts, calibrated parameters and other evidence.
+"""An engineer's adaptive attempt at one skill.
 
 An attempt administers one item at a time, chosen adaptively (maximum information with
 randomesque exposure control), scores every answer with EAP under the 2PL model and stops
@@ -14,13 +14,14 @@ whether it was right.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
 from eventsourcing.domain import event
 
+from training.assessments.domain.items import Item
 from training.assessments.domain.scoring import (
     CutScores,
     Estimate,
@@ -30,68 +31,13 @@ from training.assessments.domain.scoring import (
     estimate,
     select_item,
 )
-from training.core.aggregate import TrainingAggregate, stable_id
-from training.core.errors import InvalidTransition, LimitReached, RuleViolated
+from training.core.aggregate import TrainingAggregate
+from training.core.errors import InvalidTransition, RuleViolated
 from training.skills.domain import check_level
 
 # An attempt left alone this long after its item's deadline is closed as timed out.
 ABANDON_GRACE = timedelta(minutes=10)
 RANDOMESQUE = 5
-
-
-class ItemKind(StrEnum):
-    SINGLE_CHOICE = "single_choice"
-    MULTIPLE_CHOICE = "multiple_choice"
-    CODE_OUTPUT = "code_output"
-    ORDERING = "ordering"
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """An item's content and key. ``version`` grows with every revision of the content."""
-
-    item_id: str
-    skill: str
-    kind: ItemKind
-    stem: str
-    code: str | None
-    options: tuple[Option, ...]
-    answer: tuple[str, ...]
-    time_limit_seconds: int
-    version: int = 1
-
-    def is_correct(self, answer: tuple[str, ...]) -> bool:
-        """Ordering items compare the sequence; choice items compare the set."""
-        if self.kind is ItemKind.ORDERING:
-            return answer == self.answer
-        return sorted(answer) == sorted(self.answer)
-
-
-def check_item(item: Item) -> Item:
-    option_ids = [o.id for o in item.options]
-    if len(set(option_ids)) != len(option_ids) or len(option_ids) < 2:
-        raise RuleViolated("an item has two or more options with distinct ids", field="options")
-    if not item.stem.strip():
-        raise RuleViolated("an item has a question", field="stem")
-    if not set(item.answer) <= set(option_ids) or not item.answer:
-        raise RuleViolated("the answer names the item's options", field="answer")
-    expected = {
-        ItemKind.SINGLE_CHOICE: len(item.answer) == 1,
-        ItemKind.CODE_OUTPUT: len(item.answer) == 1,
-        ItemKind.MULTIPLE_CHOICE: 1 <= len(item.answer) < len(option_ids),
-        ItemKind.ORDERING: sorted(item.answer) == sorted(option_ids),
-    }[item.kind]
-    if not expected:
-        raise RuleViolated(f"the answer does not fit a {item.kind} item", field="answer")
-    if not 15 <= item.time_limit_seconds <= 900:
-        raise RuleViolated("a time limit is 15-900 seconds", field="time_limit_seconds")
-    return item
 
 
 class AttemptStatus(StrEnum):
@@ -366,273 +312,3 @@ class AssessmentAttempt(TrainingAggregate):
     @event(Rescored)
     def _rescored(self, result: Result) -> None:
         self.rescored.append(result)
-
-
-class AssessmentSlot(TrainingAggregate):
-    """One per engineer and skill: at most one attempt at a time, and the retake cool-down."""
-
-    TOPIC = "training.assessments:AssessmentSlot"
-
-    class Event(TrainingAggregate.Event):
-        TOPIC = "training.assessments:AssessmentSlot.Event"
-
-    class Created(Event, TrainingAggregate.Created):
-        TOPIC = "training.assessments:AssessmentSlot.Created"
-
-    class Opened(Created):
-        TOPIC = "training.assessments:AssessmentSlot.Opened"
-        member_id: UUID
-        skill: str
-
-    class AttemptStarted(Event):
-        TOPIC = "training.assessments:AssessmentSlot.AttemptStarted"
-        attempt_id: UUID
-
-    class AttemptEnded(Event):
-        TOPIC = "training.assessments:AssessmentSlot.AttemptEnded"
-        attempt_id: UUID
-        completed: bool
-        ended_at: datetime
-
-    @staticmethod
-    def create_id(tenant_id: UUID, member_id: UUID, skill: str) -> UUID:
-        return stable_id("tenants", tenant_id, "assessment-slot", member_id, skill)
-
-    @classmethod
-    def open(cls, tenant_id: UUID, member_id: UUID, skill: str) -> AssessmentSlot:
-        return cls(member_id=member_id, skill=skill, tenant_id=tenant_id)
-
-    @event(Opened)
-    def __init__(self, member_id: UUID, skill: str, *, tenant_id: UUID | None = None) -> None:
-        self.tenant_id = tenant_id
-        self.member_id = member_id
-        self.skill = skill
-        self.open_attempt: UUID | None = None
-        self.last_completed_at: datetime | None = None
-
-    def begin(self, attempt_id: UUID, now: datetime, cooldown_days: int) -> None:
-        if self.open_attempt is not None:
-            raise InvalidTransition(
-                f"an attempt on {self.skill} is in progress ({self.open_attempt}); finish or "
-                "abandon it first"
-            )
-        if self.last_completed_at is not None and cooldown_days > 0:
-            allowed = self.last_completed_at + timedelta(days=cooldown_days)
-            if now < allowed:
-                raise LimitReached(
-                    f"a retake of {self.skill} is possible from {allowed.date().isoformat()} "
-                    f"({cooldown_days}-day cool-down)"
-                )
-        self._attempt_started(attempt_id=attempt_id)
-
-    @event(AttemptStarted)
-    def _attempt_started(self, attempt_id: UUID) -> None:
-        self.open_attempt = attempt_id
-
-    def end(self, attempt_id: UUID, *, completed: bool, now: datetime) -> None:
-        if self.open_attempt == attempt_id:
-            self._attempt_ended(attempt_id=attempt_id, completed=completed, ended_at=now)
-
-    @event(AttemptEnded)
-    def _attempt_ended(self, attempt_id: UUID, completed: bool, ended_at: datetime) -> None:
-        self.open_attempt = None
-        if completed:
-            self.last_completed_at = ended_at
-
-
-class ItemBank(TrainingAggregate):
-    """A tenant's private items, on top of the starter bank every tenant shares."""
-
-    TOPIC = "training.assessments:ItemBank"
-
-    class Event(TrainingAggregate.Event):
-        TOPIC = "training.assessments:ItemBank.Event"
-
-    class Created(Event, TrainingAggregate.Created):
-        TOPIC = "training.assessments:ItemBank.Created"
-
-    class Opened(Created):
-        TOPIC = "training.assessments:ItemBank.Opened"
-
-    class ItemAdded(Event):
-        TOPIC = "training.assessments:ItemBank.ItemAdded"
-        item: Item
-        difficulty: float
-        discrimination: float
-
-    class ItemRevised(Event):
-        TOPIC = "training.assessments:ItemBank.ItemRevised"
-        item: Item
-
-    @staticmethod
-    def create_id(tenant_id: UUID) -> UUID:
-        return stable_id("tenants", tenant_id, "item-bank")
-
-    @classmethod
-    def open(cls, tenant_id: UUID) -> ItemBank:
-        return cls(tenant_id=tenant_id)
-
-    @event(Opened)
-    def __init__(self, *, tenant_id: UUID | None = None) -> None:
-        self.tenant_id = tenant_id
-        self.items: dict[str, Item] = {}
-        self.initial: dict[str, ItemParameters] = {}
-
-    def add(self, item: Item, difficulty: float, discrimination: float, taken: set[str]) -> None:
-        item = check_item(item)
-        if item.item_id in self.items or item.item_id in taken:
-            raise RuleViolated(f"the item {item.item_id!r} exists", field="item_id")
-        ItemParameters(item.item_id, difficulty, discrimination)  # validates the numbers
-        self._item_added(
-            item=replace(item, version=1),
-            difficulty=difficulty,
-            discrimination=discrimination,
-        )
-
-    @event(ItemAdded)
-    def _item_added(self, item: Item, difficulty: float, discrimination: float) -> None:
-        self.items[item.item_id] = item
-        self.initial[item.item_id] = ItemParameters(item.item_id, difficulty, discrimination)
-
-    def revise(self, item: Item) -> Item:
-        current = self.items.get(item.item_id)
-        if current is None:
-            raise RuleViolated(f"no private item {item.item_id!r}", field="item_id")
-        revised = replace(check_item(item), version=current.version + 1)
-        if replace(revised, version=0) != replace(current, version=0):
-            self._item_revised(item=revised)
-        return self.items[item.item_id]
-
-    @event(ItemRevised)
-    def _item_revised(self, item: Item) -> None:
-        self.items[item.item_id] = item
-
-
-class ItemCalibration(TrainingAggregate):
-    """A tenant's published item-parameter versions. Version 0 is the shipped parameters."""
-
-    TOPIC = "training.assessments:ItemCalibration"
-
-    class Event(TrainingAggregate.Event):
-        TOPIC = "training.assessments:ItemCalibration.Event"
-
-    class Created(Event, TrainingAggregate.Created):
-        TOPIC = "training.assessments:ItemCalibration.Created"
-
-    class Opened(Created):
-        TOPIC = "training.assessments:ItemCalibration.Opened"
-
-    class ParametersPublished(Event):
-        TOPIC = "training.assessments:ItemCalibration.ParametersPublished"
-        version: int
-        parameters: tuple[ItemParameters, ...]
-        responses_used: int
-
-    @staticmethod
-    def create_id(tenant_id: UUID) -> UUID:
-        return stable_id("tenants", tenant_id, "item-calibration")
-
-    @classmethod
-    def open(cls, tenant_id: UUID) -> ItemCalibration:
-        return cls(tenant_id=tenant_id)
-
-    @event(Opened)
-    def __init__(self, *, tenant_id: UUID | None = None) -> None:
-        self.tenant_id = tenant_id
-        self.versions: dict[int, dict[str, ItemParameters]] = {}
-
-    @property
-    def current_version(self) -> int:
-        return max(self.versions, default=0)
-
-    def publish(self, parameters: tuple[ItemParameters, ...], responses_used: int) -> int:
-        version = self.current_version + 1
-        self._parameters_published(
-            version=version, parameters=parameters, responses_used=responses_used
-        )
-        return version
-
-    @event(ParametersPublished)
-    def _parameters_published(
-        self, version: int, parameters: tuple[ItemParameters, ...], responses_used: int
-    ) -> None:
-        self.versions[version] = {p.item_id: p for p in parameters}
-
-
-class EvidenceKind(StrEnum):
-    CODE_REVIEW = "code_review"
-    PROJECT_REVIEW = "project_review"
-
-
-class SkillEvidence(TrainingAggregate):
-    """Rubric-based observations by HR or a manager (code and project reviews)."""
-
-    TOPIC = "training.assessments:SkillEvidence"
-
-    class Event(TrainingAggregate.Event):
-        TOPIC = "training.assessments:SkillEvidence.Event"
-
-    class Created(Event, TrainingAggregate.Created):
-        TOPIC = "training.assessments:SkillEvidence.Created"
-
-    class Opened(Created):
-        TOPIC = "training.assessments:SkillEvidence.Opened"
-        member_id: UUID
-
-    class EvidenceRecorded(Event):
-        TOPIC = "training.assessments:SkillEvidence.EvidenceRecorded"
-        evidence_id: UUID
-        kind: EvidenceKind
-        skill: str
-        observed_level: int
-        link: str | None
-        note: str
-
-    @staticmethod
-    def create_id(tenant_id: UUID, member_id: UUID) -> UUID:
-        return stable_id("tenants", tenant_id, "skill-evidence", member_id)
-
-    @classmethod
-    def open(cls, tenant_id: UUID, member_id: UUID) -> SkillEvidence:
-        return cls(member_id=member_id, tenant_id=tenant_id)
-
-    @event(Opened)
-    def __init__(self, member_id: UUID, *, tenant_id: UUID | None = None) -> None:
-        self.tenant_id = tenant_id
-        self.member_id = member_id
-        self.count = 0
-
-    def record(
-        self,
-        evidence_id: UUID,
-        kind: EvidenceKind,
-        skill: str,
-        observed_level: int,
-        link: str | None,
-        note: str,
-    ) -> None:
-        check_level(observed_level, "observed_level")
-        if link is not None and not link.startswith("https://"):
-            raise RuleViolated("a link is an https URL", field="link")
-        if len(note) > 2000:
-            raise RuleViolated("the note is too long", field="note")
-        self._evidence_recorded(
-            evidence_id=evidence_id,
-            kind=kind,
-            skill=skill,
-            observed_level=observed_level,
-            link=link,
-            note=note.strip(),
-        )
-
-    @event(EvidenceRecorded)
-    def _evidence_recorded(
-        self,
-        evidence_id: UUID,
-        kind: EvidenceKind,
-        skill: str,
-        observed_level: int,
-        link: str | None,
-        note: str,
-    ) -> None:
-        self.count += 1
