@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.commands import Commands, answer
+from training.core.http.params import Cursor, Limit, text
 from training.core.http.principal import Principal, requires_tenant
-from training.core.http.services import (
-    command_headers,
-    principal_of,
-    read_after,
-    run_command,
-    services_of,
-)
-from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.core.http.reads import Reads
+from training.core.pagination import DEFAULT_LIMIT
 from training.people import views as people_queries
 from training.people.views import MEMBERS
 from training.planning.domain.learning import ModuleState
@@ -28,19 +24,14 @@ from training.planning.handlers.learning import RecordProgress
 from training.planning.views import tracks as queries
 from training.planning.views.tracks import TRACKS
 
-# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
-NO_NUL = r"^[^\x00]*$"
-Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
-
 
 class ProgressIn(msgspec.Struct, forbid_unknown_fields=True):
     """A skip needs a reason; it takes the module out of future plans and re-plans."""
 
     curriculum_id: UUID
-    key: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+    key: Annotated[str, text(max_length=64)]
     state: ModuleState
-    reason: Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)] = ""
+    reason: Annotated[str, text(min_length=0, max_length=500)] = ""
 
 
 class ProgressAccepted(msgspec.Struct):
@@ -52,12 +43,10 @@ class PlanHistory(msgspec.Struct):
     next_cursor: str | None
 
 
-async def _may_see_track(
-    request: Request[Any, Any, Any], principal: Principal, member_id: UUID
-) -> None:
+async def _may_see_track(reads: Reads, principal: Principal, member_id: UUID) -> None:
     """The person, anyone in their manager line, or HR (members:read); someone who is not a
     member of the caller's tenant is not found."""
-    async with services_of(request).store.session(principal.tenant_id) as conn:
+    async with reads.session() as conn:
         if await people_queries.get_member(conn, member_id) is None:
             raise NotFound(f"member {member_id} not found")
         if principal.is_member(member_id) or principal.has_scope(Scope.MEMBERS_READ):
@@ -91,12 +80,11 @@ class TrackController(Controller):
         "`frozen_since`) and plans nothing until they are reactivated.",
     )
     async def get_track(
-        self, request: Request[Any, Any, Any], member_id: FromPath[UUID]
+        self, reads: Reads, principal: Principal, member_id: FromPath[UUID]
     ) -> queries.TrackRecord:
-        principal = principal_of(request)
-        await read_after(request, [MEMBERS.info, TRACKS.info])
-        await _may_see_track(request, principal, member_id)
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        await reads.after([MEMBERS.info, TRACKS.info])
+        await _may_see_track(reads, principal, member_id)
+        async with reads.session() as conn:
             track = await queries.get_track(conn, _tenant_of(principal), member_id)
         if track is None:
             raise NotFound(f"no track for member {member_id} yet")
@@ -110,15 +98,15 @@ class TrackController(Controller):
     )
     async def history(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
+        principal: Principal,
         member_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> PlanHistory:
-        principal = principal_of(request)
-        await read_after(request, [MEMBERS.info, TRACKS.info])
-        await _may_see_track(request, principal, member_id)
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        await reads.after([MEMBERS.info, TRACKS.info])
+        await _may_see_track(reads, principal, member_id)
+        async with reads.session() as conn:
             page = await queries.list_plan_versions(conn, member_id, limit=limit, cursor=cursor)
         return PlanHistory(page.items, page.next_cursor)
 
@@ -128,12 +116,11 @@ class TrackController(Controller):
         operation_id="getMyTrack",
         summary="The signed-in engineer's own track",
     )
-    async def my_track(self, request: Request[Any, Any, Any]) -> queries.TrackRecord:
-        principal = principal_of(request)
+    async def my_track(self, reads: Reads, principal: Principal) -> queries.TrackRecord:
         if principal.member_id is None:
             raise PermissionDeniedException(detail="this needs a person's sign-in")
-        await read_after(request, [TRACKS.info])
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        await reads.after([TRACKS.info])
+        async with reads.session() as conn:
             track = await queries.get_track(conn, _tenant_of(principal), principal.member_id)
         if track is None:
             raise NotFound(
@@ -149,12 +136,12 @@ class TrackController(Controller):
         status_code=200,
     )
     async def progress(
-        self, request: Request[Any, Any, Any], data: JSONBody[ProgressIn]
+        self, commands: Commands, data: JSONBody[ProgressIn]
     ) -> Response[ProgressAccepted]:
-        outcome = await run_command(
-            request, RecordProgress(data.curriculum_id, data.key, data.state, data.reason)
+        outcome = await commands.run(
+            RecordProgress(data.curriculum_id, data.key, data.state, data.reason)
         )
-        return Response(ProgressAccepted(outcome.result), headers=command_headers(outcome))
+        return answer(outcome, ProgressAccepted(outcome.result))
 
 
 ROUTES = [TrackController]
