@@ -178,8 +178,9 @@ def issue_token(
     operation_id="issueToken",
     exclude_from_auth=True,
 )
-async def token_endpoint(request: Request[Any, Any, State]) -> Response[bytes]:
-    services = request.app.state.services
+async def token_endpoint(
+    request: Request[Any, Any, State], token_server: TokenServer
+) -> Response[bytes]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
         return problem_response(
@@ -190,9 +191,7 @@ async def token_endpoint(request: Request[Any, Any, State]) -> Response[bytes]:
             extensions={"error": "invalid_request"},
         )
     form = {key: str(value) for key, value in (await request.form()).items()}
-    status, body, _headers = await sync_to_thread(
-        issue_token, services.token_server, request.headers, form
-    )
+    status, body, _headers = await sync_to_thread(issue_token, token_server, request.headers, form)
     if status >= 400:
         error = body if isinstance(body, dict) else {}
         response = problem_response(
@@ -220,8 +219,8 @@ async def token_endpoint(request: Request[Any, Any, State]) -> Response[bytes]:
     operation_id="getJwks",
     exclude_from_auth=True,
 )
-async def jwks(request: Request[Any, Any, State]) -> dict[str, Any]:
-    keys: LoadedKeys = await sync_to_thread(request.app.state.services.keys.current)
+async def jwks(key_ring: KeyRing) -> dict[str, Any]:
+    keys: LoadedKeys = await sync_to_thread(key_ring.current)
     return keys.jwks()
 
 
@@ -232,8 +231,7 @@ async def jwks(request: Request[Any, Any, State]) -> dict[str, Any]:
     operation_id="getAuthorizationServerMetadata",
     exclude_from_auth=True,
 )
-async def metadata(request: Request[Any, Any, State]) -> dict[str, Any]:
-    settings: Settings = request.app.state.services.settings
+async def metadata(settings: Settings) -> dict[str, Any]:
     return {
         "issuer": settings.issuer,
         "token_endpoint": f"{settings.issuer}/oauth2/token",
