@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, get, patch, post, put
+from litestar import Controller, Response, get, patch, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.commands import Commands, answer
+from training.core.http.params import Cursor, IfMatch, Limit, etag, expected_version, text
 from training.core.http.principal import requires_scope
-from training.core.http.services import (
-    IfMatch,
-    command_headers,
-    etag,
-    expected_version,
-    principal_of,
-    read_after,
-    run_command,
-    services_of,
-)
-from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.core.http.reads import Reads
+from training.core.pagination import DEFAULT_LIMIT
 from training.skills import views as queries
 from training.skills.domain import (
     MAX_DESCRIPTION,
@@ -42,15 +35,11 @@ from training.skills.handlers import (
 from training.skills.queries import default_framework
 from training.skills.views import SKILLS
 
-# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
-NO_NUL = r"^[^\x00]*$"
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=NO_NUL)]
-Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION, pattern=NO_NUL)]
-Descriptor = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DESCRIPTOR, pattern=NO_NUL)]
+Name = Annotated[str, text(max_length=MAX_NAME)]
+Description = Annotated[str, text(min_length=0, max_length=MAX_DESCRIPTION)]
+Descriptor = Annotated[str, text(max_length=MAX_DESCRIPTOR)]
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
-Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
 # Path parameters are checked by their PathParameter; a msgspec.Meta here would be ignored.
 CodePath = Annotated[str, PathParameter(max_length=64)]
 
@@ -137,7 +126,7 @@ class RevisionPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _profile_out(snapshot: RoleProfileSnapshot) -> RoleProfileOut:
+def role_profile_out(snapshot: RoleProfileSnapshot) -> RoleProfileOut:
     return RoleProfileOut(
         str(snapshot.profile_id),
         snapshot.key,
@@ -150,7 +139,7 @@ def _profile_out(snapshot: RoleProfileSnapshot) -> RoleProfileOut:
     )
 
 
-def _targets(targets: list[TargetIn]) -> tuple[SkillTarget, ...]:
+def skill_targets(targets: list[TargetIn]) -> tuple[SkillTarget, ...]:
     return tuple(SkillTarget(t.skill, t.level) for t in targets)
 
 
@@ -182,7 +171,7 @@ class SkillController(Controller):
     )
     async def list_skills(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         category: Annotated[str | None, QueryParameter(name="category", max_length=64)] = None,
@@ -191,8 +180,8 @@ class SkillController(Controller):
         ] = None,
         include_retired: Annotated[bool, QueryParameter(name="include_retired")] = False,
     ) -> SkillPage:
-        await read_after(request, [SKILLS.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([SKILLS.info])
+        async with reads.session() as conn:
             page = await queries.list_skills(
                 conn,
                 limit=limit,
@@ -209,11 +198,9 @@ class SkillController(Controller):
         operation_id="getSkill",
         summary="One skill with its seven level descriptors",
     )
-    async def get_skill(
-        self, request: Request[Any, Any, Any], code: CodePath
-    ) -> queries.SkillRecord:
-        await read_after(request, [SKILLS.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+    async def get_skill(self, reads: Reads, code: CodePath) -> queries.SkillRecord:
+        await reads.after([SKILLS.info])
+        async with reads.session() as conn:
             record = await queries.get_skill(conn, code)
         if record is None:
             raise NotFound(f"skill {code} not found")
@@ -227,15 +214,14 @@ class SkillController(Controller):
         status_code=201,
     )
     async def add_skill(
-        self, request: Request[Any, Any, Any], data: JSONBody[SkillIn]
+        self, commands: Commands, data: JSONBody[SkillIn]
     ) -> Response[ChangeAccepted]:
         skill = SkillDefinition(
             data.code, data.name, data.category, data.description, tuple(data.levels)
         )
-        outcome = await run_command(request, AddSkill(skill))
-        headers = command_headers(outcome)
-        headers["Location"] = f"/v1/skills/{data.code}"
-        return Response(ChangeAccepted(outcome.result), status_code=201, headers=headers)
+        outcome = await commands.run(AddSkill(skill))
+        body = ChangeAccepted(outcome.result)
+        return answer(outcome, body, status=201, location=f"/v1/skills/{data.code}")
 
     @patch(
         "/skills/{code:str}",
@@ -244,10 +230,10 @@ class SkillController(Controller):
         summary="Rename a skill (default or custom)",
     )
     async def rename_skill(
-        self, request: Request[Any, Any, Any], code: CodePath, data: JSONBody[SkillRename]
+        self, commands: Commands, code: CodePath, data: JSONBody[SkillRename]
     ) -> Response[ChangeAccepted]:
-        outcome = await run_command(request, RenameSkill(code, data.name))
-        return Response(ChangeAccepted(outcome.result), headers=command_headers(outcome))
+        outcome = await commands.run(RenameSkill(code, data.name))
+        return answer(outcome, ChangeAccepted(outcome.result))
 
     @post(
         "/skills/{code:str}/retire",
@@ -257,10 +243,10 @@ class SkillController(Controller):
         status_code=200,
     )
     async def retire_skill(
-        self, request: Request[Any, Any, Any], code: CodePath, data: JSONBody[Empty]
+        self, commands: Commands, code: CodePath, data: JSONBody[Empty]
     ) -> Response[ChangeAccepted]:
-        outcome = await run_command(request, RetireSkill(code))
-        return Response(ChangeAccepted(outcome.result), headers=command_headers(outcome))
+        outcome = await commands.run(RetireSkill(code))
+        return answer(outcome, ChangeAccepted(outcome.result))
 
 
 class RoleProfileController(Controller):
@@ -276,13 +262,13 @@ class RoleProfileController(Controller):
     )
     async def list_profiles(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         include_retired: Annotated[bool, QueryParameter(name="include_retired")] = False,
     ) -> RoleProfilePage:
-        await read_after(request, [SKILLS.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([SKILLS.info])
+        async with reads.session() as conn:
             page = await queries.list_role_profiles(
                 conn, limit=limit, cursor=cursor, include_retired=include_retired
             )
@@ -296,14 +282,15 @@ class RoleProfileController(Controller):
         status_code=201,
     )
     async def define(
-        self, request: Request[Any, Any, Any], data: JSONBody[RoleProfileIn]
+        self, commands: Commands, data: JSONBody[RoleProfileIn]
     ) -> Response[RoleProfileOut]:
-        command = DefineRoleProfile(data.key, data.name, data.description, _targets(data.targets))
-        outcome = await run_command(request, command)
-        body = _profile_out(outcome.result)
-        headers = command_headers(outcome, version=body.version)
-        headers["Location"] = f"/v1/role-profiles/{body.key}"
-        return Response(body, status_code=201, headers=headers)
+        targets = skill_targets(data.targets)
+        outcome = await commands.run(
+            DefineRoleProfile(data.key, data.name, data.description, targets)
+        )
+        body = role_profile_out(outcome.result)
+        location = f"/v1/role-profiles/{body.key}"
+        return answer(outcome, body, status=201, version=body.version, location=location)
 
     @get(
         "/{key:str}",
@@ -311,11 +298,9 @@ class RoleProfileController(Controller):
         operation_id="getRoleProfile",
         summary="A role profile's current revision",
     )
-    async def get_profile(
-        self, request: Request[Any, Any, Any], key: CodePath
-    ) -> Response[queries.RoleProfileRecord]:
-        await read_after(request, [SKILLS.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+    async def get_profile(self, reads: Reads, key: CodePath) -> Response[queries.RoleProfileRecord]:
+        await reads.after([SKILLS.info])
+        async with reads.session() as conn:
             record = await queries.get_role_profile(conn, key)
         if record is None:
             raise NotFound(f"role profile {key} not found")
@@ -329,17 +314,18 @@ class RoleProfileController(Controller):
     )
     async def revise(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         key: CodePath,
         data: JSONBody[RoleProfileRevision],
         if_match: IfMatch = None,
     ) -> Response[RoleProfileOut]:
+        targets = skill_targets(data.targets)
         command = ReviseRoleProfile(
-            key, data.name, data.description, _targets(data.targets), expected_version(if_match)
+            key, data.name, data.description, targets, expected_version(if_match)
         )
-        outcome = await run_command(request, command)
-        body = _profile_out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        outcome = await commands.run(command)
+        body = role_profile_out(outcome.result)
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{key:str}/retire",
@@ -349,11 +335,11 @@ class RoleProfileController(Controller):
         status_code=200,
     )
     async def retire(
-        self, request: Request[Any, Any, Any], key: CodePath, data: JSONBody[Empty]
+        self, commands: Commands, key: CodePath, data: JSONBody[Empty]
     ) -> Response[RoleProfileOut]:
-        outcome = await run_command(request, RetireRoleProfile(key))
-        body = _profile_out(outcome.result)
-        return Response(body, headers=command_headers(outcome, version=body.version))
+        outcome = await commands.run(RetireRoleProfile(key))
+        body = role_profile_out(outcome.result)
+        return answer(outcome, body, version=body.version)
 
     @get(
         "/{key:str}/revisions",
@@ -363,13 +349,13 @@ class RoleProfileController(Controller):
     )
     async def revisions(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         key: CodePath,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> RevisionPage:
-        await read_after(request, [SKILLS.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([SKILLS.info])
+        async with reads.session() as conn:
             profile = await queries.get_role_profile(conn, key)
             if profile is None:
                 raise NotFound(f"role profile {key} not found")
