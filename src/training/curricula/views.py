@@ -145,7 +145,7 @@ REFRESH = (
 class CurriculaView(TenantScopedView):
     tables = ("training.curricula", "training.curriculum_modules")
 
-    def insert(self, e: Curriculum.Drafted, tracking: Tracking) -> None:
+    def curriculum_drafted(self, e: Curriculum.Drafted, tracking: Tracking) -> None:
         def rows(cur: Cursor[Any]) -> None:
             cur.execute(
                 "INSERT INTO training.curricula (curriculum_id, tenant_id, title, description, "
@@ -169,16 +169,18 @@ class CurriculaView(TenantScopedView):
 
         self.write(tracking, e.tenant_id, rows)
 
-    def update(
+    def curriculum_changed(
         self,
         e: Curriculum.Event,
         tracking: Tracking,
-        changes: dict[str, Any],
-        modules: Writer | None = None,
+        columns: dict[str, Any],
+        change_modules: Writer | None = None,
     ) -> None:
-        """Sets ``changes`` on the curriculum; ``modules(cur)`` changes its module rows."""
+        """Sets ``columns`` and the new version on the curriculum's row; ``change_modules(cur)``
+        then changes its module rows, and what follows from them (the module count, whether
+        the draft differs from the latest version) is recomputed."""
         # Column names come from this module only, never from input.
-        assignments = "".join(f", {column} = %({column})s" for column in changes)
+        assignments = "".join(f", {column} = %({column})s" for column in columns)
 
         def rows(cur: Cursor[Any]) -> None:
             cur.execute(
@@ -188,11 +190,11 @@ class CurriculaView(TenantScopedView):
                     "version": e.originator_version,
                     "at": e.timestamp,
                     "id": e.originator_id,
-                    **changes,
+                    **columns,
                 },
             )
-            if modules is not None:
-                modules(cur)
+            if change_modules is not None:
+                change_modules(cur)
                 cur.execute(REFRESH, (e.originator_id,))
 
         self.write(tracking, e.tenant_id, rows)
@@ -217,7 +219,7 @@ class CurriculaView(TenantScopedView):
         def modules(cur: Cursor[Any]) -> None:
             self._insert_modules(cur, e, DRAFT, [e.module], ordered=False)
 
-        self.update(e, tracking, {}, modules)
+        self.curriculum_changed(e, tracking, {}, modules)
 
     def revise_module(self, e: Curriculum.ModuleRevised, tracking: Tracking) -> None:
         def modules(cur: Cursor[Any]) -> None:
@@ -228,7 +230,7 @@ class CurriculaView(TenantScopedView):
             )
             self._insert_modules(cur, e, DRAFT, [e.module], ordered=False)
 
-        self.update(e, tracking, {}, modules)
+        self.curriculum_changed(e, tracking, {}, modules)
 
     def remove_module(self, e: Curriculum.ModuleRemoved, tracking: Tracking) -> None:
         def modules(cur: Cursor[Any]) -> None:
@@ -238,13 +240,13 @@ class CurriculaView(TenantScopedView):
                 (e.originator_id, e.key),
             )
 
-        self.update(e, tracking, {}, modules)
+        self.curriculum_changed(e, tracking, {}, modules)
 
     def publish(self, e: Curriculum.VersionPublished, tracking: Tracking) -> None:
         def modules(cur: Cursor[Any]) -> None:
             self._insert_modules(cur, e, e.version, e.modules, ordered=True)
 
-        self.update(e, tracking, {"latest_version": e.version}, modules)
+        self.curriculum_changed(e, tracking, {"latest_version": e.version}, modules)
 
 
 class CurriculaProjection(Projection[CurriculaView]):
@@ -268,11 +270,11 @@ class CurriculaProjection(Projection[CurriculaView]):
 
     @process_event.register
     def _(self, e: Curriculum.Drafted, tracking: Tracking) -> None:
-        self.view.insert(e, tracking)
+        self.view.curriculum_drafted(e, tracking)
 
     @process_event.register
     def _(self, e: Curriculum.Retitled, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"title": e.title, "description": e.description})
+        self.view.curriculum_changed(e, tracking, {"title": e.title, "description": e.description})
 
     @process_event.register
     def _(self, e: Curriculum.ModuleAdded, tracking: Tracking) -> None:
@@ -292,7 +294,7 @@ class CurriculaProjection(Projection[CurriculaView]):
 
     @process_event.register
     def _(self, e: Curriculum.Retired, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"status": "retired"})
+        self.view.curriculum_changed(e, tracking, {"status": "retired"})
 
 
 # Queries run in a transaction scoped to the caller's tenant, or to the platform for the
@@ -310,7 +312,9 @@ MODULE_COLUMNS = (
 SCOPES = {"all": None, "tenant": "tenant_id IS NOT NULL", "catalogue": "tenant_id IS NULL"}
 
 
-def _after(cursor: str | None, *, positioned: bool) -> tuple[datetime, UUID, int | None] | None:
+def _cursor_after(
+    cursor: str | None, *, positioned: bool
+) -> tuple[datetime, UUID, int | None] | None:
     """The (created_at, curriculum_id[, position]) a cursor of these queries names."""
     if cursor is None:
         return None
@@ -355,7 +359,7 @@ async def list_curricula(
     status: str | None = None,
 ) -> Page[CurriculumRecord]:
     """Curricula in the order they were created; ``scope`` picks own, catalogue or both."""
-    after = _after(cursor, positioned=False)
+    after = _cursor_after(cursor, positioned=False)
     where = SCOPES[scope]
     async with conn.cursor(row_factory=class_row(CurriculumRecord)) as cur:
         await cur.execute(
@@ -406,7 +410,7 @@ async def list_modules(
     ``level`` matches a target's level: the target of ``skill`` when a skill is given, any
     target otherwise. Ordered by curriculum (as created) and then the published order.
     """
-    after = _after(cursor, positioned=True)
+    after = _cursor_after(cursor, positioned=True)
     target: dict[str, Any] = {}
     if skill is not None:
         target["skill"] = skill

@@ -57,7 +57,7 @@ class RevisionRecord(msgspec.Struct, kw_only=True):
     actor: str
 
 
-def _targets(targets: tuple[SkillTarget, ...]) -> Jsonb:
+def _targets_json(targets: tuple[SkillTarget, ...]) -> Jsonb:
     return Jsonb([{"skill": t.skill, "level": t.level} for t in targets])
 
 
@@ -133,12 +133,12 @@ class SkillsView(TenantScopedView):
                     e.key,
                     e.name,
                     e.description,
-                    _targets(e.targets),
+                    _targets_json(e.targets),
                     e.originator_version,
                     e.timestamp,
                 ),
             )
-            self._revision(cur, e, 1, e.name, e.description, e.targets)
+            self._insert_revision(cur, e, 1, e.name, e.description, e.targets)
 
         self.write(tracking, e.tenant_id, rows)
 
@@ -151,13 +151,13 @@ class SkillsView(TenantScopedView):
                     e.name,
                     e.description,
                     e.revision,
-                    _targets(e.targets),
+                    _targets_json(e.targets),
                     e.originator_version,
                     e.timestamp,
                     e.originator_id,
                 ),
             )
-            self._revision(cur, e, e.revision, e.name, e.description, e.targets)
+            self._insert_revision(cur, e, e.revision, e.name, e.description, e.targets)
 
         self.write(tracking, e.tenant_id, rows)
 
@@ -172,7 +172,7 @@ class SkillsView(TenantScopedView):
         self.write(tracking, e.tenant_id, rows)
 
     @staticmethod
-    def _revision(
+    def _insert_revision(
         cur: Cursor[Any],
         e: RoleProfile.Event,
         revision: int,
@@ -189,7 +189,7 @@ class SkillsView(TenantScopedView):
                 revision,
                 name,
                 description,
-                _targets(targets),
+                _targets_json(targets),
                 e.timestamp,
                 e.actor,
             ),
@@ -289,7 +289,7 @@ PROFILE_COLUMNS = (
 )
 
 
-def _with_targets(record: Any) -> Any:
+def _with_target_records(record: Any) -> Any:
     record.targets = msgspec.convert(record.targets, list[TargetRecord])
     return record
 
@@ -305,7 +305,7 @@ async def list_role_profiles(
             "ORDER BY key LIMIT %(limit)s",
             {"after": after, "retired": include_retired, "limit": limit + 1},
         )
-        rows = [_with_targets(r) for r in await cur.fetchall()]
+        rows = [_with_target_records(r) for r in await cur.fetchall()]
     return page_of(rows, limit, lambda r: [r.key])
 
 
@@ -315,7 +315,7 @@ async def get_role_profile(conn: AsyncConnection[Any], key: str) -> RoleProfileR
             f"SELECT {PROFILE_COLUMNS} FROM training.role_profiles WHERE key = %s", (key,)
         )
         row = await cur.fetchone()
-    return _with_targets(row) if row else None
+    return _with_target_records(row) if row else None
 
 
 async def list_revisions(
@@ -330,7 +330,7 @@ async def list_revisions(
             "ORDER BY revision LIMIT %(limit)s",
             {"id": profile_id, "after": after, "limit": limit + 1},
         )
-        rows = [_with_targets(r) for r in await cur.fetchall()]
+        rows = [_with_target_records(r) for r in await cur.fetchall()]
     return page_of(rows, limit, lambda r: [r.revision])
 
 
