@@ -107,12 +107,12 @@ def migrate_database(settings: Settings) -> int:
 
 def run_db_program(settings: Settings, program: str, arguments: Sequence[str]) -> int:
     """Runs a PostgreSQL client program of the pgserver wheel on the service's database."""
-    import os
     import subprocess
 
     from psycopg.conninfo import conninfo_to_dict
 
     from training.infra.database import database_for, postgres_program
+    from training.infra.settings import child_environment
 
     executable = postgres_program(program)
     if executable is None:
@@ -122,10 +122,13 @@ def run_db_program(settings: Settings, program: str, arguments: Sequence[str]) -
         return 2
     with database_for(settings) as database:
         params = conninfo_to_dict(database.admin_url)
-        env = {**os.environ}
-        for variable, key in LIBPQ_ENVIRONMENT.items():
-            if params.get(key) is not None:
-                env[variable] = str(params[key])
+        env = child_environment(
+            {
+                variable: str(params[key])
+                for variable, key in LIBPQ_ENVIRONMENT.items()
+                if params.get(key) is not None
+            }
+        )
         command = [str(executable), *arguments]
         return subprocess.run(command, env=env, check=False).returncode  # noqa: S603 (the operator's)
 

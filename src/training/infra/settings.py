@@ -39,6 +39,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,3 +109,9 @@ class Settings:
                 if entry.strip()
             ),
         )
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a program the service starts (``training db``): the service's own,
+    with ``overrides``."""
+    return {**os.environ, **overrides}
