@@ -14,7 +14,8 @@ from training.core.context import CommandContext
 from training.infra.database import Database
 from training.reports.domain.requests import Report, ReportKind
 from training.reports.handlers import RequestReport
-from training.reports.store import INSERT, LEASE_SPACE, ON_REQUEST
+from training.reports.queue import LEASE_SPACE
+from training.reports.views import INSERT, ON_REQUEST
 from training.tenancy.handlers import RegisterTenant
 
 RENDERED_TOPIC_SUFFIX = Report.Rendered.__qualname__  # "Report.Rendered"

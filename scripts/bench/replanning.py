@@ -65,8 +65,9 @@ from training.planning.process import Planning
 from training.planning.views.tracks import PLANNING
 from training.registry import PROJECTIONS
 from training.reports.domain.requests import ReportKind
-from training.reports.handlers import QueuedReport, page_count
-from training.reports.store import REPORT_TRIGGERS, report_worker
+from training.reports.supervisor import report_worker
+from training.reports.trigger import REPORT_TRIGGERS
+from training.reports.worker import QueuedReport, page_count
 from training.reviews.domain import Goal, ReviewContent, SkillRating
 from training.reviews.handlers import ImportedReview, ImportReviews
 from training.skills.domain import SkillTarget
@@ -370,10 +371,11 @@ class Renders:
 
 
 def measure_renders(database: Database, tenant_id: uuid.UUID, runs: int) -> Renders:
-    from training.reports.handlers import render
+    from training.reports.queue import SqlReportQueue
     from training.reports.rendering import render_individual
     from training.reports.rendering.samples import individual_report
-    from training.reports.store import SqlReportQueue, SqlReportSources
+    from training.reports.sources import SqlReportSources
+    from training.reports.worker import render
 
     queue = SqlReportQueue(database.app_url)
     queue.open()

@@ -51,7 +51,8 @@ from training.infra.database import (
 from training.infra.logging import configure_logging
 from training.infra.migrations import migrate
 from training.infra.settings import Settings
-from training.reports.store import INSERT, LEASE_SPACE, TAKE, SqlReportQueue
+from training.reports.queue import LEASE_SPACE, TAKE, SqlReportQueue
+from training.reports.views import INSERT
 
 BEFORE = (
     "UPDATE training.reports r SET claimed_until = now() + make_interval(secs => 600), "

@@ -31,7 +31,7 @@ from training.people.handlers.import_runner import ImportRunner
 from training.planning.handlers import learning
 from training.registry import PROJECTIONS
 from training.reports import handlers as reports
-from training.reports.store import ReportingSupervisor, report_worker
+from training.reports.supervisor import ReportingSupervisor, report_worker
 from training.reviews import handlers as reviews
 from training.skills import handlers as skills
 from training.tenancy import handlers as tenancy

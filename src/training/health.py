@@ -23,7 +23,7 @@ from training.core.projection_runner import RunnerState, leader_lock_key
 from training.core.views import ProjectionSpec
 from training.infra.migrations import MigrationError, unapplied_migrations
 from training.registry import PROJECTIONS
-from training.reports.store import REPORT_TRIGGERS
+from training.reports.trigger import REPORT_TRIGGERS
 
 log = structlog.get_logger(__name__)
 

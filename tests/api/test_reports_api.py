@@ -26,7 +26,7 @@ from training.demo.world import load_catalogue
 from training.infra.database import Database
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
-from training.reports.handlers import page_count
+from training.reports.worker import page_count
 from training.reviews.domain import Goal, ReviewContent, SkillRating
 from training.reviews.handlers import DraftReview
 from training.skills.domain import SkillTarget

@@ -23,9 +23,10 @@ from training.bootstrap import command_bus, training_application
 from training.core.bus import CommandBus
 from training.infra.database import Database
 from training.infra.rendering import LAYOUT_ERROR, RenderFailed, RenderingProcess
-from training.reports import handlers as worker_module
-from training.reports.handlers import MAX_ATTEMPTS, ReportWorker
-from training.reports.store import SqlReportQueue, SqlReportSources
+from training.reports import worker as worker_module
+from training.reports.queue import SqlReportQueue
+from training.reports.sources import SqlReportSources
+from training.reports.worker import MAX_ATTEMPTS, ReportWorker
 
 
 @pytest.fixture

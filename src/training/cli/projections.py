@@ -26,7 +26,7 @@ def projections_command(settings: Settings, args: argparse.Namespace) -> int:
     from training.core.projection_runner import ProjectionBusy
     from training.infra.logging import configure_logging
     from training.registry import PROJECTIONS, UnknownProjection, by_name
-    from training.reports.store import REPORT_TRIGGERS
+    from training.reports.trigger import REPORT_TRIGGERS
 
     # Alerts of events set aside go to stderr as JSON lines; stdout holds the answer only.
     configure_logging(settings.log_level, stream=sys.stderr)

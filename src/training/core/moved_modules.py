@@ -77,7 +77,7 @@ MOVED_MODULES: dict[str, str] = {
     "training.domain.report_requests": "training.reports.domain.requests",
     "training.domain.effectiveness": "training.reports.domain.effectiveness",
     "training.application.reports": "training.reports.handlers",
-    "training.infra.report_store": "training.reports.store",
+    "training.infra.report_store": "training.reports.views",
     "training.reports.charts": "training.reports.rendering.charts",
     "training.reports.documents": "training.reports.rendering.documents",
     "training.reports.html": "training.reports.rendering.html",

@@ -35,9 +35,10 @@ from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from training.core.read_store import ViewInfo
 from training.people import views as people_queries
 from training.people.views import MEMBERS
-from training.reports import store as report_store
+from training.reports import views
 from training.reports.domain.requests import ReportKind
 from training.reports.handlers import ReportRequested, RequestReport
+from training.reports.trigger import REPORT_TRIGGERS
 
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
@@ -99,7 +100,7 @@ class ReportPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _out(record: report_store.ReportRecord) -> ReportOut:
+def _out(record: views.ReportRecord) -> ReportOut:
     return ReportOut(
         report_id=record.report_id,
         kind=record.kind,
@@ -213,7 +214,7 @@ class ReportController(Controller):
         command = RequestReport(data.kind, data.subject_id, report_id=uuid4())
         outcome = await run_command(request, command)
         requested: ReportRequested = outcome.result
-        await report_store.create_report(
+        await views.create_report(
             services_of(request).store.pool,
             principal.tenant_id,
             requested.report_id,
@@ -245,9 +246,9 @@ class ReportController(Controller):
     ) -> ReportOut:
         principal = principal_of(request)
         # A re-plan's automatic report is queued by the report trigger.
-        await read_after(request, [MEMBERS.info, report_store.REPORT_TRIGGERS.info])
+        await read_after(request, [MEMBERS.info, REPORT_TRIGGERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            record = await report_store.get_report(conn, report_id)
+            record = await views.get_report(conn, report_id)
         if record is None:
             raise NotFound(f"report {report_id} not found")
         await _may_see(request, principal, record.kind, record.subject_id)
@@ -273,9 +274,9 @@ class ReportController(Controller):
     ) -> Response[bytes]:
         principal = principal_of(request)
         # Withholding after erasure reads the members view: honour read-your-writes.
-        await read_after(request, [MEMBERS.info, report_store.REPORT_TRIGGERS.info])
+        await read_after(request, [MEMBERS.info, REPORT_TRIGGERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            found = await report_store.get_pdf(conn, report_id)
+            found = await views.get_pdf(conn, report_id)
         if found is None:
             raise NotFound(f"report {report_id} not found")
         await _may_see(request, principal, found.kind, found.subject_id)
@@ -321,11 +322,9 @@ class ReportController(Controller):
     ) -> ReportPage:
         principal = principal_of(request)
         # The list holds each re-plan's automatic report, queued by the report trigger.
-        await _may_see_member(request, principal, member_id, [report_store.REPORT_TRIGGERS.info])
+        await _may_see_member(request, principal, member_id, [REPORT_TRIGGERS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            page = await report_store.list_member_reports(
-                conn, member_id, limit=limit, cursor=cursor
-            )
+            page = await views.list_member_reports(conn, member_id, limit=limit, cursor=cursor)
         return ReportPage([_out(r) for r in page.items], page.next_cursor)
 
 

@@ -1,0 +1,58 @@
+"""The report worker, wired, and the supervisor that runs it beside the projections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from training.core.bus import CommandBus
+from training.core.projection_runner import ProjectionSupervisor
+from training.core.views import ProjectionSpec
+from training.infra.rendering import RenderingProcess
+from training.reports.queue import SqlReportQueue
+from training.reports.sources import SqlReportSources
+from training.reports.trigger import REPORT_TRIGGERS
+from training.reports.worker import ReportWorker
+
+
+def report_worker(
+    bus: CommandBus, conninfo: str, worker_conninfo: str | None = None
+) -> ReportWorker:
+    queue = SqlReportQueue(conninfo, worker_conninfo=worker_conninfo)
+    return ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess())
+
+
+class ReportingSupervisor(ProjectionSupervisor):
+    """The service's projections plus the report trigger, and the report worker.
+
+    The API's lifespan starts and stops the supervisor; this one starts and stops the
+    worker with it, so reports are made wherever the projections run. It takes the
+    arguments of ``ProjectionSupervisor`` (the trigger is added to ``specs`` when missing),
+    so code that rebuilds a supervisor from its type and settings keeps working.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[ProjectionSpec],
+        env: Mapping[str, str],
+        lock_conninfo: str,
+        *,
+        worker: ReportWorker | None = None,
+    ) -> None:
+        if REPORT_TRIGGERS not in specs:
+            specs = (*specs, REPORT_TRIGGERS)
+        super().__init__(specs, env, lock_conninfo)
+        self.worker = worker
+
+    @classmethod
+    def around(cls, base: ProjectionSupervisor, worker: ReportWorker) -> ReportingSupervisor:
+        return cls(base.specs, base.env, base.lock_conninfo, worker=worker)
+
+    def start(self) -> None:
+        super().start()
+        if self.worker is not None:
+            self.worker.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        super().stop(timeout)
