@@ -6,23 +6,22 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from training.audit import views as queries
 from training.audit.views import AUDIT
 from training.core.access import Scope
+from training.core.http.params import Cursor, Limit
 from training.core.http.principal import requires_scope
-from training.core.http.services import principal_of, read_after, services_of
+from training.core.http.reads import Reads
 from training.core.http.spreadsheet import safe_row
-from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.core.pagination import DEFAULT_LIMIT
 
-Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
 Actor = Annotated[
     str | None,
     QueryParameter(name="actor", max_length=200, description="e.g. member:<id> or client:<id>"),
@@ -68,7 +67,7 @@ class AuditController(Controller):
     )
     async def list_audit(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         actor: Actor = None,
@@ -76,8 +75,8 @@ class AuditController(Controller):
         since: Since = None,
         until: Until = None,
     ) -> AuditPage:
-        await read_after(request, [AUDIT.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([AUDIT.info])
+        async with reads.session() as conn:
             page = await queries.list_audit(
                 conn,
                 limit=limit,
@@ -98,15 +97,13 @@ class AuditController(Controller):
     )
     async def export(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         actor: Actor = None,
         event_type: EventType = None,
         since: Since = None,
         until: Until = None,
     ) -> Stream:
-        await read_after(request, [AUDIT.info])
-        store = services_of(request).store
-        tenant_id = principal_of(request).tenant_id
+        await reads.after([AUDIT.info])
 
         async def rows() -> AsyncIterator[str]:
             buffer = io.StringIO()
@@ -114,7 +111,8 @@ class AuditController(Controller):
             writer.writerow(CSV_COLUMNS)
             cursor: str | None = None
             while True:
-                async with store.session(tenant_id) as conn:
+                # One short transaction per batch: a long export holds no snapshot open.
+                async with reads.session() as conn:
                     page = await queries.list_audit(
                         conn,
                         limit=CSV_BATCH,
