@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from training.core.bus import Outcome
+from training.core.context import Actor, ActorKind
 from training.core.moved_modules import MOVED_MODULES, unpickle
 
 
@@ -18,13 +18,12 @@ def pickled_by_old_release(value: object, new_module: str, old_module: str) -> b
     return data.replace(f"{new_module}\n".encode(), f"{old_module}\n".encode())
 
 
-def test_an_outcome_pickled_under_an_old_module_name_is_read() -> None:
-    data = pickled_by_old_release(
-        Outcome("done", 7), "training.core.bus", "training.application.bus"
-    )
+def test_a_value_pickled_under_an_old_module_name_is_read() -> None:
+    actor = Actor(ActorKind.CLIENT, "client-1")
+    data = pickled_by_old_release(actor, "training.core.context", "training.application.context")
     with pytest.raises(ModuleNotFoundError):
         pickle.loads(data)  # noqa: S301 (made by this test)
-    assert unpickle(data) == Outcome("done", 7)
+    assert unpickle(data) == actor
 
 
 def test_every_new_module_exists() -> None:
@@ -35,6 +34,7 @@ def test_every_new_module_exists() -> None:
 
 
 def test_a_class_no_release_knows_is_refused() -> None:
-    data = pickled_by_old_release(Outcome("done", 7), "training.core.bus", "training.nowhere")
+    actor = Actor(ActorKind.CLIENT, "client-1")
+    data = pickled_by_old_release(actor, "training.core.context", "training.nowhere")
     with pytest.raises(ModuleNotFoundError):
         unpickle(data)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -25,6 +25,7 @@ from training.core.context import CommandContext
 from training.core.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
 from training.core.group_commit import GroupCommit, SideChange
 from training.core.idempotency import RequestCommands, request_commands
+from training.core.outcome import Outcome
 from training.core.personal_data import (
     UNIQUE_FIELDS,
     CohortReason,
@@ -208,14 +209,6 @@ class UnitOfWork:
                     )
                 )
         return stamped
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome(Generic[R]):
-    """What a command returns: the handler's result and the position of its last event."""
-
-    result: R
-    position: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ import psycopg
 from cryptography.exceptions import InvalidTag
 from psycopg import Cursor
 
-from training.core.bus import Outcome
 from training.core.idempotency import CommandMarker
 from training.core.moved_modules import unpickle
+from training.core.outcome import Outcome
 from training.core.tenant_scope import leave_scope, scope_to
 
 

@@ -21,11 +21,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
-if TYPE_CHECKING:
-    from training.core.bus import Outcome
+from training.core.outcome import Outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 from litestar import Response
 from litestar.concurrency import sync_to_thread
 
-from training.core.bus import CommandBus, Outcome
+from training.core.bus import CommandBus
 from training.core.context import CommandContext
 from training.core.http.params import POSITION_HEADER, etag
+from training.core.outcome import Outcome
 
 T = TypeVar("T")
 

@@ -20,10 +20,11 @@ from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter
 
 from training.core.application import TrainingApplication
-from training.core.bus import CommandBus, Outcome
+from training.core.bus import CommandBus
 from training.core.held_events import held_back, refuse_if_held_back
 from training.core.http.principal import Principal
 from training.core.idempotency_store import IdempotencyStore
+from training.core.outcome import Outcome
 from training.core.projection_runner import ProjectionSupervisor
 from training.core.read_store import APPLICATION_NAME, ReadStore, ViewBehind, ViewInfo
 from training.identity.keys import KeyRing
