@@ -46,7 +46,7 @@ from training.assessments.domain.scoring import (
     probability_correct,
     select_item,
 )
-from training.assessments.handlers import STOP_RULE
+from training.assessments.handlers.attempts import STOP_RULE
 from training.core.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -58,7 +58,7 @@ from joserfc import jwt
 
 from training.assessments.domain.items import Item, ItemKind
 from training.assessments.domain.scoring import probability_correct
-from training.assessments.handlers import starter_bank
+from training.assessments.queries import starter_bank
 from training.core.access import Scope
 from training.identity.keys import KeyRing
 from training.infra.database import database_for

@@ -17,7 +17,7 @@ from tests.helpers import TenantUnderTest as Tenant
 from training.assessments.domain.attempts import AssessmentAttempt
 from training.assessments.domain.items import Item, ItemKind, Option
 from training.assessments.domain.profile import EVIDENCE_SE, theta_for_level
-from training.assessments.handlers import starter_bank
+from training.assessments.queries import starter_bank
 from training.core.http.services import Services
 
 SKILL = "python"

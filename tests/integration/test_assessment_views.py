@@ -14,16 +14,16 @@ import pytest
 from tests.helpers import system_context
 from training.assessments.domain.evidence import EvidenceKind
 from training.assessments.domain.items import ItemKind
-from training.assessments.handlers import (
+from training.assessments.handlers.attempts import (
     AbandonAttempt,
     AnswerItem,
     AttemptState,
-    PublishParameters,
-    RecordEvidence,
     RescoreAttempt,
     StartAssessment,
-    starter_bank,
 )
+from training.assessments.handlers.calibration import PublishParameters
+from training.assessments.handlers.evidence import RecordEvidence
+from training.assessments.queries import starter_bank
 from training.assessments.views import ASSESSMENTS
 from training.bootstrap import command_bus, projection_supervisor, training_application
 from training.core.access import Role

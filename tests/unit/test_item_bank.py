@@ -11,7 +11,7 @@ import pytest
 
 from training.assessments.domain.items import ItemKind, check_item
 from training.assessments.domain.scoring import THETA_MAX, THETA_MIN, ItemParameters
-from training.assessments.handlers import BANK_FILE, starter_bank
+from training.assessments.queries import BANK_FILE, starter_bank
 
 FIELDS = [
     "item_id",

@@ -32,25 +32,22 @@ from training.assessments.domain.scoring import (
     calibrate_difficulties,
     percentile_rank,
 )
-from training.assessments.handlers import (
+from training.assessments.handlers import calibration as calibration_queries
+from training.assessments.handlers.attempts import (
     AbandonAttempt,
-    AddItem,
     AnswerItem,
     AttemptState,
     BatteryOutcome,
-    PublishParameters,
-    RecordEvidence,
     RescoreAttempt,
-    ReviseItem,
     StartAssessment,
     StartBattery,
-    all_parameters,
-    bank_for,
-    calibration,
-    starter_bank,
     state_of,
-    tenant_bank,
 )
+from training.assessments.handlers.bank import bank_for, calibration, tenant_bank
+from training.assessments.handlers.calibration import PublishParameters
+from training.assessments.handlers.evidence import RecordEvidence
+from training.assessments.handlers.items import AddItem, ReviseItem
+from training.assessments.queries import starter_bank
 from training.assessments.views import ASSESSMENTS
 from training.cohorts import views as cohort_queries
 from training.cohorts.views import COHORTS
@@ -565,11 +562,8 @@ def current_parameters(
     app: TrainingApplication, context: CommandContext
 ) -> dict[str, ItemParameters]:
     """Every item's parameters in the current version: starter and private items."""
-    uow = UnitOfWork(app, context)
-    tenant_id = uow.require_tenant()
-    skills = set(starter_bank().skills)
-    skills |= {item.skill for item in tenant_bank(uow, tenant_id).items.values()}
-    return all_parameters(uow, tenant_id, sorted(skills))
+    tenant_id = UnitOfWork(app, context).require_tenant()
+    return calibration_queries.current_parameters(app, tenant_id)
 
 
 def published_versions(app: TrainingApplication, context: CommandContext) -> set[int]:

@@ -62,7 +62,7 @@ MOVED_MODULES: dict[str, str] = {
     "training.domain.assessments": "training.assessments.domain.attempts",
     "training.domain.scoring": "training.assessments.domain.scoring",
     "training.domain.profile": "training.assessments.domain.profile",
-    "training.application.assessments": "training.assessments.handlers",
+    "training.application.assessments": "training.assessments.handlers.attempts",
     "training.projections.assessments": "training.assessments.views",
     "training.domain.reviews": "training.reviews.domain",
     "training.application.reviews": "training.reviews.handlers",

@@ -303,7 +303,8 @@ def take_demo_assessments(bus: CommandBus, tenant_id: uuid.UUID, request_id: str
 
     from training.assessments.domain.items import ItemKind
     from training.assessments.domain.scoring import probability_correct
-    from training.assessments.handlers import AnswerItem, StartAssessment, starter_bank
+    from training.assessments.handlers.attempts import AnswerItem, StartAssessment
+    from training.assessments.queries import starter_bank
     from training.people.domain.members import Member
 
     bank = starter_bank().items
