@@ -40,7 +40,6 @@ from pathlib import Path
 
 from training.core.errors import DomainError
 from training.curricula.domain import ModuleFormat, ModuleSpec
-from training.planning.domain import planner
 from training.planning.domain.planner import (
     CandidateModule,
     Constraints,
@@ -48,6 +47,7 @@ from training.planning.domain.planner import (
     Plan,
     TargetLevel,
     plan_track,
+    search,
 )
 from training.skills.domain import SkillTarget
 
@@ -265,17 +265,17 @@ def measure_small(
 ) -> list[Outcome]:
     rng = random.Random(seed)
     outcomes = []
-    improvements = planner.MAX_IMPROVEMENTS
+    improvements = search.MAX_IMPROVEMENTS
     for n in range(count):
         problem = instance(rng, modules, skills=(3, 6), curricula=(1, 3), budget_share=budget_share)
         result, timing = plan(problem)
         exact = Exact(problem, result.budget_minutes)
         optimum = exact.solve()
-        planner.MAX_IMPROVEMENTS = 0
+        search.MAX_IMPROVEMENTS = 0
         try:
             greedy, greedy_timing = plan(problem)
         finally:
-            planner.MAX_IMPROVEMENTS = improvements
+            search.MAX_IMPROVEMENTS = improvements
         outcomes.append(
             Outcome(
                 optimum=optimum,
