@@ -36,13 +36,11 @@ from training.infra.database import WORKER_ROLE, Database
 from training.people.handlers.import_jobs import ImportJobStore
 from training.people.handlers.members import RegisterMember
 from training.registry import PROJECTIONS
-from training.reports.handlers import ReportWorker
-from training.reports.store import (
-    REPORT_TRIGGERS,
-    ReportingSupervisor,
-    SqlReportQueue,
-    SqlReportSources,
-)
+from training.reports.queue import SqlReportQueue
+from training.reports.sources import SqlReportSources
+from training.reports.supervisor import ReportingSupervisor
+from training.reports.trigger import REPORT_TRIGGERS
+from training.reports.worker import ReportWorker
 from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 CATALOGUE_TABLES = {"curricula", "curriculum_modules"}
