@@ -6,12 +6,9 @@ from training.assessments.domain.attempts import AssessmentAttempt
 from training.assessments.domain.evidence import SkillEvidence
 from training.assessments.domain.items import ItemBank, ItemCalibration
 from training.assessments.domain.slots import AssessmentSlot
-from training.cohorts.domain.cohorts import (
-    CalendarFeed,
-    Cohort,
-    CurriculumEnrolments,
-    Participation,
-)
+from training.cohorts.domain.calendar import CalendarFeed
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.domain.participation import CurriculumEnrolments, Participation
 from training.cohorts.domain.policy import TrainingPolicy
 from training.core.aggregate import TrainingAggregate
 from training.curricula.domain import Curriculum

@@ -19,7 +19,8 @@ from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, bearer, member_token
 from tests.helpers import TenantUnderTest as Tenant
-from training.cohorts.domain.cohorts import Cohort, CurriculumEnrolments, Participation
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.domain.participation import CurriculumEnrolments, Participation
 from training.core.access import Role
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.http.services import Services

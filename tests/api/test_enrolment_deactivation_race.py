@@ -28,7 +28,8 @@ from tests.api.races import (
 )
 from tests.helpers import ALL_SCOPES
 from tests.live_server import live_server, tenant_with_token
-from training.cohorts.domain.cohorts import Cohort, Participation
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.domain.participation import Participation
 from training.core.http.services import Services
 from training.infra.database import Database
 

@@ -26,7 +26,8 @@ from tests.helpers import system_context
 from tests.waiting import views_caught_up
 from training.bootstrap import HANDLERS, projection_supervisor
 from training.cli import main
-from training.cohorts.domain.cohorts import Cohort, Participation
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.domain.participation import Participation
 from training.cohorts.handlers.cohorts import ScheduleCohort
 from training.cohorts.handlers.participation import registry
 from training.core.access import Role

@@ -7,16 +7,9 @@ import uuid
 
 import pytest
 
-from training.cohorts.domain.cohorts import (
-    Attendance,
-    CalendarFeed,
-    Cohort,
-    CohortStatus,
-    CurriculumEnrolments,
-    FeedKind,
-    Placement,
-    Session,
-)
+from training.cohorts.domain.calendar import CalendarFeed, FeedKind
+from training.cohorts.domain.cohorts import Attendance, Cohort, CohortStatus, Placement, Session
+from training.cohorts.domain.participation import CurriculumEnrolments
 from training.cohorts.domain.policy import TrainingPolicy
 from training.core.errors import AlreadyExists, InvalidTransition, NotFound, RuleViolated
 

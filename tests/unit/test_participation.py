@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.unit.cohort_world import World, world
-from training.cohorts.domain.cohorts import Cohort, Participation
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.domain.participation import Participation
 from training.cohorts.handlers.cohorts import (
     CancelCohort,
     CompleteCohort,

@@ -6,16 +6,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID, uuid4
 
+from training.cohorts.domain.calendar import CalendarFeed, FeedKind
 from training.cohorts.domain.cohorts import (
     Attendance,
-    CalendarFeed,
     Cohort,
-    FeedKind,
-    Participation,
     Placement,
     Session,
     cleaned_reason,
 )
+from training.cohorts.domain.participation import Participation
 from training.cohorts.domain.policy import TrainingPolicy
 from training.cohorts.handlers.participation import (
     DEACTIVATED,

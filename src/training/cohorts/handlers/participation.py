@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from training.cohorts.domain.cohorts import Cohort, CurriculumEnrolments, Participation
+from training.cohorts.domain.cohorts import Cohort
+from training.cohorts.domain.participation import CurriculumEnrolments, Participation
 from training.core.bus import UnitOfWork
 from training.core.loading import load_many
 

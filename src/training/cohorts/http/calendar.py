@@ -22,7 +22,7 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
 from training.cohorts import views as queries
-from training.cohorts.domain.cohorts import CalendarFeed, FeedKind
+from training.cohorts.domain.calendar import CalendarFeed, FeedKind
 from training.cohorts.handlers.cohorts import IssuedFeed, RotateCalendarFeed
 from training.cohorts.http.cohorts import own_member_id
 from training.cohorts.views import COHORTS, SessionRow

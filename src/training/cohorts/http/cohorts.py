@@ -48,7 +48,7 @@ from training.cohorts.handlers.cohorts import (
 from training.cohorts.views import COHORTS
 from training.core.access import Scope
 from training.core.application import TrainingApplication
-from training.core.bus import Outcome
+from training.core.outcome import Outcome
 from training.core.errors import NotFound, RuleViolated
 from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.services import (
