@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import time
-import uuid
 from typing import Any, cast
 
 import msgspec
@@ -18,6 +17,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from training.core.command_outcomes import IdempotentRequest
 from training.core.http.principal import Principal
 from training.core.http.problems import MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES, Problem
+from training.core.http.request_id import header_value, start_request
 from training.core.idempotency import commands_of_request
 from training.core.idempotency_store import (
     Claimed,
@@ -32,19 +32,11 @@ from training.core.redaction import redact_path
 
 log = structlog.get_logger("training.access")
 
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 # Response headers a replay repeats; the others belong to the original exchange only.
 REPLAYED_HEADERS = {"content-type", "etag", "location", "training-position"}
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 class RequestContextMiddleware(ASGIMiddleware):
@@ -62,20 +54,6 @@ class RequestContextMiddleware(ASGIMiddleware):
             )
             return
         await next_app(scope, receive, send)
-
-
-def start_request(scope: Scope) -> str:
-    state = scope.setdefault("state", {})
-    if "request_id" not in state:
-        supplied = _header(scope, b"x-request-id")
-        valid = supplied and REQUEST_ID_PATTERN.match(supplied)
-        state["request_id"] = supplied if valid else uuid.uuid4().hex
-        state["started"] = time.perf_counter()
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=state["request_id"], tenant_id=None, actor=None
-        )
-    return str(state["request_id"])
 
 
 async def log_response(message: Message, scope: Scope) -> None:
@@ -170,7 +148,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        key = _header(scope, b"idempotency-key")
+        key = header_value(scope, b"idempotency-key")
         principal = scope.get("user")
         if scope.get("method") != "POST" or key is None or not isinstance(principal, Principal):
             await next_app(scope, receive, send)

@@ -27,6 +27,7 @@ from training.core.errors import (
     RuleViolated,
     StaleVersion,
 )
+from training.core.http.request_id import start_request
 from training.core.pagination import InvalidCursor
 from training.core.read_store import ViewBehind
 
@@ -98,8 +99,6 @@ def problem_response(
     if request is not None:
         # An unknown path or method is refused before any middleware runs: give the request
         # its id here, so that the problem, the X-Request-ID header and the log line agree.
-        from training.core.http.middleware import start_request
-
         request_id = start_request(request.scope)
         instance = request.url.path
     problem = Problem(
