@@ -1,4 +1,4 @@
-"""The re-planning policy: new evidence re-plans the affected training tracks.
+"""The planning process: new evidence re-plans the affected training tracks.
 
 A finalised or amended review, a completed assessment, a newly published curriculum
 version, and every change of the cohorts a person is in (enrolled, promoted from the
@@ -73,7 +73,8 @@ INPUTS = (
 )
 
 
-def _tenant(event: Any) -> UUID:
+def tenant_of(event: Any) -> UUID:
+    """The tenant of an event about a person: people and their tracks belong to one."""
     tenant_id: UUID | None = event.tenant_id
     assert tenant_id is not None, "people and their tracks always belong to a tenant"
     return tenant_id
@@ -84,7 +85,8 @@ def trigger_of(event: Any) -> str:
 
 
 class Planning(EventSourcedProjection[UUID]):
-    """Follows the training application; owns the training tracks (events: planning_events)."""
+    """The planning process: follows the training application and owns the training tracks
+    and planning catalogues (events: planning_events); its ``policy`` re-plans them."""
 
     name = "planning"
     topics = tuple(get_topic(cls) for cls in (*TRIGGERS, *INPUTS))
@@ -242,7 +244,7 @@ class Planning(EventSourcedProjection[UUID]):
     def _apply_review(
         self, e: Any, member_id: UUID, content: Any, processing: ProcessingEvent[UUID]
     ) -> None:
-        track = self._track(_tenant(e), member_id, processing)
+        track = self._track(tenant_of(e), member_id, processing)
         track.apply_review(
             e.originator_id, content.ratings, content.goals, content.target_role_profile
         )
@@ -251,7 +253,7 @@ class Planning(EventSourcedProjection[UUID]):
 
     @policy.register
     def _(self, e: AssessmentAttempt.Completed, processing: ProcessingEvent[UUID]) -> None:
-        track = self._track(_tenant(e), e.member_id, processing)
+        track = self._track(tenant_of(e), e.member_id, processing)
         track.measure(e.skill, e.result.level, e.result.se)
         self._replan(track, e, processing)
         self._collect(e, processing)
@@ -284,7 +286,7 @@ class Planning(EventSourcedProjection[UUID]):
         catalogue = self._catalogue(e.tenant_id, processing)
         pinned = catalogue.cohorts.get(e.originator_id)
         for member_id in member_ids:
-            track = self._track(_tenant(e), member_id, processing)
+            track = self._track(tenant_of(e), member_id, processing)
             if pinned is not None:
                 track.join_cohort(e.originator_id, pinned[0], pinned[1])
             self._replan(track, e, processing)
@@ -304,7 +306,7 @@ class Planning(EventSourcedProjection[UUID]):
         self, e: Any, member_ids: tuple[UUID, ...], processing: ProcessingEvent[UUID]
     ) -> None:
         for member_id in member_ids:
-            track = self._existing_track(_tenant(e), member_id, processing)
+            track = self._existing_track(tenant_of(e), member_id, processing)
             if track is not None and track.leave_cohort(e.originator_id):
                 self._replan(track, e, processing)
         self._collect(e, processing)
@@ -314,7 +316,7 @@ class Planning(EventSourcedProjection[UUID]):
         """A facilitator recorded a module done in the cohort: done on the track too, and
         never planned again."""
         pinned = self._catalogue(e.tenant_id, processing).cohorts.get(e.originator_id)
-        track = self._existing_track(_tenant(e), e.member_id, processing)
+        track = self._existing_track(tenant_of(e), e.member_id, processing)
         if pinned is not None and track is not None:
             track.note_progress(str(pinned[0]), e.module_key, "completed")
         self._collect(e, processing)
@@ -322,12 +324,12 @@ class Planning(EventSourcedProjection[UUID]):
     @policy.register
     def _(self, e: Member.Deactivated, processing: ProcessingEvent[UUID]) -> None:
         # A track is opened if need be, so that evidence arriving later plans nothing either.
-        self._track(_tenant(e), e.originator_id, processing).freeze()
+        self._track(tenant_of(e), e.originator_id, processing).freeze()
         self._collect(e, processing)
 
     @policy.register
     def _(self, e: Member.Reactivated, processing: ProcessingEvent[UUID]) -> None:
-        track = self._existing_track(_tenant(e), e.originator_id, processing)
+        track = self._existing_track(tenant_of(e), e.originator_id, processing)
         if track is not None and track.unfreeze() and track.has_inputs:
             self._replan(track, e, processing)
         self._collect(e, processing)
@@ -360,7 +362,7 @@ class Planning(EventSourcedProjection[UUID]):
 
     @policy.register
     def _(self, e: LearningRecord.ModuleProgressed, processing: ProcessingEvent[UUID]) -> None:
-        track = self._track(_tenant(e), e.member_id, processing)
+        track = self._track(tenant_of(e), e.member_id, processing)
         track.note_progress(e.curriculum_id, e.key, str(e.state))
         if str(e.state) == "skipped":
             self._replan(track, e, processing)

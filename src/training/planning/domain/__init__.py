@@ -1,1 +1,1 @@
-"""Tracks, the planner and learning records: pure."""
+"""Tracks, the planning catalogue, the planner and learning records: pure."""

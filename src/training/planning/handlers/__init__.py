@@ -1,1 +1,1 @@
-"""The planning process and the commands on learning progress."""
+"""The commands on learning progress (the planning process itself is ``planning.process``)."""

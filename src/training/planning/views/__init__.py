@@ -1,1 +1,1 @@
-"""The tracks and learning read models."""
+"""The tracks read model (from the planning process's events) and the learning notes."""
