@@ -51,7 +51,7 @@ class ReportRecord(msgspec.Struct, kw_only=True):
 class MembersView(TenantScopedView):
     tables = ("training.members",)
 
-    def insert(self, e: Member.Registered, tracking: Tracking) -> None:
+    def insert_member(self, e: Member.Registered, tracking: Tracking) -> None:
         def rows(cur: Cursor[Any]) -> None:
             cur.execute(
                 "INSERT INTO training.members (member_id, tenant_id, external_id, roles, "
@@ -73,7 +73,8 @@ class MembersView(TenantScopedView):
 
         self.write(tracking, e.tenant_id, rows)
 
-    def update(self, e: Member.Event, tracking: Tracking, changes: dict[str, Any]) -> None:
+    def update_member(self, e: Member.Event, tracking: Tracking, changes: dict[str, Any]) -> None:
+        """Moves the member's row to the event's version, with the columns it changes."""
         # Column names come from this module only, never from input.
         assignments = "".join(f", {column} = %({column})s" for column in changes)
 
@@ -115,39 +116,39 @@ class MembersProjection(Projection[MembersView]):
 
     @process_event.register
     def _(self, e: Member.Registered, tracking: Tracking) -> None:
-        self.view.insert(e, tracking)
+        self.view.insert_member(e, tracking)
 
     @process_event.register
     def _(self, e: Member.RolesChanged, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"roles": [str(r) for r in e.roles]})
+        self.view.update_member(e, tracking, {"roles": [str(r) for r in e.roles]})
 
     @process_event.register
     def _(self, e: Member.ManagerChanged, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"manager_id": e.manager_id})
+        self.view.update_member(e, tracking, {"manager_id": e.manager_id})
 
     @process_event.register
     def _(self, e: Member.PositionChanged, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"team": e.team, "job_title": e.job_title})
+        self.view.update_member(e, tracking, {"team": e.team, "job_title": e.job_title})
 
     @process_event.register
     def _(self, e: Member.PersonalDataUpdated, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {})
+        self.view.update_member(e, tracking, {})
 
     @process_event.register
     def _(self, e: Member.Deactivated, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"status": "deactivated"})
+        self.view.update_member(e, tracking, {"status": "deactivated"})
 
     @process_event.register
     def _(self, e: Member.Reactivated, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"status": "active"})
+        self.view.update_member(e, tracking, {"status": "active"})
 
     @process_event.register
     def _(self, e: Member.Erased, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"erased": True})
+        self.view.update_member(e, tracking, {"erased": True})
 
     @process_event.register
     def _(self, e: Member.ExternalIdChanged, tracking: Tracking) -> None:
-        self.view.update(e, tracking, {"external_id": e.external_id})
+        self.view.update_member(e, tracking, {"external_id": e.external_id})
 
 
 # Queries run in a transaction scoped to the caller's tenant (ReadStore.session).
@@ -260,6 +261,15 @@ async def personal_data_of(conn: AsyncConnection[Any], member_id: UUID) -> dict[
             (member_id,),
         )
         return await cur.fetchone()
+
+
+async def names_held(conn: AsyncConnection[Any], member_id: UUID) -> list[str]:
+    """The member's stored name and email: read before an erasure, to find afterwards what
+    else names them (stored responses of idempotent requests)."""
+    personal = await personal_data_of(conn, member_id)
+    if personal is None:
+        return []
+    return [str(v) for v in (personal["display_name"], personal["email"]) if v]
 
 
 async def member_with_sso_subject(conn: AsyncConnection[Any], subject: str) -> UUID | None:

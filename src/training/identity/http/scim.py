@@ -116,9 +116,8 @@ from training.people.domain.members import Member
 from training.people.domain.teams import Team, Teams
 from training.people.handlers.members import DeactivateMember, ErasePersonalData, MemberSnapshot
 from training.people.handlers.teams import DisbandTeam, ProvisionTeam
-from training.people.http import forget_stored_responses, names_held
 from training.people.queries import member_with_external_id
-from training.people.views import FROM_MEMBERS, MEMBER_COLUMNS, MEMBERS, MemberRecord
+from training.people.views import FROM_MEMBERS, MEMBER_COLUMNS, MEMBERS, MemberRecord, names_held
 from training.tenancy.queries import credentials_in_force
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -645,13 +644,14 @@ class MemberDirectory(AsyncScimStorage):
         if expected_version is not None and expected_version != version_tag(current.view.version):
             raise PreconditionFailedException(detail="the user changed since it was read")
         member_id = current.view.member_id
-        names = await names_held(call.services, call.tenant_id, member_id)
+        async with call.services.store.session(call.tenant_id) as conn:
+            names = await names_held(conn, member_id)
         if current.view.active:
             await self._execute(
                 call, DeactivateMember(member_id, DELETED_BY_SCIM, current.view.version)
             )
         await self._execute(call, ErasePersonalData(member_id))
-        await forget_stored_responses(call.services, call.tenant_id, names)
+        await call.services.idempotency.forget_mentions(call.tenant_id, names)
         log.info("scim.user_deprovisioned", member_id=str(member_id))
 
     # -- Groups (teams)
