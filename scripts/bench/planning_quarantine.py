@@ -42,7 +42,8 @@ from harness import machine_facts, postgres_facts, progress
 
 from training.bootstrap import command_bus, training_application
 from training.cohorts.domain.cohorts import Cohort
-from training.cohorts.handlers.cohorts import Enrol, ScheduleCohort
+from training.cohorts.handlers.cohorts import ScheduleCohort
+from training.cohorts.handlers.enrolments import Enrol
 from training.core.access import Role
 from training.core.application import TrainingApplication
 from training.core.context import CommandContext

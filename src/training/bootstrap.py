@@ -10,7 +10,7 @@ from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
 
 from training.assessments import handlers as assessments
-from training.cohorts.handlers import cohorts
+from training.cohorts import handlers as cohorts
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.idempotency_store import ExpiredRecordsPurge, IdempotencyStore

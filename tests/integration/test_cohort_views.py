@@ -20,15 +20,13 @@ from training.cohorts.handlers.cohorts import (
     ChangeCapacity,
     ChangeTrainingPolicy,
     CompleteModule,
-    Enrol,
     GiveFeedback,
     RecordAttendance,
     ScheduleCohort,
     ScheduleSession,
     StartCohort,
-    Transfer,
-    Withdraw,
 )
+from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw
 from training.cohorts.views import COHORTS
 from training.core.access import Role
 from training.core.bus import CommandBus

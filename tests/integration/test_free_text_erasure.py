@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 
-from training.cohorts.handlers.cohorts import CancelCohort, Enrol, ScheduleCohort, Withdraw
+from training.cohorts.handlers.cohorts import CancelCohort, ScheduleCohort
+from training.cohorts.handlers.enrolments import Enrol, Withdraw
 from training.core.access import Role
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext

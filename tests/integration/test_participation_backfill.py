@@ -29,7 +29,7 @@ from training.cli import main
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.domain.participation import Participation
 from training.cohorts.handlers.cohorts import ScheduleCohort
-from training.cohorts.handlers.participation import registry
+from training.cohorts.handlers.participation import curriculum_enrolments
 from training.core.access import Role
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus, UnitOfWork
@@ -58,7 +58,7 @@ def enrol_as_before(command: EnrolAsBefore, uow: UnitOfWork) -> None:
     tenant_id = uow.require_tenant()
     cohort = uow.get(Cohort, command.cohort_id)
     placements = cohort.enrol(command.member_ids)
-    registry(uow, tenant_id, cohort.curriculum_id).join(cohort.id, tuple(placements))
+    curriculum_enrolments(uow, tenant_id, cohort.curriculum_id).join(cohort.id, tuple(placements))
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,8 @@ import psycopg
 from tests import waiting
 from tests.helpers import system_context
 from training.bootstrap import projection_supervisor
-from training.cohorts.handlers.cohorts import (
-    CancelCohort,
-    Enrol,
-    ScheduleCohort,
-    Transfer,
-    Withdraw,
-)
+from training.cohorts.handlers.cohorts import CancelCohort, ScheduleCohort
+from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw
 from training.core.access import Role
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext

@@ -27,7 +27,8 @@ from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest, system_context
 from training.cli import main
 from training.cohorts.domain.cohorts import Cohort
-from training.cohorts.handlers.cohorts import Enrol, ScheduleCohort
+from training.cohorts.handlers.cohorts import ScheduleCohort
+from training.cohorts.handlers.enrolments import Enrol
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.http.services import Services

@@ -15,18 +15,12 @@ import pytest
 from tests.unit.cohort_world import World, world
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.domain.participation import Participation
-from training.cohorts.handlers.cohorts import (
-    CancelCohort,
-    CompleteCohort,
-    Enrol,
-    RecordParticipation,
-    StartCohort,
-    Transfer,
-    Withdraw,
-)
+from training.cohorts.handlers.cohorts import CancelCohort, CompleteCohort, StartCohort
+from training.cohorts.handlers.enrolments import Enrol, RecordParticipation, Transfer, Withdraw
 from training.core.bus import UnitOfWork
 from training.core.errors import InvalidTransition, RuleViolated
-from training.people.domain.members import Member, SeatRoster
+from training.people.domain.members import Member
+from training.people.domain.seats import SeatRoster
 from training.people.handlers.members import DeactivateMember, ReactivateMember
 
 # -- the record itself -------------------------------------------------------------------------

@@ -13,14 +13,8 @@ from eventsourcing.utils import get_topic
 
 from tests.unit.cohort_world import planned_keys, world
 from training.cohorts.domain.cohorts import Cohort
-from training.cohorts.handlers.cohorts import (
-    CancelCohort,
-    CompleteModule,
-    Enrol,
-    StartCohort,
-    Transfer,
-    Withdraw,
-)
+from training.cohorts.handlers.cohorts import CancelCohort, CompleteModule, StartCohort
+from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw
 from training.people.domain.members import Member
 from training.people.handlers.members import DeactivateMember, ReactivateMember
 from training.planning.domain.tracks import TrainingTrack

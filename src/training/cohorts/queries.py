@@ -9,7 +9,9 @@ from training.cohorts.domain.policy import TrainingPolicy
 from training.core.bus import UnitOfWork
 
 
-def policy(uow: UnitOfWork, tenant_id: UUID) -> TrainingPolicy:
+def training_policy(uow: UnitOfWork, tenant_id: UUID) -> TrainingPolicy:
+    """The tenant's training policy; the defaults, adopted in this unit of work, when it never
+    recorded one."""
     return uow.get_or_add(
         TrainingPolicy,
         TrainingPolicy.create_id(tenant_id),

@@ -13,12 +13,12 @@ from typing import Any
 
 from training.cohorts.domain.cohorts import Attendance
 from training.cohorts.handlers.cohorts import (
-    Enrol,
     RecordAttendance,
     ScheduleCohort,
     ScheduleSession,
     StartCohort,
 )
+from training.cohorts.handlers.enrolments import Enrol
 from training.core.access import Role, Scope
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext

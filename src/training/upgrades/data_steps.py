@@ -29,7 +29,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from training.cohorts.domain.cohorts import Cohort
-from training.cohorts.handlers.cohorts import RecordParticipation
+from training.cohorts.handlers.enrolments import RecordParticipation
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.context import CommandContext

@@ -20,7 +20,7 @@ from training.assessments.handlers.bank import (
     tenant_bank,
 )
 from training.assessments.queries import Bank, starter_bank
-from training.cohorts.queries import policy
+from training.cohorts.queries import training_policy
 from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
 from training.core.context import ActorKind
@@ -145,7 +145,7 @@ def _start_attempt(
         AssessmentSlot.create_id(tenant_id, member_id, skill),
         lambda: AssessmentSlot.open(tenant_id, member_id, skill),
     )
-    slot.begin(attempt.id, now, policy(uow, tenant_id).retake_cooldown_days)
+    slot.begin(attempt.id, now, training_policy(uow, tenant_id).retake_cooldown_days)
     bank = bank_for(uow, tenant_id, skill, version)
     attempt.administer_next(bank, now)
     uow.add(attempt)

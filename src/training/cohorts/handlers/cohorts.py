@@ -1,4 +1,8 @@
-"""Cohort use cases: schedule, enrol, transfer, run live sessions, record progress."""
+"""A cohort's life: schedule it, change its capacity, start, complete or cancel it; its live
+sessions (attendance, feedback), its people's progress, and the tenant's training policy.
+
+Placing people in a cohort is ``enrolments``; what every cohort command answers is here.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID, uuid4
 
-from training.cohorts.domain.calendar import CalendarFeed, FeedKind
-from training.cohorts.domain.cohorts import (
-    Attendance,
-    Cohort,
-    Placement,
-    Session,
-    cleaned_reason,
-)
-from training.cohorts.domain.participation import Participation
+from training.cohorts.domain.cohorts import Attendance, Cohort, Session, cleaned_reason
 from training.cohorts.domain.policy import TrainingPolicy
-from training.cohorts.handlers.participation import (
-    DEACTIVATED,
-    join,
-    leave,
-    participations,
-    registry,
-    withdraw_member,
-)
-from training.cohorts.queries import policy
+from training.cohorts.handlers.participation import curriculum_enrolments
+from training.cohorts.queries import training_policy
+from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
-from training.core.credentials import hash_secret, new_secret
-from training.core.errors import Forbidden, RuleViolated
+from training.core.errors import Forbidden, NotFound, RuleViolated
+from training.curricula.domain import PublishedVersion
 from training.curricula.queries import visible_curriculum
 from training.people.queries import seat_roster
 
@@ -65,36 +55,6 @@ class CompleteCohort:
 class CancelCohort:
     cohort_id: UUID
     reason: str
-
-
-@dataclass(frozen=True)
-class Enrol:
-    cohort_id: UUID
-    member_ids: tuple[UUID, ...]
-
-
-@dataclass(frozen=True)
-class Withdraw:
-    cohort_id: UUID
-    member_id: UUID
-    reason: str
-
-
-@dataclass(frozen=True)
-class Transfer:
-    member_id: UUID
-    from_cohort_id: UUID
-    to_cohort_id: UUID
-    reason: str
-
-
-@dataclass(frozen=True)
-class RecordParticipation:
-    """Brings the participation records of an open cohort's people up to date: for cohorts
-    whose people were placed before records were kept (ADR 0025). Someone deactivated
-    meanwhile is withdrawn, as their deactivation would have done."""
-
-    cohort_id: UUID
 
 
 @dataclass(frozen=True)
@@ -140,14 +100,15 @@ class ChangeTrainingPolicy:
     retake_cooldown_days: int
 
 
-@dataclass(frozen=True)
-class RotateCalendarFeed:
-    kind: FeedKind
-    subject_id: UUID
+# -- what the commands answer ----------------------------------------------------------------
+# Kept in this one module: a command's result is pickled with its idempotent outcome
+# (core.idempotency_store) and read back by its module's name.
 
 
 @dataclass(frozen=True)
 class CohortSnapshot:
+    """A cohort as a command left it."""
+
     cohort_id: UUID
     name: str
     status: str
@@ -171,18 +132,17 @@ class CohortSnapshot:
 
 @dataclass(frozen=True)
 class EnrolmentOutcome:
+    """Who an enrolment (or a transfer) seated and who it waitlisted, in order."""
+
     cohort: CohortSnapshot
     enrolled: tuple[UUID, ...]
     waitlisted: tuple[UUID, ...]
 
 
-@dataclass(frozen=True)
-class IssuedFeed:
-    feed_id: UUID
-    token: str
+# -- handlers --------------------------------------------------------------------------------
 
 
-def _not_active(member_id: UUID, field: str) -> RuleViolated:
+def not_an_active_member(member_id: UUID, field: str) -> RuleViolated:
     return RuleViolated(f"{member_id} is not an active member of this tenant", field=field)
 
 
@@ -192,13 +152,28 @@ def check_active_members(
     roster = seat_roster(uow, tenant_id)
     for index, member_id in enumerate(member_ids):
         if not roster.is_active(member_id):
-            raise _not_active(member_id, f"{field}[{index}]")
+            raise not_an_active_member(member_id, f"{field}[{index}]")
+
+
+def usable_curriculum_version(
+    app: TrainingApplication, tenant_id: UUID, curriculum_id: UUID, version: int
+) -> PublishedVersion:
+    """A published version of a curriculum the tenant may use; else a 422 naming the field."""
+    try:
+        curriculum = visible_curriculum(app, tenant_id, curriculum_id)
+    except NotFound as error:
+        raise RuleViolated(error.detail, field="curriculum_id") from None
+    try:
+        return curriculum.version_of(version)
+    except NotFound as error:
+        raise RuleViolated(error.detail, field="curriculum_version") from None
 
 
 def schedule_cohort(command: ScheduleCohort, uow: UnitOfWork) -> CohortSnapshot:
     tenant_id = uow.require_tenant()
-    curriculum = visible_curriculum(uow.app, tenant_id, command.curriculum_id)
-    version = curriculum.version_of(command.curriculum_version)
+    version = usable_curriculum_version(
+        uow.app, tenant_id, command.curriculum_id, command.curriculum_version
+    )
     check_active_members(uow, tenant_id, command.facilitators, "facilitators")
     cohort = Cohort.schedule(
         tenant_id=tenant_id,
@@ -236,7 +211,7 @@ def complete_cohort(command: CompleteCohort, uow: UnitOfWork) -> CohortSnapshot:
     everyone = (*cohort.enrolled, *cohort.waitlist)
     cohort.complete()
     # Finished: these people may join another cohort of the same curriculum again.
-    registry(uow, tenant_id, cohort.curriculum_id).leave(everyone)
+    curriculum_enrolments(uow, tenant_id, cohort.curriculum_id).leave(everyone)
     return CohortSnapshot.of(cohort)
 
 
@@ -246,107 +221,8 @@ def cancel_cohort(command: CancelCohort, uow: UnitOfWork) -> CohortSnapshot:
     withdrawn = cohort.cancel(command.reason)
     # The reason is kept beside the events, by the version of the Cancelled event.
     uow.keep_cohort_reason(cohort, cohort.version, withdrawn, cleaned_reason(command.reason))
-    registry(uow, tenant_id, cohort.curriculum_id).leave(withdrawn)
+    curriculum_enrolments(uow, tenant_id, cohort.curriculum_id).leave(withdrawn)
     return CohortSnapshot.of(cohort)
-
-
-def _enrol(
-    uow: UnitOfWork,
-    tenant_id: UUID,
-    cohort: Cohort,
-    member_ids: tuple[UUID, ...],
-    records: dict[UUID, Participation | None],
-) -> dict[UUID, Placement]:
-    """Places the members (``records`` holds each one's participation record).
-
-    The roster says who is active now; a member's record says whether they were deactivated
-    while this command ran, because the deactivation writes it and so does the placement:
-    if the deactivation commits first, this save conflicts and runs again.
-    """
-    check_active_members(uow, tenant_id, member_ids, "member_ids")
-    for index, member_id in enumerate(member_ids):
-        record = records[member_id]
-        if record is not None and record.closed:
-            raise _not_active(member_id, f"member_ids[{index}]")
-    enrolments = registry(uow, tenant_id, cohort.curriculum_id)
-    elsewhere = [m for m in member_ids if enrolments.cohort_of.get(m, cohort.id) != cohort.id]
-    if elsewhere:
-        index = member_ids.index(elsewhere[0])
-        raise RuleViolated(
-            f"{len(elsewhere)} of them are already in another open cohort of this curriculum, "
-            f"first {elsewhere[0]}",
-            field=f"member_ids[{index}]",
-        )
-    placements = cohort.enrol(member_ids)
-    enrolments.join(cohort.id, tuple(placements))
-    for member_id in placements:
-        join(uow, tenant_id, records, member_id, cohort.id)
-    return placements
-
-
-def enrol(command: Enrol, uow: UnitOfWork) -> EnrolmentOutcome:
-    tenant_id = uow.require_tenant()
-    records = participations(uow, tenant_id, command.member_ids)
-    cohort = uow.get(Cohort, command.cohort_id)
-    placements = _enrol(uow, tenant_id, cohort, command.member_ids, records)
-    return EnrolmentOutcome(
-        CohortSnapshot.of(cohort),
-        tuple(m for m, p in placements.items() if p is Placement.ENROLLED),
-        tuple(m for m, p in placements.items() if p is Placement.WAITLISTED),
-    )
-
-
-def withdraw(command: Withdraw, uow: UnitOfWork) -> CohortSnapshot:
-    tenant_id = uow.require_tenant()
-    cohort = uow.get(Cohort, command.cohort_id)
-    withdraw_member(uow, tenant_id, cohort, command.member_id, command.reason)
-    leave(uow, tenant_id, command.member_id, cohort.id)
-    return CohortSnapshot.of(cohort)
-
-
-def transfer(command: Transfer, uow: UnitOfWork) -> EnrolmentOutcome:
-    """Withdraw from one cohort and enrol into another in one transaction: both or neither."""
-    tenant_id = uow.require_tenant()
-    if command.from_cohort_id == command.to_cohort_id:
-        raise RuleViolated("a transfer needs two different cohorts", field="to_cohort_id")
-    records = participations(uow, tenant_id, (command.member_id,))
-    source = uow.get(Cohort, command.from_cohort_id)
-    target = uow.get(Cohort, command.to_cohort_id)
-    withdraw_member(uow, tenant_id, source, command.member_id, f"transferred: {command.reason}")
-    record = records[command.member_id]
-    if record is not None:
-        record.leave(source.id)
-    placements = _enrol(uow, tenant_id, target, (command.member_id,), records)
-    placement = placements[command.member_id]
-    return EnrolmentOutcome(
-        CohortSnapshot.of(target),
-        (command.member_id,) if placement is Placement.ENROLLED else (),
-        (command.member_id,) if placement is Placement.WAITLISTED else (),
-    )
-
-
-def record_participation(command: RecordParticipation, uow: UnitOfWork) -> int:
-    """Answers how many records it changed (none when run again)."""
-    tenant_id = uow.require_tenant()
-    cohort = uow.get(Cohort, command.cohort_id)
-    if not cohort.is_open:
-        return 0
-    everyone = (*cohort.enrolled, *cohort.waitlist)
-    records = participations(uow, tenant_id, everyone)
-    roster = seat_roster(uow, tenant_id)
-    changed = 0
-    for member_id in everyone:
-        record = records[member_id]
-        if roster.is_active(member_id) and not (record is not None and record.closed):
-            if record is None or cohort.id not in record.cohorts:
-                join(uow, tenant_id, records, member_id, cohort.id)
-                changed += 1
-        else:
-            withdraw_member(uow, tenant_id, cohort, member_id, DEACTIVATED)
-            if record is not None:
-                record.leave(cohort.id)
-            changed += 1
-    return changed
 
 
 def schedule_session(command: ScheduleSession, uow: UnitOfWork) -> UUID:
@@ -402,22 +278,23 @@ def complete_module(command: CompleteModule, uow: UnitOfWork) -> int:
 
 def change_training_policy(command: ChangeTrainingPolicy, uow: UnitOfWork) -> TrainingPolicy:
     tenant_id = uow.require_tenant()
-    current = policy(uow, tenant_id)
+    current = training_policy(uow, tenant_id)
     current.change(command.at_risk_threshold, command.retake_cooldown_days)
     return current
 
 
-def rotate_calendar_feed(command: RotateCalendarFeed, uow: UnitOfWork) -> IssuedFeed:
-    tenant_id = uow.require_tenant()
-    if command.kind is FeedKind.COHORT:
-        uow.get(Cohort, command.subject_id)  # the cohort exists in this tenant
-    token = new_secret()
-    feed_id = CalendarFeed.create_id(tenant_id, command.kind, command.subject_id)
-    if uow.exists(feed_id):
-        uow.get(CalendarFeed, feed_id).rotate(hash_secret(token))
-    else:
-        uow.add(CalendarFeed.issue(tenant_id, command.kind, command.subject_id, hash_secret(token)))
-    return IssuedFeed(feed_id, token)
+# -- queries ---------------------------------------------------------------------------------
+
+
+def version_written_at(app: TrainingApplication, cohort_id: UUID, position: int | None) -> int:
+    """The cohort's version after a command whose last event, written to the cohort, is at
+    ``position`` (scheduling a session answers the session's id, not the version)."""
+    if position is not None:
+        for notification in app.recorder.select_notifications(start=position, limit=1):
+            if notification.id == position and notification.originator_id == cohort_id:
+                return int(notification.originator_version)
+    msg = f"the cohort {cohort_id} has no event at position {position}"
+    raise LookupError(msg)
 
 
 HANDLERS: dict[type, Handler] = {
@@ -426,14 +303,9 @@ HANDLERS: dict[type, Handler] = {
     StartCohort: start_cohort,
     CompleteCohort: complete_cohort,
     CancelCohort: cancel_cohort,
-    Enrol: enrol,
-    Withdraw: withdraw,
-    Transfer: transfer,
-    RecordParticipation: record_participation,
     ScheduleSession: schedule_session,
     RecordAttendance: record_attendance,
     GiveFeedback: give_feedback,
     CompleteModule: complete_module,
     ChangeTrainingPolicy: change_training_policy,
-    RotateCalendarFeed: rotate_calendar_feed,
 }

@@ -22,7 +22,11 @@ from training.core.loading import load_many
 DEACTIVATED = "member deactivated"
 
 
-def registry(uow: UnitOfWork, tenant_id: UUID, curriculum_id: UUID) -> CurriculumEnrolments:
+def curriculum_enrolments(
+    uow: UnitOfWork, tenant_id: UUID, curriculum_id: UUID
+) -> CurriculumEnrolments:
+    """Who is in an open cohort of the curriculum; a new record (saved with the rest) when
+    nobody has been yet."""
     return uow.get_or_add(
         CurriculumEnrolments,
         CurriculumEnrolments.create_id(tenant_id, curriculum_id),
@@ -91,7 +95,7 @@ def withdraw_member(
     is kept beside the events (it may name people)."""
     withdrawal = cohort.withdraw(member_id, reason)
     uow.keep_cohort_reason(cohort, withdrawal.version, (member_id,), withdrawal.reason, member_id)
-    registry(uow, tenant_id, cohort.curriculum_id).leave((member_id,))
+    curriculum_enrolments(uow, tenant_id, cohort.curriculum_id).leave((member_id,))
     return withdrawal.promoted
 
 

@@ -16,19 +16,16 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 from litestar import Controller, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
 from training.cohorts import views as queries
-from training.cohorts.domain.calendar import CalendarFeed, FeedKind
-from training.cohorts.handlers.cohorts import IssuedFeed, RotateCalendarFeed
+from training.cohorts.domain.calendar import FeedKind
+from training.cohorts.handlers.calendar import IssuedFeed, RotateCalendarFeed, feed_in_force
 from training.cohorts.http.cohorts import own_member_id
 from training.cohorts.views import COHORTS, SessionRow
 from training.core.access import Scope
-from training.core.application import TrainingApplication
-from training.core.credentials import verify_secret
 from training.core.errors import NotFound
 from training.core.http.principal import requires_scope, requires_tenant
 from training.core.http.services import (
@@ -38,8 +35,6 @@ from training.core.http.services import (
     run_command,
     services_of,
 )
-from training.people.queries import member_in_force
-from training.tenancy.queries import tenant_is_active
 
 MEDIA_TYPE = "text/calendar"  # Litestar adds "; charset=utf-8"
 PRODUCT_ID = "-//Training Service//Cohort calendar//EN"
@@ -128,26 +123,6 @@ def icalendar(name: str, sessions: Iterable[SessionRow], now: datetime) -> bytes
 
 
 # -- the feed --------------------------------------------------------------------------------
-
-
-def feed_in_force(
-    app: TrainingApplication, tenant_id: UUID, feed_id: UUID, token: str
-) -> CalendarFeed | None:
-    """The feed when the URL is right and its owner still in force; None for any failure."""
-    try:
-        feed: object = app.repository.get(feed_id)
-    except AggregateNotFoundError:
-        return None
-    if not isinstance(feed, CalendarFeed) or feed.tenant_id != tenant_id:
-        return None
-    if not verify_secret(token, feed.token_hash):
-        return None
-    if feed.kind is FeedKind.MEMBER:
-        if member_in_force(app, tenant_id, feed.subject_id).refusal:
-            return None
-    elif not tenant_is_active(app, tenant_id):
-        return None
-    return feed
 
 
 def feed_url(request: Request[Any, Any, Any], issued: IssuedFeed) -> str:

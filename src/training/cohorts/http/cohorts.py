@@ -24,7 +24,6 @@ from training.cohorts.domain.cohorts import (
     MAX_CAPACITY,
     MAX_NAME,
     Attendance,
-    Cohort,
     check_timezone,
 )
 from training.cohorts.domain.policy import TrainingPolicy
@@ -35,20 +34,17 @@ from training.cohorts.handlers.cohorts import (
     CohortSnapshot,
     CompleteCohort,
     CompleteModule,
-    Enrol,
     EnrolmentOutcome,
     GiveFeedback,
     RecordAttendance,
     ScheduleCohort,
     ScheduleSession,
     StartCohort,
-    Transfer,
-    Withdraw,
+    version_written_at,
 )
+from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw, promoted_by
 from training.cohorts.views import COHORTS
 from training.core.access import Scope
-from training.core.application import TrainingApplication
-from training.core.outcome import Outcome
 from training.core.errors import NotFound, RuleViolated
 from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.services import (
@@ -61,8 +57,8 @@ from training.core.http.services import (
     run_command,
     services_of,
 )
+from training.core.outcome import Outcome
 from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from training.curricula.queries import visible_curriculum
 from training.people.views import MEMBERS
 
 # Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
@@ -415,42 +411,6 @@ def expected_percent(starts_on: date, ends_on: date, today: date) -> float:
     return round(((today - starts_on).days + 1) * 100 / total, 2)
 
 
-def promoted_by(app: TrainingApplication, cohort_id: UUID, version: int) -> UUID | None:
-    """Who the cohort's event ``version`` seated from the waitlist, read from the event store.
-
-    A withdrawal saves Withdrawn and, when someone was waiting, Promoted as its last event.
-    """
-    for event in app.events.get(cohort_id, gt=version - 1, lte=version):
-        if isinstance(event, Cohort.Promoted):
-            return event.member_id
-    return None
-
-
-def version_written_at(app: TrainingApplication, cohort_id: UUID, position: int | None) -> int:
-    """The cohort's version after a command whose last event, written to the cohort, is at
-    ``position`` (a session's scheduling answers the session's id, not the version)."""
-    if position is not None:
-        for notification in app.recorder.select_notifications(start=position, limit=1):
-            if notification.id == position and notification.originator_id == cohort_id:
-                return int(notification.originator_version)
-    msg = f"the cohort {cohort_id} has no event at position {position}"
-    raise LookupError(msg)
-
-
-def check_curriculum(
-    app: TrainingApplication, tenant_id: UUID | None, curriculum_id: UUID, version: int
-) -> None:
-    """The body names a curriculum version the tenant may use; else a 422 naming the field."""
-    try:
-        curriculum = visible_curriculum(app, tenant_id, curriculum_id)
-    except NotFound as error:
-        raise RuleViolated(error.detail, field="curriculum_id") from None
-    try:
-        curriculum.version_of(version)
-    except NotFound as error:
-        raise RuleViolated(error.detail, field="curriculum_version") from None
-
-
 def own_member_id(principal: Principal) -> UUID:
     member_id = principal.member_id
     if member_id is None:
@@ -489,13 +449,6 @@ class CohortController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[CohortIn]
     ) -> Response[CohortOut]:
         check_timezone(data.timezone)
-        await sync_to_thread(
-            check_curriculum,
-            services_of(request).app,
-            principal_of(request).tenant_id,
-            data.curriculum_id,
-            data.curriculum_version,
-        )
         command = ScheduleCohort(
             data.name,
             data.curriculum_id,

@@ -81,7 +81,7 @@ from scim2_server.storage import AsyncScimStorage, SearchPage
 from scim2_server.utils import load_default_resource_types, load_default_schemas
 
 from training.cohorts.domain.cohorts import Cohort
-from training.cohorts.handlers.cohorts import Enrol, Withdraw
+from training.cohorts.handlers.enrolments import Enrol, Withdraw
 from training.cohorts.views import COHORTS
 from training.core.access import Scope as AccessScope
 from training.core.bus import ConcurrentModification
