@@ -1,36 +1,23 @@
-"""Curricula over HTTP: draft, publish, compare, retire and fork; search published modules.
-
-The same endpoints serve the operator, who keeps the platform catalogue, and the tenants,
-who keep private curricula and read (and fork) the catalogue. Reads by the operator see the
-catalogue only.
-"""
+"""Curricula over HTTP: draft, publish, compare, retire and fork."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from training.core.access import Scope
+from training.core.application import TrainingApplication
 from training.core.errors import NotFound
-from training.core.http.principal import requires_scope
-from training.core.http.problems import EXCEPTION_HANDLERS
-from training.core.http.services import (
-    IfMatch,
-    command_headers,
-    etag,
-    expected_version,
-    principal_of,
-    read_after,
-    run_command,
-    services_of,
-)
-from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.core.http.commands import Commands, answer
+from training.core.http.params import Cursor, IfMatch, Limit, etag, expected_version, text
+from training.core.http.principal import Principal
+from training.core.http.reads import Reads
+from training.core.pagination import DEFAULT_LIMIT
 from training.curricula import views as queries
 from training.curricula.domain import (
     MAX_DESCRIPTION,
@@ -38,6 +25,7 @@ from training.curricula.domain import (
     MAX_TARGETS,
     MAX_TITLE,
     MIN_DURATION_MINUTES,
+    MODULE_KEY_PATTERN,
     ModuleFormat,
     ModuleSpec,
 )
@@ -54,29 +42,25 @@ from training.curricula.handlers import (
     ReviseModule,
     curriculum_diff,
 )
+from training.curricula.http.common import READ, WRITE, aliased_validation_error
 from training.curricula.views import CURRICULA
-from training.skills.domain import SkillTarget
+from training.skills.domain import SKILL_CODE_PATTERN, SkillTarget
 
-# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
-NO_NUL = r"^[^\x00]*$"
-KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 MAX_PREREQUISITES = 100
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE, pattern=NO_NUL)]
-Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION, pattern=NO_NUL)]
+Title = Annotated[str, text(max_length=MAX_TITLE)]
+Description = Annotated[str, text(min_length=0, max_length=MAX_DESCRIPTION)]
 ModuleKey = Annotated[
-    str, msgspec.Meta(pattern=KEY_PATTERN, description="lower-case letters, digits, hyphens")
+    str,
+    msgspec.Meta(
+        pattern=MODULE_KEY_PATTERN.pattern, description="lower-case letters, digits, hyphens"
+    ),
 ]
-SkillCode = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)]
+SkillCode = Annotated[str, msgspec.Meta(pattern=SKILL_CODE_PATTERN.pattern)]
 Level = Annotated[int, msgspec.Meta(ge=1, le=7)]
 Duration = Annotated[int, msgspec.Meta(ge=MIN_DURATION_MINUTES, le=MAX_DURATION_MINUTES)]
 VersionNumber = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
-Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[
-    str | None,
-    QueryParameter(name="cursor", max_length=512, description="next_cursor of the previous page"),
-]
+Reason = Annotated[str, text(max_length=500)]
 KeyPath = Annotated[str, PathParameter(name="key", min_length=1, max_length=64)]
 # Checked here rather than by the router, so a bad value is a 400 naming it, after the
 # caller was authenticated, rather than a 404 before.
@@ -190,12 +174,8 @@ class CurriculumPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class ModulePage(msgspec.Struct):
-    items: list[queries.ModuleListing]
-    next_cursor: str | None
-
-
-def _module_out(module: ModuleSpec, position: int | None = None) -> queries.ModuleRecord:
+def module_record(module: ModuleSpec, position: int | None = None) -> queries.ModuleRecord:
+    """A module as the read model shows it: of the draft (no position) or of a version."""
     return queries.ModuleRecord(
         key=module.key,
         title=module.title,
@@ -208,7 +188,7 @@ def _module_out(module: ModuleSpec, position: int | None = None) -> queries.Modu
     )
 
 
-def _out(snapshot: CurriculumSnapshot) -> CurriculumOut:
+def curriculum_out(snapshot: CurriculumSnapshot) -> CurriculumOut:
     return CurriculumOut(
         snapshot.curriculum_id,
         snapshot.tenant_id,
@@ -220,68 +200,28 @@ def _out(snapshot: CurriculumSnapshot) -> CurriculumOut:
         snapshot.has_unpublished_changes,
         snapshot.forked_from,
         snapshot.forked_version,
-        [_module_out(module) for module in snapshot.modules],
+        [module_record(module) for module in snapshot.modules],
         snapshot.version,
     )
 
 
-def _version_out(published: PublishedSnapshot) -> VersionOut:
+def version_out(published: PublishedSnapshot) -> VersionOut:
     return VersionOut(
         published.curriculum_id,
         published.version,
-        [_module_out(m, position) for position, m in enumerate(published.modules, start=1)],
+        [module_record(m, position) for position, m in enumerate(published.modules, start=1)],
     )
 
 
-async def _changed(request: Request[Any, Any, Any], command: Any) -> Response[CurriculumOut]:
-    outcome = await run_command(request, command)
-    body = _out(outcome.result)
-    return Response(body, headers=command_headers(outcome, version=body.version))
-
-
-async def _created(request: Request[Any, Any, Any], command: Any) -> Response[CurriculumOut]:
-    outcome = await run_command(request, command)
-    body = _out(outcome.result)
-    headers = command_headers(outcome, version=body.version)
-    headers["Location"] = f"/v1/curricula/{body.curriculum_id}"
-    return Response(body, status_code=201, headers=headers)
-
-
-# Query parameters whose names are not Python names (or are reserved by Litestar) are
-# declared under another name; a validation error names them as the client sent them.
-QUERY_ALIASES = {
-    "from_version": "from",
-    "to_version": "to",
-    "visibility": "scope",
-    "module_format": "format",
-}
-
-
-def _aliased_validation_error(
-    request: Request[Any, Any, Any], exc: ValidationException
-) -> Response[Any]:
-    extra = exc.extra
-    if isinstance(extra, list):
-        extra = [
-            {**item, "key": QUERY_ALIASES.get(str(item.get("key")), item.get("key"))}
-            if isinstance(item, dict) and item.get("source") == "query"
-            else item
-            for item in extra
-        ]
-    handler = EXCEPTION_HANDLERS[ValidationException]
-    response: Response[Any] = handler(request, ValidationException(detail=exc.detail, extra=extra))
-    return response
-
-
-READ = requires_scope(Scope.CURRICULA_READ, operator=True)
-WRITE = requires_scope(Scope.CURRICULA_WRITE, operator=True)
+def curriculum_location(curriculum_id: UUID) -> str:
+    return f"/v1/curricula/{curriculum_id}"
 
 
 class CurriculumController(Controller):
     path = "/v1/curricula"
     tags = ["Curricula"]
     security = [{"bearer": []}]
-    exception_handlers = {ValidationException: _aliased_validation_error}
+    exception_handlers = {ValidationException: aliased_validation_error}
 
     @post(
         "/",
@@ -291,9 +231,12 @@ class CurriculumController(Controller):
         status_code=201,
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: JSONBody[CurriculumIn]
+        self, commands: Commands, data: JSONBody[CurriculumIn]
     ) -> Response[CurriculumOut]:
-        return await _created(request, CreateCurriculum(data.title, data.description))
+        outcome = await commands.run(CreateCurriculum(data.title, data.description))
+        body = curriculum_out(outcome.result)
+        location = curriculum_location(body.curriculum_id)
+        return answer(outcome, body, status=201, version=body.version, location=location)
 
     @get(
         "/",
@@ -305,7 +248,7 @@ class CurriculumController(Controller):
     )
     async def list_curricula(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         # "scope" is a reserved keyword argument of Litestar's, hence the alias.
@@ -316,8 +259,8 @@ class CurriculumController(Controller):
             str | None, QueryParameter(name="status", pattern="^(active|retired)$")
         ] = None,
     ) -> CurriculumPage:
-        await read_after(request, [CURRICULA.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([CURRICULA.info])
+        async with reads.session() as conn:
             page = await queries.list_curricula(
                 conn, limit=limit, cursor=cursor, scope=visibility, status=status
             )
@@ -330,10 +273,10 @@ class CurriculumController(Controller):
         summary="Read a curriculum and its draft modules",
     )
     async def get_curriculum(
-        self, request: Request[Any, Any, Any], curriculum_id: FromPath[UUID]
+        self, reads: Reads, curriculum_id: FromPath[UUID]
     ) -> Response[CurriculumDetail]:
-        await read_after(request, [CURRICULA.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([CURRICULA.info])
+        async with reads.session() as conn:
             record = await queries.get_curriculum(conn, curriculum_id)
             if record is None:
                 raise NotFound(f"curriculum {curriculum_id} not found")
@@ -349,15 +292,18 @@ class CurriculumController(Controller):
     )
     async def update(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         curriculum_id: FromPath[UUID],
         data: JSONBody[CurriculumPatch],
         if_match: IfMatch = None,
     ) -> Response[CurriculumOut]:
-        command = RetitleCurriculum(
-            curriculum_id, data.title, data.description, expected_version(if_match)
+        outcome = await commands.run(
+            RetitleCurriculum(
+                curriculum_id, data.title, data.description, expected_version(if_match)
+            )
         )
-        return await _changed(request, command)
+        body = curriculum_out(outcome.result)
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{curriculum_id:uuid}/modules",
@@ -370,17 +316,16 @@ class CurriculumController(Controller):
     )
     async def add_module(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         curriculum_id: FromPath[UUID],
         data: JSONBody[ModuleIn],
         if_match: IfMatch = None,
     ) -> Response[CurriculumOut]:
-        command = AddModule(curriculum_id, data.spec(data.key), expected_version(if_match))
-        outcome = await run_command(request, command)
-        body = _out(outcome.result)
-        return Response(
-            body, status_code=201, headers=command_headers(outcome, version=body.version)
+        outcome = await commands.run(
+            AddModule(curriculum_id, data.spec(data.key), expected_version(if_match))
         )
+        body = curriculum_out(outcome.result)
+        return answer(outcome, body, status=201, version=body.version)
 
     @put(
         "/{curriculum_id:uuid}/modules/{key:str}",
@@ -390,14 +335,17 @@ class CurriculumController(Controller):
     )
     async def revise_module(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         curriculum_id: FromPath[UUID],
         key: KeyPath,
         data: JSONBody[ModuleBody],
         if_match: IfMatch = None,
     ) -> Response[CurriculumOut]:
-        command = ReviseModule(curriculum_id, data.spec(key), expected_version(if_match))
-        return await _changed(request, command)
+        outcome = await commands.run(
+            ReviseModule(curriculum_id, data.spec(key), expected_version(if_match))
+        )
+        body = curriculum_out(outcome.result)
+        return answer(outcome, body, version=body.version)
 
     @delete(
         "/{curriculum_id:uuid}/modules/{key:str}",
@@ -408,12 +356,14 @@ class CurriculumController(Controller):
     )
     async def remove_module(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         curriculum_id: FromPath[UUID],
         key: KeyPath,
         if_match: IfMatch = None,
     ) -> Response[CurriculumOut]:
-        return await _changed(request, RemoveModule(curriculum_id, key, expected_version(if_match)))
+        outcome = await commands.run(RemoveModule(curriculum_id, key, expected_version(if_match)))
+        body = curriculum_out(outcome.result)
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{curriculum_id:uuid}/publish",
@@ -424,18 +374,21 @@ class CurriculumController(Controller):
     )
     async def publish(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         curriculum_id: FromPath[UUID],
         data: JSONBody[PublishIn],
         if_match: IfMatch = None,
     ) -> Response[VersionOut]:
-        outcome = await run_command(
-            request, PublishCurriculum(curriculum_id, expected_version(if_match))
-        )
+        outcome = await commands.run(PublishCurriculum(curriculum_id, expected_version(if_match)))
         published: PublishedSnapshot = outcome.result
-        headers = command_headers(outcome, version=published.aggregate_version)
-        headers["Location"] = f"/v1/curricula/{curriculum_id}/versions/{published.version}"
-        return Response(_version_out(published), headers=headers)
+        # The ETag is the curriculum's version; the location is the version just published.
+        location = f"{curriculum_location(curriculum_id)}/versions/{published.version}"
+        return answer(
+            outcome,
+            version_out(published),
+            version=published.aggregate_version,
+            location=location,
+        )
 
     @get(
         "/{curriculum_id:uuid}/versions/{version:str}",
@@ -444,11 +397,11 @@ class CurriculumController(Controller):
         summary="A published version's modules, in order",
     )
     async def get_version(
-        self, request: Request[Any, Any, Any], curriculum_id: FromPath[UUID], version: VersionPath
+        self, reads: Reads, curriculum_id: FromPath[UUID], version: VersionPath
     ) -> VersionOut:
         number = int(version)
-        await read_after(request, [CURRICULA.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
+        await reads.after([CURRICULA.info])
+        async with reads.session() as conn:
             record = await queries.get_curriculum(conn, curriculum_id)
             if record is None:
                 raise NotFound(f"curriculum {curriculum_id} not found")
@@ -467,18 +420,14 @@ class CurriculumController(Controller):
     )
     async def diff(
         self,
-        request: Request[Any, Any, Any],
+        app: TrainingApplication,
+        principal: Principal,
         curriculum_id: FromPath[UUID],
         from_version: Annotated[int, QueryParameter(name="from", ge=1, le=1_000_000)],
         to_version: Annotated[int, QueryParameter(name="to", ge=1, le=1_000_000)],
     ) -> DiffOut:
         found = await sync_to_thread(
-            curriculum_diff,
-            services_of(request).app,
-            principal_of(request).tenant_id,
-            curriculum_id,
-            from_version,
-            to_version,
+            curriculum_diff, app, principal.tenant_id, curriculum_id, from_version, to_version
         )
         return DiffOut(
             found.from_version,
@@ -497,14 +446,16 @@ class CurriculumController(Controller):
     )
     async def retire(
         self,
-        request: Request[Any, Any, Any],
+        commands: Commands,
         curriculum_id: FromPath[UUID],
         data: JSONBody[RetirementIn],
         if_match: IfMatch = None,
     ) -> Response[CurriculumOut]:
-        return await _changed(
-            request, RetireCurriculum(curriculum_id, data.reason, expected_version(if_match))
+        outcome = await commands.run(
+            RetireCurriculum(curriculum_id, data.reason, expected_version(if_match))
         )
+        body = curriculum_out(outcome.result)
+        return answer(outcome, body, version=body.version)
 
     @post(
         "/{curriculum_id:uuid}/fork",
@@ -514,51 +465,9 @@ class CurriculumController(Controller):
         status_code=201,
     )
     async def fork(
-        self, request: Request[Any, Any, Any], curriculum_id: FromPath[UUID], data: JSONBody[ForkIn]
+        self, commands: Commands, curriculum_id: FromPath[UUID], data: JSONBody[ForkIn]
     ) -> Response[CurriculumOut]:
-        return await _created(request, ForkCurriculum(curriculum_id, data.version, data.title))
-
-
-class ModuleController(Controller):
-    path = "/v1/modules"
-    tags = ["Curricula"]
-    security = [{"bearer": []}]
-    exception_handlers = {ValidationException: _aliased_validation_error}
-
-    @get(
-        "/",
-        guards=[READ],
-        operation_id="listModules",
-        summary="Search the modules of the latest published versions",
-        description="Modules of the latest published version of each active curriculum the "
-        "caller sees (its own and the catalogue's). `level` matches a target's level: with "
-        "`skill`, the level of that skill's target. Filters combine with AND. Ordered by "
-        "curriculum (as created), then by the published order.",
-    )
-    async def list_modules(
-        self,
-        request: Request[Any, Any, Any],
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
-        skill: Annotated[
-            str | None, QueryParameter(name="skill", pattern=KEY_PATTERN, max_length=64)
-        ] = None,
-        level: Annotated[int | None, QueryParameter(name="level", ge=1, le=7)] = None,
-        module_format: Annotated[ModuleFormat | None, QueryParameter(name="format")] = None,
-        curriculum_id: Annotated[UUID | None, QueryParameter(name="curriculum_id")] = None,
-    ) -> ModulePage:
-        await read_after(request, [CURRICULA.info])
-        async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
-            page = await queries.list_modules(
-                conn,
-                limit=limit,
-                cursor=cursor,
-                skill=skill,
-                level=level,
-                module_format=str(module_format) if module_format else None,
-                curriculum_id=curriculum_id,
-            )
-        return ModulePage(page.items, page.next_cursor)
-
-
-ROUTES = [CurriculumController, ModuleController]
+        outcome = await commands.run(ForkCurriculum(curriculum_id, data.version, data.title))
+        body = curriculum_out(outcome.result)
+        location = curriculum_location(body.curriculum_id)
+        return answer(outcome, body, status=201, version=body.version, location=location)
