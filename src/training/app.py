@@ -98,7 +98,8 @@ def openapi_config() -> OpenAPIConfig:
 
 def _context_dependencies(services: Services | None) -> dict[str, Provide]:
     """What some contexts' controllers need besides core's: the signing keys (identity), the
-    import queue (people), the idempotency store (erasure forgets stored responses)."""
+    import queue (people), the idempotency store (erasure forgets stored responses), the
+    command bus itself (the sign-in callback, which has no caller, provisions as the system)."""
 
     def wired() -> Services:
         if services is None:
@@ -109,6 +110,7 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
     return {
         "key_ring": Provide(lambda: wired().keys, sync_to_thread=False),
         "token_server": Provide(lambda: wired().token_server, sync_to_thread=False),
+        "command_bus": Provide(lambda: wired().bus, sync_to_thread=False),
         "import_jobs": Provide(lambda: wired().imports, sync_to_thread=False),
         "import_runner": Provide(lambda: wired().import_runner, sync_to_thread=False),
         "idempotency": Provide(lambda: wired().idempotency, sync_to_thread=False),

@@ -38,11 +38,14 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from training.core.access import scopes_of
+from training.core.application import TrainingApplication
 from training.core.context import ActorKind
 from training.core.http.principal import Principal
+from training.core.read_store import ReadStore
 from training.identity.handlers.sso import SESSION_COOKIE, SESSION_PURPOSE
 from training.identity.keys import KeyRing, LoadedKeys
-from training.identity.oidc import OidcError, OidcProviders
+from training.identity.oidc import CookieSealer, OidcError, OidcProviders
+from training.identity.sign_in import SsoRuntime, find_member, runtime_of
 from training.infra.settings import Settings
 from training.people.queries import member_in_force
 from training.tenancy.domain import OPERATOR_SCOPE
@@ -187,19 +190,16 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(ActorKind.CLIENT, str(client_id), tenant_id, scopes - {OPERATOR_SCOPE})
 
 
-def session_claims(connection: ASGIConnection[Any, Any, Any, Any], value: str) -> dict[str, Any]:
+def session_claims(cookies: CookieSealer, value: str) -> dict[str, Any]:
     """The member and tenant a sign-in session cookie names (sealed, so unforgeable)."""
-    from training.identity.sign_in import runtime_of
-
-    runtime = runtime_of(connection.app.state, connection.app.state.services.settings)
-    session = runtime.cookies.open(SESSION_PURPOSE, value)
+    session = cookies.open(SESSION_PURPOSE, value)
     if session is None:
         raise TokenRejected("the session is not valid or has expired; sign in again")
     return {"member_id": session.get("member_id"), "tenant_id": session.get("tenant_id")}
 
 
 async def tenant_idp_claims(
-    connection: ASGIConnection[Any, Any, Any, Any], raw: str, issuer: str
+    app: TrainingApplication, store: ReadStore, runtime: SsoRuntime, raw: str, issuer: str
 ) -> dict[str, Any]:
     """Claims naming the member an access token from a tenant's identity provider stands for.
 
@@ -209,11 +209,7 @@ async def tenant_idp_claims(
     RS256 by default), the connection's audience, and ``exp``. Its email (or an email
     ``sub``) must be a member of that same tenant.
     """
-    from training.identity.sign_in import find_member, runtime_of
-
-    services = connection.app.state.services
-    runtime = runtime_of(connection.app.state, services.settings)
-    candidates = await sync_to_thread(runtime.directory.connections_for, services.app, issuer)
+    candidates = await sync_to_thread(runtime.directory.connections_for, app, issuer)
     if not candidates:
         raise TokenRejected("the token's issuer is not trusted")
     rejection = "the token was refused"
@@ -237,7 +233,7 @@ async def tenant_idp_claims(
         except ClaimError as error:
             rejection = f"the token was refused: {error.description}"
             continue
-        member_id, refusal, _ = await find_member(services, sso, dict(token.claims))
+        member_id, refusal, _ = await find_member(app, store, sso, dict(token.claims))
         if member_id is None:
             raise TokenRejected(refusal or "no member of the tenant matches the token")
         return {"member_id": str(member_id), "tenant_id": str(sso.tenant_id)}
@@ -248,7 +244,12 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        services = connection.app.state.services
+        # A middleware is given no dependencies: it takes what the app wired from its state.
+        wired = connection.app.state.services
+        app: TrainingApplication = wired.app
+        store: ReadStore = wired.store
+        settings: Settings = wired.settings
+        keys: KeyRing = wired.keys
         header = connection.headers.get("authorization", "")
         scheme, _, raw = header.partition(" ")
         token = raw.strip()
@@ -256,28 +257,28 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         try:
             if (scheme.lower() != "bearer" or not token) and session:
                 # A session from single sign-on: a member, exactly like a member's token.
-                claims = session_claims(connection, session)
+                runtime = runtime_of(connection.app.state, settings)
+                claims = session_claims(runtime.cookies, session)
             elif scheme.lower() != "bearer" or not token:
                 raise NotAuthorizedException(
                     detail="send an access token: Authorization: Bearer <token>"
                 )
             elif (issuer := (unverified := read_unverified(token)).claims.get("iss")) not in (
                 None,
-                services.settings.issuer,
+                settings.issuer,
             ):
                 # Not ours: perhaps an access token from a tenant's own identity provider.
-                claims = await tenant_idp_claims(connection, token, str(issuer))
+                runtime = runtime_of(connection.app.state, settings)
+                claims = await tenant_idp_claims(app, store, runtime, token, str(issuer))
             else:
-                claims = await our_access_token_claims(
-                    services.keys, services.settings, token, unverified
-                )
+                claims = await our_access_token_claims(keys, settings, token, unverified)
             principal = principal_from_claims(claims)
         except TokenRejected as error:
             raise NotAuthorizedException(detail=str(error)) from None
         if principal.kind is ActorKind.MEMBER:
             assert principal.tenant_id is not None
             standing = await sync_to_thread(
-                member_in_force, services.app, principal.tenant_id, UUID(principal.subject)
+                member_in_force, app, principal.tenant_id, UUID(principal.subject)
             )
             if standing.refusal:
                 raise NotAuthorizedException(detail=standing.refusal)
@@ -290,7 +291,7 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             )
         else:
             refusal = await sync_to_thread(
-                credentials_in_force, services.app, principal.subject, principal.tenant_id
+                credentials_in_force, app, principal.subject, principal.tenant_id
             )
             if refusal:
                 raise NotAuthorizedException(detail=refusal)

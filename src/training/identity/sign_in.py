@@ -13,11 +13,11 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.errors import AlreadyExists
-from training.core.http.services import (
-    Services,
-)
+from training.core.read_store import ReadStore
 from training.identity.domain import SsoConnection
 from training.identity.handlers.sso import (
     SsoDirectory,
@@ -86,41 +86,43 @@ def email_of(claims: dict[str, Any]) -> str | None:
 
 
 async def find_member(
-    services: Services, connection: SsoConnection, claims: dict[str, Any]
+    app: TrainingApplication,
+    store: ReadStore,
+    connection: SsoConnection,
+    claims: dict[str, Any],
 ) -> tuple[UUID | None, str | None, str]:
-    """The member the claims name (by email) in the connection's tenant, why not, the email."""
+    """The member the claims name (by email) in the connection's tenant, why not, the email.
+
+    Emails are personal data, read in ``store``; whether the member may act now is read from
+    the event store (``app``), where a deactivation is in force as soon as it is saved."""
     tenant_id = connection.tenant_id
     assert tenant_id is not None
     email = email_of(claims)
     if email is None:
-        return await _member_by_directory_id(services, tenant_id, claims)
+        return await _member_by_directory_id(app, tenant_id, claims)
     if claims.get("email_verified") is False:
         return None, "the identity provider has not verified the email", email
     if not connection.allows_email(email):
         return None, "the email's domain is not allowed for this tenant", email
-    async with services.store.session(tenant_id) as conn:
+    async with store.session(tenant_id) as conn:
         candidates = await member_ids_with_email(conn, tenant_id, email)
-    member_id, refusal = await sync_to_thread(
-        first_member_in_force, services.app, tenant_id, candidates
-    )
+    member_id, refusal = await sync_to_thread(first_member_in_force, app, tenant_id, candidates)
     if member_id is None and candidates:
         return None, refusal, email
     return member_id, None, email
 
 
 async def _member_by_directory_id(
-    services: Services, tenant_id: UUID, claims: dict[str, Any]
+    app: TrainingApplication, tenant_id: UUID, claims: dict[str, Any]
 ) -> tuple[UUID | None, str | None, str]:
     for name in DIRECTORY_ID_CLAIMS:
         value = claims.get(name)
         if not isinstance(value, str) or not value or "@" in value:
             continue
-        found = await sync_to_thread(member_with_external_id, services.app, tenant_id, value)
+        found = await sync_to_thread(member_with_external_id, app, tenant_id, value)
         if found is None:
             continue
-        member_id, refusal = await sync_to_thread(
-            first_member_in_force, services.app, tenant_id, [found]
-        )
+        member_id, refusal = await sync_to_thread(first_member_in_force, app, tenant_id, [found])
         return member_id, refusal, ""
     return (
         None,
@@ -131,9 +133,16 @@ async def _member_by_directory_id(
 
 
 async def member_for(
-    services: Services, connection: SsoConnection, claims: dict[str, Any], request_id: str
+    app: TrainingApplication,
+    store: ReadStore,
+    bus: CommandBus,
+    connection: SsoConnection,
+    claims: dict[str, Any],
+    request_id: str,
 ) -> UUID:
-    member_id, refusal, email = await find_member(services, connection, claims)
+    """The member a completed sign-in stands for; with just-in-time provisioning on, one the
+    system registers (``bus``) when no member has the email yet. 403 when no member may."""
+    member_id, refusal, email = await find_member(app, store, connection, claims)
     if member_id is not None:
         return member_id
     if refusal is not None:
@@ -145,7 +154,7 @@ async def member_for(
     tenant_id = connection.tenant_id
     assert tenant_id is not None
     subject = str(claims["sub"])
-    known = await _provisioned_before(services, tenant_id, subject)
+    known = await _provisioned_before(app, store, tenant_id, subject)
     if known is not None:
         return known
     groups = claims.get("groups")
@@ -156,11 +165,11 @@ async def member_for(
     # data (and erased with it), never in an event.
     command = RegisterMember(generated_external_id(), name, email, roles, sso_subject=subject)
     try:
-        outcome = await sync_to_thread(services.bus.execute, context, command)
+        outcome = await sync_to_thread(bus.execute, context, command)
     except AlreadyExists:
         # A sign-in of the same person provisioned them a moment ago.
-        again, refusal, _ = await find_member(services, connection, claims)
-        found = again or await _provisioned_before(services, tenant_id, subject)
+        again, refusal, _ = await find_member(app, store, connection, claims)
+        found = again or await _provisioned_before(app, store, tenant_id, subject)
         if found is None:
             raise PermissionDeniedException(detail=refusal or "the member is unknown") from None
         return found
@@ -168,19 +177,21 @@ async def member_for(
     return member
 
 
-async def _provisioned_before(services: Services, tenant_id: UUID, subject: str) -> UUID | None:
+async def _provisioned_before(
+    app: TrainingApplication, store: ReadStore, tenant_id: UUID, subject: str
+) -> UUID | None:
     """The member provisioned at an earlier sign-in with this subject (under another email),
     when they may sign in; 403 when they may not. Members provisioned before subjects were
     kept with the personal data carry ``sso:<subject>`` as external id."""
-    async with services.store.session(tenant_id) as conn:
+    async with store.session(tenant_id) as conn:
         existing = await member_with_sso_subject(conn, subject)
     if existing is None:
         existing = await sync_to_thread(
-            member_with_external_id, services.app, tenant_id, jit_external_id(subject)
+            member_with_external_id, app, tenant_id, jit_external_id(subject)
         )
     if existing is None:
         return None
-    found, why = await sync_to_thread(first_member_in_force, services.app, tenant_id, [existing])
+    found, why = await sync_to_thread(first_member_in_force, app, tenant_id, [existing])
     if found is None:
         raise PermissionDeniedException(detail=why or "the member is unknown")
     return found

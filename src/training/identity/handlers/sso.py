@@ -20,6 +20,7 @@ from training.core.errors import NotFound, RuleViolated
 from training.identity.domain import SsoConnection
 from training.people.domain.members import EXTERNAL_ID_PATTERN
 from training.people.queries import member_in_force
+from training.tenancy.domain import Tenant
 from training.tenancy.queries import tenant_is_active
 
 # The session a successful sign-in starts, and the sign-in in progress (both sealed cookies).
@@ -132,6 +133,13 @@ def require_connection(app: TrainingApplication, tenant_id: UUID) -> SsoConnecti
     if found is None:
         raise NotFound("single sign-on is not configured for this tenant")
     return found
+
+
+def tenant_slug(app: TrainingApplication, tenant_id: UUID) -> str:
+    """The slug of an existing tenant: it names the tenant's sign-in URLs."""
+    tenant: object = app.repository.get(tenant_id)
+    assert isinstance(tenant, Tenant)
+    return tenant.slug
 
 
 class SsoDirectory:

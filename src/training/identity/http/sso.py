@@ -37,6 +37,8 @@ from authlib.oidc.core import CodeIDToken
 from joserfc.errors import JoseError
 from litestar import Controller, Request, Response, get, post, put
 from litestar.concurrency import sync_to_thread
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -46,16 +48,14 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 
 from training.core.access import Role, Scope
+from training.core.application import TrainingApplication
+from training.core.bus import CommandBus
 from training.core.errors import RuleViolated
-from training.core.http.principal import requires_scope, requires_tenant
-from training.core.http.services import (
-    Services,
-    command_headers,
-    principal_of,
-    request_id_of,
-    run_command,
-    services_of,
-)
+from training.core.http.commands import Commands, answer
+from training.core.http.dependencies import request_id_of
+from training.core.http.params import NO_NUL, text
+from training.core.http.principal import Principal, requires_scope, requires_tenant
+from training.core.http.reads import Reads
 from training.identity.domain import SsoConnection
 from training.identity.handlers.sso import (
     PENDING_COOKIE,
@@ -67,6 +67,7 @@ from training.identity.handlers.sso import (
     ConfigureSso,
     SsoSnapshot,
     sso_connection,
+    tenant_slug,
 )
 from training.identity.oidc import (
     OidcError,
@@ -86,15 +87,18 @@ ID_TOKEN_LEEWAY = 60
 IDP_UNAVAILABLE = "the tenant's identity provider is not available for sign-in"
 
 
-def _runtime(request: Request[Any, Any, Any]) -> SsoRuntime:
-    return runtime_of(request.app.state, services_of(request).settings)
+def _sso_runtime(state: State, settings: Settings) -> SsoRuntime:
+    """The process's sign-in runtime: made on first use, then kept on the app's state."""
+    return runtime_of(state, settings)
+
+
+# What the routes of this module are given besides the app's dependencies.
+SSO_DEPENDENCIES = {"sso_runtime": Provide(_sso_runtime, sync_to_thread=False)}
 
 
 # ------------------------------------------------------------------ configuration (admin)
 
-# Text is stored in PostgreSQL, which refuses NUL characters: refuse them at the edge.
-NO_NUL = r"^[^\x00]*$"
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=NO_NUL)]
+Text = Annotated[str, text(max_length=512)]
 
 
 HostName = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=NO_NUL)]
@@ -142,7 +146,8 @@ class SsoOut(msgspec.Struct):
     logout_url: str
 
 
-def _out(snapshot: SsoSnapshot, settings: Settings, slug: str) -> SsoOut:
+def sso_out(snapshot: SsoSnapshot, settings: Settings, slug: str) -> SsoOut:
+    """The connection as configured, with the URLs the tenant gives its identity provider."""
     base = f"{settings.issuer}/auth/{slug}"
     return SsoOut(
         snapshot.tenant_id,
@@ -160,16 +165,11 @@ def _out(snapshot: SsoSnapshot, settings: Settings, slug: str) -> SsoOut:
     )
 
 
-def _tenant_slug(services: Services, tenant_id: UUID) -> str:
-    tenant: object = services.app.repository.get(tenant_id)
-    assert isinstance(tenant, Tenant)
-    return tenant.slug
-
-
 class SsoController(Controller):
     path = "/v1/sso"
     tags = ["Single sign-on"]
     security = [{"bearer": []}]
+    dependencies = SSO_DEPENDENCIES
 
     @put(
         "/",
@@ -182,19 +182,23 @@ class SsoController(Controller):
         "`allowed_hosts`.",
     )
     async def configure(
-        self, request: Request[Any, Any, Any], data: JSONBody[SsoIn]
+        self,
+        commands: Commands,
+        app: TrainingApplication,
+        principal: Principal,
+        settings: Settings,
+        sso_runtime: SsoRuntime,
+        data: JSONBody[SsoIn],
     ) -> Response[SsoOut]:
-        services = services_of(request)
-        runtime = _runtime(request)
-        tenant_id = principal_of(request).tenant_id
+        tenant_id = principal.tenant_id
         assert tenant_id is not None
         try:
             # A first look at the form; the real guard checks addresses when connecting.
-            runtime.providers.policy.check_url(data.issuer.strip())
+            sso_runtime.providers.policy.check_url(data.issuer.strip())
         except OutboundError as error:
             raise RuleViolated(f"the issuer is refused: {error}", field="issuer") from None
         sealed = (
-            seal_client_secret(runtime.box, tenant_id, data.client_secret)
+            seal_client_secret(sso_runtime.box, tenant_id, data.client_secret)
             if data.client_secret
             else None
         )
@@ -208,14 +212,11 @@ class SsoController(Controller):
             audience=data.audience,
             allowed_hosts=tuple(data.allowed_hosts),
         )
-        outcome = await run_command(request, command)
-        runtime.directory.invalidate()
+        outcome = await commands.run(command)
+        sso_runtime.directory.invalidate()
         snapshot: SsoSnapshot = outcome.result
-        slug = await sync_to_thread(_tenant_slug, services, tenant_id)
-        return Response(
-            _out(snapshot, services.settings, slug),
-            headers=command_headers(outcome, version=snapshot.version),
-        )
+        slug = await sync_to_thread(tenant_slug, app, tenant_id)
+        return answer(outcome, sso_out(snapshot, settings, slug), version=snapshot.version)
 
     @get(
         "/",
@@ -223,15 +224,14 @@ class SsoController(Controller):
         operation_id="getSso",
         summary="The tenant's sign-in configuration (no secret)",
     )
-    async def read(self, request: Request[Any, Any, Any]) -> SsoOut:
-        services = services_of(request)
-        tenant_id = principal_of(request).tenant_id
+    async def read(
+        self, app: TrainingApplication, principal: Principal, settings: Settings
+    ) -> SsoOut:
+        tenant_id = principal.tenant_id
         assert tenant_id is not None
-        connection = await sync_to_thread(sso_connection, services.app, tenant_id)
-        if connection is None:
-            raise NotFoundException(detail="single sign-on is not configured for this tenant")
-        slug = await sync_to_thread(_tenant_slug, services, tenant_id)
-        return _out(SsoSnapshot.of(connection), services.settings, slug)
+        connection = await _configured_connection(app, tenant_id)
+        slug = await sync_to_thread(tenant_slug, app, tenant_id)
+        return sso_out(SsoSnapshot.of(connection), settings, slug)
 
 
 # ------------------------------------------------------------------ the code flow
@@ -243,13 +243,14 @@ class SignedIn(msgspec.Struct):
     expires_at: int
 
 
-def _tenant_id_of(slug: str) -> UUID:
+def _tenant_id_of_slug(slug: str) -> UUID:
     if not SLUG_PATTERN.match(slug):
         raise NotFoundException(detail="no such tenant")
     return Tenant.create_id(slug)
 
 
-def _secure(settings: Settings) -> bool:
+def _secure_cookies(settings: Settings) -> bool:
+    """Cookies go over https only, except to a development server (plain http)."""
     return not settings.is_development
 
 
@@ -257,14 +258,16 @@ def _redirect_uri(settings: Settings, slug: str) -> str:
     return f"{settings.issuer}/auth/{slug}/callback"
 
 
-async def _connection_for(services: Services, tenant_id: UUID) -> SsoConnection:
-    connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+async def _configured_connection(app: TrainingApplication, tenant_id: UUID) -> SsoConnection:
+    """The tenant's connection; 404 when the tenant has none (or is suspended)."""
+    connection = await sync_to_thread(sso_connection, app, tenant_id)
     if connection is None:
         raise NotFoundException(detail="single sign-on is not configured for this tenant")
     return connection
 
 
-async def _discovery(runtime: SsoRuntime, connection: SsoConnection) -> dict[str, Any]:
+async def _provider_metadata(runtime: SsoRuntime, connection: SsoConnection) -> dict[str, Any]:
+    """The IdP's discovery document; 502 when it cannot be had."""
     try:
         return await runtime.providers.discovery(connection.issuer, issuer_context(connection))
     except OidcError:
@@ -279,13 +282,17 @@ async def _discovery(runtime: SsoRuntime, connection: SsoConnection) -> dict[str
     tags=["Single sign-on"],
     include_in_schema=False,  # browser redirects, no bearer (documented in the README)
     status_code=302,
+    dependencies=SSO_DEPENDENCIES,
 )
-async def sso_login(request: Request[Any, Any, Any], tenant_slug: FromPath[str]) -> Response[Any]:
-    services = services_of(request)
-    runtime = _runtime(request)
-    tenant_id = _tenant_id_of(tenant_slug)
-    connection = await _connection_for(services, tenant_id)
-    meta = await _discovery(runtime, connection)
+async def sso_login(
+    app: TrainingApplication,
+    settings: Settings,
+    sso_runtime: SsoRuntime,
+    tenant_slug: FromPath[str],
+) -> Response[Any]:
+    tenant_id = _tenant_id_of_slug(tenant_slug)
+    connection = await _configured_connection(app, tenant_id)
+    meta = await _provider_metadata(sso_runtime, connection)
     verifier = secrets.token_urlsafe(48)
     nonce = secrets.token_urlsafe(24)
     state = secrets.token_urlsafe(32)
@@ -293,7 +300,7 @@ async def sso_login(request: Request[Any, Any, Any], tenant_slug: FromPath[str])
         meta["authorization_endpoint"],
         client_id=connection.client_id,
         response_type="code",
-        redirect_uri=_redirect_uri(services.settings, tenant_slug),
+        redirect_uri=_redirect_uri(settings, tenant_slug),
         scope=SCOPE,
         state=state,
         nonce=nonce,
@@ -311,11 +318,11 @@ async def sso_login(request: Request[Any, Any, Any], tenant_slug: FromPath[str])
     response: Response[Any] = Redirect(url, status_code=302)
     response.set_cookie(
         PENDING_COOKIE,
-        runtime.cookies.seal(PENDING_PURPOSE, pending, PENDING_TTL),
+        sso_runtime.cookies.seal(PENDING_PURPOSE, pending, PENDING_TTL),
         max_age=PENDING_TTL,
         path="/auth/",
         httponly=True,
-        secure=_secure(services.settings),
+        secure=_secure_cookies(settings),
         samesite="lax",
     )
     return response
@@ -350,17 +357,21 @@ def validate_id_token(
     summary="Where the identity provider sends the person back; starts a session",
     tags=["Single sign-on"],
     include_in_schema=False,  # browser redirects, no bearer (documented in the README)
+    dependencies=SSO_DEPENDENCIES,
 )
 async def sso_callback(
     request: Request[Any, Any, Any],
+    app: TrainingApplication,
+    reads: Reads,
+    command_bus: CommandBus,
+    settings: Settings,
+    sso_runtime: SsoRuntime,
     tenant_slug: FromPath[str],
     code: Annotated[str | None, QueryParameter(name="code", max_length=4096)] = None,
     oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=1024)] = None,
     error: Annotated[str | None, QueryParameter(name="error", max_length=1024)] = None,
 ) -> Response[SignedIn]:
-    services = services_of(request)
-    runtime = _runtime(request)
-    pending = runtime.cookies.open(PENDING_PURPOSE, request.cookies.get(PENDING_COOKIE, ""))
+    pending = sso_runtime.cookies.open(PENDING_PURPOSE, request.cookies.get(PENDING_COOKIE, ""))
     if pending is None:
         raise NotAuthorizedException(detail="no sign-in is in progress (or it expired)")
     if error:
@@ -382,23 +393,23 @@ async def sso_callback(
         create_s256_code_challenge(verifier), str(pending.get("challenge", ""))
     ):
         raise NotAuthorizedException(detail="the PKCE verifier does not match the challenge")
-    connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+    connection = await sync_to_thread(sso_connection, app, tenant_id)
     if connection is None:
         raise NotAuthorizedException(detail="single sign-on is not configured for this tenant")
-    meta = await _discovery(runtime, connection)
+    meta = await _provider_metadata(sso_runtime, connection)
     try:
-        secret = open_client_secret(runtime.box, tenant_id, connection.sealed_secret)
+        secret = open_client_secret(sso_runtime.box, tenant_id, connection.sealed_secret)
     except OidcError as failure:
         log.warning("sso.client_secret_unreadable", tenant_id=str(tenant_id), reason=failure.reason)
         raise NotAuthorizedException(detail=str(failure)) from None
     context = issuer_context(connection)
     try:
-        token = await runtime.providers.exchange_code(
+        token = await sso_runtime.providers.exchange_code(
             connection.issuer,
             client_id=connection.client_id,
             client_secret=secret,
             code=code,
-            redirect_uri=_redirect_uri(services.settings, tenant_slug),
+            redirect_uri=_redirect_uri(settings, tenant_slug),
             code_verifier=verifier,
             context=context,
         )
@@ -409,7 +420,7 @@ async def sso_callback(
         raise NotAuthorizedException(detail="the identity provider sent no ID token")
     access_token = token.get("access_token")
     try:
-        verified = await runtime.providers.decode(
+        verified = await sso_runtime.providers.decode(
             raw_id_token, connection.issuer, OidcProviders.algorithms(meta), context
         )
     except OidcError as failure:
@@ -420,17 +431,20 @@ async def sso_callback(
         nonce=str(pending["nonce"]),
         access_token=access_token if isinstance(access_token, str) else None,
     )
-    member_id = await member_for(services, connection, claims, request_id_of(request))
+    # No one is signed in yet: a member provisioned now is registered by the system.
+    member_id = await member_for(
+        app, reads.store, command_bus, connection, claims, request_id_of(request)
+    )
     expires_at = int(time.time()) + SESSION_TTL
     session = {"member_id": str(member_id), "tenant_id": str(tenant_id)}
     response = Response(SignedIn(member_id, tenant_id, expires_at))
     response.set_cookie(
         SESSION_COOKIE,
-        runtime.cookies.seal(SESSION_PURPOSE, session, SESSION_TTL),
+        sso_runtime.cookies.seal(SESSION_PURPOSE, session, SESSION_TTL),
         max_age=SESSION_TTL,
         path="/",
         httponly=True,
-        secure=_secure(services.settings),
+        secure=_secure_cookies(settings),
         samesite="lax",
     )
     response.delete_cookie(PENDING_COOKIE, path="/auth/")
@@ -444,16 +458,19 @@ async def sso_callback(
     tags=["Single sign-on"],
     include_in_schema=False,  # browser redirects, no bearer (documented in the README)
     status_code=303,
+    dependencies=SSO_DEPENDENCIES,
 )
-async def sso_logout(request: Request[Any, Any, Any], tenant_slug: FromPath[str]) -> Response[Any]:
-    services = services_of(request)
-    runtime = _runtime(request)
-    tenant_id = _tenant_id_of(tenant_slug)
-    connection = await sync_to_thread(sso_connection, services.app, tenant_id)
+async def sso_logout(
+    app: TrainingApplication, sso_runtime: SsoRuntime, tenant_slug: FromPath[str]
+) -> Response[Any]:
+    tenant_id = _tenant_id_of_slug(tenant_slug)
+    connection = await sync_to_thread(sso_connection, app, tenant_id)
     end_session = None
     if connection is not None:
         try:
-            meta = await runtime.providers.discovery(connection.issuer, issuer_context(connection))
+            meta = await sso_runtime.providers.discovery(
+                connection.issuer, issuer_context(connection)
+            )
         except OidcError:
             meta = {}
         end_session = meta.get("end_session_endpoint")
