@@ -19,7 +19,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from training.people.domain.members import ExternalIds, SeatRoster
+from training.people.domain.external_ids import ExternalIds
+from training.people.domain.seats import SeatRoster
 
 BATCH = 500
 

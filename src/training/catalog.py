@@ -13,7 +13,9 @@ from training.cohorts.domain.policy import TrainingPolicy
 from training.core.aggregate import TrainingAggregate
 from training.curricula.domain import Curriculum
 from training.identity.domain import SsoConnection
-from training.people.domain.members import ExternalIds, Member, SeatRoster
+from training.people.domain.external_ids import ExternalIds
+from training.people.domain.members import Member
+from training.people.domain.seats import SeatRoster
 from training.people.domain.teams import Teams
 from training.planning.domain.learning import LearningRecord
 from training.planning.domain.tracks import PlanningCatalogue, TrainingTrack

@@ -30,7 +30,7 @@ from tests.live_server import client_token, live_server
 from training.cohorts.domain.cohorts import Cohort
 from training.core.http.services import Services
 from training.infra.database import Database
-from training.people.domain.members import SeatRoster
+from training.people.domain.seats import SeatRoster
 from training.tenancy.handlers import RegisterApiClient, RegisterTenant
 
 SEATS = 200

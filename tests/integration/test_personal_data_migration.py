@@ -16,7 +16,8 @@ from tests.integration.previous_release import PreviousReleaseStore
 from training.core.bus import CommandBus
 from training.core.personal_data import MemberDataChange, PersonalData
 from training.infra.database import Database
-from training.people.domain.members import ExternalIds, Member, is_generated_external_id
+from training.people.domain.external_ids import ExternalIds
+from training.people.domain.members import Member, is_generated_external_id
 from training.people.queries import member_with_external_id
 from training.reviews.domain import PerformanceReview
 from training.upgrades.event_rewrite import NAME, move_personal_data_out_of_events

@@ -20,7 +20,9 @@ from training.core.access import Role
 from training.core.bus import CommandBus, UnitOfWork
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.errors import AlreadyExists
-from training.people.domain.members import Claim, ExternalIds, Member, SeatRoster
+from training.people.domain.external_ids import Claim, ExternalIds
+from training.people.domain.members import Member
+from training.people.domain.seats import SeatRoster
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.people.handlers.members import RegisterMember, UpdateMember
 from training.tenancy.handlers import RegisterTenant

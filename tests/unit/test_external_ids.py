@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from training.core.access import Role
-from training.people.domain.members import ExternalIds, Member, lead_of
+from training.people.domain.external_ids import ExternalIds, lead_of
+from training.people.domain.members import Member
 
 
 def test_an_unlisted_external_id_leads_to_the_member_derived_from_it() -> None:

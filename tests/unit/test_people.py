@@ -11,12 +11,11 @@ from training.core.errors import InvalidTransition, RuleViolated
 from training.people.domain.members import (
     Member,
     MemberStatus,
-    SeatLimitReached,
-    SeatRoster,
     check_display_name,
     check_email,
     check_optional_text,
 )
+from training.people.domain.seats import SeatLimitReached, SeatRoster
 
 TENANT = uuid.uuid4()
 

@@ -15,12 +15,9 @@ from training.core.aggregate import TrainingAggregate
 from training.core.application import TrainingApplication
 from training.core.bus import UnitOfWork
 from training.core.errors import NotFound
-from training.people.domain.members import (
-    ExternalIds,
-    Member,
-    SeatRoster,
-    lead_of,
-)
+from training.people.domain.external_ids import ExternalIds, lead_of
+from training.people.domain.members import Member
+from training.people.domain.seats import SeatRoster
 from training.tenancy.queries import tenant_is_active
 
 A = TypeVar("A", bound=TrainingAggregate)

@@ -57,7 +57,8 @@ from training.cohorts.domain.cohorts import Cohort
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.tenant_scope import scope_to
-from training.people.domain.members import ExternalIds, Member, generated_external_id
+from training.people.domain.external_ids import ExternalIds
+from training.people.domain.members import Member, generated_external_id
 from training.people.handlers.members import GiveOpaqueExternalId
 from training.planning.domain.learning import LearningRecord
 from training.planning.domain.tracks import TrainingTrack

@@ -1,4 +1,4 @@
-"""People: a tenant's members, their roles and reporting line, and the seats they occupy.
+"""People: a tenant's members, their roles, reporting line and position.
 
 Names and emails are personal data and never appear in an event; they live in a mutable
 store beside the events, so erasing them leaves history intact. Events only say *that*
@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
 
 from training.core.access import Role
 from training.core.aggregate import TrainingAggregate, stable_id
-from training.core.errors import InvalidTransition, LimitReached, RuleViolated
+from training.core.errors import InvalidTransition, RuleViolated
 
 EXTERNAL_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
 # The external ids the service generates for members who come without one.
@@ -323,191 +322,3 @@ class Member(TrainingAggregate):
     @event(Erased)
     def _erased(self) -> None:
         self.erased = True
-
-
-class CopiedFlat:
-    """An aggregate whose state is containers of immutable values (ids, keys, dates).
-
-    The repository's cache hands every command a deep copy of what it loads. For a tenant's
-    seat roster or external ids, thousands of entries, that copy cost 54 and 119 ms at 10,000
-    members (every registration loads both); a copy of each container is as safe here (its
-    entries never change in place) and costs a fraction of it.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
-        copied = object.__new__(type(self))
-        copied.__dict__.update(
-            (name, value.copy() if isinstance(value, dict | list | set) else value)
-            for name, value in vars(self).items()
-        )
-        return copied
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """An external id a new member took."""
-
-    external_id: str
-    member_id: UUID
-
-
-class ExternalIds(CopiedFlat, TrainingAggregate):
-    """Where a tenant's external ids lead: one external id, one member, under concurrency.
-
-    A member's id derives from the external id it was registered with and never changes. An
-    external id that changed is listed here: the new one leads to its member, the old one
-    to nobody (it is free again). Every registration lists the id it takes too (``Claimed``,
-    one event for a whole import batch), so every command that gives a member an external
-    id writes this aggregate, and two of them giving one id to two members (a registration
-    racing a change to the same id) conflict on its version: the one run again finds the id
-    taken. An id registered before registrations were listed is not listed and leads, as
-    before, to the member whose id derives from it.
-    """
-
-    TOPIC = "training.people:ExternalIds"
-
-    class Event(TrainingAggregate.Event):
-        TOPIC = "training.people:ExternalIds.Event"
-
-    class Created(Event, TrainingAggregate.Created):
-        TOPIC = "training.people:ExternalIds.Created"
-
-    class Opened(Created):
-        TOPIC = "training.people:ExternalIds.Opened"
-
-    class Assigned(Event):
-        """``member_id`` None: the external id leads to nobody."""
-
-        TOPIC = "training.people:ExternalIds.Assigned"
-        external_id: str
-        member_id: UUID | None
-
-    class Claimed(Event):
-        """New members took these external ids (a registration, or an import batch)."""
-
-        TOPIC = "training.people:ExternalIds.Claimed"
-        claims: tuple[Claim, ...]
-
-    @staticmethod
-    def create_id(tenant_id: UUID) -> UUID:
-        return stable_id("tenants", tenant_id, "external-ids")
-
-    @classmethod
-    def open(cls, tenant_id: UUID) -> ExternalIds:
-        return cls(tenant_id=tenant_id)
-
-    @event(Opened)
-    def __init__(self, *, tenant_id: UUID | None = None) -> None:
-        self.tenant_id = tenant_id
-        self.listed: dict[str, UUID | None] = {}
-
-    def lead(self, external_id: str) -> UUID | None:
-        """The member id an external id leads to (that member may not exist yet), or None
-        when it was given up and its derived id belongs to the member who gave it up."""
-        if external_id in self.listed:
-            return self.listed[external_id]
-        assert self.tenant_id is not None
-        return Member.create_id(self.tenant_id, external_id)
-
-    def assign(self, external_id: str, member_id: UUID | None) -> None:
-        if external_id not in self.listed or self.listed[external_id] != member_id:
-            self._assigned(external_id=external_id, member_id=member_id)
-
-    @event(Assigned)
-    def _assigned(self, external_id: str, member_id: UUID | None) -> None:
-        self.listed[external_id] = member_id
-
-    def claim(self, claims: dict[str, UUID]) -> None:
-        """Lists the external ids new members registered with. An id that leads to an
-        existing member is the caller's refusal to make, before it registers anyone."""
-        if claims:
-            self._claimed(claims=tuple(Claim(e, m) for e, m in claims.items()))
-
-    @event(Claimed)
-    def _claimed(self, claims: tuple[Claim, ...]) -> None:
-        for claim in claims:
-            self.listed[claim.external_id] = claim.member_id
-
-
-def lead_of(tenant_id: UUID, external_id: str, keys: ExternalIds | None) -> UUID | None:
-    """Where an external id leads, given the tenant's ``ExternalIds`` if it has any."""
-    return keys.lead(external_id) if keys is not None else Member.create_id(tenant_id, external_id)
-
-
-class SeatLimitReached(LimitReached):
-    code = "seat-limit-reached"
-
-
-class SeatRoster(CopiedFlat, TrainingAggregate):
-    """A tenant's active members, so the seat limit holds under concurrent writes.
-
-    Every command that activates or deactivates members also changes this one aggregate, so
-    two of them racing for the last seat conflict on its version and one runs again. It also
-    answers "is this an active member of the tenant?" for a whole batch in one load.
-    """
-
-    TOPIC = "training.people:SeatRoster"
-
-    class Event(TrainingAggregate.Event):
-        TOPIC = "training.people:SeatRoster.Event"
-
-    class Created(Event, TrainingAggregate.Created):
-        TOPIC = "training.people:SeatRoster.Created"
-
-    class Opened(Created):
-        TOPIC = "training.people:SeatRoster.Opened"
-
-    class SeatsTaken(Event):
-        TOPIC = "training.people:SeatRoster.SeatsTaken"
-        member_ids: tuple[UUID, ...]
-
-    class SeatsReleased(Event):
-        TOPIC = "training.people:SeatRoster.SeatsReleased"
-        member_ids: tuple[UUID, ...]
-
-    @staticmethod
-    def create_id(tenant_id: UUID) -> UUID:
-        return stable_id("tenants", tenant_id, "seat-roster")
-
-    @classmethod
-    def open(cls, tenant_id: UUID) -> SeatRoster:
-        return cls(tenant_id=tenant_id)
-
-    @event(Opened)
-    def __init__(self, *, tenant_id: UUID | None = None) -> None:
-        self.tenant_id = tenant_id
-        self.active: set[UUID] = set()
-
-    @property
-    def taken(self) -> int:
-        return len(self.active)
-
-    def free(self, seat_limit: int) -> int:
-        return max(seat_limit - self.taken, 0)
-
-    def is_active(self, member_id: UUID) -> bool:
-        return member_id in self.active
-
-    def take(self, member_ids: tuple[UUID, ...], seat_limit: int) -> None:
-        new = tuple(dict.fromkeys(m for m in member_ids if m not in self.active))
-        if not new:
-            return
-        if self.taken + len(new) > seat_limit:
-            raise SeatLimitReached(
-                f"the tenant's {seat_limit} seats allow {self.free(seat_limit)} more active "
-                f"members, not {len(new)}; deactivate members or raise the seat limit"
-            )
-        self._seats_taken(member_ids=new)
-
-    @event(SeatsTaken)
-    def _seats_taken(self, member_ids: tuple[UUID, ...]) -> None:
-        self.active.update(member_ids)
-
-    def release(self, member_ids: tuple[UUID, ...]) -> None:
-        held = tuple(m for m in member_ids if m in self.active)
-        if held:
-            self._seats_released(member_ids=held)
-
-    @event(SeatsReleased)
-    def _seats_released(self, member_ids: tuple[UUID, ...]) -> None:
-        self.active.difference_update(member_ids)

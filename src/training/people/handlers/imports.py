@@ -35,8 +35,8 @@ from training.core.bus import CommandBus, Handler, UnitOfWork
 from training.core.context import CommandContext
 from training.core.errors import DomainError, RuleViolated
 from training.core.personal_data import PersonalData
+from training.people.domain.external_ids import ExternalIds
 from training.people.domain.members import (
-    ExternalIds,
     Member,
     check_display_name,
     check_email,

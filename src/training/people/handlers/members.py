@@ -23,13 +23,12 @@ from training.core.aggregate import TrainingAggregate, stable_id
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import AlreadyExists, NotFound, RuleViolated
 from training.core.personal_data import PersonalData
+from training.people.domain.external_ids import ExternalIds, lead_of
 from training.people.domain.members import (
-    ExternalIds,
     Member,
     check_display_name,
     check_email,
     check_external_id,
-    lead_of,
 )
 from training.people.queries import seat_roster, tenant_wide
 from training.tenancy.domain import Tenant

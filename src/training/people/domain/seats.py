@@ -1,0 +1,90 @@
+"""A tenant's seat roster: its active members, so the seat limit holds under concurrency."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from training.core.aggregate import TrainingAggregate, stable_id
+from training.core.errors import LimitReached
+from training.people.domain.copies import CopiedFlat
+
+
+class SeatLimitReached(LimitReached):
+    code = "seat-limit-reached"
+
+
+class SeatRoster(CopiedFlat, TrainingAggregate):
+    """A tenant's active members, so the seat limit holds under concurrent writes.
+
+    Every command that activates or deactivates members also changes this one aggregate, so
+    two of them racing for the last seat conflict on its version and one runs again. It also
+    answers "is this an active member of the tenant?" for a whole batch in one load.
+    """
+
+    TOPIC = "training.people:SeatRoster"
+
+    class Event(TrainingAggregate.Event):
+        TOPIC = "training.people:SeatRoster.Event"
+
+    class Created(Event, TrainingAggregate.Created):
+        TOPIC = "training.people:SeatRoster.Created"
+
+    class Opened(Created):
+        TOPIC = "training.people:SeatRoster.Opened"
+
+    class SeatsTaken(Event):
+        TOPIC = "training.people:SeatRoster.SeatsTaken"
+        member_ids: tuple[UUID, ...]
+
+    class SeatsReleased(Event):
+        TOPIC = "training.people:SeatRoster.SeatsReleased"
+        member_ids: tuple[UUID, ...]
+
+    @staticmethod
+    def create_id(tenant_id: UUID) -> UUID:
+        return stable_id("tenants", tenant_id, "seat-roster")
+
+    @classmethod
+    def open(cls, tenant_id: UUID) -> SeatRoster:
+        return cls(tenant_id=tenant_id)
+
+    @event(Opened)
+    def __init__(self, *, tenant_id: UUID | None = None) -> None:
+        self.tenant_id = tenant_id
+        self.active: set[UUID] = set()
+
+    @property
+    def taken(self) -> int:
+        return len(self.active)
+
+    def free(self, seat_limit: int) -> int:
+        return max(seat_limit - self.taken, 0)
+
+    def is_active(self, member_id: UUID) -> bool:
+        return member_id in self.active
+
+    def take(self, member_ids: tuple[UUID, ...], seat_limit: int) -> None:
+        new = tuple(dict.fromkeys(m for m in member_ids if m not in self.active))
+        if not new:
+            return
+        if self.taken + len(new) > seat_limit:
+            raise SeatLimitReached(
+                f"the tenant's {seat_limit} seats allow {self.free(seat_limit)} more active "
+                f"members, not {len(new)}; deactivate members or raise the seat limit"
+            )
+        self._seats_taken(member_ids=new)
+
+    @event(SeatsTaken)
+    def _seats_taken(self, member_ids: tuple[UUID, ...]) -> None:
+        self.active.update(member_ids)
+
+    def release(self, member_ids: tuple[UUID, ...]) -> None:
+        held = tuple(m for m in member_ids if m in self.active)
+        if held:
+            self._seats_released(member_ids=held)
+
+    @event(SeatsReleased)
+    def _seats_released(self, member_ids: tuple[UUID, ...]) -> None:
+        self.active.difference_update(member_ids)
