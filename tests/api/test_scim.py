@@ -30,7 +30,7 @@ from training.cohorts.handlers.cohorts import ScheduleCohort
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.http.ratelimit import RateLimit
 from training.demo.world import load_catalogue
-from training.identity.http.scim import GROUPS_SETTING
+from training.identity.http.scim.discovery import GROUPS_SETTING
 from training.infra.database import Database
 from training.people.domain.members import Member, MemberStatus
 

@@ -16,6 +16,9 @@ The member id derives from the external id the member was registered with and st
 the external id changes (``ExternalIds`` keeps where each changed one leads). A desired
 state runs as several commands (reactivate, update, deactivate), each on the version the
 previous one left, so a concurrent writer is still caught.
+
+The queries at the end read the write model for the SCIM edge (a member, the listed teams, a
+cohort, the newest event's position): what a client wrote is there as soon as it returned.
 """
 
 from __future__ import annotations
@@ -23,12 +26,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
+from training.cohorts.domain.cohorts import Cohort
 from training.core.access import Role
+from training.core.application import TrainingApplication
 from training.people.domain.members import (
+    Member,
     check_email,
     generated_external_id,
     is_generated_external_id,
 )
+from training.people.domain.teams import Teams
 from training.people.handlers.members import (
     DeactivateMember,
     ReactivateMember,
@@ -191,3 +200,45 @@ def _text_change(current: str | None, desired: str | None) -> str | None:
     if wanted == current:
         return None
     return wanted or ""
+
+
+# Queries on the write model.
+
+
+def provisioned_member(app: TrainingApplication, tenant_id: UUID, member_id: UUID) -> Member | None:
+    """The tenant's member, unless erased (an erased member is gone from SCIM)."""
+    try:
+        member: object = app.repository.get(member_id)
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(member, Member) or member.tenant_id != tenant_id or member.erased:
+        return None
+    return member
+
+
+def listed_teams(app: TrainingApplication, tenant_id: UUID) -> Teams | None:
+    """The tenant's listed teams, if it ever listed one."""
+    try:
+        teams: object = app.repository.get(Teams.create_id(tenant_id))
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(teams, Teams) or teams.tenant_id != tenant_id:
+        return None
+    return teams
+
+
+def tenant_cohort(app: TrainingApplication, tenant_id: UUID, cohort_id: UUID) -> Cohort | None:
+    """The tenant's cohort (another tenant's is simply not found)."""
+    try:
+        cohort: object = app.repository.get(cohort_id)
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(cohort, Cohort) or cohort.tenant_id != tenant_id:
+        return None
+    return cohort
+
+
+def newest_position(app: TrainingApplication) -> int:
+    """The position of the newest event stored, 0 when there is none: what a read model must
+    hold for a SCIM client to read its own writes."""
+    return app.recorder.max_notification_id() or 0
