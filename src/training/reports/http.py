@@ -18,20 +18,15 @@ from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from training.core.access import Scope
 from training.core.errors import NotFound
+from training.core.http.commands import Commands, answer
+from training.core.http.params import Cursor, Limit
 from training.core.http.principal import Principal, requires_tenant
-from training.core.http.services import (
-    command_headers,
-    principal_of,
-    read_after,
-    request_id_of,
-    run_command,
-    services_of,
-)
-from training.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from training.core.http.reads import Reads
+from training.core.pagination import DEFAULT_LIMIT
 from training.core.read_store import ViewInfo
 from training.people import views as people_queries
 from training.people.views import MEMBERS
@@ -40,8 +35,6 @@ from training.reports.domain.requests import ReportKind
 from training.reports.handlers import ReportRequested, RequestReport
 from training.reports.trigger import REPORT_TRIGGERS
 
-Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=512)]
 IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match")]
 PDF = "application/pdf"
 
@@ -100,7 +93,7 @@ class ReportPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _out(record: views.ReportRecord) -> ReportOut:
+def report_out(record: views.ReportRecord) -> ReportOut:
     return ReportOut(
         report_id=record.report_id,
         kind=record.kind,
@@ -120,15 +113,15 @@ def _out(record: views.ReportRecord) -> ReportOut:
 
 
 async def _may_see_member(
-    request: Request[Any, Any, Any],
+    reads: Reads,
     principal: Principal,
     member_id: UUID,
     reading: Sequence[ViewInfo] = (),
 ) -> None:
     """HR and the member; a manager for people in their line; 404 for an unknown member.
     ``reading``: the other views the query reads, waited for with the members view."""
-    await read_after(request, [MEMBERS.info, *reading])
-    async with services_of(request).store.session(principal.tenant_id) as conn:
+    await reads.after([MEMBERS.info, *reading])
+    async with reads.session() as conn:
         known = await people_queries.get_member(conn, member_id) is not None
         if principal.has_scope(Scope.MEMBERS_READ) or principal.is_member(member_id):
             if not known:
@@ -171,11 +164,9 @@ def _requires_hr(principal: Principal) -> None:
         )
 
 
-async def _may_see(
-    request: Request[Any, Any, Any], principal: Principal, kind: str, subject_id: UUID | None
-) -> None:
+async def _may_see(reads: Reads, principal: Principal, kind: str, subject_id: UUID | None) -> None:
     if kind == ReportKind.INDIVIDUAL and subject_id is not None:
-        await _may_see_member(request, principal, subject_id)
+        await _may_see_member(reads, principal, subject_id)
     else:
         _requires_hr(principal)
 
@@ -203,35 +194,30 @@ class ReportController(Controller):
         status_code=202,
     )
     async def request_report(
-        self, request: Request[Any, Any, Any], data: JSONBody[ReportIn]
+        self, commands: Commands, reads: Reads, principal: Principal, data: JSONBody[ReportIn]
     ) -> Response[ReportAccepted]:
-        principal = principal_of(request)
         assert principal.tenant_id is not None
         if data.kind is ReportKind.INDIVIDUAL and data.subject_id is not None:
-            await _may_see_member(request, principal, data.subject_id)
+            await _may_see_member(reads, principal, data.subject_id)
         elif data.kind is not ReportKind.INDIVIDUAL:
             _requires_hr(principal)
         command = RequestReport(data.kind, data.subject_id, report_id=uuid4())
-        outcome = await run_command(request, command)
+        outcome = await commands.run(command)
         requested: ReportRequested = outcome.result
+        # The queue row is written beside the views, on the API's pool (the event is stored).
         await views.create_report(
-            services_of(request).store.pool,
+            reads.store.pool,
             principal.tenant_id,
             requested.report_id,
             requested.kind,
             requested.subject_id,
             f"{principal.kind}:{principal.subject}",
-            request_id_of(request),
+            commands.context.request_id,
             command.trigger,
         )
         url = f"/v1/reports/{requested.report_id}"
-        headers = command_headers(outcome)
-        headers["Location"] = url
-        return Response(
-            ReportAccepted(requested.report_id, "queued", url, f"{url}/pdf"),
-            status_code=202,
-            headers=headers,
-        )
+        body = ReportAccepted(requested.report_id, "queued", url, f"{url}/pdf")
+        return answer(outcome, body, status=202, location=url)
 
     @get(
         "/reports/{report_id:uuid}",
@@ -242,17 +228,16 @@ class ReportController(Controller):
         "page count of its PDF.",
     )
     async def get_report(
-        self, request: Request[Any, Any, Any], report_id: FromPath[UUID]
+        self, reads: Reads, principal: Principal, report_id: FromPath[UUID]
     ) -> ReportOut:
-        principal = principal_of(request)
         # A re-plan's automatic report is queued by the report trigger.
-        await read_after(request, [MEMBERS.info, REPORT_TRIGGERS.info])
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        await reads.after([MEMBERS.info, REPORT_TRIGGERS.info])
+        async with reads.session() as conn:
             record = await views.get_report(conn, report_id)
         if record is None:
             raise NotFound(f"report {report_id} not found")
-        await _may_see(request, principal, record.kind, record.subject_id)
-        return _out(record)
+        await _may_see(reads, principal, record.kind, record.subject_id)
+        return report_out(record)
 
     @get(
         "/reports/{report_id:uuid}/pdf",
@@ -268,18 +253,18 @@ class ReportController(Controller):
     )
     async def download(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
+        principal: Principal,
         report_id: FromPath[UUID],
         if_none_match: IfNoneMatch = None,
     ) -> Response[bytes]:
-        principal = principal_of(request)
         # Withholding after erasure reads the members view: honour read-your-writes.
-        await read_after(request, [MEMBERS.info, REPORT_TRIGGERS.info])
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        await reads.after([MEMBERS.info, REPORT_TRIGGERS.info])
+        async with reads.session() as conn:
             found = await views.get_pdf(conn, report_id)
         if found is None:
             raise NotFound(f"report {report_id} not found")
-        await _may_see(request, principal, found.kind, found.subject_id)
+        await _may_see(reads, principal, found.kind, found.subject_id)
         if found.withheld:
             # The file prints a name that was erased since: it is not handed out any more.
             raise NotFound("it names someone whose personal data was erased; ask for a new report")
@@ -315,17 +300,17 @@ class ReportController(Controller):
     )
     async def list_member_reports(
         self,
-        request: Request[Any, Any, Any],
+        reads: Reads,
+        principal: Principal,
         member_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> ReportPage:
-        principal = principal_of(request)
         # The list holds each re-plan's automatic report, queued by the report trigger.
-        await _may_see_member(request, principal, member_id, [REPORT_TRIGGERS.info])
-        async with services_of(request).store.session(principal.tenant_id) as conn:
+        await _may_see_member(reads, principal, member_id, [REPORT_TRIGGERS.info])
+        async with reads.session() as conn:
             page = await views.list_member_reports(conn, member_id, limit=limit, cursor=cursor)
-        return ReportPage([_out(r) for r in page.items], page.next_cursor)
+        return ReportPage([report_out(r) for r in page.items], page.next_cursor)
 
 
 ROUTES = [ReportController]
