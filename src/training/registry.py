@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from training.assessments.views import ASSESSMENTS
 from training.audit.views import AUDIT
-from training.cohorts.views import COHORTS
+from training.cohorts.views.projection import COHORTS
 from training.core.views import ProjectionSpec
 from training.curricula.views import CURRICULA
 from training.people.views import MEMBERS

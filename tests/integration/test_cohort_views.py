@@ -27,7 +27,7 @@ from training.cohorts.handlers.cohorts import (
     StartCohort,
 )
 from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw
-from training.cohorts.views import COHORTS
+from training.cohorts.views.projection import COHORTS
 from training.core.access import Role
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext

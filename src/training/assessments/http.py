@@ -49,8 +49,8 @@ from training.assessments.handlers.evidence import RecordEvidence
 from training.assessments.handlers.items import AddItem, ReviseItem
 from training.assessments.queries import starter_bank
 from training.assessments.views import ASSESSMENTS
-from training.cohorts import views as cohort_queries
-from training.cohorts.views import COHORTS
+from training.cohorts.views import cohorts as cohort_queries
+from training.cohorts.views.projection import COHORTS
 from training.core.access import Scope
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus, Outcome, UnitOfWork

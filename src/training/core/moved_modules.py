@@ -58,7 +58,7 @@ MOVED_MODULES: dict[str, str] = {
     "training.domain.policy": "training.cohorts.domain.policy",
     "training.application.cohorts": "training.cohorts.handlers.cohorts",
     "training.application.participation": "training.cohorts.handlers.participation",
-    "training.projections.cohorts": "training.cohorts.views",
+    "training.projections.cohorts": "training.cohorts.views.cohorts",
     "training.domain.assessments": "training.assessments.domain.attempts",
     "training.domain.scoring": "training.assessments.domain.scoring",
     "training.domain.profile": "training.assessments.domain.profile",

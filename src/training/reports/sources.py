@@ -24,17 +24,16 @@ from training.assessments.domain.profile import Measurement, combine, evidence_m
 from training.assessments.queries import starter_bank
 from training.assessments.views import LATEST_SCORING
 from training.cohorts.domain.policy import DEFAULT_AT_RISK_THRESHOLD
-from training.cohorts.views import (
-    COHORT_COLUMNS,
+from training.cohorts.views.cohorts import COHORT_COLUMNS, CohortRecord
+from training.cohorts.views.sessions import (
     FROM_SESSIONS,
     MAX_FEED_SESSIONS,
     SESSION_COLUMNS,
-    CohortRecord,
     attendance_rate,
     content_satisfaction,
     interaction_index,
 )
-from training.cohorts.views import SessionRow as CohortSession
+from training.cohorts.views.sessions import SessionRow as CohortSession
 from training.core.mapper import MsgspecMapper, PassThroughTranscoder
 from training.people.views import ERASED
 from training.planning.domain.planner import Plan

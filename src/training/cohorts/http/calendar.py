@@ -20,11 +20,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
-from training.cohorts import views as queries
 from training.cohorts.domain.calendar import FeedKind
 from training.cohorts.handlers.calendar import IssuedFeed, RotateCalendarFeed, feed_in_force
 from training.cohorts.http.cohorts import own_member_id
-from training.cohorts.views import COHORTS, SessionRow
+from training.cohorts.views import cohorts as queries
+from training.cohorts.views import sessions as session_queries
+from training.cohorts.views.projection import COHORTS
+from training.cohorts.views.sessions import SessionRow
 from training.core.access import Scope
 from training.core.errors import NotFound
 from training.core.http.principal import requires_scope, requires_tenant
@@ -198,10 +200,10 @@ async def calendar_feed(
         if feed.kind is FeedKind.COHORT:
             cohort = await queries.get_cohort(conn, feed.subject_id)
             name = cohort.name if cohort else "Cohort"
-            sessions = await queries.sessions_of(conn, feed.subject_id)
+            sessions = await session_queries.sessions_of(conn, feed.subject_id)
         else:
             name = "My training sessions"
-            sessions = (await queries.sessions_of_member(conn, feed.subject_id)).items
+            sessions = (await session_queries.sessions_of_member(conn, feed.subject_id)).items
     body = icalendar(name, sessions, datetime.now(UTC))
     return Response(
         body,

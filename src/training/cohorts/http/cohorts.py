@@ -19,7 +19,6 @@ from litestar.concurrency import sync_to_thread
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from training.cohorts import views as queries
 from training.cohorts.domain.cohorts import (
     MAX_CAPACITY,
     MAX_NAME,
@@ -43,7 +42,9 @@ from training.cohorts.handlers.cohorts import (
     version_written_at,
 )
 from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw, promoted_by
-from training.cohorts.views import COHORTS
+from training.cohorts.views import cohorts as queries
+from training.cohorts.views import sessions as session_queries
+from training.cohorts.views.projection import COHORTS
 from training.core.access import Scope
 from training.core.errors import NotFound, RuleViolated
 from training.core.http.principal import Principal, requires_scope, requires_tenant
@@ -379,7 +380,7 @@ def check_instant(value: datetime, field: str) -> datetime:
     return value
 
 
-def session_out(row: queries.SessionRow) -> SessionOut:
+def session_out(row: session_queries.SessionRow) -> SessionOut:
     return SessionOut(
         session_id=row.session_id,
         cohort_id=row.cohort_id,
@@ -395,9 +396,9 @@ def session_out(row: queries.SessionRow) -> SessionOut:
         questions=row.questions,
         reactions=row.reactions,
         feedback_count=row.feedback_count,
-        attendance_rate=queries.attendance_rate(row),
-        interaction_index=queries.interaction_index(row),
-        content_satisfaction=queries.content_satisfaction(row),
+        attendance_rate=session_queries.attendance_rate(row),
+        interaction_index=session_queries.interaction_index(row),
+        content_satisfaction=session_queries.content_satisfaction(row),
     )
 
 
@@ -703,7 +704,7 @@ class CohortController(Controller):
         async with services_of(request).store.session(principal_of(request).tenant_id) as conn:
             if await queries.get_cohort(conn, cohort_id) is None:
                 raise NotFound(f"cohort {cohort_id} not found")
-            page = await queries.list_sessions(conn, cohort_id, limit=limit, cursor=cursor)
+            page = await session_queries.list_sessions(conn, cohort_id, limit=limit, cursor=cursor)
         return SessionPage([session_out(row) for row in page.items], page.next_cursor)
 
     @put(
@@ -924,7 +925,9 @@ class MeController(Controller):
         member_id = own_member_id(principal)
         await read_after(request, [COHORTS.info])
         async with services_of(request).store.session(principal.tenant_id) as conn:
-            page = await queries.sessions_of_member(conn, member_id, limit=limit, cursor=cursor)
+            page = await session_queries.sessions_of_member(
+                conn, member_id, limit=limit, cursor=cursor
+            )
         items = [
             MySessionOut(
                 session_id=row.session_id,

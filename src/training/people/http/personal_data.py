@@ -11,7 +11,7 @@ from litestar import Controller, Response, delete, get
 from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
-from training.cohorts.views import withdrawal_reasons_of_member
+from training.cohorts.views.cohorts import withdrawal_reasons_of_member
 from training.core.access import Scope
 from training.core.application import TrainingApplication
 from training.core.http.commands import Commands, answer

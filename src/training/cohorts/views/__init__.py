@@ -1,0 +1,2 @@
+"""The cohorts' read model: the projection that writes it (``projection``) and the queries over
+its cohorts, people and progress (``cohorts``) and live sessions (``sessions``)."""
