@@ -20,7 +20,8 @@ from training.core.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, p
 from training.core.personal_data import PersonalData
 from training.core.tenant_scope import scope_to
 from training.infra.database import worker_url_for
-from training.people.handlers.imports import FIRST_MEMBER_ROW, Progress
+from training.people.handlers.import_files import FIRST_MEMBER_ROW
+from training.people.handlers.import_runner import Progress
 
 # Only the first errors are kept per job: enough to fix a file, bounded for a huge bad one.
 MAX_REPORTED_ERRORS = 5000

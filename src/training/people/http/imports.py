@@ -22,9 +22,9 @@ from training.core.http.principal import Principal, requires_scope
 from training.core.http.reads import Reads
 from training.core.pagination import DEFAULT_LIMIT
 from training.people.handlers import import_jobs as jobs
+from training.people.handlers.import_files import ImportFileError, check_encoding
 from training.people.handlers.import_jobs import ImportJobStore
 from training.people.handlers.import_runner import ImportRunner
-from training.people.handlers.imports import ImportFileError, check_encoding
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 FORMATS = {"text/csv": "csv", "application/csv": "csv", "application/json": "json"}
