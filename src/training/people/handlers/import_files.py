@@ -61,7 +61,7 @@ class ImportFileError(Exception):
     """The file as a whole cannot be read (wrong format, no header, too many rows)."""
 
 
-def _roles(value: Any) -> tuple[Role, ...]:
+def _parsed_roles(value: Any) -> tuple[Role, ...]:
     if value is None or value == "" or value == []:
         return (Role.ENGINEER,)
     names: list[str]
@@ -79,7 +79,7 @@ def _roles(value: Any) -> tuple[Role, ...]:
         raise RuleViolated(f"roles are among: {allowed}", field="roles") from None
 
 
-def _text(record: dict[str, Any], name: str) -> str | None:
+def _text_field(record: dict[str, Any], name: str) -> str | None:
     value = record.get(name)
     if value is None:
         return None
@@ -91,23 +91,23 @@ def _text(record: dict[str, Any], name: str) -> str | None:
 
 def validate_record(row: int, record: dict[str, Any]) -> MemberRow:
     """One row, checked with the same rules as a single registration."""
-    external_id = _text(record, "external_id")
+    external_id = _text_field(record, "external_id")
     if external_id is None:
         raise RuleViolated("an external id is required", field="external_id")
-    display_name = _text(record, "display_name")
+    display_name = _text_field(record, "display_name")
     if display_name is None:
         raise RuleViolated("a display name is required", field="display_name")
-    email = _text(record, "email")
-    manager = _text(record, "manager_external_id")
+    email = _text_field(record, "email")
+    manager = _text_field(record, "manager_external_id")
     return MemberRow(
         row=row,
         external_id=check_external_id(external_id),
         display_name=check_display_name(display_name),
         email=check_email(email) if email else None,
-        roles=_roles(record.get("roles")),
+        roles=_parsed_roles(record.get("roles")),
         manager_external_id=check_external_id(manager, "manager_external_id") if manager else None,
-        team=check_optional_text(_text(record, "team"), "team"),
-        job_title=check_optional_text(_text(record, "job_title"), "job_title"),
+        team=check_optional_text(_text_field(record, "team"), "team"),
+        job_title=check_optional_text(_text_field(record, "job_title"), "job_title"),
     )
 
 

@@ -148,7 +148,7 @@ class ImportJobStore:
                 "UPDATE training.member_imports SET total_rows = %s, processed_rows = %s, "
                 "created = %s, updated = %s, unchanged = %s, failed = %s, errors = %s, "
                 "position = %s WHERE import_id = %s AND status = 'running'",
-                (*_counts(progress), import_id),
+                (*_progress_columns(progress), import_id),
             )
 
     def finish(
@@ -162,11 +162,11 @@ class ImportJobStore:
                 "position = %s, status = %s, detail = %s, finished_at = now(), content = NULL "
                 # An erasure may have stopped the job (its file named the person): it stays so.
                 "WHERE import_id = %s AND status = 'running'",
-                (*_counts(progress), status, detail, import_id),
+                (*_progress_columns(progress), status, detail, import_id),
             )
 
 
-def _counts(progress: Progress) -> tuple[Any, ...]:
+def _progress_columns(progress: Progress) -> tuple[Any, ...]:
     errors = [
         {"row": e.row, "field": e.field, "message": e.message}
         for e in progress.errors[:MAX_REPORTED_ERRORS]

@@ -27,8 +27,8 @@ from training.people.domain.members import Member
 from training.people.handlers.members import (
     EMAIL_TAKEN,
     check_manager,
+    checked_personal_data,
     external_ids_to_write,
-    personal_data,
     reissued_id,
 )
 from training.people.queries import seat_roster
@@ -124,7 +124,7 @@ def _apply_row(
             check_manager(uow, member_id, manager_id)
         except RuleViolated as error:
             raise RuleViolated(error.detail, field="manager_external_id") from None
-    data = personal_data(row.display_name, row.email)
+    data = checked_personal_data(row.display_name, row.email)
     if not exists:
         member = Member.register(
             tenant_id=tenant_id,

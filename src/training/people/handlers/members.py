@@ -166,7 +166,7 @@ def check_manager(
     raise RuleViolated("the reporting line is too deep", field="manager_id")
 
 
-def external_ids(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds | None:
+def external_ids_to_read(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds | None:
     """The tenant's listed external ids, to read; None while none is listed."""
     keys_id = ExternalIds.create_id(tenant_id)
     return uow.get(ExternalIds, keys_id) if uow.exists(keys_id) else None
@@ -183,7 +183,7 @@ def external_ids_to_write(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds:
 
 def holder_of(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID | None:
     """The existing member an external id leads to, if any."""
-    lead = lead_of(tenant_id, external_id, external_ids(uow, tenant_id))
+    lead = lead_of(tenant_id, external_id, external_ids_to_read(uow, tenant_id))
     return lead if lead is not None and uow.exists(lead) else None
 
 
@@ -229,7 +229,7 @@ def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> Non
     member.change_external_id(external_id)
 
 
-def personal_data(
+def checked_personal_data(
     display_name: str | None, email: str | None, sso_subject: str | None = None
 ) -> PersonalData:
     return PersonalData(
@@ -251,7 +251,7 @@ def check_email_free(uow: UnitOfWork, email: str | None, member_id: UUID) -> Non
 def register_member(command: RegisterMember, uow: UnitOfWork) -> MemberSnapshot:
     tenant_id = uow.require_tenant()
     member_id = id_for_new_member(uow, tenant_id, check_external_id(command.external_id))
-    data = personal_data(command.display_name, command.email, command.sso_subject)
+    data = checked_personal_data(command.display_name, command.email, command.sso_subject)
     check_email_free(uow, data.email, member_id)
     member = Member.register(
         tenant_id=tenant_id,
@@ -298,7 +298,7 @@ def update_member(command: UpdateMember, uow: UnitOfWork) -> MemberSnapshot:
             command.job_title if command.job_title is not None else member.job_title,
         )
     if command.display_name is not None or command.email is not None:
-        data = personal_data(command.display_name, command.email)
+        data = checked_personal_data(command.display_name, command.email)
         check_email_free(uow, data.email, member.id)
         changed = [
             name

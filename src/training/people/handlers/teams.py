@@ -41,7 +41,7 @@ def teams_of(uow: UnitOfWork, tenant_id: UUID) -> Teams:
     return uow.get_or_add(Teams, Teams.create_id(tenant_id), lambda: Teams.open(tenant_id))
 
 
-def _member(uow: UnitOfWork, member_id: UUID) -> Member:
+def _member_of_tenant(uow: UnitOfWork, member_id: UUID) -> Member:
     try:
         return uow.get(Member, member_id)
     except NotFound:
@@ -50,8 +50,8 @@ def _member(uow: UnitOfWork, member_id: UUID) -> Member:
         ) from None
 
 
-def _move(uow: UnitOfWork, member_id: UUID, team: str | None) -> None:
-    member = _member(uow, member_id)
+def _move_to_team(uow: UnitOfWork, member_id: UUID, team: str | None) -> None:
+    member = _member_of_tenant(uow, member_id)
     member.change_position(team, member.job_title)
 
 
@@ -70,10 +70,10 @@ def provision_team(command: ProvisionTeam, uow: UnitOfWork) -> Team:
         team = teams.revise(command.team_id, command.name, command.external_id)
     desired = set(command.members)
     for member_id in sorted(set(command.current_members) - desired):
-        _move(uow, member_id, None)
+        _move_to_team(uow, member_id, None)
     # Joining this team leaves any other: a member has one team. A rename reaches here too.
     for member_id in sorted(desired):
-        _move(uow, member_id, team.name)
+        _move_to_team(uow, member_id, team.name)
     return teams.team(team.team_id)
 
 
@@ -82,7 +82,7 @@ def disband_team(command: DisbandTeam, uow: UnitOfWork) -> Team:
     teams = teams_of(uow, tenant_id)
     _check_revision(teams.team(command.team_id), command.expected_revision)
     for member_id in sorted(set(command.current_members)):
-        _move(uow, member_id, None)
+        _move_to_team(uow, member_id, None)
     return teams.disband(command.team_id)
 
 
