@@ -49,7 +49,7 @@ from training.identity.http.scim.protocol import (
 from training.identity.views import members_with_email, provisioned_members
 from training.people.handlers.members import DeactivateMember, ErasePersonalData, MemberSnapshot
 from training.people.queries import member_with_external_id
-from training.people.views import MEMBERS, MemberRecord, personal_data_of
+from training.people.views import MEMBERS, MemberRecord, names_held, personal_data_of
 
 log = structlog.get_logger("training.scim")
 
@@ -221,9 +221,7 @@ class Users:
         member_id = current.view.member_id
         # What names the person, read before the erasure takes it away.
         async with call.reads.session() as conn:
-            personal = await personal_data_of(conn, member_id)
-        held = (personal["display_name"], personal["email"]) if personal else ()
-        names = [str(value) for value in held if value]
+            names = await names_held(conn, member_id)
         if current.view.active:
             await call.run(DeactivateMember(member_id, DELETED_BY_SCIM, current.view.version))
         await call.run(ErasePersonalData(member_id))
