@@ -105,7 +105,7 @@ INSERT_RESULT = (
 )
 
 
-def _result(e: AssessmentAttempt.Event, result: Result, *, original: bool) -> dict[str, Any]:
+def _result_row(e: AssessmentAttempt.Event, result: Result, *, original: bool) -> dict[str, Any]:
     return {
         "attempt": e.originator_id,
         "version": result.parameter_version,
@@ -185,7 +185,7 @@ class AssessmentsView(TenantScopedView):
                     e.originator_id,
                 ),
             )
-            cur.execute(INSERT_RESULT, _result(e, result, original=True))
+            cur.execute(INSERT_RESULT, _result_row(e, result, original=True))
 
         self.write(tracking, e.tenant_id, rows)
 
@@ -201,7 +201,7 @@ class AssessmentsView(TenantScopedView):
 
     def attempt_rescored(self, e: AssessmentAttempt.Rescored, tracking: Tracking) -> None:
         def rows(cur: Cursor[Any]) -> None:
-            cur.execute(INSERT_RESULT, _result(e, e.result, original=False))
+            cur.execute(INSERT_RESULT, _result_row(e, e.result, original=False))
 
         self.write(tracking, e.tenant_id, rows)
 

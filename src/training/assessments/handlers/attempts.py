@@ -16,7 +16,7 @@ from training.assessments.handlers.bank import (
     bank_for,
     calibration,
     parameters_of,
-    reading,
+    query_unit_of_work,
     tenant_bank,
 )
 from training.assessments.queries import Bank, starter_bank
@@ -251,7 +251,7 @@ def read_attempt(
 ) -> tuple[AttemptState, list[Result]]:
     """The attempt and its later scorings, if it is the member's own; another's reads as
     missing."""
-    uow = reading(app, tenant_id)
+    uow = query_unit_of_work(app, tenant_id)
     attempt = uow.get(AssessmentAttempt, attempt_id)
     if attempt.member_id != member_id or attempt.tenant_id != tenant_id:
         raise NotFound(f"attempt {attempt_id} not found")

@@ -14,7 +14,7 @@ from training.core.context import CommandContext
 from training.core.errors import NotFound
 
 
-def reading(app: TrainingApplication, tenant_id: UUID) -> UnitOfWork:
+def query_unit_of_work(app: TrainingApplication, tenant_id: UUID) -> UnitOfWork:
     """A unit of work over the tenant's aggregates for a query: it is never saved, so what it
     opens (a bank the tenant has not written yet) is only read."""
     return UnitOfWork(app, CommandContext.system("assessments", "", tenant_id))

@@ -12,7 +12,7 @@ from training.assessments.handlers.bank import (
     bank_for,
     calibration,
     parameters_of,
-    reading,
+    query_unit_of_work,
     tenant_bank,
 )
 from training.assessments.queries import starter_bank
@@ -33,12 +33,12 @@ def publish_parameters(command: PublishParameters, uow: UnitOfWork) -> int:
 
 
 def published_versions(app: TrainingApplication, tenant_id: UUID) -> set[int]:
-    return set(calibration(reading(app, tenant_id), tenant_id).versions)
+    return set(calibration(query_unit_of_work(app, tenant_id), tenant_id).versions)
 
 
 def current_parameters(app: TrainingApplication, tenant_id: UUID) -> dict[str, ItemParameters]:
     """Every item's parameters in the current version: starter and private items."""
-    uow = reading(app, tenant_id)
+    uow = query_unit_of_work(app, tenant_id)
     skills = set(starter_bank().skills)
     skills |= {item.skill for item in tenant_bank(uow, tenant_id).items.values()}
     version = calibration(uow, tenant_id).current_version

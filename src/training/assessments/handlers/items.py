@@ -7,7 +7,7 @@ from uuid import UUID
 
 from training.assessments.domain.items import Item
 from training.assessments.domain.scoring import ItemParameters
-from training.assessments.handlers.bank import calibration, reading, tenant_bank
+from training.assessments.handlers.bank import calibration, query_unit_of_work, tenant_bank
 from training.assessments.queries import starter_bank
 from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
@@ -56,7 +56,7 @@ def authored_items(
     app: TrainingApplication, tenant_id: UUID, skill: str | None = None
 ) -> list[AuthoredItem]:
     """The tenant's private items (of ``skill``, if given), by item id."""
-    uow = reading(app, tenant_id)
+    uow = query_unit_of_work(app, tenant_id)
     bank = tenant_bank(uow, tenant_id)
     version = calibration(uow, tenant_id).current_version
     published = calibration(uow, tenant_id).versions.get(version, {})
