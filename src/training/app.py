@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from training import __version__, health
 from training.assessments import http as assessments
 from training.audit import http as audit
-from training.cohorts.http import calendar, cohorts
+from training.cohorts import http as cohorts
 from training.core.held_events import DegradedViews
 from training.core.http.bodies import TrainingRequest
 from training.core.http.dependencies import Wiring, controller_dependencies
@@ -61,7 +61,6 @@ ROUTES: list[Any] = [
     *skills.ROUTES,
     *curricula.ROUTES,
     *cohorts.ROUTES,
-    *calendar.ROUTES,
     *assessments.ROUTES,
     *sso.ROUTES,
     *scim.ROUTES,

@@ -12,31 +12,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 
 from training.cohorts.domain.calendar import FeedKind
 from training.cohorts.handlers.calendar import IssuedFeed, RotateCalendarFeed, feed_in_force
-from training.cohorts.http.cohorts import own_member_id
-from training.cohorts.views import cohorts as queries
+from training.cohorts.http.common import WRITE, own_member_id
+from training.cohorts.views import cohorts as cohort_queries
 from training.cohorts.views import sessions as session_queries
 from training.cohorts.views.projection import COHORTS
 from training.cohorts.views.sessions import SessionRow
-from training.core.access import Scope
+from training.core.application import TrainingApplication
 from training.core.errors import NotFound
-from training.core.http.principal import requires_scope, requires_tenant
-from training.core.http.services import (
-    command_headers,
-    principal_of,
-    read_after,
-    run_command,
-    services_of,
-)
+from training.core.http.commands import Commands, answer
+from training.core.http.principal import Principal, requires_tenant
+from training.core.http.reads import Reads
+from training.core.outcome import Outcome
+from training.infra.settings import Settings
 
 MEDIA_TYPE = "text/calendar"  # Litestar adds "; charset=utf-8"
 PRODUCT_ID = "-//Training Service//Cohort calendar//EN"
@@ -127,19 +123,17 @@ def icalendar(name: str, sessions: Iterable[SessionRow], now: datetime) -> bytes
 # -- the feed --------------------------------------------------------------------------------
 
 
-def feed_url(request: Request[Any, Any, Any], issued: IssuedFeed) -> str:
-    services = services_of(request)
-    tenant_id = principal_of(request).tenant_id
-    return f"{services.settings.issuer}/calendar/{tenant_id}/{issued.feed_id}/{issued.token}.ics"
+def feed_url(settings: Settings, principal: Principal, issued: IssuedFeed) -> str:
+    return f"{settings.issuer}/calendar/{principal.tenant_id}/{issued.feed_id}/{issued.token}.ics"
 
 
-async def _rotated(
-    request: Request[Any, Any, Any], command: RotateCalendarFeed
+def issued_url(
+    outcome: Outcome[IssuedFeed], settings: Settings, principal: Principal
 ) -> Response[FeedUrl]:
-    outcome = await run_command(request, command)
-    headers = command_headers(outcome)
-    headers["Cache-Control"] = "no-store"
-    return Response(FeedUrl(feed_url(request, outcome.result)), headers=headers)
+    """The new URL, shown once: no cache keeps it."""
+    response = answer(outcome, FeedUrl(feed_url(settings, principal, outcome.result)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class CalendarController(Controller):
@@ -149,7 +143,7 @@ class CalendarController(Controller):
 
     @post(
         "/cohorts/{cohort_id:uuid}/calendar",
-        guards=[requires_scope(Scope.MEMBERS_WRITE)],
+        guards=[WRITE],
         operation_id="rotateCohortCalendar",
         summary="Issue (or rotate) the cohort's calendar URL; the previous URL stops working",
         description="The URL carries a secret and is returned only here, once. Calendar "
@@ -157,9 +151,14 @@ class CalendarController(Controller):
         status_code=200,
     )
     async def rotate_cohort(
-        self, request: Request[Any, Any, Any], cohort_id: FromPath[UUID]
+        self,
+        commands: Commands,
+        settings: Settings,
+        principal: Principal,
+        cohort_id: FromPath[UUID],
     ) -> Response[FeedUrl]:
-        return await _rotated(request, RotateCalendarFeed(FeedKind.COHORT, cohort_id))
+        outcome = await commands.run(RotateCalendarFeed(FeedKind.COHORT, cohort_id))
+        return issued_url(outcome, settings, principal)
 
     @post(
         "/me/calendar",
@@ -171,9 +170,12 @@ class CalendarController(Controller):
         "URL stops working. " + IDEMPOTENT_RETRY,
         status_code=200,
     )
-    async def rotate_mine(self, request: Request[Any, Any, Any]) -> Response[FeedUrl]:
-        member_id = own_member_id(principal_of(request))
-        return await _rotated(request, RotateCalendarFeed(FeedKind.MEMBER, member_id))
+    async def rotate_mine(
+        self, commands: Commands, settings: Settings, principal: Principal
+    ) -> Response[FeedUrl]:
+        member_id = own_member_id(principal)
+        outcome = await commands.run(RotateCalendarFeed(FeedKind.MEMBER, member_id))
+        return issued_url(outcome, settings, principal)
 
 
 @get(
@@ -182,7 +184,8 @@ class CalendarController(Controller):
     operation_id="calendarFeed",
 )
 async def calendar_feed(
-    request: Request[Any, Any, Any],
+    app: TrainingApplication,
+    reads: Reads,
     tenant_id: FromPath[UUID],
     feed_id: FromPath[UUID],
     filename: FromPath[str],
@@ -190,15 +193,14 @@ async def calendar_feed(
     token = filename.removesuffix(".ics")
     if token == filename or not token or len(token) > 256:
         raise NotFound(NOT_FOUND)
-    services = services_of(request)
-    feed = await sync_to_thread(feed_in_force, services.app, tenant_id, feed_id, token)
+    feed = await sync_to_thread(feed_in_force, app, tenant_id, feed_id, token)
     if feed is None:
         raise NotFound(NOT_FOUND)
     # Calendar apps send no position; tests do. No principal here: the tenant is the URL's.
-    await read_after(request, [COHORTS.info], tenant_id=tenant_id)
-    async with services.store.session(tenant_id) as conn:
+    await reads.after([COHORTS.info], tenant_id=tenant_id)
+    async with reads.session(tenant_id=tenant_id) as conn:
         if feed.kind is FeedKind.COHORT:
-            cohort = await queries.get_cohort(conn, feed.subject_id)
+            cohort = await cohort_queries.get_cohort(conn, feed.subject_id)
             name = cohort.name if cohort else "Cohort"
             sessions = await session_queries.sessions_of(conn, feed.subject_id)
         else:
@@ -213,6 +215,3 @@ async def calendar_feed(
             "Content-Disposition": 'inline; filename="training.ics"',
         },
     )
-
-
-ROUTES = [CalendarController, calendar_feed]
