@@ -101,8 +101,9 @@ class ChangeTrainingPolicy:
 
 
 # -- what the commands answer ----------------------------------------------------------------
-# Kept in this one module: a command's result is pickled with its idempotent outcome
-# (core.idempotency_store) and read back by its module's name.
+# A command's result is pickled with its idempotent outcome (core.idempotency_store) and read
+# back by its module and class name: a result class moved from here needs its old module in
+# core.moved_modules.
 
 
 @dataclass(frozen=True)
