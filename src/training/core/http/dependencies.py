@@ -63,7 +63,13 @@ def controller_dependencies(wiring: Wiring | None) -> dict[str, Provide]:
         user = request.scope.get("user")
         tenant_id = user.tenant_id if isinstance(user, Principal) else None
         setup = wired()
-        return Reads(setup.store, tenant_id, position_of(request), setup.read_wait, setup.producers)
+        return Reads(
+            setup.store,
+            tenant_id,
+            lambda: position_of(request),
+            setup.read_wait,
+            setup.producers,
+        )
 
     def provide_app() -> TrainingApplication:
         return wired().app

@@ -8,7 +8,7 @@ tenant, or to the platform for the operator.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,9 @@ class Reads:
 
     store: ReadStore
     tenant_id: UUID | None
-    position: int | None
+    # The ``Training-Position`` the caller sent, read only when a view is waited for: a route
+    # that never waits (a sign-in callback) does not refuse a header it does not use.
+    sent_position: Callable[[], int | None]
     wait: float
     # The processes whose own events some views follow, by application name.
     producers: Mapping[str, ViewInfo] = field(default_factory=dict)
@@ -38,7 +40,7 @@ class Reads:
         await read_your_writes(
             self.store,
             views,
-            self.position,
+            self.sent_position(),
             self.tenant_id if tenant_id is None else tenant_id,
             wait=self.wait,
             producers=self.producers,

@@ -105,7 +105,7 @@ def _call(scope: Scope, state: State, tenant_id: UUID, mapping: GroupMapping) ->
     wired = state.services
     return ScimCall(
         app=wired.app,
-        reads=Reads(wired.store, tenant_id, None, wired.settings.read_wait),
+        reads=Reads(wired.store, tenant_id, lambda: None, wired.settings.read_wait),
         keys=wired.keys,
         settings=wired.settings,
         idempotency=wired.idempotency,
