@@ -20,8 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from training.bootstrap import build_services
-from training.core.http.services import Services
+from training.bootstrap import Services, build_services
 from training.identity.keys import ensure_signing_key
 from training.infra.database import (
     Database,

@@ -13,9 +13,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from litestar.testing import TestClient
 
+from training.bootstrap import Services
 from training.core.access import Scope
 from training.core.context import CommandContext
-from training.core.http.services import Services
 from training.tenancy.domain import OPERATOR_SCOPE
 from training.tenancy.handlers import (
     IssuedCredentials,

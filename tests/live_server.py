@@ -24,8 +24,7 @@ from litestar import Litestar
 from tests.conftest import make_settings
 from tests.helpers import bearer, fetch_token, register_tenant_with_client
 from training.app import create_app
-from training.bootstrap import build_services
-from training.core.http.services import Services
+from training.bootstrap import Services, build_services
 from training.infra.database import Database
 from training.tenancy.handlers import IssuedCredentials
 

@@ -42,10 +42,9 @@ from harness import machine_facts, postgres_facts, progress
 from litestar.testing import TestClient
 
 from training.app import create_app
-from training.bootstrap import build_services
+from training.bootstrap import Services, build_services
 from training.core.access import Role, Scope
 from training.core.context import CommandContext
-from training.core.http.services import Services
 from training.core.read_store import ReadStore
 from training.identity.keys import ensure_signing_key
 from training.infra.database import Database, database_for

@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from training import __version__, health
 from training.assessments import http as assessments
 from training.audit import http as audit
+from training.bootstrap import Services
 from training.cohorts import http as cohorts
 from training.core.held_events import DegradedViews
 from training.core.http.bodies import TrainingRequest
@@ -37,7 +38,6 @@ from training.core.http.ratelimit import (
     RateLimitMiddleware,
     parse_networks,
 )
-from training.core.http.services import Services
 from training.curricula import http as curricula
 from training.identity.authentication import BearerAuthenticationMiddleware
 from training.identity.http import oauth, scim, sso
@@ -107,6 +107,7 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
         return services
 
     return {
+        "services": Provide(wired, sync_to_thread=False),
         "key_ring": Provide(lambda: wired().keys, sync_to_thread=False),
         "token_server": Provide(lambda: wired().token_server, sync_to_thread=False),
         "command_bus": Provide(lambda: wired().bus, sync_to_thread=False),
@@ -172,7 +173,10 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
             address_limits,
             DefineMiddleware(BearerAuthenticationMiddleware, exclude=list(PUBLIC_PATHS)),
             RateLimitMiddleware(buckets),
-            IdempotencyMiddleware(),
+            IdempotencyMiddleware(
+                services.idempotency if services is not None else None,
+                die_after_commit=settings.fault_kill_after_commit,
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         # Bodies and headers that cannot be parsed answer 400 problems, never 500s.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 from eventsourcing.utils import get_topic
 from litestar.concurrency import set_asyncio_executor
@@ -36,8 +37,25 @@ from training.reviews import handlers as reviews
 from training.skills import handlers as skills
 from training.tenancy import handlers as tenancy
 
-if TYPE_CHECKING:
-    from training.core.http.services import Services
+
+@dataclass
+class Services:
+    """What the process wired: the application and its bus, the stores, the keys, and the
+    background work. The app hands controllers what they need of it (``app.py``)."""
+
+    settings: Settings
+    database: Database
+    app: TrainingApplication
+    bus: CommandBus
+    store: ReadStore
+    idempotency: IdempotencyStore
+    imports: ImportJobStore
+    import_runner: ImportRunner
+    keys: KeyRing
+    # The OAuth2 token server (identity.http.oauth), imported with the web app only.
+    token_server: Any
+    supervisor: ProjectionSupervisor | None = None
+
 
 # The event store is synchronous: commands run in worker threads. The executor is never
 # larger than the write pool, so a burst waits for a thread instead of timing out on a
@@ -122,7 +140,6 @@ def import_pace(database: Database) -> ImportPace:
 
 
 def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
-    from training.core.http.services import Services
     from training.identity.http.oauth import TokenServer, allow_plain_http_for_development
 
     allow_plain_http_for_development(settings)

@@ -17,8 +17,8 @@ import msgspec
 import structlog
 from litestar import Request, Response, get
 
+from training.bootstrap import Services
 from training.core.held_events import DEGRADED_TENANTS_LISTED, DegradedViews
-from training.core.http.services import Services, services_of
 from training.core.projection_runner import RunnerState, leader_lock_key
 from training.core.views import ProjectionSpec
 from training.infra.migrations import MigrationError, unapplied_migrations
@@ -153,8 +153,7 @@ async def healthz() -> Health:
     "degraded view answers 200 with `status: degraded`.",
     exclude_from_auth=True,
 )
-async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
-    services = services_of(request)
+async def readyz(request: Request[Any, Any, Any], services: Services) -> Response[Readiness]:
     ready = True
     try:
         async with services.store.pool.connection() as conn:

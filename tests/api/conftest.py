@@ -10,8 +10,8 @@ from tests.api.answers import RecordingClient, undocumented
 from tests.conftest import TEST_ISSUER
 from tests.helpers import TenantUnderTest, fetch_token, register_operator
 from training.app import create_app
+from training.bootstrap import Services
 from training.core.http.openapi import document_of
-from training.core.http.services import Services
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from training.bootstrap import Services
 from training.core.access import Role
 from training.core.context import Actor, ActorKind, CommandContext
-from training.core.http.services import Services
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
 

@@ -18,7 +18,7 @@ from training.assessments.domain.attempts import AssessmentAttempt
 from training.assessments.domain.items import Item, ItemKind, Option
 from training.assessments.domain.profile import EVIDENCE_SE, theta_for_level
 from training.assessments.queries import starter_bank
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 SKILL = "python"
 

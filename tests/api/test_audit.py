@@ -10,7 +10,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 
 def test_a_tenant_admin_lists_who_did_what(tenant: TenantUnderTest, services: Services) -> None:

@@ -23,7 +23,7 @@ from litestar.testing import TestClient
 from tests.conftest import TEST_ISSUER
 from tests.helpers import PROBLEM, bearer, fetch_token, register_operator
 from tests.live_server import live_server
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.identity.authentication import TokenRejected, verify_access_token
 from training.identity.keys import RELOAD_COOLDOWN, KeyRing, LoadedKeys, rotate_signing_key
 from training.infra.database import Database

@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 
 from tests.conftest import TEST_ISSUER
 from tests.helpers import PROBLEM, bearer, forge_tokens, register_tenant_with_client
+from training.bootstrap import Services
 from training.contracts import openapi_document
-from training.core.http.services import Services
 
 PUBLIC = {
     "/healthz",

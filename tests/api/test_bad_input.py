@@ -30,7 +30,8 @@ from litestar.testing import TestClient
 from tests.api.test_fuzz import Caller
 from tests.api.worlds import Operation, World, build_world, operations, wait_for_import
 from tests.helpers import OPERATOR_ONLY, PROBLEM
-from training.core.http.services import Services, expected_version
+from training.bootstrap import Services
+from training.core.http.params import expected_version
 
 # The member import reads its upload as a file, in the background: see the import tests below.
 BODY_OPERATIONS = [op for op in operations() if op.json_body and op.operation_id != "importMembers"]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.api.test_cohorts import Hr, fields_of, newest_position
 from tests.helpers import TenantUnderTest
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 SKILL = "cost-awareness"
 TIMEOUT = 60.0

@@ -19,11 +19,11 @@ from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, bearer, member_token
 from tests.helpers import TenantUnderTest as Tenant
+from training.bootstrap import Services
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.domain.participation import CurriculumEnrolments, Participation
 from training.core.access import Role
 from training.core.context import Actor, ActorKind, CommandContext
-from training.core.http.services import Services
 from training.people.domain.members import Member
 from training.people.handlers.imports import ImportMembers, MemberRow
 

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, bearer, fetch_token, register_tenant_with_client
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 CURRICULA_SCOPES = ("curricula:read", "curricula:write")
 

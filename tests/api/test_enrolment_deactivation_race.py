@@ -28,9 +28,9 @@ from tests.api.races import (
 )
 from tests.helpers import ALL_SCOPES
 from tests.live_server import live_server, tenant_with_token
+from training.bootstrap import Services
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.domain.participation import Participation
-from training.core.http.services import Services
 from training.infra.database import Database
 
 ATTEMPTS = 20  # a client retries a 409 concurrent-modification, as its Retry-After invites

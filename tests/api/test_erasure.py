@@ -34,7 +34,7 @@ from tests.api.test_sso import development_idps, idp_b, sign_in  # noqa: F401 (f
 from tests.conftest import TEST_ISSUER
 from tests.helpers import bearer
 from tests.waiting import wait_until
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.infra.database import Database
 
 SCIM_JSON = "application/scim+json"

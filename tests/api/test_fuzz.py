@@ -43,8 +43,8 @@ from tests.helpers import (
     register_operator,
     register_tenant_with_client,
 )
+from training.bootstrap import Services
 from training.contracts import CONTRACTS_DIR
-from training.core.http.services import Services
 
 schema = schemathesis.openapi.from_path(str(CONTRACTS_DIR / "openapi.json"))
 

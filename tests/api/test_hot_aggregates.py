@@ -27,8 +27,8 @@ from tests.api.races import (
 )
 from tests.helpers import ALL_SCOPES, system_context
 from tests.live_server import client_token, live_server
+from training.bootstrap import Services
 from training.cohorts.domain.cohorts import Cohort
-from training.core.http.services import Services
 from training.infra.database import Database
 from training.people.domain.seats import SeatRoster
 from training.tenancy.handlers import RegisterApiClient, RegisterTenant

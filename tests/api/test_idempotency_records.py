@@ -10,7 +10,7 @@ import psycopg
 from litestar.testing import TestClient
 
 from tests.helpers import TenantUnderTest, bearer, member_token
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 
 def stored_bodies(services: Services, key: str) -> list[bytes]:

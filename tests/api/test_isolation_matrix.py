@@ -23,10 +23,10 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.helpers import OPERATOR_ONLY, TenantUnderTest, bearer, member_token
+from training.bootstrap import Services
 from training.cohorts.handlers.cohorts import ScheduleCohort, ScheduleSession
 from training.contracts import openapi_document
 from training.core.context import Actor, ActorKind, CommandContext
-from training.core.http.services import Services
 from training.curricula.domain import ModuleFormat, ModuleSpec
 from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.reviews.domain import ReviewContent

@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from tests.conftest import TEST_ISSUER, make_settings
 from tests.helpers import bearer, fetch_token, register_operator
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.identity.authentication import verify_access_token
 from training.identity.keys import KeyRing, rotate_signing_key
 from training.infra.secretbox import SecretBox

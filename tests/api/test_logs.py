@@ -23,7 +23,7 @@ from tests.helpers import (
     member_token,
     register_tenant_with_client,
 )
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.identity.sign_in import runtime_of
 from training.infra.logging import configure_logging
 from training.infra.outbound import OutboundPolicy

@@ -11,7 +11,7 @@ import psycopg
 from litestar.testing import TestClient
 
 from tests.helpers import TenantUnderTest as Tenant
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.people.domain.members import Member
 
 

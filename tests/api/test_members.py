@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, bearer, member_token
 from tests.helpers import TenantUnderTest as Tenant
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 
 def test_register_read_and_change_a_member(tenant: Tenant) -> None:

@@ -23,8 +23,8 @@ from openapi_spec_validator import validate
 
 from tests.api.worlds import DOCUMENT, operations, resolve
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token
+from training.bootstrap import Services
 from training.contracts import CONTRACTS_DIR
-from training.core.http.services import Services
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from tests.api.test_isolation_matrix import World, call, operations
 from tests.helpers import bearer
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 DENIED = {401, 403, 404}
 

@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from tests.api.worlds import Operation, World, build_world, operations, resolve
 from tests.helpers import OPERATOR_ONLY
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.core.pagination import MAX_LIMIT
 
 

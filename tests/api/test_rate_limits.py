@@ -12,9 +12,8 @@ from litestar.testing import TestClient
 from tests.conftest import TEST_ISSUER, make_settings
 from tests.helpers import PROBLEM, bearer, fetch_token, register_operator
 from training.app import create_app
-from training.bootstrap import build_services
+from training.bootstrap import Services, build_services
 from training.core.http.ratelimit import Buckets, RateLimit
-from training.core.http.services import Services
 from training.infra.database import Database
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, bearer
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 
 def test_a_query_reads_its_own_write(client: TestClient[Any], operator_token: str) -> None:

@@ -29,9 +29,9 @@ from tests.helpers import (
     member_token,
     system_context,
 )
+from training.bootstrap import Services
 from training.core.access import Role
 from training.core.context import Actor, ActorKind, CommandContext
-from training.core.http.services import Services
 from training.demo.world import load_catalogue
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.tenancy.handlers import RegisterApiClient

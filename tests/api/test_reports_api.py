@@ -18,11 +18,11 @@ from pypdf import PdfReader
 
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token, system_context
 from tests.waiting import wait_until
+from training.bootstrap import Services
 from training.cohorts.handlers.cohorts import ScheduleCohort
 from training.cohorts.handlers.enrolments import Enrol
 from training.core.access import Role
 from training.core.context import Actor, ActorKind, CommandContext
-from training.core.http.services import Services
 from training.demo.world import load_catalogue
 from training.infra.database import Database
 from training.people.domain.members import Member

@@ -9,7 +9,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token, system_context
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.demo.world import load_catalogue
 
 _catalogue_loaded: list[bool] = []

@@ -8,7 +8,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token
-from training.core.http.services import Services
+from training.bootstrap import Services
 
 LEVELS = [f"Level {n} descriptor for the test skill." for n in range(1, 8)]
 

@@ -28,7 +28,7 @@ from oidc_provider_mock import run_server_in_thread
 
 from tests.conftest import TEST_ISSUER
 from tests.helpers import ALL_SCOPES, PROBLEM, bearer, fetch_token, register_tenant_with_client
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.identity.handlers.sso import PENDING_COOKIE, PENDING_PURPOSE, SESSION_COOKIE
 from training.identity.sign_in import runtime_of
 from training.infra.outbound import OutboundPolicy

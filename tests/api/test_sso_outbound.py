@@ -40,7 +40,7 @@ from tests.stand_in_idp import (
     stand_in_policy,
     standard_dns,
 )
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.identity.http.sso import IDP_UNAVAILABLE
 from training.identity.oidc import UNVERIFIABLE
 from training.identity.sign_in import runtime_of

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from psycopg import sql
 
 from tests.api.worlds import build_world
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.core.read_store import tenant_marker
 
 

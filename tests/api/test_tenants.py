@@ -18,7 +18,7 @@ from tests.helpers import (
     register_operator,
     register_tenant_with_client,
 )
-from training.core.http.services import Services
+from training.bootstrap import Services
 from training.registry import PROJECTIONS
 from training.tenancy.domain import OPERATOR_SCOPE
 

@@ -17,8 +17,8 @@ from typing import Any
 from litestar.testing import TestClient
 
 from tests.api.test_fuzz import Caller, seed_world
+from training.bootstrap import Services
 from training.contracts import CONTRACTS_DIR
-from training.core.http.services import Services
 
 DOCUMENT: dict[str, Any] = json.loads((CONTRACTS_DIR / "openapi.json").read_text())
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -10,10 +10,9 @@ from litestar.testing import TestClient
 
 from tests.conftest import TEST_ISSUER
 from training.app import create_app
-from training.bootstrap import command_bus, training_application
+from training.bootstrap import Services, command_bus, training_application
 from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
-from training.core.http.services import Services
 from training.infra.database import Database
 
 

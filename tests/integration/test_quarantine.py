@@ -20,8 +20,8 @@ from structlog.testing import capture_logs
 
 from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest
+from training.bootstrap import Services
 from training.cli import main
-from training.core.http.services import Services
 from training.infra.database import Database
 from training.people.domain.members import Member
 

@@ -25,13 +25,13 @@ from structlog.testing import capture_logs
 
 from tests import waiting
 from tests.helpers import PROBLEM, TenantUnderTest, system_context
+from training.bootstrap import Services
 from training.cli import main
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.handlers.cohorts import ScheduleCohort
 from training.cohorts.handlers.enrolments import Enrol
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
-from training.core.http.services import Services
 from training.curricula.domain import Curriculum, ModuleFormat, ModuleSpec
 from training.curricula.handlers import AddModule, CreateCurriculum, PublishCurriculum
 from training.infra.database import Database

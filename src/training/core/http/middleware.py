@@ -147,10 +147,22 @@ class IdempotencyMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
+    def __init__(self, store: IdempotencyStore | None, *, die_after_commit: bool = False) -> None:
+        # No store: an app built for its OpenAPI document only, which serves no request.
+        self.store = store
+        # Tests only: die like a killed process between a command's commit and the response.
+        self.die_after_commit = die_after_commit
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         key = header_value(scope, b"idempotency-key")
         principal = scope.get("user")
-        if scope.get("method") != "POST" or key is None or not isinstance(principal, Principal):
+        store = self.store
+        if (
+            store is None
+            or scope.get("method") != "POST"
+            or key is None
+            or not isinstance(principal, Principal)
+        ):
             await next_app(scope, receive, send)
             return
         if not IDEMPOTENCY_KEY_PATTERN.match(key):
@@ -168,7 +180,6 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 send, scope, 413, "request-too-large", "the request body is too large"
             )
             return
-        store: IdempotencyStore = scope["app"].state.services.idempotency
         owner = f"{principal.kind}:{principal.subject}"
         fingerprint = request_fingerprint(
             str(scope.get("method")), str(scope.get("path")), scope.get("query_string", b""), body
@@ -199,7 +210,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 409,
                 "idempotency-record-unreadable",
                 "the response stored for this Idempotency-Key can no longer be read (the "
-                "service's secret key changed); send the request with a new key",
+                "service's secret key changed, or an upgrade no longer knows what it names); "
+                "send the request with a new key",
             )
             return
         if isinstance(claim, Replay):
@@ -225,8 +237,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         request: IdempotentRequest,
     ) -> None:
         delivered = False
-        # Tests only: die like a killed process between a command's commit and the response.
-        die_after_commit = scope["app"].state.services.settings.fault_kill_after_commit
+        die_after_commit = self.die_after_commit
 
         async def replay_receive() -> Any:
             nonlocal delivered

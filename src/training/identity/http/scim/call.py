@@ -75,7 +75,7 @@ class ScimCall:
         SCIM clients read right after they write and never send ``Training-Position``. Other
         tenants' events are not waited for (ADR 0028)."""
         head = await sync_to_thread(newest_position, self.app)
-        await dataclasses.replace(self.reads, position=head).after([view])
+        await dataclasses.replace(self.reads, sent_position=lambda: head).after([view])
         async with self.reads.session() as conn:
             yield conn
 
