@@ -118,7 +118,9 @@ class ServiceSupervisor(ReportingSupervisor):
         super().stop(timeout)
 
 
-def reporting_supervisor(database: Database, bus: CommandBus) -> ProjectionSupervisor:
+def reporting_supervisor(
+    database: Database, bus: CommandBus, settings: Settings
+) -> ProjectionSupervisor:
     """The projections, plus the report trigger, the report worker and the purge of expired
     idempotency records (started with them, so they run in `serve` and in `worker`)."""
     base = projection_supervisor(database)
@@ -126,7 +128,9 @@ def reporting_supervisor(database: Database, bus: CommandBus) -> ProjectionSuper
         base.specs,
         base.env,
         base.lock_conninfo,
-        worker=report_worker(bus, database.app_url, database.worker_url),
+        worker=report_worker(
+            bus, database.app_url, database.worker_url, render_delay=settings.test_render_delay
+        ),
     )
     supervisor.purge = ExpiredRecordsPurge(database.worker_url)
     return supervisor
@@ -165,5 +169,5 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         ),
         keys=keys,
         token_server=TokenServer(app, settings, keys),
-        supervisor=reporting_supervisor(database, bus) if run_projections else None,
+        supervisor=reporting_supervisor(database, bus, settings) if run_projections else None,
     )

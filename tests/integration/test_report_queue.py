@@ -26,6 +26,7 @@ from training.infra.rendering import LAYOUT_ERROR, RenderFailed, RenderingProces
 from training.reports import worker as worker_module
 from training.reports.queue import SqlReportQueue
 from training.reports.sources import SqlReportSources
+from training.reports.supervisor import RENDERS
 from training.reports.worker import MAX_ATTEMPTS, ReportWorker
 
 
@@ -120,7 +121,7 @@ def test_two_workers_render_every_one_of_40_reports_exactly_once(
     for _ in range(2):
         queue = SqlReportQueue(db.app_url, worker_conninfo=db.worker_url)
         workers.append(
-            ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess())
+            ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess(RENDERS))
         )
     for worker in workers:
         worker.start()
@@ -160,7 +161,7 @@ def test_a_stop_mid_render_puts_the_report_back_and_the_next_worker_renders_it(
 ) -> None:
     [report_id] = queue_reports(bus, db, 1)
     queue = SqlReportQueue(db.app_url, worker_conninfo=db.worker_url)
-    slow = Observed(RenderingProcess(delay=30.0))
+    slow = Observed(RenderingProcess(RENDERS, delay=30.0))
     worker = ReportWorker(bus, queue, SqlReportSources(queue), renderer=slow)
     worker.start()
     try:
@@ -173,7 +174,7 @@ def test_a_stop_mid_render_puts_the_report_back_and_the_next_worker_renders_it(
     assert leases(db) == 0
     assert worker.failed == 0
     queue = SqlReportQueue(db.app_url, worker_conninfo=db.worker_url)
-    after = ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess())
+    after = ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess(RENDERS))
     after.start()
     try:
         wait_until(lambda: statuses(db, [report_id])[report_id][0] == "rendered", 120, "the render")

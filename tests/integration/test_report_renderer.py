@@ -19,6 +19,7 @@ from training.infra.rendering import (
     RenderInterrupted,
 )
 from training.reports.rendering.samples import effectiveness_report
+from training.reports.supervisor import RENDERS
 
 
 def render_in_background(renderer: RenderingProcess) -> tuple[threading.Thread, dict[str, Any]]:
@@ -45,7 +46,7 @@ def rendering_child(renderer: RenderingProcess) -> int:
 
 @pytest.fixture
 def slow() -> Iterator[RenderingProcess]:
-    renderer = RenderingProcess(delay=3.0)
+    renderer = RenderingProcess(RENDERS, delay=3.0)
     try:
         yield renderer
     finally:
@@ -53,7 +54,7 @@ def slow() -> Iterator[RenderingProcess]:
 
 
 def test_an_error_of_the_layout_engine_is_a_failed_render_with_a_reason() -> None:
-    renderer = RenderingProcess()
+    renderer = RenderingProcess(RENDERS)
     try:
         with pytest.raises(RenderFailed) as failed:
             renderer(object())  # not a report: the layout engine raises
@@ -104,7 +105,7 @@ def test_a_ctrl_c_that_reaches_the_child_does_not_cut_the_render_short(
 
 
 def test_a_render_that_takes_too_long_fails_and_its_child_is_ended() -> None:
-    renderer = RenderingProcess(timeout=1.5, delay=30.0)
+    renderer = RenderingProcess(RENDERS, timeout=1.5, delay=30.0)
     try:
         with pytest.raises(RenderFailed) as failed:
             renderer(effectiveness_report())

@@ -331,8 +331,9 @@ def test_report_times_must_carry_a_zone() -> None:
 
 def test_the_service_renders_in_a_child_process_that_says_the_same() -> None:
     from training.infra.rendering import RenderingProcess
+    from training.reports.supervisor import RENDERS
 
-    renderer = RenderingProcess()
+    renderer = RenderingProcess(RENDERS)
     try:
         pdf = renderer(individual_report())
         child = renderer.pid

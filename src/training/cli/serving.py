@@ -139,7 +139,7 @@ def run_worker(settings: Settings, only: str | None) -> int:
             supervisor = ProjectionSupervisor([chosen], base.env, base.lock_conninfo)
         else:
             # Reports are made wherever the projections run: the trigger and the worker too.
-            supervisor = reporting_supervisor(database, command_bus(app, settings))
+            supervisor = reporting_supervisor(database, command_bus(app, settings), settings)
         supervisor.start()
         signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
         try:

@@ -7,19 +7,21 @@ first report's wait).
 
 from __future__ import annotations
 
+import importlib
 import signal
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 
-def serve(conn: Connection, delay: float) -> None:
-    """Renders each document it receives until the pipe closes; answers ``(True, pdf)`` or
-    ``(False, the error)``."""
+def serve(conn: Connection, renders: str, delay: float) -> None:
+    """Renders each document it receives with ``renders`` (``module:function``) until the pipe
+    closes; answers ``(True, pdf)`` or ``(False, the error)``."""
     # A Ctrl-C in a terminal reaches the whole process group; the parent, not the signal,
     # decides when a render is abandoned (it kills this process when it stops).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from training.reports.rendering import render_document  # WeasyPrint, imported once per child
+    module, _, name = renders.partition(":")
+    render_document = getattr(importlib.import_module(module), name)  # imported once per child
 
     while True:
         try:

@@ -18,17 +18,18 @@ at a time, sent and answered over a pipe. What the caller is told:
   stopping, and the report is not at fault.
 
 The child runs ``training.infra.render_child`` (kept light: a ``spawn`` child imports the
-module it starts from). It ignores SIGINT: a Ctrl-C in a terminal reaches the whole process
-group, and the parent, not the signal, decides when a render is abandoned (it kills the
-child when it stops).
+module it starts from) and renders with the function its owner names (``renders``, as
+``module:function``: the reports context's renderer), imported once in the child. It
+ignores SIGINT: a Ctrl-C in a terminal reaches the whole process group, and the parent, not
+the signal, decides when a render is abandoned (it kills the child when it stops).
 
-``TRAINING_TEST_RENDER_DELAY`` (seconds, for tests only) makes the child wait that long
-before each render, so a test can stop or kill a worker while a render is in progress.
+``delay`` (``TRAINING_TEST_RENDER_DELAY`` in the settings; seconds, tests only) makes the
+child wait that long before each render, so a test can stop or kill a worker while a render
+is in progress.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -44,7 +45,6 @@ log = structlog.get_logger(__name__)
 
 # Far above a render's second: a render that takes this long is stuck.
 RENDER_TIMEOUT_SECONDS = 120.0
-DELAY_ENV = "TRAINING_TEST_RENDER_DELAY"
 REAP_SECONDS = 5.0
 
 # Reasons a render fails, as the people who asked for the report read them.
@@ -75,10 +75,11 @@ class _Child:
 
 class RenderingProcess:
     def __init__(
-        self, timeout: float = RENDER_TIMEOUT_SECONDS, *, delay: float | None = None
+        self, renders: str, timeout: float = RENDER_TIMEOUT_SECONDS, *, delay: float = 0.0
     ) -> None:
+        self.renders = renders
         self.timeout = timeout
-        self.delay = delay if delay is not None else float(os.environ.get(DELAY_ENV) or 0.0)
+        self.delay = delay
         self._lock = threading.Lock()
         self._child: _Child | None = None
 
@@ -142,7 +143,7 @@ class RenderingProcess:
             if self._child is None or not self._child.process.is_alive():
                 if self._child is not None:
                     _end(self._child)
-                self._child = _start(self.delay)
+                self._child = _start(self.renders, self.delay)
             self._child.busy = True
             return self._child
 
@@ -160,11 +161,11 @@ class RenderingProcess:
         child.process.kill()
 
 
-def _start(delay: float) -> _Child:
+def _start(renders: str, delay: float) -> _Child:
     context = get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
-        target=serve, args=(theirs, delay), name="report-renderer", daemon=True
+        target=serve, args=(theirs, renders, delay), name="report-renderer", daemon=True
     )
     process.start()
     theirs.close()  # the child's end: ours reads end-of-file when the child dies

@@ -23,6 +23,8 @@
 - ``TRAINING_IDEMPOTENCY_TTL`` (``86400``): seconds an ``Idempotency-Key`` and its stored
   response are kept; a retry after that acts as a new request. Expired records are never
   replayed and are purged in the background by ``serve`` and ``worker``.
+- ``TRAINING_TEST_RENDER_DELAY`` (unset): tests only. Seconds the report render process waits
+  before each render, so a test can stop or kill a worker while a render is in progress.
 - ``TRAINING_FAULT_KILL_AFTER_COMMIT`` (unset): tests only. ``1`` makes the process kill
   itself (SIGKILL) when a request with an ``Idempotency-Key`` has committed a command and is
   about to answer, to prove that a retry after such a crash acts once.
@@ -67,6 +69,7 @@ class Settings:
     fault_kill_after_commit: bool = False
     rate_limit: str = "1200/60"
     rate_limit_anonymous: str = "60/60"
+    test_render_delay: float = 0.0
     rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
     trusted_proxies: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -102,6 +105,7 @@ class Settings:
             idempotency_ttl=int(env.get("TRAINING_IDEMPOTENCY_TTL", "86400")),
             fault_kill_after_commit=env.get("TRAINING_FAULT_KILL_AFTER_COMMIT") == "1",
             rate_limit_anonymous=env.get("TRAINING_RATE_LIMIT_ANONYMOUS", "60/60"),
+            test_render_delay=float(env.get("TRAINING_TEST_RENDER_DELAY") or 0.0),
             rate_limit_token=env.get("TRAINING_RATE_LIMIT_TOKEN", "30/60"),
             trusted_proxies=tuple(
                 entry.strip()

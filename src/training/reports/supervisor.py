@@ -13,12 +13,20 @@ from training.reports.sources import SqlReportSources
 from training.reports.trigger import REPORT_TRIGGERS
 from training.reports.worker import ReportWorker
 
+# What the render process runs: named, not imported, so that WeasyPrint loads only in it.
+RENDERS = "training.reports.rendering:render_document"
+
 
 def report_worker(
-    bus: CommandBus, conninfo: str, worker_conninfo: str | None = None
+    bus: CommandBus,
+    conninfo: str,
+    worker_conninfo: str | None = None,
+    *,
+    render_delay: float = 0.0,
 ) -> ReportWorker:
     queue = SqlReportQueue(conninfo, worker_conninfo=worker_conninfo)
-    return ReportWorker(bus, queue, SqlReportSources(queue), renderer=RenderingProcess())
+    renderer = RenderingProcess(RENDERS, delay=render_delay)
+    return ReportWorker(bus, queue, SqlReportSources(queue), renderer=renderer)
 
 
 class ReportingSupervisor(ProjectionSupervisor):
