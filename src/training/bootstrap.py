@@ -144,7 +144,8 @@ def import_pace(database: Database) -> ImportPace:
 
 
 def build_services(settings: Settings, database: Database, *, run_projections: bool) -> Services:
-    from training.identity.http.oauth import TokenServer, allow_plain_http_for_development
+    from training.identity.http.oauth import TokenServer
+    from training.infra.settings import allow_plain_http_for_development
 
     allow_plain_http_for_development(settings)
     set_asyncio_executor(ThreadPoolExecutor(max_workers=WRITE_POOL_SIZE + WRITE_POOL_OVERFLOW))

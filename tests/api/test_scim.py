@@ -7,6 +7,7 @@ client holding the scope ``scim`` and fetches a token over HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -32,6 +33,7 @@ from training.core.http.ratelimit import RateLimit
 from training.demo.world import load_catalogue
 from training.identity.http.scim.discovery import GROUPS_SETTING
 from training.infra.database import Database
+from training.infra.settings import Settings
 from training.people.domain.members import Member, MemberStatus
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -565,7 +567,8 @@ def test_groups_may_be_cohorts_whose_members_are_enrolled(
         "Spring cohort", catalogue[0], 1, dt.date(2027, 1, 11), dt.date(2027, 4, 23), "UTC", 10
     )
     cohort_id = served.services.bus.execute(context, schedule).result.cohort_id
-    monkeypatch.setenv(GROUPS_SETTING, "cohorts")
+    settings = dataclasses.replace(served.services.settings, scim_groups="cohorts")
+    monkeypatch.setattr(served.services, "settings", settings)
 
     types = scim.get("/ResourceTypes").json()
     assert sorted(t["name"] for t in types["Resources"]) == ["Group", "User"]
@@ -626,14 +629,9 @@ def test_groups_may_be_cohorts_whose_members_are_enrolled(
         assert other.get("/Groups").json()["totalResults"] == 0
 
 
-def test_an_unknown_groups_setting_is_a_scim_500(
-    scim: httpx.Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(GROUPS_SETTING, "departments")
-    response = scim.get("/Users")
-    assert response.status_code == 500
-    assert response.json()["schemas"] == [ERROR]
-    assert GROUPS_SETTING in response.json()["detail"]
+def test_an_unknown_groups_setting_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match=GROUPS_SETTING):
+        Settings.from_env({GROUPS_SETTING: "departments"})
 
 
 # -- Groups are teams -----------------------------------------------------------------------

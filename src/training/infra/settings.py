@@ -23,6 +23,8 @@
 - ``TRAINING_IDEMPOTENCY_TTL`` (``86400``): seconds an ``Idempotency-Key`` and its stored
   response are kept; a retry after that acts as a new request. Expired records are never
   replayed and are purged in the background by ``serve`` and ``worker``.
+- ``TRAINING_SCIM_GROUPS`` (``teams``): what SCIM Groups are, the tenant's teams or its
+  cohorts (``cohorts``); any other value is refused at start.
 - ``TRAINING_TEST_RENDER_DELAY`` (unset): tests only. Seconds the report render process waits
   before each render, so a test can stop or kill a worker while a render is in progress.
 - ``TRAINING_FAULT_KILL_AFTER_COMMIT`` (unset): tests only. ``1`` makes the process kill
@@ -70,6 +72,7 @@ class Settings:
     rate_limit: str = "1200/60"
     rate_limit_anonymous: str = "60/60"
     test_render_delay: float = 0.0
+    scim_groups: str = "teams"
     rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
     trusted_proxies: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -106,6 +109,7 @@ class Settings:
             fault_kill_after_commit=env.get("TRAINING_FAULT_KILL_AFTER_COMMIT") == "1",
             rate_limit_anonymous=env.get("TRAINING_RATE_LIMIT_ANONYMOUS", "60/60"),
             test_render_delay=float(env.get("TRAINING_TEST_RENDER_DELAY") or 0.0),
+            scim_groups=_scim_groups(env.get("TRAINING_SCIM_GROUPS", "")),
             rate_limit_token=env.get("TRAINING_RATE_LIMIT_TOKEN", "30/60"),
             trusted_proxies=tuple(
                 entry.strip()
@@ -115,7 +119,21 @@ class Settings:
         )
 
 
+def _scim_groups(value: str) -> str:
+    groups = value.strip().lower() or "teams"
+    if groups not in ("teams", "cohorts"):
+        msg = f"TRAINING_SCIM_GROUPS is 'teams' or 'cohorts', not {value!r}"
+        raise ValueError(msg)
+    return groups
+
+
 def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """The environment of a program the service starts (``training db``): the service's own,
     with ``overrides``."""
     return {**os.environ, **overrides}
+
+
+def allow_plain_http_for_development(settings: Settings) -> None:
+    """authlib refuses OAuth2 over http; a local development server has no TLS."""
+    if settings.is_development and settings.issuer.startswith("http://"):
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")

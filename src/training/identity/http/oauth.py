@@ -7,7 +7,6 @@ and the token response. Errors keep OAuth2's ``error`` member and are also probl
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from uuid import UUID
 
@@ -240,12 +239,6 @@ async def metadata(settings: Settings) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "scopes_supported": sorted(TENANT_SCOPES | {OPERATOR_SCOPE}),
     }
-
-
-def allow_plain_http_for_development(settings: Settings) -> None:
-    """authlib refuses OAuth2 over http; a local development server has no TLS."""
-    if settings.is_development and settings.issuer.startswith("http://"):
-        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
 
 ROUTES = [token_endpoint, jwks, metadata]

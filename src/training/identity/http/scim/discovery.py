@@ -6,7 +6,6 @@ scim2-server from the provider made here.
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 
 from scim2_models import (
@@ -33,6 +32,7 @@ from training.identity.http.scim.protocol import (
     USER_SCHEMA,
 )
 
+# The setting that says what SCIM Groups are (``Settings.scim_groups``).
 GROUPS_SETTING = "TRAINING_SCIM_GROUPS"
 # The most resources one page of a search returns (also the page size when none is asked).
 MAX_RESULTS = 200
@@ -41,15 +41,6 @@ MAX_RESULTS = 200
 class GroupMapping(StrEnum):
     TEAMS = "teams"
     COHORTS = "cohorts"
-
-
-def groups_mapping(environ: dict[str, str] | None = None) -> GroupMapping:
-    """What SCIM Groups are, from ``TRAINING_SCIM_GROUPS`` (``teams`` by default)."""
-    value = (os.environ if environ is None else environ).get(GROUPS_SETTING, "") or "teams"
-    try:
-        return GroupMapping(value.strip().lower())
-    except ValueError:
-        raise ValueError(f"{GROUPS_SETTING} is 'teams' or 'cohorts', not {value!r}") from None
 
 
 # -- What the service announces ---------------------------------------------------------------

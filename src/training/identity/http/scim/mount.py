@@ -18,7 +18,7 @@ import structlog
 from litestar import asgi
 from litestar.datastructures import State
 from litestar.types import Receive, Scope, Send
-from scim2_models import Error, NotFoundException, SCIMException
+from scim2_models import NotFoundException, SCIMException
 from scim2_server.applications.asgi import ASGIApplication
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
@@ -26,7 +26,7 @@ from scim2_server.routing import Operation
 
 from training.core.http.reads import Reads
 from training.identity.http.scim.call import ScimCall, authenticate, current_call, serving
-from training.identity.http.scim.discovery import GroupMapping, groups_mapping, scim_provider
+from training.identity.http.scim.discovery import GroupMapping, scim_provider
 from training.identity.http.scim.protocol import TooManyRequestsException, parse_id
 from training.identity.http.scim.storage import MemberDirectory
 
@@ -121,14 +121,7 @@ def _call(scope: Scope, state: State, tenant_id: UUID, mapping: GroupMapping) ->
 @asgi("/scim", is_mount=True, copy_scope=True)
 async def scim_mount(scope: Scope, receive: Receive, send: Send) -> None:
     """SCIM 2.0 at /scim/v2/{tenant_id}/: Users, Groups and discovery (RFC 7644)."""
-    try:
-        mapping = groups_mapping()
-    except ValueError as misconfigured:
-        log.error("scim.misconfigured", detail=str(misconfigured))
-        app = scim_app(GroupMapping.TEAMS)
-        error = SCIMException.from_error(Error(status=500, detail=str(misconfigured)))
-        await app.send_response(app.service.error_response(error), cast(Any, send))
-        return
+    mapping = GroupMapping(scope["app"].state.services.settings.scim_groups)
     app = scim_app(mapping)
     match = SCIM_PATH.match(_request_path(scope))
     tenant_id = parse_id(match["tenant"]) if match else None
