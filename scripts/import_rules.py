@@ -6,6 +6,7 @@
 * ``context_boundaries``: a bounded context uses another only through the other's public
   roles (``domain``, ``views``, ``queries``): never through its ``http``, ``handlers`` or
   anything else inside it.
+* ``no_cycles``: no module imports itself through others, whatever packages they are in.
 
 Patterns are ``fnmatch`` patterns over dotted module names (``training.*.domain``). External
 packages appear in the graph by their top-level name; the import line tells which of their
@@ -111,3 +112,71 @@ class ContextBoundariesContract(Contract):
         for offence in check.metadata["offences"]:
             output.print_error(f"- {offence}", bold=False)
         output.new_line()
+
+
+class NoCyclesContract(Contract):
+    """No module imports itself through others (function-level imports count too): every
+    strongly connected component of the import graph under ``root`` is one module."""
+
+    type_name = "no_cycles"
+
+    root = fields.StringField()
+
+    def check(self, graph: ImportGraph, verbose: bool) -> ContractCheck:
+        root = str(self.root)  # type: ignore[attr-defined]
+        modules = sorted(m for m in graph.modules if m == root or m.startswith(root + "."))
+        cycles = [
+            " -> ".join(component)
+            for component in _components(graph, modules)
+            if len(component) > 1
+        ]
+        return ContractCheck(kept=not cycles, metadata={"offences": cycles})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        for cycle in check.metadata["offences"]:
+            output.print_error(f"- modules that import each other: {cycle}", bold=False)
+        output.new_line()
+
+
+def _components(graph: ImportGraph, modules: list[str]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively (the graph is deep)."""
+    inside = set(modules)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in modules:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.find_modules_directly_imported_by(start) & inside)))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    imported = graph.find_modules_directly_imported_by(child) & inside
+                    work.append((child, iter(sorted(imported))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                found.append(sorted(component))
+    return found
