@@ -16,6 +16,7 @@ from uuid import UUID
 import msgspec
 import structlog
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 
 from training.bootstrap import Services
 from training.core.held_events import DEGRADED_TENANTS_LISTED, DegradedViews
@@ -153,7 +154,9 @@ async def healthz() -> Health:
     "degraded view answers 200 with `status: degraded`.",
     exclude_from_auth=True,
 )
-async def readyz(request: Request[Any, Any, Any], services: Services) -> Response[Readiness]:
+async def readyz(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Response[Readiness]:
     ready = True
     try:
         async with services.store.pool.connection() as conn:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
@@ -67,7 +68,7 @@ class AuditController(Controller):
     )
     async def list_audit(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         actor: Actor = None,
@@ -97,7 +98,7 @@ class AuditController(Controller):
     )
     async def export(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         actor: Actor = None,
         event_type: EventType = None,
         since: Since = None,

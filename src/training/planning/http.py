@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 
@@ -80,7 +81,10 @@ class TrackController(Controller):
         "`frozen_since`) and plans nothing until they are reactivated.",
     )
     async def get_track(
-        self, reads: Reads, principal: Principal, member_id: FromPath[UUID]
+        self,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        member_id: FromPath[UUID],
     ) -> queries.TrackRecord:
         await reads.after([MEMBERS.info, TRACKS.info])
         await _may_see_track(reads, principal, member_id)
@@ -98,8 +102,8 @@ class TrackController(Controller):
     )
     async def history(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         member_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -116,7 +120,9 @@ class TrackController(Controller):
         operation_id="getMyTrack",
         summary="The signed-in engineer's own track",
     )
-    async def my_track(self, reads: Reads, principal: Principal) -> queries.TrackRecord:
+    async def my_track(
+        self, reads: NamedDependency[Reads], principal: NamedDependency[Principal]
+    ) -> queries.TrackRecord:
         if principal.member_id is None:
             raise PermissionDeniedException(detail="this needs a person's sign-in")
         await reads.after([TRACKS.info])
@@ -136,7 +142,7 @@ class TrackController(Controller):
         status_code=200,
     )
     async def progress(
-        self, commands: Commands, data: JSONBody[ProgressIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[ProgressIn]
     ) -> Response[ProgressAccepted]:
         outcome = await commands.run(
             RecordProgress(data.curriculum_id, data.key, data.state, data.reason)

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, HeaderParameter, JSONBody
@@ -194,7 +195,11 @@ class ReportController(Controller):
         status_code=202,
     )
     async def request_report(
-        self, commands: Commands, reads: Reads, principal: Principal, data: JSONBody[ReportIn]
+        self,
+        commands: NamedDependency[Commands],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        data: JSONBody[ReportIn],
     ) -> Response[ReportAccepted]:
         assert principal.tenant_id is not None
         if data.kind is ReportKind.INDIVIDUAL and data.subject_id is not None:
@@ -228,7 +233,10 @@ class ReportController(Controller):
         "page count of its PDF.",
     )
     async def get_report(
-        self, reads: Reads, principal: Principal, report_id: FromPath[UUID]
+        self,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        report_id: FromPath[UUID],
     ) -> ReportOut:
         # A re-plan's automatic report is queued by the report trigger.
         await reads.after([MEMBERS.info, REPORT_TRIGGERS.info])
@@ -253,8 +261,8 @@ class ReportController(Controller):
     )
     async def download(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         report_id: FromPath[UUID],
         if_none_match: IfNoneMatch = None,
     ) -> Response[bytes]:
@@ -300,8 +308,8 @@ class ReportController(Controller):
     )
     async def list_member_reports(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         member_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get, post, put
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody
 
@@ -168,7 +169,9 @@ class ReviewController(Controller):
         summary="Record a review (a draft, or finalised at once with `finalise`)",
         status_code=201,
     )
-    async def draft(self, commands: Commands, data: JSONBody[ReviewIn]) -> Response[ReviewOut]:
+    async def draft(
+        self, commands: NamedDependency[Commands], data: JSONBody[ReviewIn]
+    ) -> Response[ReviewOut]:
         command = DraftReview(
             _required(data.cycle, "cycle"),
             _required(data.member_id, "member_id"),
@@ -191,9 +194,9 @@ class ReviewController(Controller):
     )
     async def get_review(
         self,
-        app: TrainingApplication,
-        reads: Reads,
-        principal: Principal,
+        app: NamedDependency[TrainingApplication],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         review_id: FromPath[UUID],
     ) -> Response[ReviewDetail]:
         review = await sync_to_thread(load_review, app, review_id)
@@ -230,7 +233,7 @@ class ReviewController(Controller):
     )
     async def revise(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         review_id: FromPath[UUID],
         data: JSONBody[ContentIn],
         if_match: IfMatch = None,
@@ -252,7 +255,7 @@ class ReviewController(Controller):
     )
     async def finalise(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         review_id: FromPath[UUID],
         data: JSONBody[Empty],
         if_match: IfMatch = None,
@@ -270,7 +273,7 @@ class ReviewController(Controller):
     )
     async def amend(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         review_id: FromPath[UUID],
         data: JSONBody[AmendmentIn],
         if_match: IfMatch = None,
@@ -303,7 +306,7 @@ class ReviewImportController(Controller):
         status_code=200,
     )
     async def import_reviews(
-        self, commands: Commands, data: JSONBody[ImportIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[ImportIn]
     ) -> Response[ImportReport]:
         reviews = tuple(
             ImportedReview(

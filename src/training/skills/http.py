@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from training.core.access import Scope
@@ -171,7 +172,7 @@ class SkillController(Controller):
     )
     async def list_skills(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         category: Annotated[str | None, QueryParameter(name="category", max_length=64)] = None,
@@ -198,7 +199,7 @@ class SkillController(Controller):
         operation_id="getSkill",
         summary="One skill with its seven level descriptors",
     )
-    async def get_skill(self, reads: Reads, code: CodePath) -> queries.SkillRecord:
+    async def get_skill(self, reads: NamedDependency[Reads], code: CodePath) -> queries.SkillRecord:
         await reads.after([SKILLS.info])
         async with reads.session() as conn:
             record = await queries.get_skill(conn, code)
@@ -214,7 +215,7 @@ class SkillController(Controller):
         status_code=201,
     )
     async def add_skill(
-        self, commands: Commands, data: JSONBody[SkillIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[SkillIn]
     ) -> Response[ChangeAccepted]:
         skill = SkillDefinition(
             data.code, data.name, data.category, data.description, tuple(data.levels)
@@ -230,7 +231,7 @@ class SkillController(Controller):
         summary="Rename a skill (default or custom)",
     )
     async def rename_skill(
-        self, commands: Commands, code: CodePath, data: JSONBody[SkillRename]
+        self, commands: NamedDependency[Commands], code: CodePath, data: JSONBody[SkillRename]
     ) -> Response[ChangeAccepted]:
         outcome = await commands.run(RenameSkill(code, data.name))
         return answer(outcome, ChangeAccepted(outcome.result))
@@ -243,7 +244,7 @@ class SkillController(Controller):
         status_code=200,
     )
     async def retire_skill(
-        self, commands: Commands, code: CodePath, data: JSONBody[Empty]
+        self, commands: NamedDependency[Commands], code: CodePath, data: JSONBody[Empty]
     ) -> Response[ChangeAccepted]:
         outcome = await commands.run(RetireSkill(code))
         return answer(outcome, ChangeAccepted(outcome.result))
@@ -262,7 +263,7 @@ class RoleProfileController(Controller):
     )
     async def list_profiles(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         include_retired: Annotated[bool, QueryParameter(name="include_retired")] = False,
@@ -282,7 +283,7 @@ class RoleProfileController(Controller):
         status_code=201,
     )
     async def define(
-        self, commands: Commands, data: JSONBody[RoleProfileIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[RoleProfileIn]
     ) -> Response[RoleProfileOut]:
         targets = skill_targets(data.targets)
         outcome = await commands.run(
@@ -298,7 +299,9 @@ class RoleProfileController(Controller):
         operation_id="getRoleProfile",
         summary="A role profile's current revision",
     )
-    async def get_profile(self, reads: Reads, key: CodePath) -> Response[queries.RoleProfileRecord]:
+    async def get_profile(
+        self, reads: NamedDependency[Reads], key: CodePath
+    ) -> Response[queries.RoleProfileRecord]:
         await reads.after([SKILLS.info])
         async with reads.session() as conn:
             record = await queries.get_role_profile(conn, key)
@@ -314,7 +317,7 @@ class RoleProfileController(Controller):
     )
     async def revise(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         key: CodePath,
         data: JSONBody[RoleProfileRevision],
         if_match: IfMatch = None,
@@ -335,7 +338,7 @@ class RoleProfileController(Controller):
         status_code=200,
     )
     async def retire(
-        self, commands: Commands, key: CodePath, data: JSONBody[Empty]
+        self, commands: NamedDependency[Commands], key: CodePath, data: JSONBody[Empty]
     ) -> Response[RoleProfileOut]:
         outcome = await commands.run(RetireRoleProfile(key))
         body = role_profile_out(outcome.result)
@@ -349,7 +352,7 @@ class RoleProfileController(Controller):
     )
     async def revisions(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         key: CodePath,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.core.errors import NotFound
@@ -124,7 +125,9 @@ class TenantController(Controller):
         summary="Register a tenant",
         status_code=201,
     )
-    async def register(self, commands: Commands, data: JSONBody[TenantIn]) -> Response[TenantOut]:
+    async def register(
+        self, commands: NamedDependency[Commands], data: JSONBody[TenantIn]
+    ) -> Response[TenantOut]:
         outcome = await commands.run(RegisterTenant(data.slug, data.name, data.seat_limit))
         body = _tenant_out(outcome.result)
         location = f"/v1/tenants/{body.tenant_id}"
@@ -133,7 +136,7 @@ class TenantController(Controller):
     @get("/", guards=[operator_only], operation_id="listTenants", summary="List tenants")
     async def list_tenants(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         status: Annotated[
@@ -152,7 +155,10 @@ class TenantController(Controller):
         summary="Read a tenant",
     )
     async def get_tenant(
-        self, reads: Reads, principal: Principal, tenant_id: FromPath[UUID]
+        self,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        tenant_id: FromPath[UUID],
     ) -> Response[queries.TenantRecord]:
         _visible_tenant(principal, tenant_id)
         await reads.after([TENANCY.info])
@@ -170,7 +176,7 @@ class TenantController(Controller):
     )
     async def update(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         tenant_id: FromPath[UUID],
         data: JSONBody[TenantPatch],
         if_match: IfMatch = None,
@@ -189,7 +195,7 @@ class TenantController(Controller):
     )
     async def suspend(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         tenant_id: FromPath[UUID],
         data: JSONBody[SuspensionIn],
         if_match: IfMatch = None,
@@ -209,7 +215,7 @@ class TenantController(Controller):
     )
     async def reactivate(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         tenant_id: FromPath[UUID],
         data: JSONBody[ReactivationIn],
         if_match: IfMatch = None,
@@ -232,8 +238,8 @@ class TenantController(Controller):
     )
     async def register_client(
         self,
-        commands: Commands,
-        settings: Settings,
+        commands: NamedDependency[Commands],
+        settings: NamedDependency[Settings],
         tenant_id: FromPath[UUID],
         data: JSONBody[ClientIn],
     ) -> Response[ClientCredentialsOut]:
@@ -258,8 +264,8 @@ class TenantController(Controller):
     )
     async def list_clients(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         tenant_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -280,7 +286,10 @@ class TenantController(Controller):
         status_code=204,
     )
     async def revoke_client(
-        self, commands: Commands, tenant_id: FromPath[UUID], client_id: FromPath[str]
+        self,
+        commands: NamedDependency[Commands],
+        tenant_id: FromPath[UUID],
+        client_id: FromPath[str],
     ) -> Response[None]:
         outcome = await commands.run(RevokeApiClient(tenant_id, client_id))
         return answer(outcome, None, status=204)

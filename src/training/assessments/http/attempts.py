@@ -12,6 +12,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 
@@ -231,7 +232,9 @@ class AssessmentController(Controller):
         "last completed one. Answers with the first item.",
         status_code=201,
     )
-    async def start(self, commands: Commands, data: JSONBody[StartIn]) -> Response[AttemptOut]:
+    async def start(
+        self, commands: NamedDependency[Commands], data: JSONBody[StartIn]
+    ) -> Response[AttemptOut]:
         outcome = await commands.run(StartAssessment(data.skill))
         state: AttemptState = outcome.result
         location = f"/v1/assessments/{state.attempt_id}"
@@ -250,9 +253,9 @@ class AssessmentController(Controller):
     )
     async def get_attempt(
         self,
-        reads: Reads,
-        principal: Principal,
-        app: TrainingApplication,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        app: NamedDependency[TrainingApplication],
         attempt_id: FromPath[UUID],
     ) -> Response[AttemptOut]:
         member_id = own_member_id(principal)
@@ -276,9 +279,9 @@ class AssessmentController(Controller):
     )
     async def answer_item(
         self,
-        commands: Commands,
-        reads: Reads,
-        principal: Principal,
+        commands: NamedDependency[Commands],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         attempt_id: FromPath[UUID],
         data: JSONBody[AnswerIn],
     ) -> Response[AttemptOut]:
@@ -298,8 +301,8 @@ class AssessmentController(Controller):
     )
     async def abandon(
         self,
-        commands: Commands,
-        principal: Principal,
+        commands: NamedDependency[Commands],
+        principal: NamedDependency[Principal],
         attempt_id: FromPath[UUID],
         data: JSONBody[AbandonIn | None] = None,
     ) -> Response[AttemptOut]:
@@ -324,7 +327,9 @@ class BatteryController(Controller):
         "`skipped` with the reason; when none can start the request is refused (422).",
         status_code=201,
     )
-    async def start(self, commands: Commands, data: JSONBody[BatteryIn]) -> Response[BatteryOut]:
+    async def start(
+        self, commands: NamedDependency[Commands], data: JSONBody[BatteryIn]
+    ) -> Response[BatteryOut]:
         try:
             outcome = await commands.run(StartBattery(data.role_profile_key))
         except NotFound:
@@ -353,8 +358,8 @@ class MyAssessmentsController(Controller):
     )
     async def history(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         skill: SkillQuery = None,

@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
 from training.assessments import views
@@ -100,10 +101,10 @@ class CalibrationController(Controller):
     )
     async def calibrate(
         self,
-        commands: Commands,
-        reads: Reads,
-        principal: Principal,
-        app: TrainingApplication,
+        commands: NamedDependency[Commands],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        app: NamedDependency[TrainingApplication],
         min_responses: Annotated[int, QueryParameter(name="min_responses", ge=1, le=100_000)] = 20,
     ) -> Response[CalibrationOut]:
         tenant_id = tenant_of(principal)
@@ -129,7 +130,7 @@ class CalibrationController(Controller):
         summary="The tenant's published item-parameter versions",
     )
     async def versions(
-        self, reads: Reads, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: NamedDependency[Reads], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> CalibrationVersionsOut:
         await reads.after([ASSESSMENTS.info])
         async with reads.session() as conn:
@@ -148,10 +149,10 @@ class CalibrationController(Controller):
     )
     async def rescore(
         self,
-        commands: Commands,
-        reads: Reads,
-        principal: Principal,
-        app: TrainingApplication,
+        commands: NamedDependency[Commands],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        app: NamedDependency[TrainingApplication],
         version: VersionPath,
     ) -> Response[RescoreOut]:
         number = int(version)

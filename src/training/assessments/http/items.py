@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, get, post, put
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from training.assessments.domain.items import Item, ItemKind, Option
@@ -151,7 +152,9 @@ class ItemController(Controller):
         "parameters until a calibration re-estimates the difficulty.",
         status_code=201,
     )
-    async def add(self, commands: Commands, data: JSONBody[ItemIn]) -> Response[AuthoredItemOut]:
+    async def add(
+        self, commands: NamedDependency[Commands], data: JSONBody[ItemIn]
+    ) -> Response[AuthoredItemOut]:
         item = item_of(data, data.item_id, data.skill)
         outcome = await commands.run(AddItem(item, data.difficulty, data.discrimination))
         version: int = outcome.result
@@ -180,8 +183,8 @@ class ItemController(Controller):
     )
     async def list_items(
         self,
-        principal: Principal,
-        app: TrainingApplication,
+        principal: NamedDependency[Principal],
+        app: NamedDependency[TrainingApplication],
         skill: SkillQuery = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -204,7 +207,10 @@ class ItemController(Controller):
         summary="One of the tenant's private items, with its key",
     )
     async def get_item(
-        self, principal: Principal, app: TrainingApplication, item_id: PathItemId
+        self,
+        principal: NamedDependency[Principal],
+        app: NamedDependency[TrainingApplication],
+        item_id: PathItemId,
     ) -> AuthoredItemOut:
         found = await sync_to_thread(authored_item, app, tenant_of(principal), item_id)
         return authored_item_out(found)
@@ -220,9 +226,9 @@ class ItemController(Controller):
     )
     async def revise(
         self,
-        commands: Commands,
-        principal: Principal,
-        app: TrainingApplication,
+        commands: NamedDependency[Commands],
+        principal: NamedDependency[Principal],
+        app: NamedDependency[TrainingApplication],
         item_id: PathItemId,
         data: JSONBody[ItemRevisionIn],
     ) -> Response[AuthoredItemOut]:

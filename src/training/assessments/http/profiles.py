@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -220,9 +221,9 @@ class MemberSkillsController(Controller):
     )
     async def record_evidence(
         self,
-        commands: Commands,
-        reads: Reads,
-        principal: Principal,
+        commands: NamedDependency[Commands],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         member_id: FromPath[UUID],
         data: JSONBody[EvidenceIn],
     ) -> Response[EvidenceOut]:
@@ -253,8 +254,8 @@ class MemberSkillsController(Controller):
     )
     async def skill_profile(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         member_id: FromPath[UUID],
         as_of: Annotated[
             date | None,
@@ -289,7 +290,7 @@ class SkillSummaryController(Controller):
     )
     async def summary(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         team: Annotated[
             str | None, QueryParameter(name="team", min_length=1, max_length=200, pattern=NO_NUL)
         ] = None,

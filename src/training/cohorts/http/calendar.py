@@ -17,6 +17,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from training.cohorts.domain.calendar import FeedKind
@@ -152,9 +153,9 @@ class CalendarController(Controller):
     )
     async def rotate_cohort(
         self,
-        commands: Commands,
-        settings: Settings,
-        principal: Principal,
+        commands: NamedDependency[Commands],
+        settings: NamedDependency[Settings],
+        principal: NamedDependency[Principal],
         cohort_id: FromPath[UUID],
     ) -> Response[FeedUrl]:
         outcome = await commands.run(RotateCalendarFeed(FeedKind.COHORT, cohort_id))
@@ -171,7 +172,10 @@ class CalendarController(Controller):
         status_code=200,
     )
     async def rotate_mine(
-        self, commands: Commands, settings: Settings, principal: Principal
+        self,
+        commands: NamedDependency[Commands],
+        settings: NamedDependency[Settings],
+        principal: NamedDependency[Principal],
     ) -> Response[FeedUrl]:
         member_id = own_member_id(principal)
         outcome = await commands.run(RotateCalendarFeed(FeedKind.MEMBER, member_id))
@@ -184,8 +188,8 @@ class CalendarController(Controller):
     operation_id="calendarFeed",
 )
 async def calendar_feed(
-    app: TrainingApplication,
-    reads: Reads,
+    app: NamedDependency[TrainingApplication],
+    reads: NamedDependency[Reads],
     tenant_id: FromPath[UUID],
     feed_id: FromPath[UUID],
     filename: FromPath[str],

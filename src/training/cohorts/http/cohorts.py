@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Response, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from training.cohorts.domain.cohorts import MAX_CAPACITY, check_timezone
@@ -169,7 +170,9 @@ class CohortController(Controller):
         "of the tenant. People beyond `capacity` go to the waitlist.",
         status_code=201,
     )
-    async def schedule(self, commands: Commands, data: JSONBody[CohortIn]) -> Response[CohortOut]:
+    async def schedule(
+        self, commands: NamedDependency[Commands], data: JSONBody[CohortIn]
+    ) -> Response[CohortOut]:
         command = ScheduleCohort(
             data.name,
             data.curriculum_id,
@@ -194,7 +197,7 @@ class CohortController(Controller):
     )
     async def list_cohorts(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         status: Annotated[
@@ -221,7 +224,7 @@ class CohortController(Controller):
         "attendance. Both null without data.",
     )
     async def get_cohort(
-        self, reads: Reads, cohort_id: FromPath[UUID]
+        self, reads: NamedDependency[Reads], cohort_id: FromPath[UUID]
     ) -> Response[queries.CohortSummary]:
         await reads.after([COHORTS.info])
         async with reads.session() as conn:
@@ -238,7 +241,7 @@ class CohortController(Controller):
     )
     async def change_capacity(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         cohort_id: FromPath[UUID],
         data: JSONBody[CohortPatch],
         if_match: IfMatch = None,
@@ -253,7 +256,9 @@ class CohortController(Controller):
         summary="Start a planned cohort",
         status_code=200,
     )
-    async def start(self, commands: Commands, cohort_id: FromPath[UUID]) -> Response[CohortOut]:
+    async def start(
+        self, commands: NamedDependency[Commands], cohort_id: FromPath[UUID]
+    ) -> Response[CohortOut]:
         return cohort_answer(await commands.run(StartCohort(cohort_id)))
 
     @post(
@@ -263,7 +268,9 @@ class CohortController(Controller):
         summary="Complete a running cohort (its people may join the curriculum again)",
         status_code=200,
     )
-    async def complete(self, commands: Commands, cohort_id: FromPath[UUID]) -> Response[CohortOut]:
+    async def complete(
+        self, commands: NamedDependency[Commands], cohort_id: FromPath[UUID]
+    ) -> Response[CohortOut]:
         return cohort_answer(await commands.run(CompleteCohort(cohort_id)))
 
     @post(
@@ -274,7 +281,10 @@ class CohortController(Controller):
         status_code=200,
     )
     async def cancel(
-        self, commands: Commands, cohort_id: FromPath[UUID], data: JSONBody[CancellationIn]
+        self,
+        commands: NamedDependency[Commands],
+        cohort_id: FromPath[UUID],
+        data: JSONBody[CancellationIn],
     ) -> Response[CohortOut]:
         return cohort_answer(await commands.run(CancelCohort(cohort_id, data.reason)))
 
@@ -286,7 +296,10 @@ class CohortController(Controller):
         status_code=200,
     )
     async def record_progress(
-        self, commands: Commands, cohort_id: FromPath[UUID], data: JSONBody[ProgressIn]
+        self,
+        commands: NamedDependency[Commands],
+        cohort_id: FromPath[UUID],
+        data: JSONBody[ProgressIn],
     ) -> Response[ProgressRecorded]:
         command = CompleteModule(cohort_id, data.member_id, data.module_key, data.completed_on)
         outcome: Outcome[int] = await commands.run(command)
@@ -307,7 +320,7 @@ class CohortController(Controller):
     )
     async def progress(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         cohort_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -359,7 +372,7 @@ class PolicyController(Controller):
         operation_id="getTrainingPolicy",
         summary="The tenant's training policy (defaults until changed)",
     )
-    async def get_policy(self, reads: Reads) -> PolicyOut:
+    async def get_policy(self, reads: NamedDependency[Reads]) -> PolicyOut:
         await reads.after([COHORTS.info])
         async with reads.session() as conn:
             policy = await queries.training_policy(conn)
@@ -372,7 +385,7 @@ class PolicyController(Controller):
         summary="Change the at-risk threshold and the retake cool-down",
     )
     async def change_policy(
-        self, commands: Commands, data: JSONBody[PolicyIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[PolicyIn]
     ) -> Response[PolicyOut]:
         command = ChangeTrainingPolicy(data.at_risk_threshold, data.retake_cooldown_days)
         outcome: Outcome[TrainingPolicy] = await commands.run(command)

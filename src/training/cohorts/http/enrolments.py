@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, delete, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -102,7 +103,10 @@ class EnrolmentController(Controller):
         status_code=200,
     )
     async def enrol(
-        self, commands: Commands, cohort_id: FromPath[UUID], data: JSONBody[EnrolmentIn]
+        self,
+        commands: NamedDependency[Commands],
+        cohort_id: FromPath[UUID],
+        data: JSONBody[EnrolmentIn],
     ) -> Response[EnrolmentOut]:
         return enrolment_answer(await commands.run(Enrol(cohort_id, tuple(data.member_ids))))
 
@@ -116,7 +120,7 @@ class EnrolmentController(Controller):
     )
     async def list_enrolments(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         cohort_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -142,8 +146,8 @@ class EnrolmentController(Controller):
     )
     async def withdraw(
         self,
-        commands: Commands,
-        app: TrainingApplication,
+        commands: NamedDependency[Commands],
+        app: NamedDependency[TrainingApplication],
         cohort_id: FromPath[UUID],
         member_id: FromPath[UUID],
         reason: Annotated[
@@ -181,7 +185,7 @@ class EnrolmentController(Controller):
         status_code=200,
     )
     async def transfer(
-        self, commands: Commands, data: JSONBody[TransferIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[TransferIn]
     ) -> Response[EnrolmentOut]:
         command = Transfer(data.member_id, data.from_cohort_id, data.to_cohort_id, data.reason)
         return enrolment_answer(await commands.run(command))
@@ -194,8 +198,8 @@ class EnrolmentController(Controller):
     )
     async def my_cohorts(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> MyCohortPage:

@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get, post, put
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from training.cohorts.domain.cohorts import Attendance
@@ -233,8 +234,8 @@ class SessionController(Controller):
     )
     async def schedule_session(
         self,
-        commands: Commands,
-        app: TrainingApplication,
+        commands: NamedDependency[Commands],
+        app: NamedDependency[TrainingApplication],
         cohort_id: FromPath[UUID],
         data: JSONBody[SessionIn],
     ) -> Response[SessionCreated]:
@@ -260,7 +261,7 @@ class SessionController(Controller):
     )
     async def list_sessions(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         cohort_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -283,7 +284,7 @@ class SessionController(Controller):
     )
     async def record_attendance(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         cohort_id: FromPath[UUID],
         session_id: FromPath[UUID],
         data: JSONBody[AttendanceIn],
@@ -313,8 +314,8 @@ class SessionController(Controller):
     )
     async def give_feedback(
         self,
-        commands: Commands,
-        principal: Principal,
+        commands: NamedDependency[Commands],
+        principal: NamedDependency[Principal],
         cohort_id: FromPath[UUID],
         session_id: FromPath[UUID],
         data: JSONBody[FeedbackIn],
@@ -335,8 +336,8 @@ class SessionController(Controller):
     )
     async def my_sessions(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> MySessionPage:

@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
@@ -231,7 +232,7 @@ class CurriculumController(Controller):
         status_code=201,
     )
     async def create(
-        self, commands: Commands, data: JSONBody[CurriculumIn]
+        self, commands: NamedDependency[Commands], data: JSONBody[CurriculumIn]
     ) -> Response[CurriculumOut]:
         outcome = await commands.run(CreateCurriculum(data.title, data.description))
         body = curriculum_out(outcome.result)
@@ -248,7 +249,7 @@ class CurriculumController(Controller):
     )
     async def list_curricula(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         # "scope" is a reserved keyword argument of Litestar's, hence the alias.
@@ -273,7 +274,7 @@ class CurriculumController(Controller):
         summary="Read a curriculum and its draft modules",
     )
     async def get_curriculum(
-        self, reads: Reads, curriculum_id: FromPath[UUID]
+        self, reads: NamedDependency[Reads], curriculum_id: FromPath[UUID]
     ) -> Response[CurriculumDetail]:
         await reads.after([CURRICULA.info])
         async with reads.session() as conn:
@@ -292,7 +293,7 @@ class CurriculumController(Controller):
     )
     async def update(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         curriculum_id: FromPath[UUID],
         data: JSONBody[CurriculumPatch],
         if_match: IfMatch = None,
@@ -316,7 +317,7 @@ class CurriculumController(Controller):
     )
     async def add_module(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         curriculum_id: FromPath[UUID],
         data: JSONBody[ModuleIn],
         if_match: IfMatch = None,
@@ -335,7 +336,7 @@ class CurriculumController(Controller):
     )
     async def revise_module(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         curriculum_id: FromPath[UUID],
         key: KeyPath,
         data: JSONBody[ModuleBody],
@@ -356,7 +357,7 @@ class CurriculumController(Controller):
     )
     async def remove_module(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         curriculum_id: FromPath[UUID],
         key: KeyPath,
         if_match: IfMatch = None,
@@ -374,7 +375,7 @@ class CurriculumController(Controller):
     )
     async def publish(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         curriculum_id: FromPath[UUID],
         data: JSONBody[PublishIn],
         if_match: IfMatch = None,
@@ -397,7 +398,7 @@ class CurriculumController(Controller):
         summary="A published version's modules, in order",
     )
     async def get_version(
-        self, reads: Reads, curriculum_id: FromPath[UUID], version: VersionPath
+        self, reads: NamedDependency[Reads], curriculum_id: FromPath[UUID], version: VersionPath
     ) -> VersionOut:
         number = int(version)
         await reads.after([CURRICULA.info])
@@ -420,8 +421,8 @@ class CurriculumController(Controller):
     )
     async def diff(
         self,
-        app: TrainingApplication,
-        principal: Principal,
+        app: NamedDependency[TrainingApplication],
+        principal: NamedDependency[Principal],
         curriculum_id: FromPath[UUID],
         from_version: Annotated[int, QueryParameter(name="from", ge=1, le=1_000_000)],
         to_version: Annotated[int, QueryParameter(name="to", ge=1, le=1_000_000)],
@@ -446,7 +447,7 @@ class CurriculumController(Controller):
     )
     async def retire(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         curriculum_id: FromPath[UUID],
         data: JSONBody[RetirementIn],
         if_match: IfMatch = None,
@@ -465,7 +466,10 @@ class CurriculumController(Controller):
         status_code=201,
     )
     async def fork(
-        self, commands: Commands, curriculum_id: FromPath[UUID], data: JSONBody[ForkIn]
+        self,
+        commands: NamedDependency[Commands],
+        curriculum_id: FromPath[UUID],
+        data: JSONBody[ForkIn],
     ) -> Response[CurriculumOut]:
         outcome = await commands.run(ForkCurriculum(curriculum_id, data.version, data.title))
         body = curriculum_out(outcome.result)

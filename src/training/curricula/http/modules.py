@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
@@ -43,7 +44,7 @@ class ModuleController(Controller):
     )
     async def list_modules(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         skill: Annotated[

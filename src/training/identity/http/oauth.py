@@ -21,6 +21,7 @@ from joserfc.jwk import KeySet
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from training.core.application import TrainingApplication
 from training.core.credentials import verify_secret
@@ -178,7 +179,7 @@ def issue_token(
     exclude_from_auth=True,
 )
 async def token_endpoint(
-    request: Request[Any, Any, State], token_server: TokenServer
+    request: Request[Any, Any, State], token_server: NamedDependency[TokenServer]
 ) -> Response[bytes]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
@@ -218,7 +219,7 @@ async def token_endpoint(
     operation_id="getJwks",
     exclude_from_auth=True,
 )
-async def jwks(key_ring: KeyRing) -> dict[str, Any]:
+async def jwks(key_ring: NamedDependency[KeyRing]) -> dict[str, Any]:
     keys: LoadedKeys = await sync_to_thread(key_ring.current)
     return keys.jwks()
 
@@ -230,7 +231,7 @@ async def jwks(key_ring: KeyRing) -> dict[str, Any]:
     operation_id="getAuthorizationServerMetadata",
     exclude_from_auth=True,
 )
-async def metadata(settings: Settings) -> dict[str, Any]:
+async def metadata(settings: NamedDependency[Settings]) -> dict[str, Any]:
     return {
         "issuer": settings.issuer,
         "token_endpoint": f"{settings.issuer}/oauth2/token",

@@ -38,7 +38,7 @@ from joserfc.errors import JoseError
 from litestar import Controller, Request, Response, get, post, put
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -87,7 +87,7 @@ ID_TOKEN_LEEWAY = 60
 IDP_UNAVAILABLE = "the tenant's identity provider is not available for sign-in"
 
 
-def _sso_runtime(state: State, settings: Settings) -> SsoRuntime:
+def _sso_runtime(state: State, settings: NamedDependency[Settings]) -> SsoRuntime:
     """The process's sign-in runtime: made on first use, then kept on the app's state."""
     return runtime_of(state, settings)
 
@@ -183,11 +183,11 @@ class SsoController(Controller):
     )
     async def configure(
         self,
-        commands: Commands,
-        app: TrainingApplication,
-        principal: Principal,
-        settings: Settings,
-        sso_runtime: SsoRuntime,
+        commands: NamedDependency[Commands],
+        app: NamedDependency[TrainingApplication],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+        sso_runtime: NamedDependency[SsoRuntime],
         data: JSONBody[SsoIn],
     ) -> Response[SsoOut]:
         tenant_id = principal.tenant_id
@@ -225,7 +225,10 @@ class SsoController(Controller):
         summary="The tenant's sign-in configuration (no secret)",
     )
     async def read(
-        self, app: TrainingApplication, principal: Principal, settings: Settings
+        self,
+        app: NamedDependency[TrainingApplication],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> SsoOut:
         tenant_id = principal.tenant_id
         assert tenant_id is not None
@@ -285,9 +288,9 @@ async def _provider_metadata(runtime: SsoRuntime, connection: SsoConnection) -> 
     dependencies=SSO_DEPENDENCIES,
 )
 async def sso_login(
-    app: TrainingApplication,
-    settings: Settings,
-    sso_runtime: SsoRuntime,
+    app: NamedDependency[TrainingApplication],
+    settings: NamedDependency[Settings],
+    sso_runtime: NamedDependency[SsoRuntime],
     tenant_slug: FromPath[str],
 ) -> Response[Any]:
     tenant_id = _tenant_id_of_slug(tenant_slug)
@@ -361,11 +364,11 @@ def validate_id_token(
 )
 async def sso_callback(
     request: Request[Any, Any, Any],
-    app: TrainingApplication,
-    reads: Reads,
-    command_bus: CommandBus,
-    settings: Settings,
-    sso_runtime: SsoRuntime,
+    app: NamedDependency[TrainingApplication],
+    reads: NamedDependency[Reads],
+    command_bus: NamedDependency[CommandBus],
+    settings: NamedDependency[Settings],
+    sso_runtime: NamedDependency[SsoRuntime],
     tenant_slug: FromPath[str],
     code: Annotated[str | None, QueryParameter(name="code", max_length=4096)] = None,
     oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=1024)] = None,
@@ -461,7 +464,9 @@ async def sso_callback(
     dependencies=SSO_DEPENDENCIES,
 )
 async def sso_logout(
-    app: TrainingApplication, sso_runtime: SsoRuntime, tenant_slug: FromPath[str]
+    app: NamedDependency[TrainingApplication],
+    sso_runtime: NamedDependency[SsoRuntime],
+    tenant_slug: FromPath[str],
 ) -> Response[Any]:
     tenant_id = _tenant_id_of_slug(tenant_slug)
     connection = await sync_to_thread(sso_connection, app, tenant_id)

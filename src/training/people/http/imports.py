@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath
@@ -83,10 +84,10 @@ class ImportController(Controller):
     async def submit(
         self,
         request: Request[Any, Any, Any],
-        commands: Commands,
-        principal: Principal,
-        import_jobs: ImportJobStore,
-        import_runner: ImportRunner,
+        commands: NamedDependency[Commands],
+        principal: NamedDependency[Principal],
+        import_jobs: NamedDependency[ImportJobStore],
+        import_runner: NamedDependency[ImportRunner],
     ) -> Response[ImportAccepted]:
         # The request itself: its content type and raw body are the file.
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -126,7 +127,7 @@ class ImportController(Controller):
         summary="Recent imports, newest first",
     )
     async def list_imports(
-        self, reads: Reads, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: NamedDependency[Reads], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> ImportPage:
         # Jobs are written by the import runner, not a view: there is nothing to wait for.
         async with reads.session() as conn:
@@ -141,7 +142,7 @@ class ImportController(Controller):
         operation_class=AnswersImportPosition,
     )
     async def get_import(
-        self, reads: Reads, import_id: FromPath[UUID]
+        self, reads: NamedDependency[Reads], import_id: FromPath[UUID]
     ) -> Response[jobs.ImportRecord]:
         async with reads.session() as conn:
             record = await jobs.get_import(conn, import_id)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, patch, post
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -144,7 +145,9 @@ class MemberController(Controller):
         summary="Register a member (takes a seat)",
         status_code=201,
     )
-    async def register(self, commands: Commands, data: JSONBody[MemberIn]) -> Response[MemberOut]:
+    async def register(
+        self, commands: NamedDependency[Commands], data: JSONBody[MemberIn]
+    ) -> Response[MemberOut]:
         command = RegisterMember(
             data.external_id,
             data.display_name,
@@ -169,7 +172,7 @@ class MemberController(Controller):
     )
     async def list_members(
         self,
-        reads: Reads,
+        reads: NamedDependency[Reads],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         team: Annotated[str | None, QueryParameter(name="team", max_length=MAX_TEXT)] = None,
@@ -201,7 +204,10 @@ class MemberController(Controller):
         summary="Read a member",
     )
     async def get_member(
-        self, reads: Reads, principal: Principal, member_id: FromPath[UUID]
+        self,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        member_id: FromPath[UUID],
     ) -> Response[queries.MemberRecord]:
         _may_read_member(principal, member_id)
         await reads.after([MEMBERS.info])
@@ -219,7 +225,7 @@ class MemberController(Controller):
     )
     async def update(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         member_id: FromPath[UUID],
         data: JSONBody[MemberPatch],
         if_match: IfMatch = None,
@@ -249,7 +255,7 @@ class MemberController(Controller):
     )
     async def deactivate(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         member_id: FromPath[UUID],
         data: JSONBody[DeactivationIn],
         if_match: IfMatch = None,
@@ -269,7 +275,7 @@ class MemberController(Controller):
     )
     async def reactivate(
         self,
-        commands: Commands,
+        commands: NamedDependency[Commands],
         member_id: FromPath[UUID],
         data: JSONBody[ReactivationIn],
         if_match: IfMatch = None,
@@ -287,8 +293,8 @@ class MemberController(Controller):
     )
     async def reports(
         self,
-        reads: Reads,
-        principal: Principal,
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         member_id: FromPath[UUID],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, delete, get
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from training.cohorts.views.cohorts import withdrawal_reasons_of_member
@@ -48,10 +49,10 @@ class PersonalDataController(Controller):
     )
     async def erase(
         self,
-        commands: Commands,
-        reads: Reads,
-        principal: Principal,
-        idempotency: IdempotencyStore,
+        commands: NamedDependency[Commands],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
+        idempotency: NamedDependency[IdempotencyStore],
         member_id: FromPath[UUID],
     ) -> Response[MemberOut]:
         tenant_id = principal.tenant_id
@@ -75,9 +76,9 @@ class PersonalDataController(Controller):
     )
     async def export(
         self,
-        app: TrainingApplication,
-        reads: Reads,
-        principal: Principal,
+        app: NamedDependency[TrainingApplication],
+        reads: NamedDependency[Reads],
+        principal: NamedDependency[Principal],
         member_id: FromPath[UUID],
     ) -> Response[dict[str, Any]]:
         assert principal.tenant_id is not None
