@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from training.core.context import Actor, ActorKind
-from training.core.moved_modules import MOVED_MODULES, unpickle
+from training.core.moved_modules import MOVED_CLASSES, MOVED_MODULES, unpickle
 
 
 def pickled_by_old_release(value: object, new_module: str, old_module: str) -> bytes:
@@ -38,3 +38,22 @@ def test_a_class_no_release_knows_is_refused() -> None:
     data = pickled_by_old_release(actor, "training.core.context", "training.nowhere")
     with pytest.raises(ModuleNotFoundError):
         unpickle(data)
+
+
+def test_every_class_of_a_moved_module_is_found_where_it_lives_now() -> None:
+    import importlib
+
+    for key, new in MOVED_CLASSES.items():
+        old, name = key.split(":")
+        assert old in MOVED_MODULES
+        assert isinstance(getattr(importlib.import_module(new), name), type), key
+
+
+def test_a_class_that_left_its_module_is_read_from_its_new_one() -> None:
+    from training.assessments.domain.items import Option
+
+    option = Option("a", "Paris")
+    data = pickled_by_old_release(
+        option, "training.assessments.domain.items", "training.domain.assessments"
+    )
+    assert unpickle(data) == option

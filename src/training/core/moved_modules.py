@@ -97,10 +97,78 @@ MOVED_MODULES: dict[str, str] = {
     "training.infra.event_rewrite": "training.upgrades.event_rewrite",
 }
 
+# Classes that left the module their old module moved to, by "old module:class".
+MOVED_CLASSES: dict[str, str] = {
+    "training.projections.quarantine:HeldEvent": "training.core.held_events",
+    "training.projections.quarantine:Summary": "training.core.held_events",
+    "training.projections.quarantine:DegradedTenant": "training.core.held_events",
+    "training.projections.quarantine:DegradedViews": "training.core.held_events",
+    "training.domain.people:CopiedFlat": "training.people.domain.copies",
+    "training.domain.people:Claim": "training.people.domain.external_ids",
+    "training.domain.people:ExternalIds": "training.people.domain.external_ids",
+    "training.domain.people:SeatLimitReached": "training.people.domain.seats",
+    "training.domain.people:SeatRoster": "training.people.domain.seats",
+    "training.application.people:MemberStanding": "training.people.queries",
+    "training.application.imports:RowError": "training.people.handlers.import_files",
+    "training.application.imports:ImportFileError": "training.people.handlers.import_files",
+    "training.application.imports:Validation": "training.people.handlers.import_files",
+    "training.application.imports:ImportJobs": "training.people.handlers.import_runner",
+    "training.application.imports:PeopleDirectory": "training.people.handlers.import_runner",
+    "training.application.imports:Progress": "training.people.handlers.import_runner",
+    "training.application.skills:Level": "training.skills.queries",
+    "training.application.skills:Category": "training.skills.queries",
+    "training.application.skills:DefaultFramework": "training.skills.queries",
+    "training.domain.cohorts:CurriculumEnrolments": "training.cohorts.domain.participation",
+    "training.domain.cohorts:Participation": "training.cohorts.domain.participation",
+    "training.domain.cohorts:FeedKind": "training.cohorts.domain.calendar",
+    "training.domain.cohorts:CalendarFeed": "training.cohorts.domain.calendar",
+    "training.application.cohorts:Enrol": "training.cohorts.handlers.enrolments",
+    "training.application.cohorts:Withdraw": "training.cohorts.handlers.enrolments",
+    "training.application.cohorts:Transfer": "training.cohorts.handlers.enrolments",
+    "training.application.cohorts:RecordParticipation": "training.cohorts.handlers.enrolments",
+    "training.application.cohorts:RotateCalendarFeed": "training.cohorts.handlers.calendar",
+    "training.application.cohorts:IssuedFeed": "training.cohorts.handlers.calendar",
+    "training.projections.cohorts:SessionRow": "training.cohorts.views.sessions",
+    "training.projections.cohorts:CohortsView": "training.cohorts.views.projection",
+    "training.projections.cohorts:CohortsProjection": "training.cohorts.views.projection",
+    "training.domain.assessments:ItemKind": "training.assessments.domain.items",
+    "training.domain.assessments:Option": "training.assessments.domain.items",
+    "training.domain.assessments:AssessmentSlot": "training.assessments.domain.slots",
+    "training.domain.assessments:ItemBank": "training.assessments.domain.items",
+    "training.domain.assessments:ItemCalibration": "training.assessments.domain.items",
+    "training.domain.assessments:EvidenceKind": "training.assessments.domain.evidence",
+    "training.domain.assessments:SkillEvidence": "training.assessments.domain.evidence",
+    "training.application.assessments:StarterBank": "training.assessments.queries",
+    "training.application.assessments:AddItem": "training.assessments.handlers.items",
+    "training.application.assessments:ReviseItem": "training.assessments.handlers.items",
+    "training.application.assessments:RecordEvidence": "training.assessments.handlers.evidence",
+    "training.application.assessments:PublishParameters": (
+        "training.assessments.handlers.calibration"
+    ),
+    "training.application.reports:QueuedReport": "training.reports.worker",
+    "training.application.reports:Built": "training.reports.worker",
+    "training.application.reports:NotReady": "training.reports.worker",
+    "training.application.reports:RenderFailed": "training.infra.rendering",
+    "training.application.reports:RenderInterrupted": "training.infra.rendering",
+    "training.application.reports:ReportQueue": "training.reports.worker",
+    "training.application.reports:ReportSources": "training.reports.worker",
+    "training.application.reports:ReportWorker": "training.reports.worker",
+    "training.infra.report_store:SqlReportQueue": "training.reports.queue",
+    "training.infra.report_store:SqlReportSources": "training.reports.sources",
+    "training.infra.report_store:ReportTriggerView": "training.reports.trigger",
+    "training.infra.report_store:ReportTriggerProjection": "training.reports.trigger",
+    "training.infra.report_store:ReportingSupervisor": "training.reports.supervisor",
+}
+
+
+def new_home(module: str, name: str) -> str:
+    """The module that holds ``name``, which an earlier release found in ``module``."""
+    return MOVED_CLASSES.get(f"{module}:{name}") or MOVED_MODULES.get(module, module)
+
 
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        return super().find_class(MOVED_MODULES.get(module, module), name)
+        return super().find_class(new_home(module, name), name)
 
 
 def unpickle(data: bytes) -> Any:
