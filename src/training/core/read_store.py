@@ -17,7 +17,7 @@ import structlog
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
-from training.core.tenant_scope import scope_to_async
+from training.core.tenant_scope import tenant_transaction_async
 
 log = structlog.get_logger(__name__)
 
@@ -142,9 +142,7 @@ class ReadStore:
         The setting is transaction-local (``set_config(..., true)``), so it can never leak to
         the next borrower of the pooled connection.
         """
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SET TRANSACTION READ ONLY")
-            await scope_to_async(conn, tenant_id)
+        async with tenant_transaction_async(self.pool, tenant_id, read_only=True) as conn:
             yield conn
 
     async def tracked_position(self, view: ViewInfo) -> int:

@@ -26,7 +26,7 @@ import structlog
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from training.core.tenant_scope import scope_to
+from training.core.tenant_scope import tenant_transaction
 from training.infra.database import worker_url_for
 from training.reports.domain.requests import ReportKind
 from training.reports.views import CHANNEL, NOTIFY
@@ -128,8 +128,7 @@ class SqlReportQueue:
             with self.worker_pool.connection() as conn, conn.transaction():
                 yield conn
             return
-        with self.pool.connection() as conn, conn.transaction():
-            scope_to(conn, tenant_id)
+        with tenant_transaction(self.pool, tenant_id) as conn:
             yield conn
 
     def claim(self) -> QueuedReport | None:

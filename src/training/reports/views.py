@@ -21,7 +21,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from training.core.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
-from training.core.tenant_scope import scope_to_async
+from training.core.tenant_scope import tenant_transaction_async
 from training.reports.domain.requests import ReportKind
 
 CHANNEL = "training_reports"
@@ -71,8 +71,7 @@ INSERT = (
 async def _writing(
     pool: AsyncConnectionPool[Any], tenant_id: UUID
 ) -> AsyncIterator[AsyncConnection[Any]]:
-    async with pool.connection() as conn, conn.transaction():
-        await scope_to_async(conn, tenant_id)
+    async with tenant_transaction_async(pool, tenant_id) as conn:
         yield conn
 
 

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from training.core.pagination import TIMESTAMP, UUID_KEY, Page, decode_cursor, page_of
 from training.core.personal_data import PersonalData
-from training.core.tenant_scope import scope_to
+from training.core.tenant_scope import tenant_transaction
 from training.infra.database import worker_url_for
 from training.people.handlers.import_files import FIRST_MEMBER_ROW
 from training.people.handlers.import_runner import Progress
@@ -103,8 +103,7 @@ class ImportJobStore:
             with psycopg.connect(self.worker_conninfo) as conn, conn.transaction():
                 yield conn
             return
-        with self.pool.connection() as conn, conn.transaction():
-            scope_to(conn, tenant_id)
+        with tenant_transaction(self.pool, tenant_id) as conn:
             yield conn
 
     def create(
