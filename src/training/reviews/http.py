@@ -136,7 +136,7 @@ def _content(data: ContentIn) -> ReviewContent:
     )
 
 
-def _out(snapshot: ReviewSnapshot) -> ReviewOut:
+def review_out(snapshot: ReviewSnapshot) -> ReviewOut:
     return ReviewOut(
         snapshot.review_id,
         snapshot.external_id,
@@ -182,7 +182,7 @@ class ReviewController(Controller):
             tuple(data.strengths),
         )
         outcome = await commands.run(command)
-        body = _out(outcome.result)
+        body = review_out(outcome.result)
         location = f"/v1/reviews/{body.review_id}"
         return answer(outcome, body, status=201, version=body.version, location=location)
 
@@ -243,7 +243,7 @@ class ReviewController(Controller):
                 review_id, _content(data), expected_version(if_match), tuple(data.strengths)
             )
         )
-        body = _out(outcome.result)
+        body = review_out(outcome.result)
         return answer(outcome, body, version=body.version)
 
     @post(
@@ -261,7 +261,7 @@ class ReviewController(Controller):
         if_match: IfMatch = None,
     ) -> Response[ReviewOut]:
         outcome = await commands.run(FinaliseReview(review_id, expected_version(if_match)))
-        body = _out(outcome.result)
+        body = review_out(outcome.result)
         return answer(outcome, body, version=body.version)
 
     @post(
@@ -286,7 +286,7 @@ class ReviewController(Controller):
             tuple(data.strengths),
         )
         outcome = await commands.run(command)
-        body = _out(outcome.result)
+        body = review_out(outcome.result)
         return answer(outcome, body, version=body.version)
 
 

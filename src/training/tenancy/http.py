@@ -96,7 +96,7 @@ class ClientPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _tenant_out(snapshot: TenantSnapshot) -> TenantOut:
+def tenant_out(snapshot: TenantSnapshot) -> TenantOut:
     return TenantOut(
         snapshot.tenant_id,
         snapshot.slug,
@@ -129,7 +129,7 @@ class TenantController(Controller):
         self, commands: NamedDependency[Commands], data: JSONBody[TenantIn]
     ) -> Response[TenantOut]:
         outcome = await commands.run(RegisterTenant(data.slug, data.name, data.seat_limit))
-        body = _tenant_out(outcome.result)
+        body = tenant_out(outcome.result)
         location = f"/v1/tenants/{body.tenant_id}"
         return answer(outcome, body, status=201, version=body.version, location=location)
 
@@ -183,7 +183,7 @@ class TenantController(Controller):
     ) -> Response[TenantOut]:
         command = UpdateTenant(tenant_id, data.name, data.seat_limit, expected_version(if_match))
         outcome = await commands.run(command)
-        body = _tenant_out(outcome.result)
+        body = tenant_out(outcome.result)
         return answer(outcome, body, version=body.version)
 
     @post(
@@ -203,7 +203,7 @@ class TenantController(Controller):
         outcome = await commands.run(
             SuspendTenant(tenant_id, data.reason, expected_version(if_match))
         )
-        body = _tenant_out(outcome.result)
+        body = tenant_out(outcome.result)
         return answer(outcome, body, version=body.version)
 
     @post(
@@ -221,7 +221,7 @@ class TenantController(Controller):
         if_match: IfMatch = None,
     ) -> Response[TenantOut]:
         outcome = await commands.run(ReactivateTenant(tenant_id, expected_version(if_match)))
-        body = _tenant_out(outcome.result)
+        body = tenant_out(outcome.result)
         return answer(outcome, body, version=body.version)
 
     @post(
