@@ -38,6 +38,10 @@ IDENTITY = {"key", "code", "slug", "version", "revision", "plan_version", "posit
 
 def identity(row: dict[str, Any]) -> str:
     named = {k: v for k, v in row.items() if k in IDENTITY or k.endswith("_id")}
+    if "report_id" in named:
+        # A report's plan version is filled in when the worker renders it, which may happen
+        # while the test walks the pages: its id names it.
+        named.pop("plan_version", None)
     return json.dumps(named or row, sort_keys=True)
 
 
