@@ -56,7 +56,7 @@ class Database:
         """Settings for eventsourcing's Postgres recorders, connecting as the app role."""
         params = self.app_params()
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "training.infra.postgres:Factory",
             "POSTGRES_DBNAME": str(params.get("dbname", "")),
             "POSTGRES_HOST": str(params.get("host", "")),
             "POSTGRES_PORT": str(params.get("port", "5432")),
