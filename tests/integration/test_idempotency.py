@@ -338,7 +338,7 @@ async def recorded_scenario(database: Database) -> None:
             # the second recording breaks the outcome's key, and the command answers the
             # outcome recorded first; its events are not stored.
             racing = IdempotentRequest(
-                BOX, database.app_url, None, "operator:o", "c", retry.expires_at
+                BOX, database.app_url, None, "operator:o", "c", FIRST, retry.expires_at
             )
             with commands_of_request(racing):
                 raced = bus.execute(system_context(), command)
@@ -358,3 +358,40 @@ def test_a_command_an_earlier_attempt_stored_is_answered_not_run_again(
     database: Database,
 ) -> None:
     asyncio.run(recorded_scenario(database))
+
+
+async def released_scenario(database: Database) -> None:
+    app = training_application(database)
+    bus = command_bus(app)
+    try:
+        tenant = bus.execute(system_context(), RegisterTenant("idem-reuse", "Reuse", 5)).result
+        command = RegisterApiClient(tenant.tenant_id, "HRIS", ("tenant:read",))
+        async with app_pool(database) as pool, process(database) as liveness:
+            store = IdempotencyStore(pool, BOX, liveness)
+            first = claimed(await store.claim(None, "operator:r", "k", FIRST))
+            with commands_of_request(first):
+                original = bus.execute(system_context(), command)
+            # The request failed after its command committed (a 5xx): its claim is freed and
+            # what the command did stays recorded for a retry.
+            await store.release(None, "operator:r", "k")
+
+            # The same key with another request is a new request: nothing is replayed to it.
+            other = claimed(await store.claim(None, "operator:r", "k", OTHER))
+            assert other.recorded_outcomes == {}
+            with commands_of_request(other):
+                answered = bus.execute(system_context(), command)
+            assert answered.result.client_id != original.result.client_id
+            await store.release(None, "operator:r", "k")
+
+            # A retry of the first request is still answered with its own outcome, never
+            # with the other request's.
+            retry = claimed(await store.claim(None, "operator:r", "k", FIRST))
+            assert retry.recorded_outcomes == {1: original}
+    finally:
+        app.close()
+
+
+def test_a_key_reused_for_another_request_is_not_answered_with_the_first_ones_outcome(
+    database: Database,
+) -> None:
+    asyncio.run(released_scenario(database))

@@ -32,7 +32,7 @@ RECORDED = (
     "SELECT o.seq, o.outcome, e.notification_id FROM training.command_outcomes o "
     "LEFT JOIN training.training_events e ON e.originator_id = o.last_event_id "
     "AND e.originator_version = o.last_event_version "
-    "WHERE o.principal = %s AND o.key = %s"
+    "WHERE o.principal = %s AND o.key = %s AND o.request_hash = %s"
 )
 
 
@@ -55,11 +55,13 @@ def record_command_outcome(curs: Cursor[Any], marker: CommandMarker) -> None:
     """
     scope_to(curs, marker.tenant_id)
     curs.execute(
-        "INSERT INTO training.command_outcomes (principal, key, seq, tenant_id, outcome, "
-        "last_event_id, last_event_version, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        "INSERT INTO training.command_outcomes (principal, key, request_hash, seq, tenant_id, "
+        "outcome, last_event_id, last_event_version, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             marker.principal,
             marker.key,
+            marker.request_hash,
             marker.seq,
             marker.tenant_id,
             marker.outcome,
@@ -81,7 +83,9 @@ class UnreadableOutcome(Exception):
 class IdempotentRequest:
     """The commands of one attempt of an idempotent request (``RequestCommands``).
 
-    ``recorded`` holds what earlier attempts of the request stored, by command number.
+    ``recorded`` holds what earlier attempts of the request stored, by command number. The
+    request is its key and its fingerprint (``request_hash``): another request sent with the
+    same key never sees these outcomes.
     """
 
     box: Sealer
@@ -89,6 +93,7 @@ class IdempotentRequest:
     tenant_id: UUID | None
     principal: str
     key: str
+    request_hash: str
     expires_at: datetime
     recorded_outcomes: dict[int, Outcome[Any]] = field(default_factory=dict)
     # For the response: whether a command was answered from a record, or stored its outcome.
@@ -109,7 +114,9 @@ class IdempotentRequest:
     def recorded_now(self, seq: int) -> Outcome[Any] | None:
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
             scope_to(conn, self.tenant_id)
-            rows = conn.execute(RECORDED + " AND o.seq = %s", (self.principal, self.key, seq))
+            rows = conn.execute(
+                RECORDED + " AND o.seq = %s", (self.principal, self.key, self.request_hash, seq)
+            )
             found = open_outcomes(self.box, self.tenant_id, self.principal, self.key, rows)
         self.recorded_outcomes.update(found)
         return self.recorded(seq)
@@ -126,6 +133,7 @@ class IdempotentRequest:
             tenant_id=self.tenant_id,
             principal=self.principal,
             key=self.key,
+            request_hash=self.request_hash,
             seq=seq,
             outcome=sealed,
             last_event_id=last_event.originator_id,

@@ -29,12 +29,14 @@ from training.core.outcome import Outcome
 
 @dataclass(frozen=True, slots=True)
 class CommandMarker:
-    """Written in the transaction of a command's events: the command of request ``key`` of
-    ``principal`` numbered ``seq`` is stored, and ``outcome`` (sealed) is what it answered."""
+    """Written in the transaction of a command's events: the command numbered ``seq`` of the
+    request ``key`` (with fingerprint ``request_hash``) of ``principal`` is stored, and
+    ``outcome`` (sealed) is what it answered."""
 
     tenant_id: UUID | None
     principal: str
     key: str
+    request_hash: str
     seq: int
     outcome: bytes
     last_event_id: UUID

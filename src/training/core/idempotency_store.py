@@ -163,7 +163,7 @@ class IdempotencyStore:
                 if not isinstance(found, datetime):
                     return found
                 expires_at = found
-            cur = await conn.execute(RECORDED, (principal, key))
+            cur = await conn.execute(RECORDED, (principal, key, fingerprint))
             rows = await cur.fetchall()
         try:
             recorded = open_outcomes(self.box, tenant_id, principal, key, rows)
@@ -171,7 +171,14 @@ class IdempotencyStore:
             log.warning("idempotency.unreadable_outcome")
             return Unreadable()
         request = IdempotentRequest(
-            self.box, self.liveness.conninfo, tenant_id, principal, key, expires_at, recorded
+            self.box,
+            self.liveness.conninfo,
+            tenant_id,
+            principal,
+            key,
+            fingerprint,
+            expires_at,
+            recorded,
         )
         return Claimed(request)
 
@@ -276,26 +283,21 @@ class IdempotencyStore:
         async with self.pool.connection() as conn, conn.transaction():
             await self._scope(conn, tenant_id)
             cur = await conn.execute(
-                "SELECT principal, key, seq, outcome FROM training.command_outcomes "
+                "SELECT principal, key, request_hash, seq, outcome FROM training.command_outcomes "
                 "WHERE tenant_id = %s",
                 (tenant_id,),
             )
             outcomes = [
-                (str(p), str(k), int(seq))
-                for p, k, seq, sealed in await cur.fetchall()
+                (str(p), str(k), str(h), int(seq))
+                for p, k, h, seq, sealed in await cur.fetchall()
                 if mentions(sealed, outcome_context(tenant_id, str(p), str(k), int(seq)))
             ]
             if outcomes:
                 await conn.execute(
                     "DELETE FROM training.command_outcomes WHERE tenant_id = %s AND "
-                    "(principal, key, seq) IN (SELECT * FROM unnest(%s::text[], %s::text[], "
-                    "%s::int[]))",
-                    (
-                        tenant_id,
-                        [p for p, _, _ in outcomes],
-                        [k for _, k, _ in outcomes],
-                        [s for _, _, s in outcomes],
-                    ),
+                    "(principal, key, request_hash, seq) IN (SELECT * FROM unnest(%s::text[], "
+                    "%s::text[], %s::text[], %s::int[]))",
+                    (tenant_id, *(list(column) for column in zip(*outcomes, strict=True))),
                 )
             cur = await conn.execute(
                 "SELECT principal, key, response_body FROM training.idempotency_keys "
@@ -344,7 +346,7 @@ class ExpiredRecordsPurge:
         """Deletes every expired record and outcome, a batch per statement; answers how
         many records went."""
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            self._purge(conn, "command_outcomes", "principal, key, seq")
+            self._purge(conn, "command_outcomes", "principal, key, request_hash, seq")
             total = self._purge(conn, "idempotency_keys", "principal, key")
         self.purged += total
         return total
