@@ -3,7 +3,7 @@ of work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -15,6 +15,7 @@ from training.core.aggregate import TrainingAggregate
 from training.core.application import TrainingApplication
 from training.core.bus import UnitOfWork
 from training.core.errors import NotFound
+from training.core.loading import load_many
 from training.people.domain.external_ids import ExternalIds, lead_of
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
@@ -26,6 +27,18 @@ A = TypeVar("A", bound=TrainingAggregate)
 def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
     return tenant_wide(
         uow, SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
+    )
+
+
+def active_members(uow: UnitOfWork, member_ids: Sequence[UUID]) -> frozenset[UUID]:
+    """Which of ``member_ids`` are active members of the caller's tenant, each member's own
+    record asked (one query for them all)."""
+    tenant_id = uow.require_tenant()
+    found = load_many(uow.app, tuple(member_ids))
+    return frozenset(
+        member_id
+        for member_id, member in found.items()
+        if isinstance(member, Member) and member.tenant_id == tenant_id and member.is_active
     )
 
 

@@ -19,7 +19,7 @@ from training.core.bus import Handler, UnitOfWork
 from training.core.errors import Forbidden, NotFound, RuleViolated
 from training.curricula.domain import PublishedVersion
 from training.curricula.queries import visible_curriculum
-from training.people.queries import seat_roster
+from training.people.queries import active_members
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,10 @@ def not_an_active_member(member_id: UUID, field: str) -> RuleViolated:
     return RuleViolated(f"{member_id} is not an active member of this tenant", field=field)
 
 
-def check_active_members(
-    uow: UnitOfWork, tenant_id: UUID, member_ids: tuple[UUID, ...], field: str
-) -> None:
-    roster = seat_roster(uow, tenant_id)
+def check_active_members(uow: UnitOfWork, member_ids: tuple[UUID, ...], field: str) -> None:
+    active = active_members(uow, member_ids)
     for index, member_id in enumerate(member_ids):
-        if not roster.is_active(member_id):
+        if member_id not in active:
             raise not_an_active_member(member_id, f"{field}[{index}]")
 
 
@@ -175,7 +173,7 @@ def schedule_cohort(command: ScheduleCohort, uow: UnitOfWork) -> CohortSnapshot:
     version = usable_curriculum_version(
         uow.app, tenant_id, command.curriculum_id, command.curriculum_version
     )
-    check_active_members(uow, tenant_id, command.facilitators, "facilitators")
+    check_active_members(uow, command.facilitators, "facilitators")
     cohort = Cohort.schedule(
         tenant_id=tenant_id,
         name=command.name,

@@ -31,7 +31,7 @@ from training.cohorts.handlers.participation import (
 from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import RuleViolated
-from training.people.queries import seat_roster
+from training.people.queries import active_members
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def place_members(
     while this command ran, because the deactivation writes it and so does the placement:
     if the deactivation commits first, this save conflicts and runs again.
     """
-    check_active_members(uow, tenant_id, member_ids, "member_ids")
+    check_active_members(uow, member_ids, "member_ids")
     for index, member_id in enumerate(member_ids):
         record = records[member_id]
         if record is not None and record.closed:
@@ -147,11 +147,11 @@ def record_participation(command: RecordParticipation, uow: UnitOfWork) -> int:
         return 0
     everyone = (*cohort.enrolled, *cohort.waitlist)
     records = participations(uow, tenant_id, everyone)
-    roster = seat_roster(uow, tenant_id)
+    active = active_members(uow, everyone)
     changed = 0
     for member_id in everyone:
         record = records[member_id]
-        if roster.is_active(member_id) and not (record is not None and record.closed):
+        if member_id in active and not (record is not None and record.closed):
             if record is None or cohort.id not in record.cohorts:
                 join(uow, tenant_id, records, member_id, cohort.id)
                 changed += 1

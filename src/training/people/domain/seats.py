@@ -8,19 +8,21 @@ from eventsourcing.domain import event
 
 from training.core.aggregate import TrainingAggregate, stable_id
 from training.core.errors import LimitReached
-from training.people.domain.copies import CopiedFlat
 
 
 class SeatLimitReached(LimitReached):
     code = "seat-limit-reached"
 
 
-class SeatRoster(CopiedFlat, TrainingAggregate):
-    """A tenant's active members, so the seat limit holds under concurrent writes.
+class SeatRoster(TrainingAggregate):
+    """How many of a tenant's members hold a seat (are active), so the seat limit holds
+    under concurrent writes.
 
     Every command that activates or deactivates members also changes this one aggregate, so
-    two of them racing for the last seat conflict on its version and one runs again. It also
-    answers "is this an active member of the tenant?" for a whole batch in one load.
+    two of them racing for the last seat conflict on its version and one runs again. It keeps
+    a count, not the members: loading and copying it costs the same at ten members or a
+    hundred thousand. Whether one member is active is the member's own to say; the caller
+    hands it only members whose status it has just changed.
     """
 
     TOPIC = "training.people:SeatRoster"
@@ -53,20 +55,14 @@ class SeatRoster(CopiedFlat, TrainingAggregate):
     @event(Opened)
     def __init__(self, *, tenant_id: UUID | None = None) -> None:
         self.tenant_id = tenant_id
-        self.active: set[UUID] = set()
-
-    @property
-    def taken(self) -> int:
-        return len(self.active)
+        self.taken = 0
 
     def free(self, seat_limit: int) -> int:
         return max(seat_limit - self.taken, 0)
 
-    def is_active(self, member_id: UUID) -> bool:
-        return member_id in self.active
-
     def take(self, member_ids: tuple[UUID, ...], seat_limit: int) -> None:
-        new = tuple(dict.fromkeys(m for m in member_ids if m not in self.active))
+        """Seats for members who were not active and now are (registered, reactivated)."""
+        new = tuple(dict.fromkeys(member_ids))
         if not new:
             return
         if self.taken + len(new) > seat_limit:
@@ -78,13 +74,14 @@ class SeatRoster(CopiedFlat, TrainingAggregate):
 
     @event(SeatsTaken)
     def _seats_taken(self, member_ids: tuple[UUID, ...]) -> None:
-        self.active.update(member_ids)
+        self.taken += len(member_ids)
 
     def release(self, member_ids: tuple[UUID, ...]) -> None:
-        held = tuple(m for m in member_ids if m in self.active)
+        """Frees the seats of members who were active and no longer are (deactivated)."""
+        held = tuple(dict.fromkeys(member_ids))
         if held:
             self._seats_released(member_ids=held)
 
     @event(SeatsReleased)
     def _seats_released(self, member_ids: tuple[UUID, ...]) -> None:
-        self.active.difference_update(member_ids)
+        self.taken = max(self.taken - len(member_ids), 0)
