@@ -25,7 +25,7 @@ from training.infra.database import Database
 from training.infra.recorder import TrainingProcessRecorder, TrainingRecorder
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
-from training.people.handlers import imports, teams
+from training.people.handlers import carry_over, imports, teams
 from training.people.handlers import members as people
 from training.people.handlers.import_jobs import ImportJobStore, SqlPeopleDirectory
 from training.people.handlers.import_runner import ImportRunner
@@ -71,6 +71,7 @@ HANDLERS = {
     **tenancy.HANDLERS,
     **people.HANDLERS,
     **imports.HANDLERS,
+    **carry_over.HANDLERS,
     **skills.HANDLERS,
     **cohorts.HANDLERS,
     **assessments.HANDLERS,

@@ -13,7 +13,7 @@ from training.cohorts.domain.policy import TrainingPolicy
 from training.core.aggregate import TrainingAggregate
 from training.curricula.domain import Curriculum
 from training.identity.domain import SsoConnection
-from training.people.domain.external_ids import ExternalIds
+from training.people.domain.external_ids import ExternalIdKey, ExternalIds
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
 from training.people.domain.teams import Teams
@@ -30,6 +30,7 @@ AGGREGATES: tuple[type[TrainingAggregate], ...] = (
     Member,
     SeatRoster,
     ExternalIds,
+    ExternalIdKey,
     Teams,
     SkillFramework,
     RoleProfile,

@@ -1,7 +1,7 @@
 """One external id, one member, under any interleaving (on the in-memory event store).
 
 A registration taking an external id and a change of another member to the same id both
-write the tenant's ``ExternalIds``: whichever saves second conflicts in the event store, and
+write that id's ``ExternalIdKey``: whichever saves second conflicts in the event store, and
 run again on fresh state it is refused. Before, a registration of an id nobody had changed
 did not write it, both commands saved, and two members held one external id.
 """
@@ -20,11 +20,12 @@ from training.core.access import Role
 from training.core.bus import CommandBus, UnitOfWork
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.errors import AlreadyExists
-from training.people.domain.external_ids import Claim, ExternalIds
+from training.people.domain.external_ids import ExternalIdKey, ExternalIds
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
 from training.people.handlers.imports import ImportMembers, MemberRow
 from training.people.handlers.members import RegisterMember, UpdateMember
+from training.people.queries import member_with_external_id
 from training.tenancy.handlers import RegisterTenant
 
 ENGINEER = (Role.ENGINEER,)
@@ -57,15 +58,14 @@ def holders(bus: CommandBus, tenant_id: uuid.UUID, external_id: str) -> list[uui
 
 def test_a_new_id_is_claimed_and_leads_to_its_member() -> None:
     tenant_id, member_id = uuid.uuid4(), uuid.uuid4()
-    keys = ExternalIds.open(tenant_id)
-    keys.claim({"z": member_id})
-    assert keys.lead("z") == member_id
-    claimed = keys.collect_events()[-1]
-    assert isinstance(claimed, ExternalIds.Claimed)
-    assert claimed.claims == (Claim("z", member_id),)
-    version = keys.version
-    keys.claim({})  # nothing claimed, no event
-    assert keys.version == version
+    key = ExternalIdKey.claim(tenant_id, "z", member_id)
+    assert key.member_id == member_id
+    assert key.id == ExternalIdKey.create_id(tenant_id, "z")
+    claimed = key.collect_events()[-1]
+    assert isinstance(claimed, ExternalIdKey.Claimed)
+    version = key.version
+    key.assign(member_id)  # nothing changed, no event
+    assert key.version == version
 
 
 @pytest.mark.parametrize("first", ["registration", "change"])
@@ -130,10 +130,12 @@ def test_a_manager_registered_earlier_in_the_batch_under_a_reissued_id_is_found(
     )
     outcomes = bus.execute(context, ImportMembers(rows)).result
     assert [o.result for o in outcomes] == ["created", "created"], outcomes
-    keys = bus.app.repository.get(ExternalIds.create_id(context.tenant_id))  # type: ignore[arg-type]
-    manager_id = keys.lead("M-1")
+    assert context.tenant_id is not None
+    manager_id = member_with_external_id(bus.app, context.tenant_id, "M-1")
     assert manager_id not in (None, ann.member_id)
-    engineer = bus.app.repository.get(keys.lead("E-1"))
+    engineer_id = member_with_external_id(bus.app, context.tenant_id, "E-1")
+    assert engineer_id is not None
+    engineer = bus.app.repository.get(engineer_id)
     assert engineer.manager_id == manager_id
 
 

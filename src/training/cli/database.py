@@ -31,6 +31,36 @@ def prepare_database(settings: Settings, admin_url: str) -> None:
         print("created the first token signing key", file=sys.stderr)
     move_personal_data_out_of_events(settings, admin_url)
     bring_participation_up_to_date(settings, admin_url)
+    carry_external_ids_over(settings, admin_url)
+
+
+def carry_external_ids_over(settings: Settings, admin_url: str) -> None:
+    """The one-time step that gives every external id a tenant-wide ``ExternalIds`` lists
+    its own key (recorded once done)."""
+    from training.bootstrap import command_bus, training_application
+    from training.infra.database import Database, app_url_for
+    from training.infra.migrations import data_step_done, run_once
+    from training.people.handlers import carry_over
+
+    if data_step_done(admin_url, carry_over.CARRY_OVER_EXTERNAL_IDS):
+        return
+    database = Database(admin_url, app_url_for(admin_url, settings.app_db_password))
+    app = training_application(database)
+    try:
+        bus = command_bus(app, settings)
+        report = run_once(
+            admin_url,
+            carry_over.CARRY_OVER_EXTERNAL_IDS,
+            lambda: carry_over.carry_over_external_ids(bus),
+        )
+    finally:
+        app.close()
+    if report is not None:
+        print(
+            f"gave {report['keys_opened']} external ids of {report['tenants']} tenants a key "
+            "of their own",
+            file=sys.stderr,
+        )
 
 
 def move_personal_data_out_of_events(settings: Settings, admin_url: str) -> None:

@@ -16,7 +16,7 @@ from training.core.application import TrainingApplication
 from training.core.bus import UnitOfWork
 from training.core.errors import NotFound
 from training.core.loading import load_many
-from training.people.domain.external_ids import ExternalIds, lead_of
+from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
 from training.tenancy.queries import tenant_is_active
@@ -47,15 +47,15 @@ def member_with_external_id(
 ) -> UUID | None:
     """The member of the tenant an external id leads to now (read from the event store).
 
-    The member must still hold it: an id given up without being listed in ``ExternalIds``
+    The member must still hold it: an id given up without being freed on its key
     (``GiveOpaqueExternalId``) still derives to its old member, and leads nowhere."""
-    keys: ExternalIds | None = None
+    lead: UUID | None = Member.create_id(tenant_id, external_id)
     try:
-        found: object = app.repository.get(ExternalIds.create_id(tenant_id))
-        keys = found if isinstance(found, ExternalIds) and found.tenant_id == tenant_id else None
+        key: object = app.repository.get(ExternalIdKey.create_id(tenant_id, external_id))
+        if isinstance(key, ExternalIdKey) and key.tenant_id == tenant_id:
+            lead = key.member_id
     except AggregateNotFoundError:
         pass
-    lead = lead_of(tenant_id, external_id, keys)
     if lead is None:
         return None
     try:

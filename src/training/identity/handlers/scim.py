@@ -13,7 +13,7 @@ client asks for. It holds no SCIM types, so the rules read like the rest of the 
   whose team it is.
 
 The member id derives from the external id the member was registered with and stays when
-the external id changes (``ExternalIds`` keeps where each changed one leads). A desired
+the external id changes (its ``ExternalIdKey`` keeps where each changed one leads). A desired
 state runs as several commands (reactivate, update, deactivate), each on the version the
 previous one left, so a concurrent writer is still caught.
 

@@ -21,16 +21,11 @@ class Claim:
 
 
 class ExternalIds(CopiedFlat, TrainingAggregate):
-    """Where a tenant's external ids lead: one external id, one member, under concurrency.
+    """Where a tenant's external ids led, in one aggregate, until each id got its own
+    ``ExternalIdKey``: it grew with every registration, and every registration loaded it.
 
-    A member's id derives from the external id it was registered with and never changes. An
-    external id that changed is listed here: the new one leads to its member, the old one
-    to nobody (it is free again). Every registration lists the id it takes too (``Claimed``,
-    one event for a whole import batch), so every command that gives a member an external
-    id writes this aggregate, and two of them giving one id to two members (a registration
-    racing a change to the same id) conflict on its version: the one run again finds the id
-    taken. An id registered before registrations were listed is not listed and leads, as
-    before, to the member whose id derives from it.
+    No command writes it any more. Its events stay in the store, and ``training migrate``
+    carries what it listed over into keys once (``people.handlers.carry_over``).
     """
 
     TOPIC = "training.people:ExternalIds"
@@ -98,6 +93,64 @@ class ExternalIds(CopiedFlat, TrainingAggregate):
             self.listed[claim.external_id] = claim.member_id
 
 
-def lead_of(tenant_id: UUID, external_id: str, keys: ExternalIds | None) -> UUID | None:
-    """Where an external id leads, given the tenant's ``ExternalIds`` if it has any."""
-    return keys.lead(external_id) if keys is not None else Member.create_id(tenant_id, external_id)
+class ExternalIdKey(TrainingAggregate):
+    """Where one of a tenant's external ids leads: one external id, one member, under
+    concurrency.
+
+    Every command that gives a member an external id writes that id's key (a registration
+    opens it; a change assigns it, and frees the id given up), so two commands giving one
+    id to two members conflict on it and the one run again finds the id taken. A key is
+    written only by commands about its own id: their cost does not grow with the tenant.
+    An id with no key leads, as it always did, to the member whose id derives from it.
+    The tenant-wide ``ExternalIds`` kept these before; ``training migrate`` carries what
+    it listed over into keys once.
+    """
+
+    TOPIC = "training.people:ExternalIdKey"
+
+    class Event(TrainingAggregate.Event):
+        TOPIC = "training.people:ExternalIdKey.Event"
+
+    class Created(Event, TrainingAggregate.Created):
+        TOPIC = "training.people:ExternalIdKey.Created"
+
+    class Claimed(Created):
+        """``member_id`` None: the id was given up before its key was opened."""
+
+        TOPIC = "training.people:ExternalIdKey.Claimed"
+        external_id: str
+        member_id: UUID | None
+
+    class Assigned(Event):
+        """``member_id`` None: the external id leads to nobody (it is free again)."""
+
+        TOPIC = "training.people:ExternalIdKey.Assigned"
+        member_id: UUID | None
+
+    @staticmethod
+    def create_id(tenant_id: UUID, external_id: str) -> UUID:
+        return stable_id("tenants", tenant_id, "external-id", external_id)
+
+    @classmethod
+    def claim(cls, tenant_id: UUID, external_id: str, member_id: UUID | None) -> ExternalIdKey:
+        return cls(tenant_id=tenant_id, external_id=external_id, member_id=member_id)
+
+    @event(Claimed)
+    def __init__(
+        self,
+        *,
+        tenant_id: UUID | None = None,
+        external_id: str = "",
+        member_id: UUID | None = None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.external_id = external_id
+        self.member_id = member_id
+
+    def assign(self, member_id: UUID | None) -> None:
+        if member_id != self.member_id:
+            self._assigned(member_id=member_id)
+
+    @event(Assigned)
+    def _assigned(self, member_id: UUID | None) -> None:
+        self.member_id = member_id

@@ -263,7 +263,7 @@ class Member(TrainingAggregate):
         self.job_title = job_title
 
     def change_external_id(self, external_id: str) -> None:
-        """Uniqueness in the tenant is the caller's check, against ``ExternalIds``."""
+        """Uniqueness in the tenant is the caller's check, against the id's ``ExternalIdKey``."""
         self._require_not_erased()
         external_id = check_external_id(external_id)
         if external_id != self.external_id:

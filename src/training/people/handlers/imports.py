@@ -22,13 +22,15 @@ from uuid import UUID
 from training.core.access import Role
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import DomainError, RuleViolated
-from training.people.domain.external_ids import ExternalIds
+from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import Member
 from training.people.handlers.members import (
     EMAIL_TAKEN,
+    assign_external_id,
     check_manager,
     checked_personal_data,
-    external_ids_to_write,
+    external_id_keys,
+    lead_of,
     reissued_id,
 )
 from training.people.queries import seat_roster
@@ -70,14 +72,20 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     roster = seat_roster(uow, tenant_id)
     free = roster.free(tenant.seat_limit)
     outcomes = []
-    # The batch's new members claim their external ids in one event, written with them:
-    # a change of another member to one of these ids, racing the batch, conflicts with it.
-    keys = external_ids_to_write(uow, tenant_id)
+    # The keys of the external ids the rows name, one read per batch. Each new member's
+    # claim is written on its id's key with it: a change of another member to one of these
+    # ids, racing the batch, conflicts with it.
+    named = [row.external_id for row in command.rows]
+    named += [row.manager_external_id for row in command.rows if row.manager_external_id]
+    keys = external_id_keys(uow, tenant_id, named)
     created: dict[str, UUID] = {}
     # Who holds the rows' emails now: one read per batch.
     holders = uow.email_holders([row.email for row in command.rows if row.email])
     for row in command.rows:
-        member_id = keys.lead(row.external_id) or reissued_id(tenant_id, row.external_id, keys)
+        key = keys.get(row.external_id)
+        member_id = lead_of(tenant_id, row.external_id, key) or reissued_id(
+            tenant_id, row.external_id, key
+        )
         if row.email is not None and holders.get(row.email, member_id) != member_id:
             outcomes.append(RowOutcome(row.row, "failed", "email", EMAIL_TAKEN))
             continue
@@ -96,7 +104,8 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
         if outcome.result == "created":
             created[row.external_id] = member_id
         outcomes.append(outcome)
-    keys.claim(created)
+    for external_id, member_id in created.items():
+        assign_external_id(uow, tenant_id, external_id, member_id, keys.get(external_id))
     roster.take(tuple(created.values()), tenant.seat_limit)
     return tuple(outcomes)
 
@@ -107,14 +116,15 @@ def _apply_row(
     row: MemberRow,
     member_id: UUID,
     exists: bool,
-    keys: ExternalIds,
+    keys: dict[str, ExternalIdKey],
     created: dict[str, UUID],
 ) -> RowOutcome:
     """``created``: the members this batch registered so far (their claims are written with
     the batch), by external id."""
     manager_id = None
     if row.manager_external_id:
-        manager_id = created.get(row.manager_external_id) or keys.lead(row.manager_external_id)
+        manager = row.manager_external_id
+        manager_id = created.get(manager) or lead_of(tenant_id, manager, keys.get(manager))
         if manager_id is None:
             raise RuleViolated(
                 "no member of this tenant has that external id", field="manager_external_id"

@@ -6,13 +6,14 @@ refusal; the unique constraint on the stored emails decides a race, after which 
 the command again and it is refused here.
 
 So does an external id: every command that gives a member one (a registration, an import
-batch, a change) writes the tenant's ``ExternalIds``, so two of them racing for one id
+batch, a change) writes that id's ``ExternalIdKey``, so two of them racing for one id
 conflict in the event store and the one run again is refused (``AlreadyExists`` on
 ``external_id``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -22,15 +23,16 @@ from training.core.access import Role
 from training.core.aggregate import TrainingAggregate, stable_id
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import AlreadyExists, NotFound, RuleViolated
+from training.core.loading import load_many
 from training.core.personal_data import PersonalData
-from training.people.domain.external_ids import ExternalIds, lead_of
+from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import (
     Member,
     check_display_name,
     check_email,
     check_external_id,
 )
-from training.people.queries import seat_roster, tenant_wide
+from training.people.queries import seat_roster
 from training.tenancy.domain import Tenant
 
 A = TypeVar("A", bound=TrainingAggregate)
@@ -94,7 +96,7 @@ class ErasePersonalData:
 @dataclass(frozen=True)
 class GiveOpaqueExternalId:
     """Replaces an external id that holds personal data (an email, from before the rule that
-    refuses them) with a generated one. The old id is not listed as freed in ``ExternalIds``
+    refuses them) with a generated one. The old id is not freed on its ``ExternalIdKey``
     (that would write it into another event); it leads nowhere because the member no longer
     holds it (``member_with_external_id``). ``sso_subject`` keeps the identity provider's
     subject that was part of the old id with the personal data."""
@@ -166,24 +168,36 @@ def check_manager(
     raise RuleViolated("the reporting line is too deep", field="manager_id")
 
 
-def external_ids_to_read(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds | None:
-    """The tenant's listed external ids, to read; None while none is listed."""
-    keys_id = ExternalIds.create_id(tenant_id)
-    return uow.get(ExternalIds, keys_id) if uow.exists(keys_id) else None
+def external_id_key(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> ExternalIdKey | None:
+    """The key of one external id of the tenant, if any command ever wrote it."""
+    try:
+        return uow.get(ExternalIdKey, ExternalIdKey.create_id(tenant_id, external_id))
+    except NotFound:  # its id derives from the external id: not found means it has none
+        return None
 
 
-def external_ids_to_write(uow: UnitOfWork, tenant_id: UUID) -> ExternalIds:
-    """The tenant's listed external ids, for a command that gives a member an external id
-    (opened, and saved with the rest, when the tenant has none yet). Every such command
-    writes it, so two of them giving one id to two members conflict on its version."""
-    return tenant_wide(
-        uow, ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
-    )
+def external_id_keys(
+    uow: UnitOfWork, tenant_id: UUID, external_ids: Sequence[str]
+) -> dict[str, ExternalIdKey]:
+    """The keys of those of ``external_ids`` that have one, read in one query (a batch)."""
+    wanted = {ExternalIdKey.create_id(tenant_id, e): e for e in dict.fromkeys(external_ids)}
+    keys: dict[str, ExternalIdKey] = {}
+    for key_id, found in load_many(uow.app, tuple(wanted)).items():
+        if isinstance(found, ExternalIdKey):
+            uow.add(found)  # checks the tenant, like every load
+            keys[wanted[key_id]] = found
+    return keys
+
+
+def lead_of(tenant_id: UUID, external_id: str, key: ExternalIdKey | None) -> UUID | None:
+    """The member id an external id leads to (that member may not exist yet), or None when
+    it was given up and its derived id belongs to the member who gave it up."""
+    return key.member_id if key is not None else Member.create_id(tenant_id, external_id)
 
 
 def holder_of(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID | None:
     """The existing member an external id leads to, if any."""
-    lead = lead_of(tenant_id, external_id, external_ids_to_read(uow, tenant_id))
+    lead = lead_of(tenant_id, external_id, external_id_key(uow, tenant_id, external_id))
     return lead if lead is not None and uow.exists(lead) else None
 
 
@@ -192,27 +206,44 @@ def _external_id_taken(external_id: str) -> AlreadyExists:
 
 
 def id_for_new_member(uow: UnitOfWork, tenant_id: UUID, external_id: str) -> UUID:
-    """The id a member registered with ``external_id`` gets, claimed in ``ExternalIds``;
+    """The id a member registered with ``external_id`` gets, claimed on the id's key;
     AlreadyExists when taken.
 
     It is the id derived from the external id unless a member who moved to another external
-    id holds that one: then a new id. Either way the claim writes ``ExternalIds``, as a
-    change of another member's external id does, so the two racing for one id conflict and
-    the one run again finds it taken.
+    id holds that one: then a new id. Either way the claim writes the id's key, as a change
+    of another member to that id does, so the two racing for one id conflict and the one
+    run again finds it taken.
     """
-    keys = external_ids_to_write(uow, tenant_id)
-    lead = keys.lead(external_id)
+    key = external_id_key(uow, tenant_id, external_id)
+    lead = lead_of(tenant_id, external_id, key)
     if lead is not None and uow.exists(lead):
         raise _external_id_taken(external_id)
-    member_id = lead or reissued_id(tenant_id, external_id, keys)
-    keys.claim({external_id: member_id})
+    member_id = lead or reissued_id(tenant_id, external_id, key)
+    assign_external_id(uow, tenant_id, external_id, member_id, key)
     return member_id
 
 
-def reissued_id(tenant_id: UUID, external_id: str, keys: ExternalIds) -> UUID:
+def reissued_id(tenant_id: UUID, external_id: str, key: ExternalIdKey | None) -> UUID:
     """A new member id for an external id whose derived id belongs to the member who gave
-    the external id up."""
-    return stable_id("tenants", tenant_id, "members", external_id, "reissued", keys.version)
+    the external id up. The key's version makes each reissue a new id ("key" keeps them
+    apart from the ids reissued while the tenant-wide ``ExternalIds`` kept the ids)."""
+    version = key.version if key is not None else 0
+    return stable_id("tenants", tenant_id, "members", external_id, "reissued", "key", version)
+
+
+def assign_external_id(
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    external_id: str,
+    member_id: UUID | None,
+    key: ExternalIdKey | None,
+) -> None:
+    """Writes where the external id leads now (``key``: its key as loaded, None when it has
+    none yet: then it is opened, and saved with the rest)."""
+    if key is None:
+        uow.add(ExternalIdKey.claim(tenant_id, external_id, member_id))
+    else:
+        key.assign(member_id)
 
 
 def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> None:
@@ -223,9 +254,10 @@ def change_external_id(uow: UnitOfWork, member: Member, external_id: str) -> Non
         return
     if holder_of(uow, tenant_id, external_id) not in (None, member.id):
         raise _external_id_taken(external_id)
-    keys = external_ids_to_write(uow, tenant_id)
-    keys.assign(member.external_id, None)
-    keys.assign(external_id, member.id)
+    old = member.external_id
+    assign_external_id(uow, tenant_id, old, None, external_id_key(uow, tenant_id, old))
+    new_key = external_id_key(uow, tenant_id, external_id)
+    assign_external_id(uow, tenant_id, external_id, member.id, new_key)
     member.change_external_id(external_id)
 
 
@@ -344,8 +376,8 @@ def give_opaque_external_id(command: GiveOpaqueExternalId, uow: UnitOfWork) -> M
     external_id = check_external_id(command.external_id)
     if holder_of(uow, tenant_id, external_id) is not None:
         raise _external_id_taken(external_id)
-    keys = external_ids_to_write(uow, tenant_id)
-    keys.assign(external_id, member.id)
+    key = external_id_key(uow, tenant_id, external_id)
+    assign_external_id(uow, tenant_id, external_id, member.id, key)
     member.replace_external_id(external_id)
     if command.sso_subject is not None and not member.erased:
         uow.keep_personal_data(member, PersonalData(None, None, sso_subject=command.sso_subject))
