@@ -110,7 +110,9 @@ class PlanningCatalogue(TrainingAggregate):
         self.curricula: dict[UUID, PublishedModules] = {}
         self.profiles: dict[str, ProfileTargets] = {}
         self.cohorts: dict[UUID, tuple[UUID, int]] = {}
-        self.tracks: list[UUID] = []
+        # The members with a track, in the order their tracks opened (a dict: asking whether
+        # one has a track costs the same at any number of tracks).
+        self.tracks: dict[UUID, None] = {}
         self.tenants: list[UUID] = []
 
     @event(CurriculumPublished)
@@ -138,7 +140,7 @@ class PlanningCatalogue(TrainingAggregate):
 
     @event(TrackOpened)
     def _track_opened(self, member_id: UUID) -> None:
-        self.tracks.append(member_id)
+        self.tracks[member_id] = None
 
     def note_tenant(self, tenant: UUID) -> None:
         if tenant not in self.tenants:
