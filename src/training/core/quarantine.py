@@ -29,7 +29,7 @@ any other error by its type and where it was raised.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -287,6 +287,12 @@ class Quarantine:
             self._quarantine(ref, Failure.of(error))
             return "quarantined"
         return "applied"
+
+    def may_hold_any(self, events: Iterable[Any]) -> bool:
+        """Whether a scope that held events may hold one of ``events`` (then each goes
+        through ``apply``, one at a time)."""
+        tenants = {getattr(event, "tenant_id", None) for event in events}
+        return any(self._may_hold(tenant_id) for tenant_id in tenants)
 
     def _may_hold(self, tenant_id: UUID | None) -> bool:
         scopes = self.scopes(tenant_id)

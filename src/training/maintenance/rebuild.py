@@ -10,17 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from eventsourcing.projection import ProjectionRunner
 from psycopg import sql
 
 from training.core import held_events
 from training.core.projection_runner import (
+    BatchingProjectionRunner,
     ProjectionBusy,
     leader_lock_key,
     maintenance_lock_key,
     take_lock,
 )
-from training.core.views import ProjectionSpec, TenantScopedView
+from training.core.views import ProjectionSpec
 from training.infra.database import Database
 from training.registry import by_name
 
@@ -80,7 +80,7 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
             admin.execute(sql.SQL("DELETE FROM {}").format(tracking))
         total = _count(lock, spec.info.events_table, topics)
         progress(0, total)
-        runner: ProjectionRunner[Any, TenantScopedView] = ProjectionRunner(
+        runner = BatchingProjectionRunner(
             application_class=spec.upstream,
             projection_class=projection_class,
             view_class=view_class,

@@ -1,0 +1,101 @@
+"""A read model applies the events its subscription already holds in batches: one transaction
+and one tracking write per batch, still exactly once, and an event it cannot apply is
+quarantined on its own while the rest of its batch is applied."""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+from typing import Any
+
+import psycopg
+
+from tests import waiting
+from tests.helpers import system_context
+from tests.integration.test_projections import caught_up
+from training.bootstrap import projection_supervisor
+from training.core.bus import CommandBus
+from training.core.projection_runner import BatchingProjectionRunner
+from training.core.views import TenantScopedView
+from training.infra.database import Database
+from training.tenancy.handlers import RegisterTenant
+from training.tenancy.views import TENANCY
+
+wait_until = partial(waiting.wait_until, timeout=60.0)
+
+
+def register_many(bus: CommandBus, count: int, prefix: str) -> list[tuple[uuid.UUID, int]]:
+    registered = []
+    for n in range(count):
+        slug = f"{prefix.lower()}-{n}-{uuid.uuid4().hex[:6]}"
+        outcome = bus.execute(system_context(), RegisterTenant(slug, f"{prefix} {n}", 5))
+        assert outcome.position is not None
+        registered.append((outcome.result.tenant_id, outcome.position))
+    return registered
+
+
+def names(database: Database, prefix: str) -> set[str]:
+    with psycopg.connect(database.admin_url) as conn:
+        rows = conn.execute(
+            "SELECT name FROM training.tenants WHERE name LIKE %s", (f"{prefix} %",)
+        ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def tenancy_runner(database: Database) -> BatchingProjectionRunner:
+    env = projection_supervisor(database).env
+    return BatchingProjectionRunner(
+        application_class=TENANCY.upstream,
+        projection_class=TENANCY.runnable_class,
+        view_class=TENANCY.view_class,
+        env=env,
+    )
+
+
+def quarantined(database: Database) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database.admin_url) as conn:
+        return conn.execute(
+            "SELECT status, tenant_id FROM training.projection_quarantine "
+            "WHERE view_name = 'tenancy' ORDER BY notification_id"
+        ).fetchall()
+
+
+def test_stored_events_are_applied_in_batches_exactly_once(
+    database: Database, bus: CommandBus
+) -> None:
+    registered = register_many(bus, 300, "Batched")
+    last = registered[-1][1]
+    with tenancy_runner(database) as runner:
+        wait_until(lambda: caught_up(database, last))
+        view = runner.view
+        assert isinstance(view, TenantScopedView)
+        # 300 registrations, each several events the view follows, in a few transactions.
+        assert 0 < view.batches <= 30, view.batches
+    assert names(database, "Batched") == {f"Batched {n}" for n in range(300)}
+
+    # Started again from its position, it applies nothing twice (the rows' primary keys would
+    # refuse a second registration) and goes on with what came after.
+    later = register_many(bus, 3, "After")
+    with tenancy_runner(database):
+        wait_until(lambda: caught_up(database, later[-1][1]))
+    assert names(database, "After") == {"After 0", "After 1", "After 2"}
+    assert quarantined(database) == []
+
+
+def test_an_event_a_batch_cannot_apply_is_quarantined_alone(
+    database: Database, bus: CommandBus
+) -> None:
+    registered = register_many(bus, 60, "Mixed")
+    victim = registered[30][0]
+    # A stray row the victim's registration collides with, as a broken view would hold.
+    with psycopg.connect(database.admin_url) as conn:
+        conn.execute(
+            "INSERT INTO training.tenants (tenant_id, slug, name, seat_limit, status, version, "
+            "created_at, updated_at) VALUES (%s, %s, 'Stray', 1, 'active', 1, now(), now())",
+            (victim, f"stray-{uuid.uuid4().hex[:6]}"),
+        )
+    with tenancy_runner(database):
+        wait_until(lambda: caught_up(database, registered[-1][1]))
+    assert [status for status, _ in quarantined(database)][:1] == ["failed"]
+    assert {tenant for _, tenant in quarantined(database)} == {victim}
+    assert names(database, "Mixed") == {f"Mixed {n}" for n in range(60) if n != 30}
