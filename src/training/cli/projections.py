@@ -46,6 +46,20 @@ def projections_command(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
+def progress_line(name: str, done: int, total: int, elapsed: float) -> str:
+    """A rebuild's progress: a bar, the events replayed, the rate and the time left."""
+    width = 30
+    filled = int(width * done / total) if total else width
+    bar = "#" * filled + "." * (width - filled)
+    line = f"{name}: [{bar}] {done}/{total} events"
+    if done and elapsed > 0:
+        rate = done / elapsed
+        left = (total - done) / rate
+        line += f", {rate:,.0f} events/s, {left:,.0f} s left"
+    # Padded: a shorter line must cover the longer one it overwrites.
+    return line.ljust(100)
+
+
 def rebuild_view(settings: Settings, name: str) -> int:
     import psycopg
 
@@ -54,14 +68,12 @@ def rebuild_view(settings: Settings, name: str) -> int:
     from training.maintenance.rebuild import rebuild
 
     with database_for(settings) as database:
+        started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
-            width = 30
-            filled = int(width * done / total) if total else width
-            bar = "#" * filled + "." * (width - filled)
-            print(f"\r{name}: [{bar}] {done}/{total} events", end="", file=sys.stderr, flush=True)
+            line = progress_line(name, done, total, time.perf_counter() - started)
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
 
-        started = time.perf_counter()
         total = rebuild(database, name, progress)
         elapsed = time.perf_counter() - started
         with psycopg.connect(database.worker_url, autocommit=True) as worker:

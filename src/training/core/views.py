@@ -54,7 +54,10 @@ class TenantScopedView(PostgresTrackingRecorder):
         """The events applied meanwhile write in one transaction, and their last position is
         the one tracking write: the batch commits whole or not at all, so an event is still
         applied exactly once."""
-        with self.datastore.transaction(commit=True) as cursor:
+        with self.datastore.transaction(commit=True) as cursor, cursor.connection.pipeline():
+            # Pipelined: the batch's statements go out without waiting for each answer (a
+            # statement that fails is reported at the next read or at the end, and the whole
+            # batch is then applied again one event at a time, each reporting its own).
             batch = _Batch(cursor)
             self._batch = batch
             try:
@@ -67,7 +70,9 @@ class TenantScopedView(PostgresTrackingRecorder):
 
     def write(self, tracking: Tracking, tenant_id: UUID | None, writer: Writer) -> None:
         if self._batch is not None:
-            scope_to(self._batch.cursor, tenant_id)
+            if self._batch.scope != tenant_id:
+                scope_to(self._batch.cursor, tenant_id)
+                self._batch.scope = tenant_id
             writer(self._batch.cursor)
             self._batch.last = tracking
             return
@@ -112,10 +117,16 @@ class TenantScopedView(PostgresTrackingRecorder):
         return ref if ref is not None and ref.tracking == tracking else None
 
 
+NO_SCOPE = object()
+
+
 @dataclass
 class _Batch:
     cursor: Cursor[Any]
     last: Tracking | None = None
+    # The tenant the transaction is scoped to (NO_SCOPE: none yet); consecutive events of
+    # one tenant need no new scope.
+    scope: UUID | object | None = NO_SCOPE
 
 
 @cache
