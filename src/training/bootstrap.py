@@ -122,16 +122,20 @@ class ServiceSupervisor(ReportingSupervisor):
 def reporting_supervisor(
     database: Database, bus: CommandBus, settings: Settings
 ) -> ProjectionSupervisor:
-    """The projections, plus the report trigger, the report worker and the purge of expired
-    idempotency records (started with them, so they run in `serve` and in `worker`)."""
+    """The projections, plus the report trigger, the report workers (one per render process)
+    and the purge of expired idempotency records (started with them, so they run in `serve`
+    and in `worker`)."""
     base = projection_supervisor(database)
     supervisor = ServiceSupervisor(
         base.specs,
         base.env,
         base.lock_conninfo,
-        worker=report_worker(
-            bus, database.app_url, database.worker_url, render_delay=settings.test_render_delay
-        ),
+        workers=[
+            report_worker(
+                bus, database.app_url, database.worker_url, render_delay=settings.test_render_delay
+            )
+            for _ in range(settings.render_processes)
+        ],
     )
     supervisor.purge = ExpiredRecordsPurge(database.worker_url)
     return supervisor

@@ -129,7 +129,10 @@ class Readiness(msgspec.Struct):
     ]
     workers: Annotated[
         list[WorkerState],
-        msgspec.Meta(description="background workers this process runs (the report worker)"),
+        msgspec.Meta(
+            description="background workers this process runs (a report worker per render "
+            "process: `reports`, or `reports-1`, `reports-2`, ...)"
+        ),
     ] = msgspec.field(default_factory=list)
 
 
@@ -276,13 +279,16 @@ async def _degraded(
 
 
 def _workers(services: Services) -> list[WorkerState]:
-    # The report worker runs with the projections (ReportingSupervisor.worker).
-    worker = getattr(services.supervisor, "worker", None)
-    if worker is None:
-        return []
-    thread = getattr(worker, "_thread", None)
-    running = bool(thread is not None and thread.is_alive())
-    return [WorkerState("reports", running, int(worker.rendered), int(worker.failed))]
+    # The report workers run with the projections (ReportingSupervisor.workers): "reports"
+    # when there is one, "reports-1", "reports-2", ... when there are several.
+    workers = tuple(getattr(services.supervisor, "workers", ()))
+    states = []
+    for number, worker in enumerate(workers, start=1):
+        thread = getattr(worker, "_thread", None)
+        running = bool(thread is not None and thread.is_alive())
+        name = "reports" if len(workers) == 1 else f"reports-{number}"
+        states.append(WorkerState(name, running, int(worker.rendered), int(worker.failed)))
+    return states
 
 
 ROUTES = [healthz, readyz]

@@ -25,6 +25,8 @@
   replayed and are purged in the background by ``serve`` and ``worker``.
 - ``TRAINING_SCIM_GROUPS`` (``teams``): what SCIM Groups are, the tenant's teams or its
   cohorts (``cohorts``); any other value is refused at start.
+- ``TRAINING_RENDER_PROCESSES`` (the number of CPU cores): how many reports a ``serve`` or
+  ``worker`` process renders at once, each in a child process of its own (1 to 64).
 - ``TRAINING_TEST_RENDER_DELAY`` (unset): tests only. Seconds the report render process waits
   before each render, so a test can stop or kill a worker while a render is in progress.
 - ``TRAINING_FAULT_KILL_AFTER_COMMIT`` (unset): tests only. ``1`` makes the process kill
@@ -72,6 +74,7 @@ class Settings:
     rate_limit: str = "1200/60"
     rate_limit_anonymous: str = "60/60"
     test_render_delay: float = 0.0
+    render_processes: int = 1
     scim_groups: str = "teams"
     rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
     trusted_proxies: tuple[str, ...] = ()
@@ -109,6 +112,7 @@ class Settings:
             fault_kill_after_commit=env.get("TRAINING_FAULT_KILL_AFTER_COMMIT") == "1",
             rate_limit_anonymous=env.get("TRAINING_RATE_LIMIT_ANONYMOUS", "60/60"),
             test_render_delay=float(env.get("TRAINING_TEST_RENDER_DELAY") or 0.0),
+            render_processes=_render_processes(env.get("TRAINING_RENDER_PROCESSES", "")),
             scim_groups=_scim_groups(env.get("TRAINING_SCIM_GROUPS", "")),
             rate_limit_token=env.get("TRAINING_RATE_LIMIT_TOKEN", "30/60"),
             trusted_proxies=tuple(
@@ -117,6 +121,23 @@ class Settings:
                 if entry.strip()
             ),
         )
+
+
+MAX_RENDER_PROCESSES = 64
+
+
+def _render_processes(value: str) -> int:
+    """One render process per core by default: rendering is CPU-bound."""
+    if not value.strip():
+        return max(1, min(os.cpu_count() or 1, MAX_RENDER_PROCESSES))
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_RENDER_PROCESSES:
+        msg = f"TRAINING_RENDER_PROCESSES is a whole number from 1 to 64, not {value!r}"
+        raise ValueError(msg)
+    return count
 
 
 def _scim_groups(value: str) -> str:

@@ -30,12 +30,14 @@ def report_worker(
 
 
 class ReportingSupervisor(ProjectionSupervisor):
-    """The service's projections plus the report trigger, and the report worker.
+    """The service's projections plus the report trigger, and the report workers.
 
     The API's lifespan starts and stops the supervisor; this one starts and stops the
-    worker with it, so reports are made wherever the projections run. It takes the
-    arguments of ``ProjectionSupervisor`` (the trigger is added to ``specs`` when missing),
-    so code that rebuilds a supervisor from its type and settings keeps working.
+    workers with it, so reports are made wherever the projections run. Each worker renders
+    one report at a time in a child process of its own, and leases its reports on a database
+    session of its own, so several workers share the queue as several processes do. It
+    takes the arguments of ``ProjectionSupervisor`` (the trigger is added to ``specs`` when
+    missing), so code that rebuilds a supervisor from its type and settings keeps working.
     """
 
     def __init__(
@@ -44,23 +46,25 @@ class ReportingSupervisor(ProjectionSupervisor):
         env: Mapping[str, str],
         lock_conninfo: str,
         *,
-        worker: ReportWorker | None = None,
+        workers: Sequence[ReportWorker] = (),
     ) -> None:
         if REPORT_TRIGGERS not in specs:
             specs = (*specs, REPORT_TRIGGERS)
         super().__init__(specs, env, lock_conninfo)
-        self.worker = worker
+        self.workers = tuple(workers)
 
     @classmethod
-    def around(cls, base: ProjectionSupervisor, worker: ReportWorker) -> ReportingSupervisor:
-        return cls(base.specs, base.env, base.lock_conninfo, worker=worker)
+    def around(
+        cls, base: ProjectionSupervisor, workers: Sequence[ReportWorker]
+    ) -> ReportingSupervisor:
+        return cls(base.specs, base.env, base.lock_conninfo, workers=workers)
 
     def start(self) -> None:
         super().start()
-        if self.worker is not None:
-            self.worker.start()
+        for worker in self.workers:
+            worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
         super().stop(timeout)
