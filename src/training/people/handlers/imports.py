@@ -31,6 +31,7 @@ from training.people.handlers.members import (
     checked_personal_data,
     external_id_keys,
     lead_of,
+    members_loaded,
     reissued_id,
 )
 from training.people.queries import seat_roster
@@ -81,6 +82,9 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     created: dict[str, UUID] = {}
     # Who holds the rows' emails now: one read per batch.
     holders = uow.email_holders([row.email for row in command.rows if row.email])
+    # The rows' members that exist already, one read per batch: those rows update them.
+    leads = [lead_of(tenant_id, row.external_id, keys.get(row.external_id)) for row in command.rows]
+    existing = members_loaded(uow, [lead for lead in leads if lead is not None])
     for row in command.rows:
         key = keys.get(row.external_id)
         member_id = lead_of(tenant_id, row.external_id, key) or reissued_id(
@@ -89,7 +93,8 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
         if row.email is not None and holders.get(row.email, member_id) != member_id:
             outcomes.append(RowOutcome(row.row, "failed", "email", EMAIL_TAKEN))
             continue
-        exists = uow.exists(member_id)
+        # A row repeating an external id of the file updates the member created above.
+        exists = member_id in existing or member_id in created.values()
         if not exists and len(created) >= free:
             outcomes.append(
                 RowOutcome(row.row, "failed", None, "the tenant's seat limit is reached")

@@ -189,6 +189,18 @@ def external_id_keys(
     return keys
 
 
+def members_loaded(uow: UnitOfWork, member_ids: Sequence[UUID]) -> frozenset[UUID]:
+    """Loads those of ``member_ids`` that are members of the caller's tenant into the unit of
+    work, with one query (a batch); answers which they are."""
+    tenant_id = uow.require_tenant()
+    found = set()
+    for member_id, member in load_many(uow.app, tuple(member_ids)).items():
+        if isinstance(member, Member) and member.tenant_id == tenant_id:
+            uow.add(member)
+            found.add(member_id)
+    return frozenset(found)
+
+
 def lead_of(tenant_id: UUID, external_id: str, key: ExternalIdKey | None) -> UUID | None:
     """The member id an external id leads to (that member may not exist yet), or None when
     it was given up and its derived id belongs to the member who gave it up."""

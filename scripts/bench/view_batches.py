@@ -1,0 +1,110 @@
+"""Read models in batches (ADR 0034): how fast a view applies events, one event per
+transaction against the runner's batches.
+
+One run, on a fresh embedded PostgreSQL, in this process (no HTTP):
+
+1. a tenant and ``--members`` members imported through the command bus, 500 per command
+   (each member is one ``Member.Registered`` for the members view, two events for the audit
+   view);
+2. for each view named, a rebuild (``training projections rebuild``'s code: empty the tables,
+   replay every event the view follows) with batches of at most 1 event (one transaction per
+   event, as before ADR 0034) and then of at most 500.
+
+It prints a Markdown table on stdout (progress goes to stderr). A measurement, not a test.
+Usage::
+
+    .venv/bin/python scripts/bench/view_batches.py [--members 20000] [--views members audit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from training.bootstrap import command_bus, training_application
+from training.cli.database import prepare_database
+from training.core import projection_runner
+from training.core.access import Role
+from training.core.context import Actor, ActorKind, CommandContext
+from training.infra.database import Database, database_for
+from training.infra.settings import Settings
+from training.maintenance.rebuild import rebuild
+from training.people.handlers.imports import ImportMembers, MemberRow
+from training.tenancy.handlers import RegisterTenant
+
+BATCH = 500
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def fill(settings: Settings, database: Database, members: int) -> None:
+    app = training_application(database)
+    try:
+        bus = command_bus(app, settings)
+        system = CommandContext.system("bench", "view-batches")
+        tenant = bus.execute(system, RegisterTenant("bench", "Bench", members + 1)).result
+        hr = CommandContext(Actor(ActorKind.CLIENT, "bench"), "view-batches", tenant.tenant_id)
+        for start in range(0, members, BATCH):
+            rows = tuple(
+                MemberRow(
+                    n,
+                    f"E{start + n:07d}",
+                    f"Person {start + n}",
+                    f"person{start + n}@bench.example",
+                    (Role.ENGINEER,),
+                    None,
+                    None,
+                    None,
+                )
+                for n in range(min(BATCH, members - start))
+            )
+            bus.execute(hr, ImportMembers(rows))
+            progress(f"imported {start + len(rows)}/{members}")
+    finally:
+        app.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--views", nargs="+", default=["members", "audit"])
+    args = parser.parse_args(argv)
+    data_dir = Path(tempfile.mkdtemp(prefix="view-batches-"))
+    # Always a throw-away embedded server: no DATABASE_URL is passed on.
+    settings = Settings.from_env({"TRAINING_DATA_DIR": str(data_dir)})
+    load_before = os.getloadavg()
+    rows = []
+    with database_for(settings) as database:
+        prepare_database(settings, database.admin_url)
+        fill(settings, database, args.members)
+        for view in args.views:
+            for size in (1, BATCH):
+                projection_runner.MAX_BATCH = size
+                started = time.perf_counter()
+                total = rebuild(database, view, lambda done, total: None)
+                seconds = time.perf_counter() - started
+                rows.append((view, size, total, seconds))
+                progress(f"{view}, batches of at most {size}: {total / seconds:,.0f} events/s")
+    load_after = os.getloadavg()
+    print(f"# Read models in batches ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n")
+    command = shlex.join(["scripts/bench/view_batches.py", *(argv or sys.argv[1:])])
+    print(f"Command: `.venv/bin/python {command}`")
+    print(f"Load average before / after: {load_before[0]:.2f} / {load_after[0]:.2f}\n")
+    print("| view | batch at most | events | seconds | events/s |")
+    print("|---|--:|--:|--:|--:|")
+    for view, size, total, seconds in rows:
+        print(f"| {view} | {size} | {total} | {seconds:.1f} | {total / seconds:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
