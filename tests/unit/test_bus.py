@@ -216,3 +216,21 @@ def test_concurrent_commands_on_one_aggregate_all_succeed() -> None:
         thread.join(30)
     assert errors == []
     assert bus.app.repository.get(tenant.tenant_id).version == 1 + 16
+
+
+def test_a_unit_of_work_reads_one_state_an_aggregate_found_missing_stays_missing() -> None:
+    """A handler that checks and then acts must not see an aggregate appear in between: two
+    reads of one key, the second after another command created it, let two members take
+    one external id (found by racing a SCIM PATCH and a registration)."""
+    bus = in_memory_bus()
+    slug = f"t-{uuid.uuid4().hex[:8]}"
+    tenant_id = Tenant.create_id(slug)
+    uow = UnitOfWork(bus.app, operator())
+    with pytest.raises(NotFound):
+        uow.get(Tenant, tenant_id)
+    bus.execute(operator("req-2"), RegisterTenant(slug, "Acme", 5))  # another command, meanwhile
+    with pytest.raises(NotFound):
+        uow.get(Tenant, tenant_id)
+    assert not uow.exists(tenant_id)
+    # A new command sees it.
+    assert UnitOfWork(bus.app, operator("req-3")).get(Tenant, tenant_id).name == "Acme"

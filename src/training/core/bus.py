@@ -59,6 +59,10 @@ class UnitOfWork:
         self.app = app
         self.context = context
         self._touched: dict[UUID, TrainingAggregate] = {}
+        # Aggregates found missing: asked again, they are still missing for this command, so
+        # a handler that checks and then acts reads one state, not two (a registration
+        # committing between two reads of the same key let two members take one external id).
+        self._missing: set[UUID] = set()
         self.personal_data: list[PersonalDataChange] = []
         recorder = app.recorder
         self._stored: PersonalDataReader = (
@@ -72,10 +76,13 @@ class UnitOfWork:
         """
         if aggregate_id in self._touched:
             aggregate = self._touched[aggregate_id]
+        elif aggregate_id in self._missing:
+            raise NotFound(f"{cls.__name__} {aggregate_id} not found")
         else:
             try:
                 aggregate = self.app.repository.get(aggregate_id)
             except AggregateNotFoundError:
+                self._missing.add(aggregate_id)
                 raise NotFound(f"{cls.__name__} {aggregate_id} not found") from None
         if not isinstance(aggregate, cls) or not self._may_see(aggregate):
             raise NotFound(f"{cls.__name__} {aggregate_id} not found")
@@ -93,9 +100,14 @@ class UnitOfWork:
     def exists(self, aggregate_id: UUID) -> bool:
         # One indexed read of the first event: loading (and copying) the whole aggregate just
         # to learn that it exists costs a lot for large ones such as a tenant's seat roster.
-        return aggregate_id in self._touched or bool(
-            self.app.recorder.select_events(aggregate_id, limit=1)
-        )
+        if aggregate_id in self._touched:
+            return True
+        if aggregate_id in self._missing:
+            return False
+        if self.app.recorder.select_events(aggregate_id, limit=1):
+            return True
+        self._missing.add(aggregate_id)
+        return False
 
     def get_or_add(self, cls: type[A], aggregate_id: UUID, create: Callable[[], A]) -> A:
         """The aggregate if it exists, else the one ``create`` makes (saved with the rest)."""
@@ -191,6 +203,7 @@ class UnitOfWork:
         if not self._may_see(aggregate):
             raise NotFound("the aggregate belongs to another tenant")
         self._touched[aggregate.id] = aggregate
+        self._missing.discard(aggregate.id)
 
     def _may_see(self, aggregate: TrainingAggregate) -> bool:
         return self.context.is_platform or aggregate.tenant_id == self.context.tenant_id
