@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import EventSourcedProjection, Projection
-from psycopg import Cursor
+from psycopg import Cursor, Pipeline
 
 from training.core import quarantine
 from training.core.application import TrainingApplication
@@ -50,15 +50,20 @@ class TenantScopedView(PostgresTrackingRecorder):
         self.batches = 0  # committed (the runner's tests count them)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, prologue: Writer | None = None) -> Iterator[None]:
         """The events applied meanwhile write in one transaction, and their last position is
         the one tracking write: the batch commits whole or not at all, so an event is still
-        applied exactly once."""
-        with self.datastore.transaction(commit=True) as cursor, cursor.connection.pipeline():
+        applied exactly once. ``prologue`` writes first, in the same transaction."""
+        with (
+            self.datastore.transaction(commit=True) as cursor,
+            cursor.connection.pipeline() as pipeline,
+        ):
             # Pipelined: the batch's statements go out without waiting for each answer (a
             # statement that fails is reported at the next read or at the end, and the whole
             # batch is then applied again one event at a time, each reporting its own).
-            batch = _Batch(cursor)
+            if prologue is not None:
+                prologue(cursor)
+            batch = _Batch(cursor, pipeline)
             self._batch = batch
             try:
                 yield
@@ -67,6 +72,12 @@ class TenantScopedView(PostgresTrackingRecorder):
             if batch.last is not None:
                 self._insert_tracking(cursor, batch.last)
         self.batches += 1
+
+    def sync_batch(self) -> None:
+        """Waits for the answers to the batch's statements so far (a long batch, such as a
+        rebuild, keeps few of them pending)."""
+        if self._batch is not None:
+            self._batch.pipeline.sync()
 
     def write(self, tracking: Tracking, tenant_id: UUID | None, writer: Writer) -> None:
         if self._batch is not None:
@@ -123,6 +134,7 @@ NO_SCOPE = object()
 @dataclass
 class _Batch:
     cursor: Cursor[Any]
+    pipeline: Pipeline
     last: Tracking | None = None
     # The tenant the transaction is scoped to (NO_SCOPE: none yet); consecutive events of
     # one tenant need no new scope.

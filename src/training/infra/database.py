@@ -52,9 +52,12 @@ class Database:
     def app_params(self) -> dict[str, Any]:
         return conninfo_to_dict(self.app_url)
 
-    def eventsourcing_env(self, *, pool_size: int, max_overflow: int) -> dict[str, str]:
-        """Settings for eventsourcing's Postgres recorders, connecting as the app role."""
-        params = self.app_params()
+    def eventsourcing_env(
+        self, *, pool_size: int, max_overflow: int, as_admin: bool = False
+    ) -> dict[str, str]:
+        """Settings for eventsourcing's Postgres recorders, connecting as the app role (or, for
+        a rebuild that empties a view in its own transaction, as the admin)."""
+        params = conninfo_to_dict(self.admin_url) if as_admin else self.app_params()
         return {
             "PERSISTENCE_MODULE": "training.infra.postgres:Factory",
             "POSTGRES_DBNAME": str(params.get("dbname", "")),

@@ -1,7 +1,16 @@
-"""Rebuilds a read model from the events: empty its tables, replay, report progress.
+"""Rebuilds a read model from the events, reporting progress.
 
-An event the replay cannot apply is quarantined, as the runner would (ADR 0026): the rebuild
-finishes, and ``projections retry`` applies what it set aside once the cause is fixed.
+The rebuild replays every event the view follows into the view's own tables in one
+transaction that first empties them: until it commits, every reader sees the view as it was,
+never an empty or half-built one; when it commits, the rebuilt view replaces it at once.
+The transaction logs in as the admin only to empty the tables (the service's role may not
+delete from an append-only view such as the audit log) and then becomes the service's role,
+so every row written is checked by row-level security as the runner's are.
+
+An event the replay cannot apply rolls that transaction back, leaving the view as it was; the
+rebuild then replays the way the runner does, batch by batch after emptying the tables, and
+quarantines what it cannot apply (ADR 0026): it finishes, and ``projections retry`` applies
+what it set aside once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -10,7 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg import sql
+import structlog
+from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.utils import Environment
+from psycopg import Cursor, sql
 
 from training.core import held_events
 from training.core.projection_runner import (
@@ -20,13 +32,17 @@ from training.core.projection_runner import (
     maintenance_lock_key,
     take_lock,
 )
+from training.core.quarantine import is_transient
 from training.core.views import ProjectionSpec
-from training.infra.database import Database
+from training.infra.database import APP_ROLE, Database
 from training.registry import by_name
 
 __all__ = ["Progress", "ProjectionBusy", "rebuild", "rebuild_spec"]
 
 Progress = Callable[[int, int], None]
+# Events read per query; the pipeline is synced after each page.
+PAGE = 500
+log = structlog.get_logger(__name__)
 
 
 def _count(
@@ -71,6 +87,14 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
         # view that still holds their tenants' older rows, which a second rebuild sorts out.
         with psycopg.connect(database.worker_url) as worker:
             held_events.resolve_for_rebuild(lock, worker, name)
+        total = _count(lock, spec.info.events_table, topics)
+        progress(0, total)
+        try:
+            return _replace_in_one_transaction(database, spec, tracking, total, progress)
+        except Exception as error:  # an event it cannot apply: the view is as it was
+            if is_transient(error):
+                raise
+            log.warning("projection.rebuild_quarantining", projection=name, error=type(error))
         with psycopg.connect(database.admin_url) as admin, admin.transaction():
             for table in view_class.tables:
                 schema, _, bare = table.partition(".")
@@ -78,8 +102,6 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
                     sql.SQL("TRUNCATE {}.{}").format(sql.Identifier(schema), sql.Identifier(bare))
                 )
             admin.execute(sql.SQL("DELETE FROM {}").format(tracking))
-        total = _count(lock, spec.info.events_table, topics)
-        progress(0, total)
         runner = BatchingProjectionRunner(
             application_class=spec.upstream,
             projection_class=projection_class,
@@ -100,3 +122,53 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
                 if done >= total:
                     return total
                 runner.run_forever(timeout=0.2)
+
+
+def _replace_in_one_transaction(
+    database: Database,
+    spec: ProjectionSpec,
+    tracking: sql.Composed,
+    total: int,
+    progress: Progress,
+) -> int:
+    """Empties the view and replays every event it follows, in one transaction."""
+    view_class = spec.view_class
+    assert view_class is not None
+    env = database.eventsourcing_env(pool_size=1, max_overflow=0, as_admin=True)
+    factory = InfrastructureFactory[Any].construct(env=Environment(spec.name, env))
+    view = factory.tracking_recorder(view_class)
+    projection_class: Any = spec.projection_class  # a read model's (rebuild_spec refuses policies)
+    projection = projection_class(view=view)
+    upstream = spec.upstream(env=database.eventsourcing_env(pool_size=1, max_overflow=0))
+
+    def empty_then_become_the_service(cursor: Cursor[Any]) -> None:
+        for table in view_class.tables:
+            schema, _, bare = table.partition(".")
+            cursor.execute(
+                sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(bare))
+            )
+        cursor.execute(sql.SQL("DELETE FROM {}").format(tracking))
+        cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(APP_ROLE)))
+
+    done = 0
+    try:
+        with view.batch(prologue=empty_then_become_the_service):
+            start = 0
+            while True:
+                page = upstream.recorder.select_notifications(
+                    start, PAGE, topics=list(spec.info.topics), inclusive_of_start=False
+                )
+                if not page:
+                    break
+                for notification in page:
+                    event = upstream.mapper.to_domain_event(notification)
+                    projection.process_event(event, Tracking(upstream.name, notification.id))
+                view.sync_batch()
+                done += len(page)
+                start = page[-1].id
+                progress(min(done, total), total)
+    finally:
+        upstream.close()
+        view.datastore.close()
+    progress(total, total)
+    return done
