@@ -125,7 +125,6 @@ def review_content() -> ReviewContent:
     return ReviewContent(
         ratings=(SkillRating("python", 2), SkillRating("sql", 2)),
         overall_rating=3,
-        strengths=("careful",),
         goals=(Goal("G1", "kubernetes", 3, dt.date.today() + dt.timedelta(days=300)),),
         target_role_profile="backend-l3",
     )
@@ -422,7 +421,7 @@ class WorkerRun:
 
 
 def measure_worker(database: Database, bus: CommandBus, seconds: float) -> WorkerRun:
-    worker = report_worker(bus, database.app_url)
+    worker = report_worker(bus, database.app_url, database.worker_url)
     backlog = scalar(database, "SELECT count(*) FROM training.reports WHERE status = 'queued'")
     progress(f"the report worker runs {seconds:.0f} s on a backlog of {backlog:,}")
     started = time.perf_counter()
