@@ -204,3 +204,41 @@ def test_the_profile_as_of_a_date_ignores_later_sources() -> None:
 def test_level_midpoints_sit_inside_their_bands() -> None:
     for level in range(1, 8):
         assert DEFAULT_CUT_SCORES.level_for(theta_for_level(level, DEFAULT_CUT_SCORES)) == level
+
+
+def test_an_estimate_carried_from_the_answer_chooses_and_scores_as_one_computed() -> None:
+    items = bank()
+    parameters = {k: p for k, (_, p) in items.items()}
+    rule = StopRule(0.45, 8, 25)
+    carried, computed = attempt(seed=9), attempt(seed=9)
+    for run in (carried, computed):
+        run.administer_next(items, NOW)
+    while carried.status is AttemptStatus.IN_PROGRESS:
+        current = carried.current_item
+        assert current is not None
+        assert current == computed.current_item
+        for run in (carried, computed):
+            run.answer(current, current < "py-015", NOW)
+        estimate = carried.estimate_with(parameters)
+        if rule.should_stop(estimate):
+            assert computed.should_stop(parameters, rule)
+            assert carried.complete(parameters, rule, DEFAULT_CUT_SCORES, None, estimate) == (
+                computed.complete(parameters, rule, DEFAULT_CUT_SCORES)
+            )
+        else:
+            carried.administer_next(items, NOW, estimate)
+            computed.administer_next(items, NOW)
+    assert carried.administered == computed.administered
+    assert computed.status is AttemptStatus.COMPLETED
+
+
+def test_an_estimate_that_misses_a_response_is_refused() -> None:
+    items = bank()
+    parameters = {k: p for k, (_, p) in items.items()}
+    run = attempt()
+    first = run.administer_next(items, NOW)
+    assert first is not None
+    before = run.estimate_with(parameters)
+    run.answer(first, True, NOW)
+    with pytest.raises(ValueError, match="every response"):
+        run.administer_next(items, NOW, before)

@@ -3,10 +3,12 @@ of work."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -19,7 +21,8 @@ from training.core.loading import load_many
 from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
-from training.tenancy.queries import tenant_is_active
+from training.people.standing import VersionedCache, latest_versions
+from training.tenancy.domain import Tenant
 
 A = TypeVar("A", bound=TrainingAggregate)
 
@@ -70,18 +73,67 @@ def member_with_external_id(
 
 
 def member_in_force(app: TrainingApplication, tenant_id: UUID, member_id: UUID) -> MemberStanding:
-    """Whether a person may act now, and with which roles (read from the event store)."""
+    """Whether a person may act now, and with which roles (read from the event store).
+
+    Asked on every request a member makes. The answer is kept per application under the
+    versions of the member and the tenant it was read at, and each request reads only their
+    current versions (one query): a deactivation, an erasure, a change of roles or the
+    tenant's suspension is an event, so the very next request, in any process, reads the
+    member again."""
+    versions = latest_versions(app, (member_id, tenant_id))
+    member_version, tenant_version = versions.get(member_id, 0), versions.get(tenant_id, 0)
+    cache = _standings(app)
+    found = cache.get((tenant_id, member_id), (member_version, tenant_version))
+    if found is not None:
+        return found
+    standing, read_at = _read_standing(app, tenant_id, member_id, tenant_version)
+    cache.put((tenant_id, member_id), read_at, standing)
+    return standing
+
+
+def _read_standing(
+    app: TrainingApplication, tenant_id: UUID, member_id: UUID, tenant_version: int
+) -> tuple[MemberStanding, tuple[int, int]]:
+    """The standing and the versions of the member and the tenant it rests on (the tenant's
+    as given when the answer does not depend on it)."""
     try:
         member: object = app.repository.get(member_id)
     except AggregateNotFoundError:
-        return MemberStanding("the member is unknown")
+        return MemberStanding("the member is unknown"), (0, tenant_version)
     if not isinstance(member, Member) or member.tenant_id != tenant_id:
-        return MemberStanding("the member is unknown")
+        return MemberStanding("the member is unknown"), (_version_of(member), tenant_version)
     if not member.is_active or member.erased:
-        return MemberStanding("the member is deactivated")
-    if not tenant_is_active(app, tenant_id):
-        return MemberStanding("the tenant is suspended")
-    return MemberStanding(None, member.roles)
+        return MemberStanding("the member is deactivated"), (member.version, tenant_version)
+    try:
+        tenant: object = app.repository.get(tenant_id)
+    except AggregateNotFoundError:
+        return MemberStanding("the tenant is suspended"), (member.version, 0)
+    if not isinstance(tenant, Tenant) or not tenant.is_active:
+        return MemberStanding("the tenant is suspended"), (member.version, _version_of(tenant))
+    return MemberStanding(None, member.roles), (member.version, tenant.version)
+
+
+def _version_of(aggregate: object) -> int:
+    return aggregate.version if isinstance(aggregate, TrainingAggregate) else -1
+
+
+# A standing is a few dozen bytes (a refusal or a handful of roles): 20,000 members' take
+# about 10 MB.
+MAX_STANDINGS = 20_000
+_STANDINGS: WeakKeyDictionary[
+    TrainingApplication, VersionedCache[tuple[UUID, UUID], MemberStanding]
+] = WeakKeyDictionary()
+_STANDINGS_LOCK = threading.Lock()
+
+
+def _standings(app: TrainingApplication) -> VersionedCache[tuple[UUID, UUID], MemberStanding]:
+    """The application's standings (one cache per application: tests run several, each on
+    a database of its own)."""
+    with _STANDINGS_LOCK:
+        cache = _STANDINGS.get(app)
+        if cache is None:
+            cache = _STANDINGS[app] = VersionedCache(MAX_STANDINGS)
+        return cache
 
 
 def tenant_wide(uow: UnitOfWork, cls: type[A], aggregate_id: UUID, open_: Callable[[], A]) -> A:

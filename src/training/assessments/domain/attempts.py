@@ -14,6 +14,7 @@ whether it was right.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -178,9 +179,20 @@ class AssessmentAttempt(TrainingAggregate):
         deadline = self.current_deadline
         return deadline is not None and now > deadline + ABANDON_GRACE
 
-    def estimate_with(self, parameters: dict[str, ItemParameters]) -> Estimate:
+    def estimate_with(self, parameters: Mapping[str, ItemParameters]) -> Estimate:
         answers = [Response(parameters[item], correct) for item, correct in self.responses]
         return estimate(answers, self.prior_mean, self.prior_sd)
+
+    def _current(
+        self, parameters: Mapping[str, ItemParameters], known: Estimate | None
+    ) -> Estimate:
+        """The estimate after every response so far: ``known`` when the caller has it (the
+        EAP sum is the costliest step of an answer), else computed here."""
+        if known is None:
+            return self.estimate_with(parameters)
+        if known.items != len(self.responses):
+            raise ValueError("the estimate given does not rest on every response so far")
+        return known
 
     # -- commands -------------------------------------------------------------------------
 
@@ -189,9 +201,13 @@ class AssessmentAttempt(TrainingAggregate):
             raise InvalidTransition(f"the attempt is {self.status}")
 
     def administer_next(
-        self, bank: dict[str, tuple[Item, ItemParameters]], now: datetime
+        self,
+        bank: Mapping[str, tuple[Item, ItemParameters]],
+        now: datetime,
+        current: Estimate | None = None,
     ) -> str | None:
-        """Chooses and administers the next item; None when the bank has no item left."""
+        """Chooses and administers the next item; None when the bank has no item left.
+        ``current``, if given, is the estimate after every response so far."""
         self._require_in_progress()
         if self.current_item is not None:
             raise InvalidTransition("the current item is not answered yet")
@@ -200,7 +216,7 @@ class AssessmentAttempt(TrainingAggregate):
         # One generator per position, seeded from the attempt: a replay picks the same items.
         rng = random.Random(self.seed * 1_000 + position)
         chosen = select_item(
-            self.estimate_with(parameters),
+            self._current(parameters, current),
             sorted(parameters.values(), key=lambda p: p.item_id),
             {item for item, _, _ in self.administered},
             rng,
@@ -246,32 +262,42 @@ class AssessmentAttempt(TrainingAggregate):
     def _response_recorded(self, item_id: str, position: int, correct: bool, late: bool) -> None:
         self.responses.append((item_id, correct))
 
-    def should_stop(self, parameters: dict[str, ItemParameters], rule: StopRule) -> bool:
-        return rule.should_stop(self.estimate_with(parameters))
+    def should_stop(
+        self,
+        parameters: Mapping[str, ItemParameters],
+        rule: StopRule,
+        current: Estimate | None = None,
+    ) -> bool:
+        return rule.should_stop(self._current(parameters, current))
 
     def complete(
         self,
-        parameters: dict[str, ItemParameters],
+        parameters: Mapping[str, ItemParameters],
         rule: StopRule,
         cut_scores: CutScores,
         reason: str | None = None,
+        current: Estimate | None = None,
     ) -> Result:
         self._require_in_progress()
         if not self.responses:
             raise InvalidTransition("an attempt with no answer cannot be scored")
-        result = self._score(parameters, cut_scores, self.parameter_version)
+        found = self._current(parameters, current)
+        result = self._result(found, cut_scores, self.parameter_version)
         self._completed(
             member_id=self.member_id,
             skill=self.skill,
             result=result,
-            stop_reason=reason or rule.reason(self.estimate_with(parameters)),
+            stop_reason=reason or rule.reason(found),
         )
         return result
 
     def _score(
-        self, parameters: dict[str, ItemParameters], cut_scores: CutScores, version: int
+        self, parameters: Mapping[str, ItemParameters], cut_scores: CutScores, version: int
     ) -> Result:
-        found = self.estimate_with(parameters)
+        return self._result(self.estimate_with(parameters), cut_scores, version)
+
+    @staticmethod
+    def _result(found: Estimate, cut_scores: CutScores, version: int) -> Result:
         level = check_level(cut_scores.level_for(found.theta))
         return Result(round(found.theta, 4), round(found.se, 4), level, found.items, version)
 
@@ -297,7 +323,7 @@ class AssessmentAttempt(TrainingAggregate):
         self.status = AttemptStatus.TIMED_OUT
 
     def rescore(
-        self, parameters: dict[str, ItemParameters], cut_scores: CutScores, version: int
+        self, parameters: Mapping[str, ItemParameters], cut_scores: CutScores, version: int
     ) -> Result:
         if self.status is not AttemptStatus.COMPLETED:
             raise InvalidTransition("only a completed attempt is scored again")

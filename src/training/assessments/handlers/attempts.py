@@ -15,11 +15,11 @@ from training.assessments.domain.slots import AssessmentSlot
 from training.assessments.handlers.bank import (
     bank_for,
     calibration,
-    parameters_of,
     query_unit_of_work,
     tenant_bank,
 )
-from training.assessments.queries import Bank, starter_bank
+from training.assessments.handlers.bank_cache import SkillBank
+from training.assessments.queries import starter_bank
 from training.cohorts.queries import training_policy
 from training.core.application import TrainingApplication
 from training.core.bus import Handler, UnitOfWork
@@ -96,7 +96,7 @@ class AttemptState:
     version: int
 
 
-def state_of(attempt: AssessmentAttempt, bank: Bank | None) -> AttemptState:
+def state_of(attempt: AssessmentAttempt, bank: SkillBank | None) -> AttemptState:
     view = None
     current = attempt.current_item
     deadline = attempt.current_deadline
@@ -147,7 +147,7 @@ def _start_attempt(
     )
     slot.begin(attempt.id, now, training_policy(uow, tenant_id).retake_cooldown_days)
     bank = bank_for(uow, tenant_id, skill, version)
-    attempt.administer_next(bank, now)
+    attempt.administer_next(bank.items, now)
     uow.add(attempt)
     return state_of(attempt, bank)
 
@@ -220,12 +220,17 @@ def answer_item(command: AnswerItem, uow: UnitOfWork) -> AttemptState:
     if unknown:
         raise RuleViolated(f"unknown options: {', '.join(unknown)}", field="answer")
     attempt.answer(command.item_id, item.is_correct(command.answer), now)
-    parameters = parameters_of(bank)
-    cut_scores = starter_bank().cut_scores
-    if attempt.should_stop(parameters, STOP_RULE) or attempt.administer_next(bank, now) is None:
-        reason = None if attempt.should_stop(parameters, STOP_RULE) else "the item bank is used up"
-        attempt.complete(parameters, STOP_RULE, cut_scores, reason)
-        _close_slot(uow, attempt, now, completed=True)
+    # The EAP estimate after this answer, computed once: it decides whether to stop, chooses
+    # the next item and, at the end, is the result.
+    current = attempt.estimate_with(bank.parameters)
+    if STOP_RULE.should_stop(current):
+        reason = None
+    elif attempt.administer_next(bank.items, now, current) is None:
+        reason = "the item bank is used up"
+    else:
+        return state_of(attempt, bank)
+    attempt.complete(bank.parameters, STOP_RULE, starter_bank().cut_scores, reason, current)
+    _close_slot(uow, attempt, now, completed=True)
     return state_of(attempt, bank)
 
 
@@ -241,9 +246,7 @@ def rescore_attempt(command: RescoreAttempt, uow: UnitOfWork) -> Result:
     tenant_id = uow.require_tenant()
     attempt = uow.get(AssessmentAttempt, command.attempt_id)
     bank = bank_for(uow, tenant_id, attempt.skill, command.parameter_version)
-    return attempt.rescore(
-        parameters_of(bank), starter_bank().cut_scores, command.parameter_version
-    )
+    return attempt.rescore(bank.parameters, starter_bank().cut_scores, command.parameter_version)
 
 
 def read_attempt(

@@ -11,7 +11,6 @@ from training.assessments.domain.scoring import ItemParameters, calibrate_diffic
 from training.assessments.handlers.bank import (
     bank_for,
     calibration,
-    parameters_of,
     query_unit_of_work,
     tenant_bank,
 )
@@ -44,7 +43,7 @@ def current_parameters(app: TrainingApplication, tenant_id: UUID) -> dict[str, I
     version = calibration(uow, tenant_id).current_version
     found: dict[str, ItemParameters] = {}
     for skill in sorted(skills):
-        found.update(parameters_of(bank_for(uow, tenant_id, skill, version)))
+        found.update(bank_for(uow, tenant_id, skill, version).parameters)
     return found
 
 
