@@ -9,7 +9,9 @@ A. **Other tenants' history.** The store is filled step by step to ``--other-eve
    and are the members changed below), then the bench measures ``--samples`` of each of:
    registering one member (``POST /v1/members``), changing one (``PATCH /v1/members/{id}``,
    its job title, round robin over the small members) and listing the tenant's first page
-   (``GET /v1/members?limit=50``, without ``Training-Position``: the read alone). A new small
+   (``GET /v1/members?limit=50``, without ``Training-Position``: the read alone), and, for
+   reference, ``GET /healthz`` (no authentication, no database: on a shared machine its
+   latency shows what the other load does, which the store's size cannot). A new small
    tenant per step keeps the measured tenant the same at every step: only the rest of the
    store grows.
 B. **The tenant's own size.** One tenant grows to each of ``--own-members`` members (default
@@ -701,7 +703,20 @@ def lists() -> Iterator[Request]:
         yield ("GET", f"/v1/members?limit={LIST_LIMIT}", None, 200)
 
 
-OPERATIONS = ("POST /v1/members", "PATCH /v1/members/{id}", f"GET /v1/members?limit={LIST_LIMIT}")
+def health() -> Iterator[Request]:
+    while True:
+        yield ("GET", "/healthz", None, 200)
+
+
+REFERENCE = "GET /healthz (reference)"
+OPERATIONS = (
+    "POST /v1/members",
+    "PATCH /v1/members/{id}",
+    f"GET /v1/members?limit={LIST_LIMIT}",
+    # No authentication and no database: what the machine's other load does to a request
+    # that the store's size cannot change. On a shared machine it tells noise from growth.
+    REFERENCE,
+)
 
 
 def measure_step(
@@ -720,7 +735,7 @@ def measure_step(
             raise RuntimeError(f"registering the step's members failed: {errors.summary()}")
         member_ids = [str(answer.json()["member_id"]) for answer in answers]
         fill.tenant_members += len(member_ids)  # the tenant's size as the measuring begins
-        streams = (registrations(f"P{tag}-"), updates(member_ids), lists())
+        streams = (registrations(f"P{tag}-"), updates(member_ids), lists(), health())
         for operation, stream in zip(OPERATIONS, streams, strict=True):
             send_all(http, stream, args.warmup)
             progress(f"{fill.part} {fill.step}: {args.samples} x {operation}")
@@ -1045,7 +1060,8 @@ def ratios(part: str, results: Sequence[Measured], target: str) -> list[str]:
         p50_first, p50_last = first.percentile(0.5), last.percentile(0.5)
         lines.append(
             f"- {part}, {operation}: rate({last.step}) / rate({first.step}) = "
-            f"{last.rate:.0f} / {first.rate:.0f} = **{ratio:.2f}**{target}; "
+            f"{last.rate:.0f} / {first.rate:.0f} = **{ratio:.2f}**"
+            f"{'' if operation == REFERENCE else target}; "
             f"p50 {fmt(p50_first)} -> {fmt(p50_last)} ms"
         )
     return lines
