@@ -11,6 +11,9 @@ One run, on a fresh embedded PostgreSQL behind ``training serve --no-demo``:
    responsive;
 5. then how long the cohorts read model takes to show all 10,000 enrolments.
 
+A failed enrolment request stops the run (its enrolments would be missing from the count); a
+failed ``/healthz`` probe is counted by status (or exception class) in the table.
+
 It prints a Markdown table on stdout (progress goes to stderr). A measurement, not a test.
 Usage::
 
@@ -37,6 +40,7 @@ from typing import Any
 import httpx
 from harness import (
     HTTP_TIMEOUT,
+    Errors,
     Server,
     Stopwatch,
     Window,
@@ -78,6 +82,7 @@ class Run:
     window: Window
     request_ms: list[float]
     health_ms: list[float]
+    health_errors: Errors
     catch_up_seconds: float
 
     @property
@@ -175,26 +180,36 @@ def schedule_cohorts(hr: Client, curriculum: tuple[str, int], count: int, seats:
     return cohorts
 
 
-async def probe_health(base_url: str, stop: asyncio.Event, samples: list[float]) -> None:
+async def probe_health(
+    base_url: str, stop: asyncio.Event, samples: list[float], errors: Errors
+) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
         while not stop.is_set():
             started = time.perf_counter()
-            response = await client.get("/healthz")
-            if response.status_code == 200:
-                samples.append((time.perf_counter() - started) * 1000)
+            try:
+                response = await client.get("/healthz")
+            except httpx.HTTPError as error:
+                errors.add(error)
+            else:
+                if response.status_code == 200:
+                    samples.append((time.perf_counter() - started) * 1000)
+                else:
+                    errors.add(response.status_code)
             await asyncio.sleep(PROBE_SECONDS)
 
 
 async def enrol_all(
     server: Server, hr: Client, cohorts: list[str], batches: list[list[str]]
-) -> tuple[Window, list[float], list[float], int, int]:
+) -> tuple[Window, list[float], list[float], Errors, int, int]:
     health: list[float] = []
+    health_errors = Errors()
     latencies: list[float] = []
     enrolled = waitlisted = 0
     stop = asyncio.Event()
-    probe = asyncio.create_task(probe_health(server.base_url, stop, health))
+    probe = asyncio.create_task(probe_health(server.base_url, stop, health, health_errors))
     await asyncio.sleep(0.2)  # the probe's connection is open before the window starts
     health.clear()  # only probes answered during the window count
+    health_errors.counts.clear()
     headers = {"Authorization": f"Bearer {hr.token}"}
     watch = Stopwatch(server.meter)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
@@ -216,7 +231,7 @@ async def enrol_all(
     window = watch.stop()
     stop.set()
     await probe
-    return window, latencies, health, enrolled, waitlisted
+    return window, latencies, health, health_errors, enrolled, waitlisted
 
 
 def wait_for_read_model(hr: Client, cohorts: list[str], expected: int) -> float:
@@ -253,6 +268,7 @@ def table(run: Run) -> list[str]:
         f"| /healthz during the run: p50 / p99 / max, ms (n={len(run.health_ms)}) "
         f"| {fmt(percentile(run.health_ms, 0.5))} / {fmt(percentile(run.health_ms, 0.99))} / "
         f"{fmt(max(run.health_ms) if run.health_ms else None)} |",
+        f"| /healthz probes that failed | {run.health_errors.summary()} |",
         f"| CPU % bench / serve / pg (100 % = one core) | {cpu} |",
         f"| read model shows all enrolments, s after the last response | "
         f"{run.catch_up_seconds:.2f} |",
@@ -282,14 +298,14 @@ def run(members: int, batch: int, workdir: Path) -> str:
         cohorts = schedule_cohorts(hr, curriculum, count, batch)
         batches = [member_ids[i : i + batch] for i in range(0, members, batch)]
         progress(f"enrolling {members:,} engineers into {count} cohorts")
-        window, latencies, health, enrolled, waitlisted = asyncio.run(
+        window, latencies, health, health_errors, enrolled, waitlisted = asyncio.run(
             enrol_all(server, hr, cohorts, batches)
         )
         catch_up = wait_for_read_model(hr, cohorts, enrolled)
         with database_for(Settings.from_env(dict(server.env))) as database:
             postgres = postgres_facts(database.admin_url)
         hr.http.close()
-    result = Run(count, enrolled, waitlisted, window, latencies, health, catch_up)
+    result = Run(count, enrolled, waitlisted, window, latencies, health, health_errors, catch_up)
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     lines = [
         f"Bulk enrolment benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",

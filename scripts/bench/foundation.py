@@ -36,6 +36,7 @@ import psycopg
 from harness import (
     HTTP_TIMEOUT,
     CpuMeter,
+    Errors,
     Server,
     Stopwatch,
     Window,
@@ -80,7 +81,7 @@ class Result:
     count: int
     window: Window
     latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
+    errors: Errors = field(default_factory=Errors)
     warmup_ok: int = 0  # successful operations before the window: they wrote events too
     store_events: int | None = None  # events in the store when the window opened
 
@@ -103,11 +104,18 @@ class Result:
 @dataclass
 class Batch:
     """The outcome of a batch of POSTs; ``position`` is the highest Training-Position seen,
-    the notification id of the newest event, so roughly the size of the event store."""
+    the notification id of the newest event, so roughly the size of the event store.
+    ``failures`` keeps the first few failures in full, for the log."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    errors: Errors = field(default_factory=Errors)
     failures: list[str] = field(default_factory=list)
     position: int = 0
+
+    def fail(self, failure: int | BaseException, detail: str) -> None:
+        self.errors.add(failure)
+        if len(self.failures) < 10:
+            self.failures.append(detail)
 
 
 async def post_tenants(clients: Sequence[httpx.AsyncClient], slugs: Sequence[str]) -> Batch:
@@ -122,11 +130,12 @@ async def post_tenants(clients: Sequence[httpx.AsyncClient], slugs: Sequence[str
             try:
                 response = await client.post("/v1/tenants", json=body)
             except httpx.HTTPError as error:
-                batch.failures.append(f"{slug}: {type(error).__name__}: {error}")
+                batch.fail(error, f"{slug}: {type(error).__name__}: {error}")
                 continue
             batch.latencies_ms.append((time.perf_counter() - started) * 1000)
             if response.status_code != 201:
-                batch.failures.append(f"{slug}: HTTP {response.status_code} {response.text[:300]}")
+                detail = f"{slug}: HTTP {response.status_code} {response.text[:300]}"
+                batch.fail(response.status_code, detail)
                 continue
             position = response.headers.get("Training-Position", "")
             if position.isdigit():
@@ -158,23 +167,25 @@ async def http_level(
         # window holds steady-state requests only.
         warmup_slugs = [f"{prefix}w{i}" for i in range(max(warmup, concurrency))]
         warmed = await post_tenants(clients, warmup_slugs)
-        if len(warmed.failures) == len(warmup_slugs):
+        if warmed.errors.total == len(warmup_slugs):
             # Timing a service that rejects every command would report its error path.
             msg = f"every warm-up command failed, e.g. {warmed.failures[0]}"
             raise RuntimeError(msg)
         watch = Stopwatch(server.meter)
         measured = await post_tenants(clients, [f"{prefix}m{i}" for i in range(requests)])
         window = watch.stop()
-    for failure in measured.failures[:10]:
+    for failure in measured.failures:
         progress(f"failed: {failure}")
+    if warmed.errors:
+        progress(f"warm-up failures: {warmed.errors.summary()}")
     return Result(
         label="HTTP POST /v1/tenants",
         clients=concurrency,
-        count=requests - len(measured.failures),
+        count=requests - measured.errors.total,
         window=window,
         latencies_ms=measured.latencies_ms,
-        errors=len(measured.failures),
-        warmup_ok=len(warmup_slugs) - len(warmed.failures),
+        errors=measured.errors,
+        warmup_ok=len(warmup_slugs) - warmed.errors.total,
         store_events=warmed.position,
     )
 
@@ -191,8 +202,9 @@ def measure_http(
         prefix = f"b{run_id}-{index}-"  # slugs stay unique when a level is repeated
         result = asyncio.run(http_level(server, token, clients, requests, args.warmup, prefix))
         progress(
-            f"  {result.rate:.0f} commands/s, p50 {format_ms(result.percentile(0.5))} ms, "
-            f"p99 {format_ms(result.percentile(0.99))} ms, {result.errors} errors"
+            f"  {result.errors.or_rate(f'{result.rate:.0f} commands/s')}, "
+            f"p50 {format_ms(result.percentile(0.5))} ms, "
+            f"p99 {format_ms(result.percentile(0.99))} ms, errors: {result.errors.summary()}"
         )
         results.append(result)
     return results
@@ -293,10 +305,11 @@ def table(results: Sequence[Result]) -> list[str]:
     for result in results:
         cpu = " / ".join(f"{share * 100:.0f}" for share in result.window.cpu)
         store = "-" if result.store_events is None else str(result.store_events)
+        rate = result.errors.or_rate(f"{result.rate:.0f}")
         lines.append(
-            f"| {result.label} | {result.clients} | {store} | {result.count} | {result.rate:.0f} "
+            f"| {result.label} | {result.clients} | {store} | {result.count} | {rate} "
             f"| {format_ms(result.percentile(0.5))} | {format_ms(result.percentile(0.99))} "
-            f"| {result.errors} | {cpu} |"
+            f"| {result.errors.summary()} | {cpu} |"
         )
     return lines
 
@@ -311,6 +324,17 @@ def report(
 ) -> str:
     lowest = min(http, key=lambda result: result.clients)  # the first such level: a small store
     ratio = lowest.rate / raw.rate if raw.rate else 0.0
+    if lowest.errors:
+        ratio_line = (
+            f"HTTP commands/s at {lowest.clients} client(s) / raw inserts/s: not computed, "
+            f"the level had errors ({lowest.errors.summary()})"
+        )
+    else:
+        ratio_line = (
+            f"HTTP commands/s at {lowest.clients} client(s) / raw inserts/s = "
+            f"{lowest.rate:.0f} / {raw.rate:.0f} = {ratio:.3f}"
+        )
+    failed = [result for result in http if result.errors]
     lines = [
         f"command: {command}",
         f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
@@ -323,10 +347,14 @@ def report(
         "CPU %: share of one core used during the measured window by the bench process "
         "(load generator; for the rebuild, the projection runner), training serve, PostgreSQL "
         f"(all backends); {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)} %.",
-        f"HTTP commands/s at {lowest.clients} client(s) / raw inserts/s = "
-        f"{lowest.rate:.0f} / {raw.rate:.0f} = {ratio:.3f}",
+        ratio_line,
         events,
     ]
+    if failed:
+        lines.append(
+            f"ERRORS: {len(failed)} of {len(http)} HTTP levels had failed requests; their rate "
+            "column shows the failures instead of a rate."
+        )
     return "\n".join(lines)
 
 

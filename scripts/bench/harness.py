@@ -1,8 +1,13 @@
-"""What the benchmarks share: the service under test, CPU accounting and machine facts.
+"""What the benchmarks share: the service under test, CPU accounting, errors, machine facts.
 
 A benchmark starts ``training serve`` on a throw-away embedded PostgreSQL, talks to it over
 HTTP on loopback and reports, for each measured window, how much CPU the load generator, the
 service and PostgreSQL used, because on two cores they compete for the same CPUs.
+
+Serve runs with its rate limits lifted (``BENCH_LIMITS``): a benchmark measures the service,
+not the throttle, unless it sets a limit itself through ``running_server(env=...)``. Failed
+requests are counted with ``Errors`` (by status, or by exception class for transport
+errors), and a measurement with failures says so instead of reporting a rate.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import IO
@@ -29,6 +35,15 @@ SERVER_START_TIMEOUT = 120.0
 SERVER_STOP_TIMEOUT = 60.0
 HTTP_TIMEOUT = 60.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The service's three rate limits (TRAINING_RATE_LIMIT* in training.infra.settings), set far
+# above what any benchmark sends: its defaults (1,200 requests a minute per client) refused
+# most of a load generator's requests with 429.
+UNTHROTTLED = "1000000/60"
+BENCH_LIMITS: dict[str, str] = {
+    "TRAINING_RATE_LIMIT": UNTHROTTLED,
+    "TRAINING_RATE_LIMIT_ANONYMOUS": UNTHROTTLED,
+    "TRAINING_RATE_LIMIT_TOKEN": UNTHROTTLED,
+}
 
 
 def progress(message: str) -> None:
@@ -109,6 +124,45 @@ class Stopwatch:
         return Window(seconds, (bench, serve, postgres))
 
 
+# --- errors ---------------------------------------------------------------------------------------
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+@dataclass
+class Errors:
+    """Failed requests by HTTP status (``"429"``) or, for a request that got no answer, by
+    exception class (``"ReadTimeout"``). Which statuses are failures is the caller's call."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, failure: int | BaseException, count: int = 1) -> None:
+        key = str(failure) if isinstance(failure, int) else type(failure).__name__
+        self.counts[key] += count
+
+    def extend(self, other: Errors) -> None:
+        self.counts.update(other.counts)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def summary(self) -> str:
+        """Each status or exception class times its count (``429`` 3552 times reads
+        ``429\N{MULTIPLICATION SIGN}3552``), most frequent first; ``0`` when nothing failed."""
+        if not self.counts:
+            return "0"
+        return ", ".join(f"{key}{TIMES}{count}" for key, count in self.counts.most_common())
+
+    def or_rate(self, rate: str) -> str:
+        """``rate`` when nothing failed, else the failures: a rate over a window in which
+        requests failed would read as the service's when it is partly the error path's."""
+        return rate if not self else f"errors: {self.summary()}"
+
+
 # --- the service under test -----------------------------------------------------------------------
 
 
@@ -161,26 +215,37 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, stdout: IO[bytes], stderr: IO[bytes], *, worker: bool = False
+    data_dir: Path,
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+    *,
+    worker: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """``training serve`` on the embedded database; with ``worker``, serve runs the API only
-    and a ``training worker`` process runs the projections and the reports."""
+    and a ``training worker`` process runs the projections and the reports.
+
+    Serve's environment is this process's, then ``BENCH_LIMITS`` (so a limit exported in the
+    shell does not throttle a benchmark by accident), then ``env``: a benchmark that means to
+    meet a limit sets it there."""
     port = free_port()
-    env = {
+    serve_env = {
         **os.environ,
+        **BENCH_LIMITS,
+        **(env or {}),
         "TRAINING_DATA_DIR": str(data_dir),
         "TRAINING_HOST": "127.0.0.1",
         "TRAINING_PORT": str(port),
         "TRAINING_LOG_LEVEL": "warning",
     }
-    env.pop("DATABASE_URL", None)  # always the embedded server in the throw-away data dir
+    serve_env.pop("DATABASE_URL", None)  # always the embedded server in the throw-away data dir
     base_url = f"http://127.0.0.1:{port}"
     # A session of its own: a Ctrl-C on the bench must not reach serve twice (once from the
     # terminal, once from stop_process), which would turn the clean shutdown into a hard one.
     serve_args = ["serve", "--no-demo", *(["--no-projections"] if worker else [])]
     process = subprocess.Popen(
         [training_command(), *serve_args],
-        env=env,
+        env=serve_env,
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
@@ -191,7 +256,7 @@ def running_server(
         if worker:
             worker_process = subprocess.Popen(
                 [training_command(), "worker"],
-                env=env,
+                env=serve_env,
                 stdout=stdout,
                 stderr=stderr,
                 start_new_session=True,
@@ -201,7 +266,7 @@ def running_server(
             serve_pid=process.pid,
             worker_pid=worker_process.pid if worker_process else None,
         )
-        yield Server(base_url, env, meter)
+        yield Server(base_url, serve_env, meter)
     finally:
         if worker_process is not None:
             stop_process(worker_process)

@@ -10,8 +10,10 @@ One run, on a fresh embedded PostgreSQL behind ``training serve --no-demo``:
    one cohort (a new one for each burst): one at a time (the floor), then ``--enrolments``
    of them all in flight at once.
 
-No client ever retries: every refusal counts. It prints a Markdown table on stdout (progress
-goes to stderr). A measurement, not a test. Usage::
+No client ever retries: every refusal counts. A 409 is the race this measures and has a
+column of its own; any other failure (by status, or exception class for a request that got
+no answer) shows in the "other" column and in place of the burst's rate. It prints a
+Markdown table on stdout (progress goes to stderr). A measurement, not a test. Usage::
 
     .venv/bin/python scripts/bench/hot_aggregates.py [--members 90] [--at-a-time 8]
         [--enrolments 60] [--runs 3]
@@ -40,6 +42,7 @@ from typing import Any
 import httpx
 from harness import (
     HTTP_TIMEOUT,
+    Errors,
     Server,
     Stopwatch,
     Window,
@@ -58,7 +61,7 @@ from training.infra.settings import Settings
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
+    ordered = sorted(values) or [float("nan")]  # nan: no request of the burst was answered
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
@@ -66,20 +69,31 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 class Burst:
     name: str
     statuses: Counter[int]
+    unanswered: Errors  # requests that got no answer, by exception class
     latencies_ms: list[float]
     window: Window
 
+    def failures(self) -> Errors:
+        """What failed besides the conflicts this measures."""
+        errors = Errors()
+        for status, count in sorted(self.statuses.items()):
+            if status >= 300 and status != 409:
+                errors.add(status, count)
+        errors.extend(self.unanswered)
+        return errors
+
     def row(self) -> str:
-        total = sum(self.statuses.values())
+        total = sum(self.statuses.values()) + self.unanswered.total
         ok = sum(n for status, n in self.statuses.items() if status < 300)
         conflicts = self.statuses.get(409, 0)
-        others = sorted((s, n) for s, n in self.statuses.items() if s >= 300 and s != 409)
-        other = ", ".join(f"{n} x {status}" for status, n in others) or "0"
+        failures = self.failures()
+        rate = failures.or_rate(f"{total / self.window.seconds:.0f}")
         cpu = " / ".join(f"{share * 100:.0f}" for share in self.window.cpu)
         return (
-            f"| {self.name} | {ok}/{total} | {conflicts} | {other} | {self.window.seconds:.2f} | "
-            f"{total / self.window.seconds:.0f} | {percentile(self.latencies_ms, 0.5):.0f} | "
-            f"{percentile(self.latencies_ms, 0.95):.0f} | {max(self.latencies_ms):.0f} | {cpu} |"
+            f"| {self.name} | {ok}/{total} | {conflicts} | {failures.summary()} "
+            f"| {self.window.seconds:.2f} | {rate} | {percentile(self.latencies_ms, 0.5):.0f} | "
+            f"{percentile(self.latencies_ms, 0.95):.0f} | {percentile(self.latencies_ms, 1.0):.0f} "
+            f"| {cpu} |"
         )
 
 
@@ -95,12 +109,17 @@ async def burst(
     slots = asyncio.Semaphore(at_a_time)
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
+    unanswered = Errors()
 
-    async def send(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> int:
+    async def send(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> int | None:
         await start.wait()
         async with slots:
             started = time.perf_counter()
-            response = await client.post(path, json=body, headers=headers)
+            try:
+                response = await client.post(path, json=body, headers=headers)
+            except httpx.HTTPError as error:
+                unanswered.add(error)
+                return None
             latencies.append((time.perf_counter() - started) * 1000)
             return response.status_code
 
@@ -114,9 +133,10 @@ async def burst(
         await asyncio.sleep(0.05)
         watch = Stopwatch(server.meter)
         start.set()
-        statuses = Counter(await asyncio.gather(*tasks))
+        answered = await asyncio.gather(*tasks)
         window = watch.stop()
-    return Burst(name, statuses, latencies, window)
+    statuses = Counter(status for status in answered if status is not None)
+    return Burst(name, statuses, unanswered, latencies, window)
 
 
 def setup_tenant(server: Server, operator_token: str, seats: int) -> str:

@@ -9,6 +9,9 @@ One run, on a fresh embedded PostgreSQL behind ``training serve``:
    probed meanwhile to show the service stays responsive;
 4. the same file imported again, where every row is checked and found unchanged.
 
+A failed ``/healthz`` probe or job poll is counted by status (or exception class) in the
+table's last column; a refused upload stops the run.
+
 It prints a Markdown table on stdout. A measurement, not a test. Usage::
 
     .venv/bin/python scripts/bench/member_import.py [--rows 10000]
@@ -33,6 +36,7 @@ from pathlib import Path
 import httpx
 from harness import (
     HTTP_TIMEOUT,
+    Errors,
     Server,
     Stopwatch,
     Window,
@@ -71,6 +75,7 @@ class ImportRun:
     window: Window
     job: dict[str, object]
     health_ms: list[float]
+    errors: Errors  # failed probes and polls during the import
 
     @property
     def rate(self) -> float:
@@ -83,31 +88,48 @@ class ImportRun:
         return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-async def probe_health(base_url: str, stop: asyncio.Event, samples: list[float]) -> None:
+async def probe_health(
+    base_url: str, stop: asyncio.Event, samples: list[float], errors: Errors
+) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
         while not stop.is_set():
             started = time.perf_counter()
-            response = await client.get("/healthz")
-            if response.status_code == 200:
-                samples.append((time.perf_counter() - started) * 1000)
+            try:
+                response = await client.get("/healthz")
+            except httpx.HTTPError as error:
+                errors.add(error)
+            else:
+                if response.status_code == 200:
+                    samples.append((time.perf_counter() - started) * 1000)
+                else:
+                    errors.add(response.status_code)
             await asyncio.sleep(PROBE_SECONDS)
 
 
 async def run_import(server: Server, token: str, content: bytes, label: str) -> ImportRun:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
     samples: list[float] = []
+    errors = Errors()
     stop = asyncio.Event()
-    probe = asyncio.create_task(probe_health(server.base_url, stop, samples))
+    probe = asyncio.create_task(probe_health(server.base_url, stop, samples, errors))
     watch = Stopwatch(server.meter)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
         accepted = await client.post("/v1/member-imports", content=content, headers=headers)
         accepted.raise_for_status()
         url = accepted.headers["location"]
         while True:
-            job = (await client.get(url, headers={"Authorization": f"Bearer {token}"})).json()
-            if job["status"] in ("completed", "failed"):
-                break
-            progress(f"{label}: {job['processed_rows']}/{job['total_rows'] or '?'} rows")
+            try:
+                polled = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as error:
+                polled = None
+                errors.add(error)
+            if polled is not None and polled.status_code != 200:
+                errors.add(polled.status_code)
+            elif polled is not None:
+                job = polled.json()
+                if job["status"] in ("completed", "failed"):
+                    break
+                progress(f"{label}: {job['processed_rows']}/{job['total_rows'] or '?'} rows")
             await asyncio.sleep(POLL_SECONDS)
     window = watch.stop()
     stop.set()
@@ -115,7 +137,7 @@ async def run_import(server: Server, token: str, content: bytes, label: str) -> 
     if job["status"] != "completed" or job["failed"]:
         raise RuntimeError(f"the import did not complete cleanly: {job}")
     rows = int(job["total_rows"])
-    return ImportRun(label, rows, window, job, samples)
+    return ImportRun(label, rows, window, job, samples, errors)
 
 
 def setup_tenant(server: Server, operator_token: str, seats: int) -> str:
@@ -144,15 +166,16 @@ def fmt(value: float | None) -> str:
 def table(runs: Sequence[ImportRun]) -> list[str]:
     lines = [
         "| import | rows | wall s | rows/s | created | unchanged | /healthz p50 ms | p99 ms "
-        "| CPU % bench / serve / pg |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| CPU % bench / serve / pg | failed probes and polls |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|",
     ]
     for run in runs:
         cpu = " / ".join(f"{share * 100:.0f}" for share in run.window.cpu)
         lines.append(
             f"| {run.label} | {run.rows:,} | {run.window.seconds:.2f} | {run.rate:,.0f} "
             f"| {run.job['created']} | {run.job['unchanged']} "
-            f"| {fmt(run.health_percentile(0.5))} | {fmt(run.health_percentile(0.99))} | {cpu} |"
+            f"| {fmt(run.health_percentile(0.5))} | {fmt(run.health_percentile(0.99))} | {cpu} "
+            f"| {run.errors.summary()} |"
         )
     return lines
 

@@ -13,7 +13,9 @@ One run, on a fresh embedded PostgreSQL behind ``training serve``:
    answer of an attempt, which scores it, and the start are reported apart).
 
 An attempt's (engineer, skill) pairs are taken in turn, so no engineer runs two attempts on
-the same skill at once. It prints a Markdown report on stdout (progress goes to stderr). A
+the same skill at once. A refused start or answer ends its attempt and is counted by status
+(or exception class, for a request that got no answer); a level with failures shows them in
+place of its answers/s. It prints a Markdown report on stdout (progress goes to stderr). A
 measurement, not a test: the target (p99 <= 30 ms) is marked PASS or NOT MET and the exit
 code is 0 either way. Usage::
 
@@ -44,6 +46,7 @@ from typing import Any
 import httpx
 from harness import (
     HTTP_TIMEOUT,
+    Errors,
     Server,
     Stopwatch,
     Window,
@@ -77,7 +80,7 @@ class Samples:
     completing: list[float] = field(default_factory=list)
     starts: list[float] = field(default_factory=list)
     items_per_attempt: list[int] = field(default_factory=list)
-    errors: int = 0
+    errors: Errors = field(default_factory=Errors)
 
 
 @dataclass
@@ -183,10 +186,14 @@ async def take_attempt(
     headers = {"Authorization": f"Bearer {token}"}
     theta = rng.gauss(0.0, 1.0)
     started = time.perf_counter()
-    response = await client.post("/v1/assessments", json={"skill": skill}, headers=headers)
+    try:
+        response = await client.post("/v1/assessments", json={"skill": skill}, headers=headers)
+    except httpx.HTTPError as error:
+        samples.errors.add(error)
+        return
     samples.starts.append((time.perf_counter() - started) * 1000)
     if response.status_code != 201:
-        samples.errors += 1
+        samples.errors.add(response.status_code)
         progress(f"start refused: {response.status_code} {response.text[:200]}")
         return
     state: dict[str, Any] = response.json()
@@ -199,12 +206,16 @@ async def take_attempt(
             "answer": list(item.answer if right else wrong_answer(item)),
         }
         started = time.perf_counter()
-        response = await client.post(
-            f"/v1/assessments/{state['attempt_id']}/answers", json=body, headers=headers
-        )
+        try:
+            response = await client.post(
+                f"/v1/assessments/{state['attempt_id']}/answers", json=body, headers=headers
+            )
+        except httpx.HTTPError as error:
+            samples.errors.add(error)
+            return
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
-            samples.errors += 1
+            samples.errors.add(response.status_code)
             progress(f"answer refused: {response.status_code} {response.text[:200]}")
             return
         state = response.json()
@@ -267,7 +278,9 @@ def table(levels: Sequence[Level]) -> list[str]:
         s = level.samples
         cpu = " / ".join(f"{share * 100:.0f}" for share in level.window.cpu)
         answers = len(s.next_item) + len(s.completing)
-        rate = answers / level.window.seconds if level.window.seconds else 0.0
+        rate = s.errors.or_rate(
+            f"{answers / level.window.seconds if level.window.seconds else 0.0:.0f}"
+        )
         for label, values in (
             ("POST answers -> next item", s.next_item),
             ("POST answers -> result (last)", s.completing),
@@ -276,7 +289,7 @@ def table(levels: Sequence[Level]) -> list[str]:
             lines.append(
                 f"| {label} | {level.concurrency} | {level.attempts} | {len(values)} "
                 f"| {fmt(values, 0.5)} | {fmt(values, 0.95)} | {fmt(values, 0.99)} "
-                f"| {max(values, default=0):.1f} | {rate:.0f} | {s.errors} | {cpu} |"
+                f"| {max(values, default=0):.1f} | {rate} | {s.errors.summary()} | {cpu} |"
             )
     return lines
 
@@ -290,10 +303,12 @@ def verdicts(levels: Sequence[Level]) -> list[str]:
         p99 = percentile(values, 0.99)
         verdict = "PASS" if p99 <= TARGET_P99_MS else "NOT MET"
         items = level.samples.items_per_attempt
+        errors = level.samples.errors
+        failed = f"; requests failed: {errors.summary()}" if errors else ""
         lines.append(
             f"- {level.concurrency} at a time: next-item p99 {p99:.1f} ms against the target "
             f"{TARGET_P99_MS:.0f} ms: **{verdict}** ({len(values)} answers; "
-            f"{statistics.fmean(items):.1f} items per attempt on average)"
+            f"{statistics.fmean(items or [0]):.1f} items per attempt on average{failed})"
         )
     return lines
 
