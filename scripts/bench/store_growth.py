@@ -27,12 +27,12 @@ How the store is filled
 *Other tenants (A).* Each is registered over HTTP (``POST /v1/tenants``, which writes
 ``Tenant.Registered`` and ``SkillFramework.Started``), then gets up to ``--tenant-members``
 members as the member import gives them: batches of 500 ``Member.Registered``, each batch
-with one ``ExternalIds.Claimed`` and one ``SeatRoster.SeatsTaken`` naming its members (the
-first batch also opens both aggregates), and each member's name and email in
-``training.people``. The events come from the domain model (``Member.register``,
-``ExternalIds.claim``, ``SeatRoster.take``), carry the actor ``system:store-growth-fill``, a
-request id and the tenant as the command bus stamps them, and are serialised by the service's
-own mapper. They are stored one of two ways:
+each member with its external id's ``ExternalIdKey.Claimed``, and one
+``SeatRoster.SeatsTaken`` naming the batch's members (the first batch also opens the roster),
+and each member's name and email in ``training.people``. The events come from the domain
+model (``Member.register``, ``ExternalIdKey.claim``, ``SeatRoster.take``), carry the actor
+``system:store-growth-fill``, a request id and the tenant as the command bus stamps them, and
+are serialised by the service's own mapper. They are stored one of two ways:
 
 - ``--other-fill bulk`` (the default): while ``training serve`` is stopped (the bench keeps
   the embedded PostgreSQL up), one transaction per tenant as the admin role takes the
@@ -59,8 +59,8 @@ own mapper. They are stored one of two ways:
 CSV imports over HTTP (``POST /v1/member-imports``, at most 50,000 rows each, the import's
 own limit), as ``member_import.py`` drives them: the product's path, paced to the views
 (ADR 0028). ``--own-fill direct`` saves its members through the recorder instead, the way
-``--other-fill recorder`` saves other tenants', continuing the tenant's ``ExternalIds`` and
-``SeatRoster`` from their stored versions: for when the import is too slow (the fill table
+``--other-fill recorder`` saves other tenants', continuing the tenant's ``SeatRoster`` from
+its stored version: for when the import is too slow (the fill table
 shows its rate).
 
 After each fill and catch-up the bench runs ``VACUUM (ANALYZE)`` on the database, as
@@ -126,7 +126,7 @@ from training.core.personal_data import MemberDataChange, PersonalData
 from training.infra.database import Database, database_for
 from training.infra.recorder import TrainingRecorder
 from training.infra.settings import Settings
-from training.people.domain.external_ids import ExternalIds
+from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
 from training.people.handlers.import_files import MAX_ROWS
@@ -273,8 +273,9 @@ class Batch:
 
 class MemberWriter:
     """Makes one tenant's members as the member import makes them, with the domain model:
-    per batch of 500, the members' ``Registered``, one ``ExternalIds.Claimed`` and one
-    ``SeatRoster.SeatsTaken`` naming them, and their personal data."""
+    per batch of 500, the members' ``Registered`` and their external ids' keys
+    (``ExternalIdKey.Claimed``), one ``SeatRoster.SeatsTaken`` naming them, and their
+    personal data."""
 
     def __init__(
         self,
@@ -284,22 +285,19 @@ class MemberWriter:
         prefix: str,
         first_index: int = 0,
     ) -> None:
-        """Loads the tenant's ``ExternalIds`` and ``SeatRoster`` as stored now: nothing else
-        may write them while this writer is in use (their versions would conflict)."""
+        """Loads the tenant's ``SeatRoster`` as stored now: nothing else may write it while
+        this writer is in use (its versions would conflict)."""
         self.app = app
         self.tenant_id = tenant_id
         self.seat_limit = seat_limit
         self.prefix = prefix
         self.first_index = first_index
-        self.keys = stored_or_opened(
-            app, ExternalIds, ExternalIds.create_id(tenant_id), lambda: ExternalIds.open(tenant_id)
-        )
         self.roster = stored_or_opened(
             app, SeatRoster, SeatRoster.create_id(tenant_id), lambda: SeatRoster.open(tenant_id)
         )
         self.written = 0  # members
         self.batches = 0
-        self.aggregate_ids: list[uuid.UUID] = [self.keys.id, self.roster.id]
+        self.aggregate_ids: list[uuid.UUID] = [self.roster.id]
 
     @property
     def room(self) -> int:
@@ -331,7 +329,7 @@ class MemberWriter:
             external_id = f"{self.prefix}{index:07d}"
             member = Member.register(
                 tenant_id=self.tenant_id,
-                member_id=self.keys.lead(external_id),
+                member_id=Member.create_id(self.tenant_id, external_id),
                 external_id=external_id,
                 roles=(Role.ENGINEER,),
                 team=f"Team {index // 100:04d}",
@@ -342,13 +340,13 @@ class MemberWriter:
             email = f"{external_id.lower()}@fill.example"
             data = PersonalData(f"Person {external_id}", email)
             changes.append(MemberDataChange(member.id, self.tenant_id, data))
-        self.keys.claim({m.external_id: m.id for m in members})
+        keys = [ExternalIdKey.claim(self.tenant_id, m.external_id, m.id) for m in members]
         self.roster.take(tuple(m.id for m in members), self.seat_limit)
         self.batches += 1
         self.written += size
-        self.aggregate_ids += [m.id for m in members]
+        self.aggregate_ids += [key.id for key in keys] + [m.id for m in members]
         request_id = f"store-growth-fill-{self.tenant_id}-{self.batches}"
-        # In the order the import's unit of work holds them: roster, external ids, members.
+        # In the order the import's unit of work holds them: roster, members, external ids.
         events = [
             dataclasses.replace(
                 cast(Any, pending),  # a frozen dataclass: replace() copies it with the stamps
@@ -356,7 +354,7 @@ class MemberWriter:
                 request_id=request_id,
                 tenant_id=aggregate.tenant_id,
             )
-            for aggregate in (self.roster, self.keys, *members)
+            for aggregate in (self.roster, *members, *keys)
             for pending in aggregate.collect_events()
         ]
         return Batch(events, changes)
