@@ -48,6 +48,7 @@ from harness import (
     fetch_token,
     machine_facts,
     postgres_facts,
+    probe_health,
     progress,
     running_server,
 )
@@ -180,24 +181,6 @@ def schedule_cohorts(hr: Client, curriculum: tuple[str, int], count: int, seats:
     return cohorts
 
 
-async def probe_health(
-    base_url: str, stop: asyncio.Event, samples: list[float], errors: Errors
-) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                response = await client.get("/healthz")
-            except httpx.HTTPError as error:
-                errors.add(error)
-            else:
-                if response.status_code == 200:
-                    samples.append((time.perf_counter() - started) * 1000)
-                else:
-                    errors.add(response.status_code)
-            await asyncio.sleep(PROBE_SECONDS)
-
-
 async def enrol_all(
     server: Server, hr: Client, cohorts: list[str], batches: list[list[str]]
 ) -> tuple[Window, list[float], list[float], Errors, int, int]:
@@ -206,7 +189,9 @@ async def enrol_all(
     latencies: list[float] = []
     enrolled = waitlisted = 0
     stop = asyncio.Event()
-    probe = asyncio.create_task(probe_health(server.base_url, stop, health, health_errors))
+    probe = asyncio.create_task(
+        probe_health(server.base_url, stop, health, health_errors, PROBE_SECONDS)
+    )
     await asyncio.sleep(0.2)  # the probe's connection is open before the window starts
     health.clear()  # only probes answered during the window count
     health_errors.counts.clear()

@@ -12,6 +12,7 @@ errors), and a measurement with failures says so instead of reporting a rate.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
@@ -335,3 +336,23 @@ def machine_facts(postgres: str, load_before: tuple[float, float, float]) -> lis
         + ", after: "
         + " ".join(f"{x:.2f}" for x in load_after),
     ]
+
+
+async def probe_health(
+    base_url: str, stop: asyncio.Event, samples: list[float], errors: Errors, every: float
+) -> None:
+    """``GET /healthz`` every ``every`` seconds until ``stop``: its latency in ``samples`` (ms),
+    what failed in ``errors``. Shows whether the service stays responsive under a load."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                response = await client.get("/healthz")
+            except httpx.HTTPError as error:
+                errors.add(error)
+            else:
+                if response.status_code == 200:
+                    samples.append((time.perf_counter() - started) * 1000)
+                else:
+                    errors.add(response.status_code)
+            await asyncio.sleep(every)

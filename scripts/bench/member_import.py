@@ -26,7 +26,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from harness import (
     fetch_token,
     machine_facts,
     postgres_facts,
+    probe_health,
     progress,
     running_server,
 )
@@ -88,30 +88,12 @@ class ImportRun:
         return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-async def probe_health(
-    base_url: str, stop: asyncio.Event, samples: list[float], errors: Errors
-) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                response = await client.get("/healthz")
-            except httpx.HTTPError as error:
-                errors.add(error)
-            else:
-                if response.status_code == 200:
-                    samples.append((time.perf_counter() - started) * 1000)
-                else:
-                    errors.add(response.status_code)
-            await asyncio.sleep(PROBE_SECONDS)
-
-
 async def run_import(server: Server, token: str, content: bytes, label: str) -> ImportRun:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
     samples: list[float] = []
     errors = Errors()
     stop = asyncio.Event()
-    probe = asyncio.create_task(probe_health(server.base_url, stop, samples, errors))
+    probe = asyncio.create_task(probe_health(server.base_url, stop, samples, errors, PROBE_SECONDS))
     watch = Stopwatch(server.meter)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
         accepted = await client.post("/v1/member-imports", content=content, headers=headers)
