@@ -25,6 +25,7 @@ from training.core.context import CommandContext
 from training.core.errors import AlreadyExists, Forbidden, NotFound, StaleVersion
 from training.core.group_commit import GroupCommit, SideChange
 from training.core.idempotency import RequestCommands, request_commands
+from training.core.loading import load_many
 from training.core.outcome import Outcome
 from training.core.personal_data import (
     UNIQUE_FIELDS,
@@ -90,6 +91,22 @@ class UnitOfWork:
             raise StaleVersion(expected_version, aggregate.version)
         self._touched[aggregate_id] = aggregate
         return aggregate
+
+    def get_many(self, cls: type[A], aggregate_ids: Collection[UUID]) -> dict[UUID, A]:
+        """Those of ``aggregate_ids`` that exist, are ``cls`` and the caller's tenant may see,
+        read with one query (a batch); like ``get``, each is then held for the command, and
+        each one found missing stays missing."""
+        wanted = [i for i in dict.fromkeys(aggregate_ids) if i not in self._missing]
+        found = load_many(self.app, [i for i in wanted if i not in self._touched])
+        held: dict[UUID, A] = {}
+        for aggregate_id in wanted:
+            aggregate = self._touched.get(aggregate_id) or found.get(aggregate_id)
+            if aggregate is None:
+                self._missing.add(aggregate_id)
+            elif isinstance(aggregate, cls) and self._may_see(aggregate):
+                self._touched[aggregate_id] = aggregate
+                held[aggregate_id] = aggregate
+        return held
 
     def require_tenant(self) -> UUID:
         """The caller's tenant; platform callers cannot act on one tenant's people or plans."""

@@ -17,7 +17,6 @@ from training.core.aggregate import TrainingAggregate
 from training.core.application import TrainingApplication
 from training.core.bus import UnitOfWork
 from training.core.errors import NotFound
-from training.core.loading import load_many
 from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import Member
 from training.people.domain.seats import SeatRoster
@@ -36,13 +35,9 @@ def seat_roster(uow: UnitOfWork, tenant_id: UUID) -> SeatRoster:
 def active_members(uow: UnitOfWork, member_ids: Sequence[UUID]) -> frozenset[UUID]:
     """Which of ``member_ids`` are active members of the caller's tenant, each member's own
     record asked (one query for them all)."""
-    tenant_id = uow.require_tenant()
-    found = load_many(uow.app, tuple(member_ids))
-    return frozenset(
-        member_id
-        for member_id, member in found.items()
-        if isinstance(member, Member) and member.tenant_id == tenant_id and member.is_active
-    )
+    uow.require_tenant()
+    members = uow.get_many(Member, member_ids)
+    return frozenset(member_id for member_id, member in members.items() if member.is_active)
 
 
 def member_with_external_id(

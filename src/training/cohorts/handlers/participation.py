@@ -16,7 +16,6 @@ from uuid import UUID
 from training.cohorts.domain.cohorts import Cohort
 from training.cohorts.domain.participation import CurriculumEnrolments, Participation
 from training.core.bus import UnitOfWork
-from training.core.loading import load_many
 
 # The reason a deactivation gives the cohorts it withdraws the member from.
 DEACTIVATED = "member deactivated"
@@ -50,16 +49,8 @@ def participations(
     a command about many people. Load them before anything else in the unit of work reads
     one of them."""
     wanted = {Participation.create_id(tenant_id, m): m for m in dict.fromkeys(member_ids)}
-    found = load_many(uow.app, tuple(wanted))
-    records: dict[UUID, Participation | None] = {}
-    for record_id, member_id in wanted.items():
-        record = found.get(record_id)
-        if isinstance(record, Participation):
-            uow.add(record)  # checks the tenant, like every load
-            records[member_id] = record
-        else:
-            records[member_id] = None
-    return records
+    found = uow.get_many(Participation, wanted)
+    return {member_id: found.get(record_id) for record_id, member_id in wanted.items()}
 
 
 def join(

@@ -85,11 +85,8 @@ def import_members(command: ImportMembers, uow: UnitOfWork) -> tuple[RowOutcome,
     # The rows' members that exist already, one read per batch: those rows update them.
     leads = [lead_of(tenant_id, row.external_id, keys.get(row.external_id)) for row in command.rows]
     existing = members_loaded(uow, [lead for lead in leads if lead is not None])
-    for row in command.rows:
-        key = keys.get(row.external_id)
-        member_id = lead_of(tenant_id, row.external_id, key) or reissued_id(
-            tenant_id, row.external_id, key
-        )
+    for row, lead in zip(command.rows, leads, strict=True):
+        member_id = lead or reissued_id(tenant_id, row.external_id, keys.get(row.external_id))
         if row.email is not None and holders.get(row.email, member_id) != member_id:
             outcomes.append(RowOutcome(row.row, "failed", "email", EMAIL_TAKEN))
             continue

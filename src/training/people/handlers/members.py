@@ -23,7 +23,6 @@ from training.core.access import Role
 from training.core.aggregate import TrainingAggregate, stable_id
 from training.core.bus import Handler, UnitOfWork
 from training.core.errors import AlreadyExists, NotFound, RuleViolated
-from training.core.loading import load_many
 from training.core.personal_data import PersonalData
 from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import (
@@ -181,24 +180,14 @@ def external_id_keys(
 ) -> dict[str, ExternalIdKey]:
     """The keys of those of ``external_ids`` that have one, read in one query (a batch)."""
     wanted = {ExternalIdKey.create_id(tenant_id, e): e for e in dict.fromkeys(external_ids)}
-    keys: dict[str, ExternalIdKey] = {}
-    for key_id, found in load_many(uow.app, tuple(wanted)).items():
-        if isinstance(found, ExternalIdKey):
-            uow.add(found)  # checks the tenant, like every load
-            keys[wanted[key_id]] = found
-    return keys
+    return {wanted[key_id]: key for key_id, key in uow.get_many(ExternalIdKey, wanted).items()}
 
 
 def members_loaded(uow: UnitOfWork, member_ids: Sequence[UUID]) -> frozenset[UUID]:
     """Loads those of ``member_ids`` that are members of the caller's tenant into the unit of
     work, with one query (a batch); answers which they are."""
-    tenant_id = uow.require_tenant()
-    found = set()
-    for member_id, member in load_many(uow.app, tuple(member_ids)).items():
-        if isinstance(member, Member) and member.tenant_id == tenant_id:
-            uow.add(member)
-            found.add(member_id)
-    return frozenset(found)
+    uow.require_tenant()
+    return frozenset(uow.get_many(Member, member_ids))
 
 
 def lead_of(tenant_id: UUID, external_id: str, key: ExternalIdKey | None) -> UUID | None:
