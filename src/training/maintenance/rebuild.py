@@ -94,7 +94,9 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
         except Exception as error:  # an event it cannot apply: the view is as it was
             if is_transient(error):
                 raise
-            log.warning("projection.rebuild_quarantining", projection=name, error=type(error))
+            log.warning(
+                "projection.rebuild_quarantining", projection=name, error=type(error).__name__
+            )
         with psycopg.connect(database.admin_url) as admin, admin.transaction():
             for table in view_class.tables:
                 schema, _, bare = table.partition(".")
