@@ -157,7 +157,12 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
     app = training_application(database)
     box = SecretBox.from_settings(settings)
     keys = KeyRing(database.app_url, box)
-    store = ReadStore(database.app_url, min_size=2, max_size=settings.db_pool_size)
+    store = ReadStore(
+        database.app_url,
+        min_size=2,
+        max_size=settings.db_pool_size,
+        read_conninfo=database.read_url,
+    )
     bus = command_bus(app, settings)
     import_store = ImportJobStore(database.app_url, worker_conninfo=database.worker_url)
     return Services(

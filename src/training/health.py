@@ -117,7 +117,7 @@ class Readiness(msgspec.Struct):
             description=(
                 "`ready`; `degraded` (still 200): a view is stopped or has quarantined "
                 "events, or a worker of this process is not running; `not ready` (503): the "
-                "database is unreachable or migrations are pending"
+                "database or the read replica is unreachable, or migrations are pending"
             )
         ),
     ]
@@ -134,6 +134,21 @@ class Readiness(msgspec.Struct):
             "process: `reports`, or `reports-1`, `reports-2`, ...)"
         ),
     ] = msgspec.field(default_factory=list)
+    replica: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="the streaming replica queries read from "
+            "(`TRAINING_READ_DATABASE_URL`): `ok`, or `unreachable: ...`; null without one. "
+            "Projection positions and lags are the replica's, as queries see them"
+        ),
+    ] = None
+    replica_delay_seconds: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="seconds since the replica replayed the newest transaction it has "
+            "received; 0 when it has replayed all it received; null without a replica"
+        ),
+    ] = None
 
 
 @get(
@@ -181,13 +196,25 @@ async def readyz(
     except Exception as error:  # the answer is the point: report, don't raise
         migrations = f"unknown: {type(error).__name__}"
         ready = False
+    replica, delay = await _replica(services)
+    ready = ready and replica in {None, "ok"}
     degraded_views: DegradedViews | None = getattr(request.app.state, "degraded_views", None)
-    projections = await _projections(services, degraded_views) if database == "ok" else []
+    reachable = database == "ok" and replica in {None, "ok"}
+    projections = await _projections(services, degraded_views) if reachable else []
     workers = _workers(services)
     degraded = any(p.status != "ok" for p in projections) or any(not w.running for w in workers)
     status = "not ready" if not ready else "degraded" if degraded else "ready"
-    body = Readiness(status, database, migrations, projections, workers)
+    body = Readiness(status, database, migrations, projections, workers, replica, delay)
     return Response(body, status_code=200 if ready else 503)
+
+
+async def _replica(services: Services) -> tuple[str | None, float | None]:
+    if not services.store.on_replica:
+        return None, None
+    try:
+        return "ok", await services.store.replay_delay()
+    except Exception as error:  # the answer is the point: report, don't raise
+        return f"unreachable: {type(error).__name__}", None
 
 
 def _specs(services: Services) -> tuple[ProjectionSpec, ...]:

@@ -1,5 +1,12 @@
-"""The query side's connection pool, tenant-scoped transactions and read-your-writes waits,
-and the session that says this process is alive."""
+"""The query side's connection pools, tenant-scoped transactions and read-your-writes waits,
+and the session that says this process is alive.
+
+Queries may read from a streaming replica (``TRAINING_READ_DATABASE_URL``): then the views,
+their tracking rows and the event log they are checked against are the replica's own, and a
+read-your-writes wait first waits for the replica to have replayed the write (ADR 0037).
+Everything that writes, or must see the primary as it is now (idempotency claims, the report
+queue, the liveness session, /readyz's checks of the primary), uses ``pool``, the primary's.
+"""
 
 from __future__ import annotations
 
@@ -115,45 +122,72 @@ class ProcessLiveness:
             await conn.close()
 
 
+def _pool(conninfo: str, min_size: int, max_size: int) -> AsyncConnectionPool[Any]:
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        timeout=5.0,
+        check=AsyncConnectionPool.check_connection,
+    )
+
+
 class ReadStore:
-    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 10) -> None:
-        self.pool = AsyncConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            timeout=5.0,
-            check=AsyncConnectionPool.check_connection,
+    """``pool`` is the primary's; ``read_pool`` serves the queries, from the replica at
+    ``read_conninfo`` when there is one (otherwise it is ``pool``)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        read_conninfo: str | None = None,
+    ) -> None:
+        self.pool = _pool(conninfo, min_size, max_size)
+        self.on_replica = bool(read_conninfo) and read_conninfo != conninfo
+        self.read_pool = (
+            _pool(str(read_conninfo), min_size, max_size) if self.on_replica else self.pool
         )
         self.liveness = ProcessLiveness(conninfo)
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=10.0)
+        if self.on_replica:
+            await self.read_pool.open(wait=True, timeout=10.0)
         await self.liveness.key()
 
     async def close(self) -> None:
         await self.liveness.close()
+        if self.on_replica:
+            await self.read_pool.close()
         await self.pool.close()
 
     @asynccontextmanager
-    async def session(self, tenant_id: UUID | None) -> AsyncIterator[AsyncConnection[Any]]:
-        """A read-only transaction scoped to ``tenant_id``, or to the platform when None.
+    async def session(
+        self, tenant_id: UUID | None, *, primary: bool = False
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        """A read-only transaction scoped to ``tenant_id``, or to the platform when None; on
+        the primary when a write is decided on what it reads (``primary``): a replica may not
+        have replayed what a command wrote a moment ago beside its events (personal data).
 
         The setting is transaction-local (``set_config(..., true)``), so it can never leak to
         the next borrower of the pooled connection.
         """
-        async with tenant_transaction_async(self.pool, tenant_id, read_only=True) as conn:
+        pool = self.pool if primary else self.read_pool
+        async with tenant_transaction_async(pool, tenant_id, read_only=True) as conn:
             yield conn
 
     async def tracked_position(self, view: ViewInfo) -> int:
-        async with self.pool.connection() as conn:
+        async with self.read_pool.connection() as conn:
             cur = await conn.execute(*_tracked_position_query(view))
             row = await cur.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     async def pending_events(self, view: ViewInfo, after: int, upto: int | None = None) -> int:
         """How many events the view follows lie in (after, upto]; counts at most 100,000."""
-        async with self.pool.connection() as conn:
+        async with self.read_pool.connection() as conn:
             cur = await conn.execute(
                 sql.SQL(
                     "SELECT count(*) FROM (SELECT 1 FROM {} WHERE notification_id > %s "
@@ -189,9 +223,14 @@ class ReadStore:
         to it) holds the tenant's events up to ``position``; then everything it wrote by then
         (its own log up to its newest event) is what the view must hold.
 
+        On a replica, the replica first replays the log up to ``position``: until it has,
+        its views' positions say nothing about the write.
+
         Answers, per view, the position in its upstream's log it was waited for.
         """
         deadline = time.monotonic() + timeout
+        if self.on_replica:
+            await self._replayed(position, deadline)
         reached: dict[str, int] = {}
         heads: dict[str, int] = {APPLICATION_NAME: position}
         for view in views:
@@ -209,6 +248,33 @@ class ReadStore:
             await self._catch_up(view, upto, position, tenant_id, deadline)
             reached[view.name] = upto
         return reached
+
+    async def _replayed(self, position: int, deadline: float) -> None:
+        """Waits until the replica holds the training log up to ``position``. The primary
+        commits the log in id order (its recorder locks the table for each insert) and a
+        replica replays commits in order, so holding ``position`` means holding all before."""
+        delay = 0.005
+        while (newest := await self.newest_event(APPLICATION_NAME)) < position:
+            if time.monotonic() + delay > deadline:
+                raise ViewBehind("replica", position, position - newest)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    async def replay_delay(self) -> float | None:
+        """Seconds since the replica replayed the last transaction it received (0 on the
+        primary, or when it has replayed everything); None when ``read_pool`` is not one."""
+        if not self.on_replica:
+            return None
+        async with self.read_pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() = "
+                "pg_last_wal_replay_lsn() THEN 0 ELSE extract(epoch FROM "
+                "now() - pg_last_xact_replay_timestamp()) END"
+            )
+            row = await cur.fetchone()
+        if row is None or not row[0]:
+            return 0.0
+        return float(row[1] or 0.0)
 
     async def _catch_up(
         self,
@@ -242,7 +308,7 @@ class ReadStore:
     ) -> int | None:
         """The last event in (after, upto] that ``view`` follows and that belongs to
         ``tenant_id`` or to the platform (any tenant's when ``tenant_id`` is None)."""
-        async with self.pool.connection() as conn:
+        async with self.read_pool.connection() as conn:
             cur = await conn.execute(*_last_pending_query(view, after, upto, tenant_id))
             row = await cur.fetchone()
         return int(row[0]) if row else None
@@ -250,7 +316,7 @@ class ReadStore:
     async def newest_event(self, application: str) -> int:
         """The newest notification id in ``application``'s log (0 when it is empty)."""
         table = sql.SQL("training.{}").format(sql.Identifier(f"{application}_events"))
-        async with self.pool.connection() as conn:
+        async with self.read_pool.connection() as conn:
             cur = await conn.execute(sql.SQL("SELECT max(notification_id) FROM {}").format(table))
             row = await cur.fetchone()
         return int(row[0]) if row and row[0] is not None else 0

@@ -104,7 +104,7 @@ async def find_member(
         return None, "the identity provider has not verified the email", email
     if not connection.allows_email(email):
         return None, "the email's domain is not allowed for this tenant", email
-    async with store.session(tenant_id) as conn:
+    async with store.session(tenant_id, primary=True) as conn:
         candidates = await member_ids_with_email(conn, tenant_id, email)
     member_id, refusal = await sync_to_thread(first_member_in_force, app, tenant_id, candidates)
     if member_id is None and candidates:
@@ -183,7 +183,7 @@ async def _provisioned_before(
     """The member provisioned at an earlier sign-in with this subject (under another email),
     when they may sign in; 403 when they may not. Members provisioned before subjects were
     kept with the personal data carry ``sso:<subject>`` as external id."""
-    async with store.session(tenant_id) as conn:
+    async with store.session(tenant_id, primary=True) as conn:
         existing = await member_with_sso_subject(conn, subject)
     if existing is None:
         existing = await sync_to_thread(

@@ -44,10 +44,14 @@ class Database:
     app_url: str
     # The background jobs' login; by default the app's server and database as the worker role.
     worker_url: str = ""
+    # Where queries read: the app's login on a streaming replica; by default the primary.
+    read_url: str = ""
 
     def __post_init__(self) -> None:
         if not self.worker_url:
             object.__setattr__(self, "worker_url", login_url(self.app_url, WORKER_ROLE, None))
+        if not self.read_url:
+            object.__setattr__(self, "read_url", self.app_url)
 
     def app_params(self) -> dict[str, Any]:
         return conninfo_to_dict(self.app_url)
@@ -251,17 +255,23 @@ def _postmaster_alive(pgdata: Path) -> bool:
 @contextlib.contextmanager
 def database_for(settings: Settings) -> Iterator[Database]:
     """The configured database, starting the embedded one when no DATABASE_URL is set."""
+    replica = settings.read_database_url
     if settings.database_url:
         yield Database(
             admin_url=settings.database_url,
             app_url=app_url_for(settings.database_url, settings.app_db_password),
             worker_url=worker_url_for(settings.database_url, settings.worker_db_password),
+            read_url=app_url_for(replica, settings.app_db_password) if replica else "",
         )
         return
     embedded = EmbeddedPostgres(settings.data_dir / "pg")
     try:
         create_database(embedded.admin_url, EMBEDDED_DB_NAME)
         admin_url = with_dbname(embedded.admin_url, EMBEDDED_DB_NAME)
-        yield Database(admin_url=admin_url, app_url=app_url_for(admin_url, None))
+        yield Database(
+            admin_url=admin_url,
+            app_url=app_url_for(admin_url, None),
+            read_url=app_url_for(replica, None) if replica else "",
+        )
     finally:
         embedded.stop()

@@ -2,6 +2,9 @@
 
 - ``DATABASE_URL``: an admin connection used by ``migrate``; unset means an embedded
   PostgreSQL with its data under ``.data/``.
+- ``TRAINING_READ_DATABASE_URL`` (unset): a streaming replica of that database (same roles,
+  same passwords); queries read from it, honouring ``Training-Position`` against its own
+  copy of the views. Commands, the projections and the background jobs use the primary.
 - ``TRAINING_DATA_DIR`` (``.data``): the embedded database and the local secret key.
 - ``TRAINING_DB_APP_PASSWORD``: password of the ``training_app`` role on an external server.
 - ``TRAINING_DB_WORKER_PASSWORD``: password of the ``training_worker`` role (the background
@@ -55,6 +58,7 @@ AUDIENCE = "training-api"
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    read_database_url: str | None = None
     data_dir: Path = Path(".data")
     app_db_password: str | None = None
     worker_db_password: str | None = None
@@ -95,6 +99,7 @@ class Settings:
         port = int(env.get("TRAINING_PORT", "8000"))
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            read_database_url=env.get("TRAINING_READ_DATABASE_URL") or None,
             data_dir=Path(env.get("TRAINING_DATA_DIR", ".data")).resolve(),
             app_db_password=env.get("TRAINING_DB_APP_PASSWORD") or None,
             worker_db_password=env.get("TRAINING_DB_WORKER_PASSWORD") or None,

@@ -240,7 +240,9 @@ class ReportController(Controller):
     ) -> ReportOut:
         # A re-plan's automatic report is queued by the report trigger.
         await reads.after([MEMBERS.info, REPORT_TRIGGERS.info])
-        async with reads.session() as conn:
+        # The queue row is written after the request's event, and rendered by a worker: read
+        # where it is written (a replica replays it later than the position it waits for).
+        async with reads.session(primary=True) as conn:
             record = await views.get_report(conn, report_id)
         if record is None:
             raise NotFound(f"report {report_id} not found")
@@ -268,7 +270,7 @@ class ReportController(Controller):
     ) -> Response[bytes]:
         # Withholding after erasure reads the members view: honour read-your-writes.
         await reads.after([MEMBERS.info, REPORT_TRIGGERS.info])
-        async with reads.session() as conn:
+        async with reads.session(primary=True) as conn:
             found = await views.get_pdf(conn, report_id)
         if found is None:
             raise NotFound(f"report {report_id} not found")
@@ -316,7 +318,7 @@ class ReportController(Controller):
     ) -> ReportPage:
         # The list holds each re-plan's automatic report, queued by the report trigger.
         await _may_see_member(reads, principal, member_id, [REPORT_TRIGGERS.info])
-        async with reads.session() as conn:
+        async with reads.session(primary=True) as conn:
             page = await views.list_member_reports(conn, member_id, limit=limit, cursor=cursor)
         return ReportPage([report_out(r) for r in page.items], page.next_cursor)
 

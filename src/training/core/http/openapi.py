@@ -158,8 +158,6 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
         statuses.add(412)
     if path == "/oauth2/token":
         statuses |= {400, 401}
-    if path == "/readyz":
-        statuses.add(503)
     return statuses | PARTICULAR.get(str(operation.get("operationId")), set())
 
 
@@ -301,6 +299,13 @@ def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> No
                 response["headers"] = {**response.get("headers", {}), **headers}
     for status in sorted(error_statuses(method, path, operation)):
         responses[str(status)] = _problem_response(status)
+    if path == "/readyz" and "200" in responses:
+        # Not a problem: the same report, saying what this instance cannot reach.
+        responses["503"] = {
+            **responses["200"],
+            "description": "Not ready: the database or the read replica is unreachable, or "
+            "migrations are pending",
+        }
     parameters = operation.setdefault("parameters", [])
     if method == "post" and path.startswith("/v1/"):
         parameters.append(REQUEST_HEADERS["Idempotency-Key"])

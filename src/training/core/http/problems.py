@@ -1,8 +1,10 @@
 """Every error leaves as ``application/problem+json`` (RFC 9457).
 
 Domain errors map to statuses here, in one table; validation errors name the offending
-field in ``errors``; an unexpected exception is logged with its request id and answered
-with a 500 problem that reveals nothing else.
+field in ``errors``; a database (or read replica) that cannot be reached or cancelled the
+query answers 503 with ``Retry-After``: the request may well succeed in a moment; an
+unexpected exception is logged with its request id and answered with a 500 problem that
+reveals nothing else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import re
 from typing import Any
 
 import msgspec
+import psycopg
 import structlog
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -227,6 +232,17 @@ def _conflict(request: Request[Any, Any, Any], exc: ConcurrentModification) -> R
     )
 
 
+def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("request.database_unavailable", error=type(exc).__name__)
+    return problem_response(
+        request,
+        503,
+        code="database-unavailable",
+        detail="the database did not answer; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("request.failed", error=type(exc).__name__)
     return problem_response(
@@ -244,5 +260,12 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ViewBehind: _view_behind,
     InvalidCursor: _invalid_cursor,
     ConcurrentModification: _conflict,
+    # Lost connections, a replica cancelling a query that conflicts with its replay, a pool
+    # with no connection to lend (PoolTimeout is an OperationalError): the database's state,
+    # not the request's.
+    psycopg.OperationalError: _database_unavailable,
+    psycopg.InterfaceError: _database_unavailable,
+    StoreOperationalError: _database_unavailable,
+    StoreInterfaceError: _database_unavailable,
     Exception: _unexpected,
 }

@@ -48,10 +48,12 @@ class Reads:
 
     @asynccontextmanager
     async def session(
-        self, *, tenant_id: UUID | None = None
+        self, *, tenant_id: UUID | None = None, primary: bool = False
     ) -> AsyncIterator[AsyncConnection[Any]]:
-        """A read-only transaction scoped to the caller's tenant (or to ``tenant_id``)."""
-        async with self.store.session(self.tenant_id if tenant_id is None else tenant_id) as conn:
+        """A read-only transaction scoped to the caller's tenant (or to ``tenant_id``); on the
+        primary (``primary``) when a write is decided on what it reads."""
+        scope = self.tenant_id if tenant_id is None else tenant_id
+        async with self.store.session(scope, primary=primary) as conn:
             yield conn
 
 

@@ -129,8 +129,9 @@ class ImportController(Controller):
     async def list_imports(
         self, reads: NamedDependency[Reads], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> ImportPage:
-        # Jobs are written by the import runner, not a view: there is nothing to wait for.
-        async with reads.session() as conn:
+        # Jobs are written by the import runner, not a view: there is nothing to wait for, and
+        # they are read where they are written (a replica may not have replayed them yet).
+        async with reads.session(primary=True) as conn:
             page = await jobs.list_imports(conn, limit=limit, cursor=cursor)
         return ImportPage(page.items, page.next_cursor)
 
@@ -144,7 +145,7 @@ class ImportController(Controller):
     async def get_import(
         self, reads: NamedDependency[Reads], import_id: FromPath[UUID]
     ) -> Response[jobs.ImportRecord]:
-        async with reads.session() as conn:
+        async with reads.session(primary=True) as conn:
             record = await jobs.get_import(conn, import_id)
         if record is None:
             raise NotFound(f"import {import_id} not found")

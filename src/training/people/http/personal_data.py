@@ -59,7 +59,7 @@ class PersonalDataController(Controller):
         names: list[str] = []
         # Without a tenant the command refuses (403) before anything is erased.
         if tenant_id is not None:
-            async with reads.session() as conn:
+            async with reads.session(primary=True) as conn:
                 names = await queries.names_held(conn, member_id)
         outcome = await commands.run(ErasePersonalData(member_id))
         if tenant_id is not None:

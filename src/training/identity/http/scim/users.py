@@ -102,7 +102,7 @@ class Users:
             member = await sync_to_thread(provisioned_member, call.app, call.tenant_id, member_id)
             if member is None:
                 continue
-            async with call.reads.session() as conn:
+            async with call.reads.session(primary=True) as conn:
                 personal = await personal_data_of(conn, member_id)
             if personal is None:
                 continue
@@ -134,7 +134,7 @@ class Users:
         return [_member_of_record(record) for record in records]
 
     async def _members_with_email(self, call: ScimCall, email: str) -> list[UUID]:
-        async with call.reads.session() as conn:
+        async with call.reads.session(primary=True) as conn:
             return await members_with_email(conn, call.tenant_id, email)
 
     async def _check_email_free(
@@ -220,7 +220,7 @@ class Users:
         check_version(expected_version, version_tag(current.view.version), "user")
         member_id = current.view.member_id
         # What names the person, read before the erasure takes it away.
-        async with call.reads.session() as conn:
+        async with call.reads.session(primary=True) as conn:
             names = await names_held(conn, member_id)
         if current.view.active:
             await call.run(DeactivateMember(member_id, DELETED_BY_SCIM, current.view.version))
