@@ -34,6 +34,9 @@ SCHEMA = "training"
 EMBEDDED_DB_NAME = "training"
 # How long a stop waits for the embedded server's clean shutdown.
 STOP_TIMEOUT = 60.0
+# PostgreSQL's default (100) holds one ``serve`` process (about 70 connections: ADR 0037),
+# not two, nor a ``serve`` and a ``worker``.
+EMBEDDED_MAX_CONNECTIONS = 300
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,7 @@ class EmbeddedPostgres:
             # No cleanup by pgserver: its list of users is what the flock replaces.
             self.server = pgserver.PostgresServer(self.data_dir, cleanup_mode=None)
             self._use: int | None = os.open(self.data_dir / "PG_VERSION", os.O_RDONLY)
+            self._allow_connections(EMBEDDED_MAX_CONNECTIONS)
             fcntl.flock(self._use, fcntl.LOCK_SH)
             keep_row_values_out_of_the_log(self.admin_url)
         if left_running:
@@ -167,6 +171,32 @@ class EmbeddedPostgres:
     @property
     def admin_url(self) -> str:
         return str(self.server.get_uri())
+
+    def _allow_connections(self, wanted: int) -> None:
+        """Raises the server's ``max_connections`` to ``wanted`` (a restart), once per data
+        directory, and only while no other process uses the server."""
+        assert self._use is not None
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            row = conn.execute("SHOW max_connections").fetchone()
+            if row is None or int(row[0]) >= wanted:
+                return
+            try:
+                fcntl.flock(self._use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # in use: raised at the next start that finds it alone
+            conn.execute(sql.SQL("ALTER SYSTEM SET max_connections = {}").format(wanted))
+        pg_ctl = postgres_program("pg_ctl")
+        assert pg_ctl is not None
+        # ``restart`` starts it with the options it ran with (postmaster.opts): the same socket.
+        subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
+            [str(pg_ctl), "-D", str(self.data_dir), "-l", str(self.server.log), "-w", "restart"],
+            user=self.server.system_user,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=True,
+            timeout=STOP_TIMEOUT,
+        )
 
     def stop(self) -> None:
         """Stops using the server, and stops the server when no other process uses it."""

@@ -1,0 +1,130 @@
+"""Two ``training serve`` processes behind one database, as a deployment that has grown.
+
+Each process is stateless but for caches: what must hold across them lives in PostgreSQL.
+A write through one is read through the other; one retry key acts once whichever process
+each attempt reaches; each projection is run by exactly one of them, and when that process
+is killed the other takes it over.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET_KEY, drop_database, fresh_database
+from tests.e2e.test_serve import Server, environment, free_port, operator_token
+from tests.waiting import wait_until
+
+TAKE_OVER_TIMEOUT = 60.0
+
+
+@pytest.fixture
+def pair(admin_server_url: str, template_db: str, tmp_path: Path) -> Iterator[list[Server]]:
+    database = fresh_database(admin_server_url, template_db)
+    servers: list[Server] = []
+    ports = [free_port(), free_port()]
+    try:
+        for port in ports:
+            env = environment(
+                tmp_path,
+                port,
+                DATABASE_URL=database.admin_url,
+                TRAINING_SECRET_KEY=TEST_SECRET_KEY,
+                # Behind one load balancer: one public URL, the issuer of every token.
+                TRAINING_PUBLIC_URL=f"http://127.0.0.1:{ports[0]}",
+            )
+            servers.append(Server(env, "--no-demo"))
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            if server.process.poll() is None:
+                server.interrupt()
+        drop_database(admin_server_url, database)
+
+
+def runners(server: Server) -> dict[str, str]:
+    ready = httpx.get(f"{server.base}/readyz", timeout=30).json()
+    return {view["name"]: view["runner"] for view in ready["projections"]}
+
+
+def each_projection_runs_once(servers: list[Server]) -> bool:
+    seen = [runners(server) for server in servers]
+    return all(sorted(answer[name] for answer in seen) == ["elsewhere", "here"] for name in seen[0])
+
+
+def test_two_processes_share_one_database(pair: list[Server]) -> None:
+    first, second = pair
+    token = operator_token(first.env, first.base)
+    headers = {"Authorization": f"Bearer {token}"}
+    wait_until(lambda: each_projection_runs_once(pair), TAKE_OVER_TIMEOUT, "one runner each")
+
+    # A write through one process is read through the other at its position.
+    created = httpx.post(
+        f"{first.base}/v1/tenants",
+        json={"slug": f"two-{uuid.uuid4().hex[:6]}", "name": "Two", "seat_limit": 5},
+        headers=headers,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    read = httpx.get(
+        f"{second.base}{created.headers['location']}",
+        headers={**headers, "Training-Position": created.headers["training-position"]},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
+    assert read.json()["name"] == "Two"
+
+    # One Idempotency-Key sent to both at once acts once: the same tenant, however answered.
+    slug = f"once-{uuid.uuid4().hex[:6]}"
+    keyed = {**headers, "Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    body = {"slug": slug, "name": "Once", "seat_limit": 5}
+
+    def register(server: Server) -> httpx.Response:
+        def attempt() -> httpx.Response | None:
+            answer = httpx.post(f"{server.base}/v1/tenants", json=body, headers=keyed, timeout=30)
+            return None if answer.status_code == 409 else answer  # in progress: retry
+
+        return wait_until(attempt, 30, "the key's first request to end", poll=0.2)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(register, [first, second, first, second]))
+    assert {answer.status_code for answer in answers} == {201}, [a.text for a in answers]
+    assert len({answer.json()["tenant_id"] for answer in answers}) == 1
+    listed = httpx.get(
+        f"{second.base}/v1/tenants",
+        params={"limit": 100},
+        headers={**headers, "Training-Position": answers[0].headers["training-position"]},
+        timeout=30,
+    ).json()
+    assert [tenant["slug"] for tenant in listed["items"]].count(slug) == 1
+
+    # Killed, one process leaves its projections to the other, which runs them all.
+    first.process.send_signal(signal.SIGKILL)
+    first.ended()
+
+    def all_here() -> bool:
+        return set(runners(second).values()) == {"here"}
+
+    wait_until(all_here, TAKE_OVER_TIMEOUT, "the survivor to run every projection")
+    after: Any = httpx.post(
+        f"{second.base}/v1/tenants",
+        json={"slug": f"after-{uuid.uuid4().hex[:6]}", "name": "After", "seat_limit": 5},
+        headers=headers,
+        timeout=30,
+    )
+    assert after.status_code == 201, after.text
+    read = httpx.get(
+        f"{second.base}{after.headers['location']}",
+        headers={**headers, "Training-Position": after.headers["training-position"]},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
