@@ -124,6 +124,7 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         assert services is not None
         await services.store.open()
+        await services.rate_limits.open()
         # What /readyz reads of the quarantine, as the worker role (projections/quarantine.py).
         app.state.degraded_views = DegradedViews(services.database.worker_url)
         await app.state.degraded_views.open()

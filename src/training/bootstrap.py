@@ -16,7 +16,7 @@ from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.idempotency_store import ExpiredRecordsPurge, IdempotencyStore
 from training.core.projection_runner import ProjectionSupervisor
-from training.core.rate_limit_store import SharedBucketStore
+from training.core.rate_limit_store import SharedBucketStore, draw_pool
 from training.core.read_store import ImportPace, ReadStore
 from training.core.retry import RetryPolicy
 from training.curricula import handlers as curricula
@@ -178,6 +178,6 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         ),
         keys=keys,
         token_server=TokenServer(app, settings, keys),
-        rate_limits=SharedBucketStore(store.pool, box.derive("rate-limits")),
+        rate_limits=SharedBucketStore(draw_pool(database.app_url), box.derive("rate-limits")),
         supervisor=reporting_supervisor(database, bus, settings) if run_projections else None,
     )

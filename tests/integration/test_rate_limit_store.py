@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from tests.conftest import make_settings
 from training.core.http.ratelimit import Grant, RateLimit, SharedBuckets
-from training.core.rate_limit_store import SharedBucketStore
+from training.core.rate_limit_store import SharedBucketStore, draw_pool
 from training.infra.database import Database
 from training.infra.secretbox import SecretBox
 
@@ -32,14 +32,12 @@ def run(step: Callable[[], Coroutine[Any, Any, T]]) -> T:
 async def store_on(
     database: Database, secret: bytes = SECRET, **options: Any
 ) -> AsyncIterator[SharedBucketStore]:
-    pool = AsyncConnectionPool(database.app_url, min_size=1, max_size=2, open=False)
-    await pool.open(wait=True)
-    store = SharedBucketStore(pool, secret, **options)
+    store = SharedBucketStore(draw_pool(database.app_url), secret, **options)
+    await store.open()
     try:
         yield store
     finally:
         await store.close()
-        await pool.close()
 
 
 def rows(database: Database) -> list[tuple[Any, ...]]:
