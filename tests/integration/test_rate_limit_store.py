@@ -4,6 +4,7 @@ an HMAC only, the purge of idle rows, and a database that cannot be reached."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -71,20 +72,26 @@ def test_a_draw_takes_up_to_a_block_until_the_bucket_is_empty(database: Database
 
 def test_the_bucket_refills_by_the_databases_clock(database: Database) -> None:
     clear(database)
-    limit = RateLimit(4, 0.4)  # a token every 100 ms
+    limit = RateLimit(4, 2.0)  # a token every 500 ms
 
-    async def scenario() -> tuple[Grant | None, Grant | None]:
+    async def scenario() -> tuple[list[Grant | None], float, float]:
         async with store_on(database) as store:
-            assert await store.draw("token", "203.0.113.9", limit, 4) == Grant(4)
-            empty = await store.draw("token", "203.0.113.9", limit, 4)
-            await asyncio.sleep(0.25)
-            return empty, await store.draw("token", "203.0.113.9", limit, 4)
+            started = time.monotonic()
+            grants = [await store.draw("token", "203.0.113.9", limit, 4) for _ in range(2)]
+            between = time.monotonic() - started
+            await asyncio.sleep(0.6)
+            grants.append(await store.draw("token", "203.0.113.9", limit, 4))
+            return grants, between, time.monotonic() - started
 
-    empty, later = run(scenario)
-    assert empty is not None
-    assert empty.tokens == 0
-    assert later is not None
-    assert later.tokens in (2, 3)  # 250 ms of refill, capped at a block
+    (first, emptied, refilled), between, total = run(scenario)
+    assert first == Grant(4)
+    assert emptied is not None
+    assert refilled is not None
+    # What refilled between the draws, and no more: whole tokens of 500 ms each.
+    assert emptied.tokens <= math.floor(between / 0.5)
+    if emptied.tokens == 0:
+        assert 0 < emptied.wait <= 0.5
+    assert 1 <= refilled.tokens <= min(4, math.ceil(total / 0.5)) - emptied.tokens
 
 
 def test_rows_hold_an_hmac_of_the_caller_and_nothing_else(database: Database) -> None:
