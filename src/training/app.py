@@ -33,9 +33,9 @@ from training.core.http.principal import PUBLIC_PATHS
 from training.core.http.problems import EXCEPTION_HANDLERS
 from training.core.http.ratelimit import (
     AddressLimitMiddleware,
-    Buckets,
     RateLimit,
     RateLimitMiddleware,
+    SharedBuckets,
     parse_networks,
 )
 from training.curricula import http as curricula
@@ -124,6 +124,7 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         assert services is not None
         await services.store.open()
+        await services.rate_limits.open()
         # What /readyz reads of the quarantine, as the worker role (projections/quarantine.py).
         app.state.degraded_views = DegradedViews(services.database.worker_url)
         await app.state.degraded_views.open()
@@ -139,14 +140,19 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
                 services.supervisor.stop()
             services.imports.close()
             await app.state.degraded_views.close()
+            await services.rate_limits.close()
             await services.store.close()
 
     settings = services.settings if services is not None else Settings()
-    # Shared with the SCIM mount, which authenticates (and so is limited) on its own.
-    buckets = Buckets(RateLimit.parse(settings.rate_limit))
+    # In the database, shared with the other processes (ADR 0035); the principal's buckets
+    # also with the SCIM mount, which authenticates (and so is limited) on its own.
+    shared = services.rate_limits if services is not None else None
+    buckets = SharedBuckets("principal", RateLimit.parse(settings.rate_limit), shared)
     address_limits = AddressLimitMiddleware(
-        anonymous=Buckets(RateLimit.parse(settings.rate_limit_anonymous)),
-        token=Buckets(RateLimit.parse(settings.rate_limit_token)),
+        anonymous=SharedBuckets(
+            "anonymous", RateLimit.parse(settings.rate_limit_anonymous), shared
+        ),
+        token=SharedBuckets("token", RateLimit.parse(settings.rate_limit_token), shared),
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )
     wiring = (

@@ -16,6 +16,7 @@ from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.idempotency_store import ExpiredRecordsPurge, IdempotencyStore
 from training.core.projection_runner import ProjectionSupervisor
+from training.core.rate_limit_store import SharedBucketStore, draw_pool
 from training.core.read_store import ImportPace, ReadStore
 from training.core.retry import RetryPolicy
 from training.curricula import handlers as curricula
@@ -54,6 +55,8 @@ class Services:
     keys: KeyRing
     # The OAuth2 token server (identity.http.oauth), imported with the web app only.
     token_server: Any
+    # The rate limits' buckets, shared with every process on the database (ADR 0035).
+    rate_limits: SharedBucketStore
     supervisor: ProjectionSupervisor | None = None
 
 
@@ -180,5 +183,6 @@ def build_services(settings: Settings, database: Database, *, run_projections: b
         ),
         keys=keys,
         token_server=TokenServer(app, settings, keys),
+        rate_limits=SharedBucketStore(draw_pool(database.app_url), box.derive("rate-limits")),
         supervisor=reporting_supervisor(database, bus, settings) if run_projections else None,
     )

@@ -2,12 +2,15 @@
 
 AES-256-GCM with a random 96-bit nonce; the stored form is ``nonce || ciphertext+tag``. The
 key comes from ``TRAINING_SECRET_KEY`` or, for a local embedded database, from a file
-created beside it on first start.
+created beside it on first start. Other uses of the key get keys derived from it
+(``derive``), such as the HMAC that names callers in the shared rate-limit buckets.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -27,6 +30,7 @@ class SecretBox:
             msg = "the secret key must be 32 bytes (base64 in TRAINING_SECRET_KEY)"
             raise ValueError(msg)
         self._aead = AESGCM(key)
+        self._key = key
 
     def seal(self, plaintext: bytes, *, context: bytes = b"") -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -34,6 +38,11 @@ class SecretBox:
 
     def open(self, sealed: bytes, *, context: bytes = b"") -> bytes:
         return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
+
+    def derive(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose`` (HMAC-SHA256 of the purpose under the service's
+        key): what keys one thing never opens or forges another."""
+        return hmac.digest(self._key, f"training:{purpose}".encode(), hashlib.sha256)
 
     @staticmethod
     def new_key() -> str:

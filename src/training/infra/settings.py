@@ -23,6 +23,10 @@
   ``concurrent-modification``.
 - ``TRAINING_LOG_LEVEL`` (``info``).
 - ``TRAINING_RATE_LIMIT`` (``1200/60``): requests per seconds for each client or person.
+  This and the two address limits below hold for all the processes on the database
+  together: each process draws 1/16 of a limit at a time from a bucket in the database,
+  so a burst may pass a limit by that much per process; while the database cannot be
+  reached, each process limits on its own (ADR 0035).
 - ``TRAINING_IDEMPOTENCY_TTL`` (``86400``): seconds an ``Idempotency-Key`` and its stored
   response are kept; a retry after that acts as a new request. Expired records are never
   replayed and are purged in the background by ``serve`` and ``worker``.

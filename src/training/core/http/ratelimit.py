@@ -1,7 +1,13 @@
 """Rate limits, answered with 429 and Retry-After: per caller, and per client address.
 
-Token buckets (``REQUESTS/SECONDS``, refilled continuously) kept in this process, so with
-several processes the effective limit is per process (ADR 0014). Three sets of buckets:
+Token buckets (``REQUESTS/SECONDS``, refilled continuously) shared by every process on the
+database (ADR 0035): the bucket itself is a row (``core.rate_limit_store``), and each process
+draws tokens from it in blocks of 1/16 of the limit (at least one) and spends them from
+memory (``SharedBuckets``). Most requests touch only this process's memory; a caller's
+burst may exceed its limit by at most one block per process, its sustained rate never. When
+the database cannot be reached, each process falls back to buckets of its own for a few
+seconds at a time (per process, as before ADR 0035), and logs it once. Three sets of
+buckets:
 
 - **per principal** (``TRAINING_RATE_LIMIT``): every authenticated request of a client or
   a person, after authentication (``RateLimitMiddleware``);
@@ -19,8 +25,8 @@ several processes the effective limit is per process (ADR 0014). Three sets of b
 from a few addresses, and they do no work a stranger could use to slow the service.
 
 A bucket left alone for a whole window is full again, exactly like a bucket never seen, so
-it is dropped: the tables hold only the callers of the last window, however many distinct
-callers came before (ADR 0018).
+it is dropped: the tables (this process's leases, and the shared rows) hold only the callers
+of the last window, however many distinct callers came before (ADR 0018).
 
 The client address is the connection's peer (the ASGI ``client``). ``X-Forwarded-For`` is
 read only when that peer is one of ``TRAINING_TRUSTED_PROXIES``: then the address is the
@@ -39,7 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import unquote
 
 import msgspec
@@ -147,6 +153,176 @@ class Buckets:
             del self._state[key]
 
 
+# A process draws this share of a limit at a time from the shared bucket (at least a token).
+LEASE_FRACTION = 16
+
+
+def lease_block(limit: RateLimit) -> int:
+    """How many tokens one draw takes from the shared bucket, at most."""
+    return max(1, limit.requests // LEASE_FRACTION)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a draw took from the shared bucket: whole tokens for this process to spend, or,
+    when there were none, the seconds until the bucket holds one again."""
+
+    tokens: int
+    wait: float = 0.0
+
+
+class LeaseSource(Protocol):
+    """Where the shared buckets live (``core.rate_limit_store``)."""
+
+    def online(self) -> bool:
+        """False while draws are paused after a failure: use this process's buckets."""
+        ...
+
+    async def draw(self, bucket: str, key: str, limit: RateLimit, block: int) -> Grant | None:
+        """Refills ``key``'s bucket by the time elapsed and takes up to ``block`` whole tokens;
+        None when the shared bucket could not be reached. Never raises."""
+        ...
+
+
+@dataclass
+class Lease:
+    """Tokens this process drew for one caller and has not spent yet, and until when the
+    shared bucket is known to be empty."""
+
+    tokens: int = 0
+    refused_until: float = 0.0
+    used: float = 0.0
+
+
+class SharedBuckets:
+    """One kind of limit (``name``), kept in the shared buckets of ``source``: see the module
+    docstring. One event loop uses it (the app's), so it holds no lock.
+
+    A caller's request spends a token this process drew for it before; only when there is
+    none does it draw a block (one statement), and while the shared bucket is known to be
+    empty it is refused from memory. Concurrent requests of one caller wait for one draw.
+    Without a source (an app built for its OpenAPI document) or while the source is offline,
+    the buckets of this process (``local``) decide.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        limit: RateLimit,
+        source: LeaseSource | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.limit = limit
+        self.source = source
+        self.local = Buckets(limit, clock)
+        self._clock = clock
+        # key -> lease, least recently used first: the stale ones are at the front.
+        self._leases: OrderedDict[str, Lease] = OrderedDict()
+        self._drawing: dict[str, asyncio.Future[bool]] = {}
+
+    def __len__(self) -> int:
+        return len(self._leases)
+
+    def held(self, key: str) -> int:
+        """Tokens drawn for ``key`` and not spent yet."""
+        lease = self._leases.get(key)
+        return lease.tokens if lease is not None else 0
+
+    async def take(self, key: str) -> float:
+        """0 when the request may go ahead (a token is used), else the seconds to wait."""
+        while True:
+            now = self._clock()
+            lease = self._lease(key, now)
+            if lease.tokens >= 1:
+                lease.tokens -= 1
+                return 0.0
+            if lease.refused_until > now:
+                return lease.refused_until - now
+            if not await self._draw(key):
+                return self.local.take(key)
+
+    async def wait(self, key: str) -> float:
+        """The seconds until ``key`` may make a request (0: now), using no token. A caller
+        this process has not charged yet goes ahead without asking anyone: a dictionary
+        lookup. One it has charged and holds no token for draws them ahead."""
+        while True:
+            now = self._clock()
+            self._evict(now)
+            lease = self._leases.get(key)
+            if lease is not None and lease.tokens >= 1:
+                return 0.0
+            if lease is not None and lease.refused_until > now:
+                return lease.refused_until - now
+            if not self._online():
+                return self.local.wait(key)
+            if lease is None:
+                return 0.0
+            if not await self._draw(key):
+                return self.local.wait(key)
+
+    async def charge(self, key: str) -> None:
+        """Uses a token for something already done (a failed authentication)."""
+        while True:
+            now = self._clock()
+            lease = self._lease(key, now)
+            if lease.tokens >= 1:
+                lease.tokens -= 1
+                return
+            if lease.refused_until > now:
+                return  # an empty bucket stays empty, not in debt
+            if not await self._draw(key):
+                self.local.charge(key)
+                return
+
+    def _online(self) -> bool:
+        return self.source is not None and self.source.online()
+
+    async def _draw(self, key: str) -> bool:
+        """Draws a block for ``key`` into its lease; False when the shared bucket cannot be
+        reached now. A draw already under way for ``key`` is waited for, not repeated."""
+        if self.source is None or not self.source.online():
+            return False
+        pending = self._drawing.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._drawing[key] = future
+        drawn = False
+        try:
+            grant = await self.source.draw(self.name, key, self.limit, lease_block(self.limit))
+            if grant is not None:
+                now = self._clock()
+                lease = self._lease(key, now)
+                lease.tokens += grant.tokens
+                lease.refused_until = now + grant.wait if grant.tokens == 0 else 0.0
+                drawn = True
+        finally:
+            del self._drawing[key]
+            future.set_result(drawn)
+        return drawn
+
+    def _lease(self, key: str, now: float) -> Lease:
+        self._evict(now)
+        lease = self._leases.get(key)
+        if lease is None:
+            lease = self._leases[key] = Lease()
+        else:
+            self._leases.move_to_end(key)
+        lease.used = now
+        return lease
+
+    def _evict(self, now: float) -> None:
+        # Unspent tokens of a lease idle for a window are forgotten: by then the shared
+        # bucket has refilled anyway.
+        horizon = now - self.limit.seconds
+        while self._leases:
+            key, lease = next(iter(self._leases.items()))
+            if lease.used > horizon:
+                return
+            del self._leases[key]
+
+
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
     """``TRAINING_TRUSTED_PROXIES`` entries: addresses or networks (CIDR)."""
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
@@ -238,8 +414,8 @@ class AddressLimitMiddleware(ASGIMiddleware):
 
     def __init__(
         self,
-        anonymous: Buckets,
-        token: Buckets,
+        anonymous: SharedBuckets,
+        token: SharedBuckets,
         trusted_proxies: tuple[Network, ...] = (),
         pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -257,14 +433,14 @@ class AddressLimitMiddleware(ASGIMiddleware):
         address = client_address(scope, self.trusted_proxies)
         if route in ("token", "open"):
             buckets = self.token if route == "token" else self.anonymous
-            wait = buckets.take(address)
+            wait = await buckets.take(address)
             if wait > 0:
                 await self._refuse(send, scope, wait, buckets.limit)
                 return
             await next_app(scope, receive, send)
             return
         # Guarded: only failures count, and an address out of them is refused unread.
-        wait = self.anonymous.wait(address)
+        wait = await self.anonymous.wait(address)
         if wait > 0:
             await self._refuse(send, scope, wait, self.anonymous.limit)
             return
@@ -281,10 +457,10 @@ class AddressLimitMiddleware(ASGIMiddleware):
         except HTTPException as error:
             # The authentication middleware raises; the app's handler answers further out.
             if error.status_code == HTTP_401_UNAUTHORIZED:
-                self.anonymous.charge(address)
+                await self.anonymous.charge(address)
             raise
         if status == HTTP_401_UNAUTHORIZED:
-            self.anonymous.charge(address)
+            await self.anonymous.charge(address)
 
     async def _refuse(self, send: Send, scope: Scope, wait: float, limit: RateLimit) -> None:
         """The 429 comes after a pause of up to ``REFUSAL_PAUSE`` seconds: a stranger who
@@ -305,7 +481,7 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, buckets: Buckets) -> None:
+    def __init__(self, buckets: SharedBuckets) -> None:
         self.buckets = buckets
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -313,7 +489,7 @@ class RateLimitMiddleware(ASGIMiddleware):
         if not isinstance(principal, Principal):
             await next_app(scope, receive, send)
             return
-        wait = self.buckets.take(f"{principal.kind}:{principal.subject}")
+        wait = await self.buckets.take(f"{principal.kind}:{principal.subject}")
         if wait > 0:
             await refuse(send, scope, wait, self.buckets.limit)
             return

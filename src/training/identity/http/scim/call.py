@@ -26,7 +26,7 @@ from training.core.application import TrainingApplication
 from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.http.commands import Commands
-from training.core.http.ratelimit import Buckets
+from training.core.http.ratelimit import SharedBuckets
 from training.core.http.reads import Reads
 from training.core.idempotency_store import IdempotencyStore
 from training.core.read_store import ViewInfo
@@ -58,7 +58,7 @@ class ScimCall:
     request_id: str
     mapping: GroupMapping
     method: str = "GET"
-    rate_limits: Buckets | None = None
+    rate_limits: SharedBuckets | None = None
     # The authenticated client's command context, once ``authenticate`` accepted it.
     context: CommandContext | None = None
 

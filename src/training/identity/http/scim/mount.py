@@ -61,17 +61,17 @@ class TenantScimApp(ASGIApplication):
             operation = None
         if operation is not Operation.service_provider_config:
             call.context = await authenticate(call, request.header("Authorization"))
-            refusal = self._rate_limited(call)
+            refusal = await self._rate_limited(call)
             if refusal is not None:
                 return refusal
         return await self.handler.handle(request)
 
-    def _rate_limited(self, call: ScimCall) -> ScimResponse | None:
+    async def _rate_limited(self, call: ScimCall) -> ScimResponse | None:
         """A 429 with Retry-After once the client has used its share, as on the rest of the
         API (the same buckets, keyed by the same principal)."""
         if call.rate_limits is None or call.context is None:
             return None
-        wait = call.rate_limits.take(str(call.context.actor))
+        wait = await call.rate_limits.take(str(call.context.actor))
         if wait <= 0:
             return None
         limit = call.rate_limits.limit
