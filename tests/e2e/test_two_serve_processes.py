@@ -2,8 +2,8 @@
 
 Each process is stateless but for caches: what must hold across them lives in PostgreSQL.
 A write through one is read through the other; one retry key acts once whichever process
-each attempt reaches; each projection is run by exactly one of them, and when that process
-is killed the other takes it over.
+each attempt reaches; a caller's rate limit holds across both; each projection is run by
+exactly one of them, and when that process is killed the other takes it over.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from tests.e2e.test_serve import Server, environment, free_port, operator_token
 from tests.waiting import wait_until
 
 TAKE_OVER_TIMEOUT = 60.0
+# Per caller, shared by the two processes; each draws blocks of 1/16 of it (ADR 0035).
+RATE_LIMIT = 64
+BLOCK = RATE_LIMIT // 16
 
 
 @pytest.fixture
@@ -39,6 +42,7 @@ def pair(admin_server_url: str, template_db: str, tmp_path: Path) -> Iterator[li
                 TRAINING_SECRET_KEY=TEST_SECRET_KEY,
                 # Behind one load balancer: one public URL, the issuer of every token.
                 TRAINING_PUBLIC_URL=f"http://127.0.0.1:{ports[0]}",
+                TRAINING_RATE_LIMIT=f"{RATE_LIMIT}/60",
             )
             servers.append(Server(env, "--no-demo"))
         for server in servers:
@@ -106,6 +110,26 @@ def test_two_processes_share_one_database(pair: list[Server]) -> None:
         timeout=30,
     ).json()
     assert [tenant["slug"] for tenant in listed["items"]].count(slug) == 1
+
+    # One caller's limit holds across both processes: within the blocks each holds.
+    other = {"Authorization": f"Bearer {operator_token(second.env, second.base)}"}
+    answers = [
+        (server, httpx.get(f"{server.base}/v1/tenants", headers=other, timeout=30))
+        for _ in range(RATE_LIMIT)
+        for server in pair
+    ]
+    statuses = [answer.status_code for _, answer in answers]
+    admitted = statuses.count(200)
+    # Tokens come back at RATE_LIMIT a minute while the loop runs: a few more may pass.
+    assert RATE_LIMIT - 2 * BLOCK <= admitted <= RATE_LIMIT + 2 * BLOCK + 8, statuses
+    assert statuses.count(429) == len(statuses) - admitted
+    for server in pair:  # each process refuses, as a problem with Retry-After
+        refused = [
+            answer for where, answer in answers if where is server and answer.status_code == 429
+        ]
+        assert refused, f"{server.base} refused nothing"
+        assert refused[0].headers["content-type"] == "application/problem+json"
+        assert int(refused[0].headers["retry-after"]) >= 1
 
     # Killed, one process leaves its projections to the other, which runs them all.
     first.process.send_signal(signal.SIGKILL)
