@@ -36,7 +36,8 @@ def serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
             log_config=None,
             lifespan="on",
             access_log=False,
-            # X-Forwarded-For is believed only from TRAINING_TRUSTED_PROXIES (api/ratelimit.py).
+            # X-Forwarded-For is believed only from TRAINING_TRUSTED_PROXIES
+            # (core/http/ratelimit.py).
             proxy_headers=False,
         )
         server = uvicorn.Server(config)
