@@ -93,3 +93,36 @@ class Operator(_Credentials):
             ).json()
         credentials = (str(created["client_id"]), str(created["client_secret"]))
         return Tenant(self.server, tenant_id, seat_limit, credentials)
+
+
+def published_curriculum(http: httpx.Client, title: str, modules: int = 1) -> tuple[str, int]:
+    """A tenant's curriculum of ``modules`` lab modules, published: its id and version.
+    ``http`` carries the tenant's token."""
+    curriculum = checked(http.post("/v1/curricula", json={"title": title})).json()
+    curriculum_id = str(curriculum["curriculum_id"])
+    for number in range(1, modules + 1):
+        module = {
+            "key": f"m{number}",
+            "title": f"M{number}",
+            "format": "lab",
+            "duration_minutes": 60,
+        }
+        checked(http.post(f"/v1/curricula/{curriculum_id}/modules", json=module))
+    published = checked(http.post(f"/v1/curricula/{curriculum_id}/publish", json={})).json()
+    return curriculum_id, int(published["version"])
+
+
+def scheduled_cohort(
+    http: httpx.Client, curriculum: tuple[str, int], capacity: int, name: str = "Bench cohort"
+) -> str:
+    """A cohort of the curriculum's version, in 2030: its id."""
+    body = {
+        "name": name,
+        "curriculum_id": curriculum[0],
+        "curriculum_version": curriculum[1],
+        "starts_on": "2030-01-07",
+        "ends_on": "2030-03-29",
+        "timezone": "Europe/Berlin",
+        "capacity": capacity,
+    }
+    return str(checked(http.post("/v1/cohorts", json=body)).json()["cohort_id"])
