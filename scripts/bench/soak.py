@@ -45,6 +45,7 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,7 +61,9 @@ from harness import (
     Measure,
     Results,
     Server,
+    Stopwatch,
     Target,
+    cpu_shares,
     format_ms,
     percentile,
     progress,
@@ -87,6 +90,7 @@ PAGE_LIMIT = 50
 TRACK_AFTER_S = 60.0
 WARMUP_MINUTES = 2
 PROFILE_SECONDS = 20
+PROFILE_RATE = 50  # samples a second; each costs serve a little, more when it has many threads
 PROFILE_BEFORE_END_S = 180.0
 # Issue #14: no slower at the end than after the warm-up, and memory bounded.
 TARGET_P99 = Target("<=", 1.5, "<= 1.5 x minute 2", on_ratio=True)
@@ -107,6 +111,7 @@ class Minute:
     rss_mb: float = 0.0  # serve's own process at the end of the minute
     tree_mb: float = 0.0  # serve and its children
     load: float = 0.0
+    cpu: str = ""  # bench / serve / pg, % of one core over the minute
     profiled: bool = False
     samples: list[Sample] = field(default_factory=list)
 
@@ -321,20 +326,27 @@ async def watch_minutes(
     profiled: list[float] = []  # when the profiler started and, once it did, ended
     for number in range(1, args.minutes + 1):
         minute = Minute(number)
+        watch = Stopwatch(server.meter)
         while soak.elapsed() < number * 60:
             if profile_at is not None and soak.elapsed() >= profile_at:
                 profile_at = None  # once
                 profiler = start_profiler(args.profile, serve_pid)
                 if profiler is not None:
                     profiled.append(soak.elapsed())
-            if profiler is not None and len(profiled) == 1 and profiler.poll() is not None:
-                profiled.append(soak.elapsed())
+            if profiler is not None and len(profiled) == 1:
+                if soak.elapsed() >= profiled[0] + PROFILE_SECONDS:
+                    # py-spy's --duration counts samples, which fall behind on a busy
+                    # machine; on SIGINT it writes what it has and stops.
+                    profiler.send_signal(signal.SIGINT)
+                if profiler.poll() is not None:
+                    profiled.append(soak.elapsed())
             await asyncio.sleep(min(1.0, max(0.0, number * 60 - soak.elapsed())))
         minute.profiled = (
             bool(profiled)
             and profiled[0] < number * 60
             and (len(profiled) == 1 or profiled[1] > (number - 1) * 60)
         )
+        minute.cpu = cpu_shares(watch.stop())
         minute.rss_mb, minute.tree_mb = serve_memory(serve_pid)
         minute.load = os.getloadavg()[0]
         minutes.append(minute)
@@ -356,8 +368,8 @@ def start_profiler(path: Path | None, pid: int) -> subprocess.Popen[bytes] | Non
         progress("py-spy not found: no profile")
         return None
     progress(f"py-spy samples serve for {PROFILE_SECONDS} s into {path}")
-    command = [found, "record", "--pid", str(pid), "--duration", str(PROFILE_SECONDS)]
-    command += ["--rate", "100", "--nonblocking", "--format", "raw", "--output", str(path)]
+    command = [found, "record", "--pid", str(pid), "--rate", str(PROFILE_RATE), "--nonblocking"]
+    command += ["--format", "raw", "--output", str(path)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -398,8 +410,8 @@ def set_up(tenant: Tenant, args: argparse.Namespace) -> tuple[list[str], Any]:
 def minute_table(minutes: Sequence[Minute]) -> list[str]:
     lines = [
         "| minute | requests | per s | p50 ms | p99 ms | errors | serve RSS MB | serve tree MB "
-        "| load 1m |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| load 1m | CPU % bench / serve / pg |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for minute in minutes:
         latencies = minute.latencies
@@ -408,7 +420,7 @@ def minute_table(minutes: Sequence[Minute]) -> list[str]:
             f"| {minute.number}{note} | {len(minute.samples):,} | {len(minute.samples) / 60:.1f} "
             f"| {format_ms(percentile(latencies, 0.5))} | {format_ms(percentile(latencies, 0.99))} "
             f"| {minute.errors.summary()} | {minute.rss_mb:.0f} | {minute.tree_mb:.0f} "
-            f"| {minute.load:.2f} |"
+            f"| {minute.load:.2f} | {minute.cpu} |"
         )
     return lines
 
