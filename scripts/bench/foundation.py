@@ -96,6 +96,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     errors: Errors = field(default_factory=Errors)
     warmup_ok: int = 0  # successful operations before the window: they wrote events too
+    warmup_errors: Errors = field(default_factory=Errors)
     store_events: int | None = None  # events in the store when the window opened
 
     @property
@@ -231,6 +232,7 @@ async def http_level(
         latencies_ms=measured.latencies_ms,
         errors=measured.errors,
         warmup_ok=len(warmup_names) - warmed.errors.total,
+        warmup_errors=warmed.errors,
         store_events=warmed.position,
     )
 
@@ -382,6 +384,8 @@ def floor_ratios(http: Sequence[Result], raw: Result) -> list[str]:
 
 def record(results: Results, http: Sequence[Result], raw: Result, rebuilt: Result) -> None:
     """The issue's targets: the first 1-client and 16-client level of each command."""
+    for result in http:
+        results.errors.extend(result.warmup_errors)
     for label in dict.fromkeys(result.label for result in http):
         levels = [r for r in http if r.label == label]
         name = label.removeprefix("HTTP ")
@@ -399,6 +403,9 @@ def record(results: Results, http: Sequence[Result], raw: Result, rebuilt: Resul
                 )
             )
         loaded = next((r for r in levels if r.clients == TARGET_CLIENTS), None)
+        for other in levels:
+            if other is not single and other is not loaded:
+                results.errors.extend(other.errors)
         if loaded is not None:
             value = None if loaded.errors else loaded.rate
             results.add(
