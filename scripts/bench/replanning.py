@@ -544,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render-processes",
         type=int,
-        default=Settings.from_env(os.environ).render_processes,
+        default=Settings.from_env(dict(os.environ)).render_processes,
         help="report workers, each with a render process (default: as training serve, "
         "TRAINING_RENDER_PROCESSES or one per core)",
     )

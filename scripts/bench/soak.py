@@ -293,7 +293,9 @@ async def mixed_client(server: Server, soak: Soak, interval: float, seed: int) -
             if operation == "GET /v1/members/{id}/track" and not ready:
                 operation = "GET /v1/members/{id}"  # nobody's track is there yet
             if operation == "GET /v1/members (page)":
-                params = {"limit": PAGE_LIMIT, **({"cursor": cursor} if cursor else {})}
+                params: dict[str, str | int] = {"limit": PAGE_LIMIT}
+                if cursor:
+                    params["cursor"] = cursor
                 page = await soak.timed(operation, client.get("/v1/members", params=params), 200)
                 cursor = page.json()["next_cursor"] if page is not None else None
             elif operation == "GET /v1/members/{id}":
