@@ -198,9 +198,16 @@ def serve_memory(pid: int) -> tuple[float, float]:
 
 
 def new_client(server: Server, tenant: Tenant) -> httpx.AsyncClient:
+    """One keep-alive connection; each request carries the tenant's current token, fetched
+    again before it expires (a token lives 15 minutes, the soak longer)."""
+
+    def authorise(request: httpx.Request) -> httpx.Request:
+        request.headers["Authorization"] = f"Bearer {tenant.token()}"
+        return request
+
     return httpx.AsyncClient(
         base_url=server.base_url,
-        headers=tenant.headers(),
+        auth=authorise,
         limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         timeout=HTTP_TIMEOUT,
     )
@@ -445,6 +452,10 @@ def operation_table(warm: Minute, last: Minute) -> list[str]:
     return lines
 
 
+def ratio_text(measure: Measure, digits: int) -> str:
+    return "-" if measure.ratio is None else f"{measure.ratio:.{digits}f}"
+
+
 def record(results: Results, minutes: Sequence[Minute]) -> list[str]:
     warm, last = minutes[WARMUP_MINUTES - 1], minutes[-1]
     errors = Errors()
@@ -475,10 +486,10 @@ def record(results: Results, minutes: Sequence[Minute]) -> list[str]:
     tree = last.tree_mb / warm.tree_mb if warm.tree_mb else 0.0
     return [
         f"- p99 of minute {last.number} / p99 of minute {warm.number} = "
-        f"{format_ms(p99_last)} / {format_ms(p99_warm)} ms = **{latency.ratio or 0:.2f}** "
+        f"{format_ms(p99_last)} / {format_ms(p99_warm)} ms = **{ratio_text(latency, 2)}** "
         f"(target {TARGET_P99.text}); errors: {errors.summary()}",
         f"- serve RSS, end of minute {last.number} / end of minute {warm.number} = "
-        f"{last.rss_mb:.0f} / {warm.rss_mb:.0f} MB = **{memory.ratio or 0:.3f}** "
+        f"{last.rss_mb:.0f} / {warm.rss_mb:.0f} MB = **{ratio_text(memory, 3)}** "
         f"(target {TARGET_RSS.text}); serve's process tree {last.tree_mb:.0f} / "
         f"{warm.tree_mb:.0f} MB = {tree:.3f}",
     ]
