@@ -533,13 +533,16 @@ def report(
         ]
     if worker is not None:
         rate = worker.rendered / worker.seconds if worker.seconds else 0.0
-        drain = f"{worker.backlog / rate / 60:.0f} min" if rate else "never"
+        # The reports of replaced plans are set aside, not rendered.
+        to_render = worker.backlog - worker.superseded
+        drain = f"{to_render / rate / 60:.0f} min" if rate else "never"
         lines.append(
             f"- report workers ({worker.processes} render processes): {worker.rendered} reports "
             f"in {worker.seconds:.1f} s ({rate:.2f}/s), after a warm-up of "
             f"{worker.warmup_seconds:.0f} s in which they set aside {worker.superseded:,} "
-            f"reports of replaced plans; a backlog of {worker.backlog:,} automatic reports: "
-            f"about {drain} to drain in one service process"
+            f"reports of replaced plans; the {to_render:,} left of a backlog of "
+            f"{worker.backlog:,} automatic reports: about {drain} to drain in one service "
+            "process"
         )
     lines += [f"- command: `{command}`", *[f"- {fact}" for fact in facts]]
     return "\n".join(lines)
