@@ -10,6 +10,9 @@ exit status is 1 at the end. Targets not met do not change the exit status: thes
 measurements, not tests. Usage::
 
     scripts/bench/all [--only foundation soak ...] [--out DIR] [--list]
+
+To add a benchmark: record its measures with ``harness.Results`` (``run_benchmark`` writes
+them) and add a ``Step`` with its sizes to ``STEPS``.
 """
 
 from __future__ import annotations
