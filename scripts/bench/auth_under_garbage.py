@@ -35,21 +35,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import math
 import multiprocessing
-import os
 import secrets
-import shlex
-import shutil
 import socket
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
@@ -58,18 +51,20 @@ import httpx
 from harness import (
     HTTP_TIMEOUT,
     Errors,
+    Results,
     Server,
     Stopwatch,
     Window,
     create_operator_client,
     fetch_token,
-    machine_facts,
-    postgres_facts,
+    percentile,
     progress,
-    running_server,
+    report,
+    run_benchmark,
+    server_postgres_facts,
+    serving,
 )
 
-from training.infra.database import database_for
 from training.infra.settings import Settings
 
 LEGITIMATE_ADDRESS = "127.0.0.1"
@@ -98,10 +93,10 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+def percentile_or_nan(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile; NaN for a phase in which no read was answered."""
+    value = percentile(values, fraction)
+    return float("nan") if value is None else value
 
 
 def _segment(data: bytes) -> str:
@@ -340,14 +335,10 @@ def read_block(
 
 
 def run_scenario(scenario: str, args: argparse.Namespace, workdir: Path) -> tuple[list[Phase], str]:
-    data_dir = workdir / scenario
-    data_dir.mkdir()
-    log_path = workdir / f"{scenario}-serve.log"
     alone = Phase(scenario, "alone")
     loaded = [Phase(scenario, f"under {kind}") for kind in SCENARIOS[scenario].garbage]
     with (
-        log_path.open("wb") as log,
-        running_server(data_dir, log, log, env=SCENARIOS[scenario].environment) as server,
+        serving(workdir, scenario, env=SCENARIOS[scenario].environment) as server,
         httpx.Client(
             base_url=server.base_url,
             transport=httpx.HTTPTransport(local_address=LEGITIMATE_ADDRESS),
@@ -380,8 +371,7 @@ def run_scenario(scenario: str, args: argparse.Namespace, workdir: Path) -> tupl
         finally:
             for phase, attacker in zip(loaded, attackers, strict=True):
                 phase.attack = attacker.finish()
-        with database_for(Settings.from_env(dict(server.env))) as database:
-            postgres = postgres_facts(database.admin_url)
+        postgres = server_postgres_facts(server)
     return [alone, *loaded], postgres
 
 
@@ -405,8 +395,9 @@ def table(phases: list[Phase]) -> list[str]:
             attacker_cpu = f"{100 * attack.cpu / attack.seconds:.0f}"
         lines.append(
             f"| {phase.scenario} | {phase.name} | {len(values)} "
-            f"| {percentile(values, 0.50):.1f} | {percentile(values, 0.95):.1f} "
-            f"| {percentile(values, 0.99):.1f} | {max(values):.1f} | {phase.errors.summary()} "
+            f"| {percentile_or_nan(values, 0.50):.1f} | {percentile_or_nan(values, 0.95):.1f} "
+            f"| {percentile_or_nan(values, 0.99):.1f} | {max(values, default=0):.1f} "
+            f"| {phase.errors.summary()} "
             f"| {garbage} | {phase.cpu_percent(0):.0f} / {attacker_cpu} "
             f"/ {phase.cpu_percent(1):.0f} / {phase.cpu_percent(2):.0f} |"
         )
@@ -419,8 +410,8 @@ def verdicts(phases: list[Phase]) -> list[str]:
     for loaded in phases:
         if loaded.attack is None:
             continue
-        before = percentile(quiet[loaded.scenario].latencies, 0.99)
-        after = percentile(loaded.latencies, 0.99)
+        before = percentile_or_nan(quiet[loaded.scenario].latencies, 0.99)
+        after = percentile_or_nan(loaded.latencies, 0.99)
         ratio = after / before
         verdict = "within" if ratio <= MAX_RATIO else "NOT within"
         failed = [p.errors.summary() for p in (quiet[loaded.scenario], loaded) if p.errors]
@@ -432,18 +423,16 @@ def verdicts(phases: list[Phase]) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace, workdir: Path) -> str:
-    load_before = os.getloadavg()
+def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
     phases: list[Phase] = []
     postgres = ""
     for scenario in args.scenarios:
         scenario_phases, postgres = run_scenario(scenario, args, workdir)
         phases += scenario_phases
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    for phase in phases:
+        results.errors.extend(phase.errors)
     rate = f"at most {args.attack_rate:g}/s" if args.attack_rate > 0 else "as fast as answered"
-    lines = [
-        f"Authenticated reads under garbage tokens, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"Command: `{command}`",
+    body = [
         f"Legitimate: {args.rounds} rounds of {args.reads} sequential GET {READ_PATH} alone "
         f"and {args.reads} under garbage, from {LEGITIMATE_ADDRESS} ({args.warmup} warm-up "
         f"reads first); garbage: {args.attackers} connections from {ATTACKER_ADDRESS}, {rate}",
@@ -451,10 +440,8 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
         *table(phases),
         "",
         *verdicts(phases),
-        "",
-        *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
     ]
-    return "\n".join(lines)
+    return report("Authenticated reads under garbage tokens", body, postgres, results.load_before)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -480,13 +467,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="training-bench-auth-garbage-"))
-    workdir.chmod(0o755)
-    try:
-        print(run(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    results = Results("auth_under_garbage")
+    return run_benchmark(lambda workdir: run(args, workdir, results), results, "auth-garbage")
 
 
 if __name__ == "__main__":

@@ -24,16 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shlex
-import shutil
-import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,34 +34,27 @@ import httpx
 from harness import (
     HTTP_TIMEOUT,
     Errors,
+    Results,
     Server,
     Stopwatch,
     Window,
-    create_operator_client,
-    fetch_token,
-    machine_facts,
-    postgres_facts,
+    cpu_shares,
+    percentile,
     probe_health,
     progress,
-    running_server,
+    report,
+    run_benchmark,
+    server_postgres_facts,
+    serving,
 )
+from tenants import ALL_SCOPES, Operator, Tenant, published_curriculum, scheduled_cohort
 
-from training.core.access import Scope
-from training.infra.database import database_for
-from training.infra.settings import Settings
 from training.people.domain.members import Member
 
 PROBE_SECONDS = 0.02
 POLL_SECONDS = 0.2
 SPARE_SEATS = 100
 CATCH_UP_TIMEOUT = 300.0
-
-
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 def fmt(value: float | None) -> str:
@@ -94,10 +80,14 @@ class Run:
 class Client:
     """The HR integration: every scope of a tenant, reads after its own writes."""
 
-    def __init__(self, server: Server, token: str) -> None:
+    def __init__(self, server: Server, tenant: Tenant) -> None:
         self.http = httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT)
-        self.token = token
+        self.tenant = tenant
         self.position = 0
+
+    @property
+    def token(self) -> str:
+        return self.tenant.token()
 
     def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -109,27 +99,6 @@ class Client:
         if "training-position" in response.headers:
             self.position = max(self.position, int(response.headers["training-position"]))
         return response
-
-
-def setup_tenant(server: Server, operator_token: str, seats: int) -> tuple[uuid.UUID, str]:
-    auth = {"Authorization": f"Bearer {operator_token}"}
-    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
-        tenant = client.post(
-            "/v1/tenants",
-            json={"slug": f"bench-{uuid.uuid4().hex[:8]}", "name": "Bench", "seat_limit": seats},
-            headers=auth,
-        )
-        tenant.raise_for_status()
-        tenant_id = uuid.UUID(tenant.json()["tenant_id"])
-        created = client.post(
-            f"/v1/tenants/{tenant_id}/clients",
-            json={"name": "HR", "scopes": [str(scope) for scope in Scope]},
-            headers=auth,
-        )
-        created.raise_for_status()
-        credentials = created.json()
-    token = fetch_token(server, (credentials["client_id"], credentials["client_secret"]))
-    return tenant_id, token
 
 
 def import_members(hr: Client, count: int) -> list[str]:
@@ -154,31 +123,15 @@ def import_members(hr: Client, count: int) -> list[str]:
     return external_ids
 
 
-def published_curriculum(hr: Client) -> tuple[str, int]:
-    curriculum_id = hr.call(
-        "POST", "/v1/curricula", json={"title": "Bench backend", "description": "bulk"}
-    ).json()["curriculum_id"]
-    for key in ("intro", "practice", "project"):
-        module = {"key": key, "title": key.title(), "format": "lab", "duration_minutes": 60}
-        hr.call("POST", f"/v1/curricula/{curriculum_id}/modules", json=module)
-    version = hr.call("POST", f"/v1/curricula/{curriculum_id}/publish", json={}).json()["version"]
-    return str(curriculum_id), int(version)
-
-
-def schedule_cohorts(hr: Client, curriculum: tuple[str, int], count: int, seats: int) -> list[str]:
-    cohorts = []
-    for index in range(count):
-        body = {
-            "name": f"Bench cohort {index + 1}",
-            "curriculum_id": curriculum[0],
-            "curriculum_version": curriculum[1],
-            "starts_on": "2030-01-07",
-            "ends_on": "2030-03-29",
-            "timezone": "Europe/Berlin",
-            "capacity": seats,
-        }
-        cohorts.append(str(hr.call("POST", "/v1/cohorts", json=body).json()["cohort_id"]))
-    return cohorts
+def schedule_cohorts(hr: Client, count: int, seats: int) -> list[str]:
+    with httpx.Client(
+        base_url=hr.http.base_url, timeout=HTTP_TIMEOUT, headers=hr.tenant.headers()
+    ) as http:
+        curriculum = published_curriculum(http, "Bench backend", modules=3)
+        return [
+            scheduled_cohort(http, curriculum, seats, f"Bench cohort {index + 1}")
+            for index in range(count)
+        ]
 
 
 async def enrol_all(
@@ -239,7 +192,6 @@ def wait_for_read_model(hr: Client, cohorts: list[str], expected: int) -> float:
 
 
 def table(run: Run) -> list[str]:
-    cpu = " / ".join(f"{share * 100:.0f}" for share in run.window.cpu)
     per_request = (run.enrolled + run.waitlisted) // run.requests
     return [
         "| measurement | value |",
@@ -254,55 +206,37 @@ def table(run: Run) -> list[str]:
         f"| {fmt(percentile(run.health_ms, 0.5))} / {fmt(percentile(run.health_ms, 0.99))} / "
         f"{fmt(max(run.health_ms) if run.health_ms else None)} |",
         f"| /healthz probes that failed | {run.health_errors.summary()} |",
-        f"| CPU % bench / serve / pg (100 % = one core) | {cpu} |",
+        f"| CPU % bench / serve / pg (100 % = one core) | {cpu_shares(run.window)} |",
         f"| read model shows all enrolments, s after the last response | "
         f"{run.catch_up_seconds:.2f} |",
     ]
 
 
-def run(members: int, batch: int, workdir: Path) -> str:
-    if members % batch:
-        raise SystemExit("--members must be a multiple of --batch")
-    load_before = os.getloadavg()
-    data_dir = workdir / "data"
-    data_dir.mkdir()
-    data_dir.chmod(0o755)
-    with (
-        (workdir / "serve.out").open("wb") as out,
-        (workdir / "serve.err").open("wb") as err,
-        running_server(data_dir, out, err) as server,
-    ):
-        operator_token = fetch_token(server, create_operator_client(server))
-        tenant_id, token = setup_tenant(server, operator_token, seats=members + SPARE_SEATS)
-        hr = Client(server, token)
+def run(members: int, batch: int, workdir: Path, results: Results) -> str:
+    with serving(workdir) as server:
+        tenant = Operator(server).tenant(members + SPARE_SEATS, ALL_SCOPES)
+        hr = Client(server, tenant)
         progress(f"importing {members:,} members")
         external_ids = import_members(hr, members)
-        member_ids = [str(Member.create_id(tenant_id, e)) for e in external_ids]
-        curriculum = published_curriculum(hr)
+        member_ids = [str(Member.create_id(tenant.tenant_id, e)) for e in external_ids]
         count = members // batch
-        cohorts = schedule_cohorts(hr, curriculum, count, batch)
+        cohorts = schedule_cohorts(hr, count, batch)
         batches = [member_ids[i : i + batch] for i in range(0, members, batch)]
         progress(f"enrolling {members:,} engineers into {count} cohorts")
         window, latencies, health, health_errors, enrolled, waitlisted = asyncio.run(
             enrol_all(server, hr, cohorts, batches)
         )
         catch_up = wait_for_read_model(hr, cohorts, enrolled)
-        with database_for(Settings.from_env(dict(server.env))) as database:
-            postgres = postgres_facts(database.admin_url)
+        postgres = server_postgres_facts(server)
         hr.http.close()
     result = Run(count, enrolled, waitlisted, window, latencies, health, health_errors, catch_up)
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
-    lines = [
-        f"Bulk enrolment benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"Command: `{command}`",
-        "",
+    results.errors.extend(health_errors)
+    body = [
         *table(result),
         "",
         "Request latencies, ms: " + ", ".join(f"{ms:.0f}" for ms in latencies),
-        "",
-        *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
     ]
-    return "\n".join(lines)
+    return report("Bulk enrolment benchmark", body, postgres, results.load_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,13 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=10_000, help="engineers to enrol")
     parser.add_argument("--batch", type=int, default=1_000, help="ids per request and seats")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="training-bench-enrol-"))
-    workdir.chmod(0o755)
-    try:
-        print(run(args.members, args.batch, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    if args.members % args.batch:
+        parser.error("--members must be a multiple of --batch")
+    results = Results("bulk_enrolment")
+    return run_benchmark(
+        lambda workdir: run(args.members, args.batch, workdir, results), results, "enrol"
+    )
 
 
 if __name__ == "__main__":

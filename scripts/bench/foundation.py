@@ -2,15 +2,19 @@
 
 One run measures, on a fresh embedded PostgreSQL:
 
-1. commands over HTTP (POST /v1/tenants, meant as the one-event command) at several client
-   concurrencies, the first level repeated last on the store the others filled;
+1. commands over HTTP at several client concurrencies, the first level repeated last on the
+   store the others filled: ``POST /v1/tenants`` (the platform operator registering tenants)
+   and, with ``--paths tenants members``, ``POST /v1/members`` (an integration client
+   registering members into one tenant);
 2. the raw psycopg floor: one autocommitted INSERT per row into a copy of the events table;
 3. projection catch-up: rebuilding the ``tenancy`` read model from the events step 1 wrote.
 
-It prints a Markdown table on stdout (progress goes to stderr). It is a measurement, not a
-test: there is no pass or fail. Usage::
+It prints a Markdown table on stdout (progress goes to stderr) and, with ``BENCH_RESULT``,
+the issue #14 targets' measures (``harness.Results``). It is a measurement, not a test: there
+is no pass or fail. Usage::
 
     .venv/bin/python scripts/bench/foundation.py [--clients 1 16 64 1] [--requests ...]
+        [--paths tenants members]
 """
 
 from __future__ import annotations
@@ -19,17 +23,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shlex
-import shutil
-import signal
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -37,16 +37,22 @@ from harness import (
     HTTP_TIMEOUT,
     CpuMeter,
     Errors,
+    Measure,
+    Results,
     Server,
     Stopwatch,
+    Target,
     Window,
-    create_operator_client,
-    fetch_token,
-    machine_facts,
+    cpu_shares,
+    format_ms,
+    percentile,
     postgres_facts,
     progress,
-    running_server,
+    report,
+    run_benchmark,
+    serving,
 )
+from tenants import Operator, Tenant
 
 from training.infra.database import Database, database_for
 from training.infra.settings import Settings
@@ -70,6 +76,13 @@ SCRATCH_INSERT = (
     f"INSERT INTO {SCRATCH_TABLE} (originator_id, originator_version, topic, state) "
     "VALUES (%s, %s, %s, %s)"
 )
+# Issue #14's targets for a one-event command: at 16 clients, 1,500/s with p99 <= 50 ms; at
+# one client, a tenth of the raw single-insert floor.
+TARGET_CLIENTS = 16
+TARGET_RATE = Target(">=", 1500, ">= 1,500/s")
+TARGET_P99 = Target("<=", 50, "<= 50 ms")
+TARGET_OF_FLOOR = Target(">=", 0.1, ">= 0.1 of the floor", on_ratio=True)
+TARGET_REBUILD = Target(">=", 15_000, ">= 15,000 events/s")
 
 
 @dataclass
@@ -83,6 +96,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     errors: Errors = field(default_factory=Errors)
     warmup_ok: int = 0  # successful operations before the window: they wrote events too
+    warmup_errors: Errors = field(default_factory=Errors)
     store_events: int | None = None  # events in the store when the window opened
 
     @property
@@ -90,12 +104,8 @@ class Result:
         return self.count / self.window.seconds if self.window.seconds else 0.0
 
     def percentile(self, fraction: float) -> float | None:
-        """Nearest-rank percentile; None when the operation has no per-item latency."""
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        rank = max(1, round(fraction * len(ordered)))
-        return ordered[min(rank, len(ordered)) - 1]
+        """None when the operation has no per-item latency."""
+        return percentile(self.latencies_ms, fraction)
 
 
 # --- 1. HTTP commands -----------------------------------------------------------------------------
@@ -118,23 +128,58 @@ class Batch:
             self.failures.append(detail)
 
 
-async def post_tenants(clients: Sequence[httpx.AsyncClient], slugs: Sequence[str]) -> Batch:
-    """Sends one POST per slug, each client one request at a time."""
+@dataclass(frozen=True)
+class Command:
+    """The command a level sends: where, who sends it, and the body for a unique name."""
+
+    path: str
+    token: Callable[[], str]
+    body: Callable[[str], dict[str, Any]]
+
+    @property
+    def label(self) -> str:
+        return f"HTTP POST {self.path}"
+
+
+def tenants_command(token: Callable[[], str]) -> Command:
+    return Command(
+        "/v1/tenants",
+        token,
+        lambda name: {"slug": name, "name": f"Bench {name}", "seat_limit": 10},
+    )
+
+
+def members_command(tenant: Tenant) -> Command:
+    return Command(
+        "/v1/members",
+        tenant.token,
+        lambda name: {
+            "external_id": name,
+            "display_name": f"Engineer {name}",
+            "email": f"{name}@bench.example",
+            "roles": ["engineer"],
+        },
+    )
+
+
+async def post_all(
+    clients: Sequence[httpx.AsyncClient], command: Command, names: Sequence[str]
+) -> Batch:
+    """Sends one POST per name, each client one request at a time."""
     batch = Batch()
-    pending = iter(slugs)  # shared by the workers: asyncio runs one of them at a time
+    pending = iter(names)  # shared by the workers: asyncio runs one of them at a time
 
     async def worker(client: httpx.AsyncClient) -> None:
-        for slug in pending:
-            body = {"slug": slug, "name": f"Bench {slug}", "seat_limit": 10}
+        for name in pending:
             started = time.perf_counter()
             try:
-                response = await client.post("/v1/tenants", json=body)
+                response = await client.post(command.path, json=command.body(name))
             except httpx.HTTPError as error:
-                batch.fail(error, f"{slug}: {type(error).__name__}: {error}")
+                batch.fail(error, f"{name}: {type(error).__name__}: {error}")
                 continue
             batch.latencies_ms.append((time.perf_counter() - started) * 1000)
             if response.status_code != 201:
-                detail = f"{slug}: HTTP {response.status_code} {response.text[:300]}"
+                detail = f"{name}: HTTP {response.status_code} {response.text[:300]}"
                 batch.fail(response.status_code, detail)
                 continue
             position = response.headers.get("Training-Position", "")
@@ -146,7 +191,7 @@ async def post_tenants(clients: Sequence[httpx.AsyncClient], slugs: Sequence[str
 
 
 async def http_level(
-    server: Server, token: str, concurrency: int, requests: int, warmup: int, prefix: str
+    server: Server, command: Command, concurrency: int, requests: int, warmup: int, prefix: str
 ) -> Result:
     async with contextlib.AsyncExitStack() as stack:
         # One AsyncClient (one keep-alive connection) per simulated client: one AsyncClient
@@ -156,7 +201,7 @@ async def http_level(
             await stack.enter_async_context(
                 httpx.AsyncClient(
                     base_url=server.base_url,
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers={"Authorization": f"Bearer {command.token()}"},
                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
                     timeout=HTTP_TIMEOUT,
                 )
@@ -165,48 +210,62 @@ async def http_level(
         ]
         # The warm-up opens every connection and fills the server's pools, so the measured
         # window holds steady-state requests only.
-        warmup_slugs = [f"{prefix}w{i}" for i in range(max(warmup, concurrency))]
-        warmed = await post_tenants(clients, warmup_slugs)
-        if warmed.errors.total == len(warmup_slugs):
+        warmup_names = [f"{prefix}w{i}" for i in range(max(warmup, concurrency))]
+        warmed = await post_all(clients, command, warmup_names)
+        if warmed.errors.total == len(warmup_names):
             # Timing a service that rejects every command would report its error path.
             msg = f"every warm-up command failed, e.g. {warmed.failures[0]}"
             raise RuntimeError(msg)
         watch = Stopwatch(server.meter)
-        measured = await post_tenants(clients, [f"{prefix}m{i}" for i in range(requests)])
+        names = [f"{prefix}m{i}" for i in range(requests)]
+        measured = await post_all(clients, command, names)
         window = watch.stop()
     for failure in measured.failures:
         progress(f"failed: {failure}")
     if warmed.errors:
         progress(f"warm-up failures: {warmed.errors.summary()}")
     return Result(
-        label="HTTP POST /v1/tenants",
+        label=command.label,
         clients=concurrency,
         count=requests - measured.errors.total,
         window=window,
         latencies_ms=measured.latencies_ms,
         errors=measured.errors,
-        warmup_ok=len(warmup_slugs) - warmed.errors.total,
+        warmup_ok=len(warmup_names) - warmed.errors.total,
+        warmup_errors=warmed.errors,
         store_events=warmed.position,
     )
 
 
-def measure_http(
-    server: Server, credentials: tuple[str, str], args: argparse.Namespace
-) -> list[Result]:
+def commands_for(server: Server, args: argparse.Namespace) -> list[Command]:
+    operator = Operator(server)
+    commands = []
+    for path in args.paths:
+        if path == "tenants":
+            commands.append(tenants_command(operator.token))
+        else:
+            # One tenant with a seat for every registration of every level.
+            seats = sum(args.requests) + len(args.clients) * max(args.warmup, *args.clients)
+            commands.append(members_command(operator.tenant(seats + 100)))
+    return commands
+
+
+def measure_http(server: Server, args: argparse.Namespace) -> list[Result]:
     run_id = uuid.uuid4().hex[:8]
     results = []
-    for index, (clients, requests) in enumerate(zip(args.clients, args.requests, strict=True)):
-        # A token per level: a long custom run must not outlive the 900 s token lifetime.
-        token = fetch_token(server, credentials)
-        progress(f"HTTP: {requests} commands at {clients} concurrent clients")
-        prefix = f"b{run_id}-{index}-"  # slugs stay unique when a level is repeated
-        result = asyncio.run(http_level(server, token, clients, requests, args.warmup, prefix))
-        progress(
-            f"  {result.errors.or_rate(f'{result.rate:.0f} commands/s')}, "
-            f"p50 {format_ms(result.percentile(0.5))} ms, "
-            f"p99 {format_ms(result.percentile(0.99))} ms, errors: {result.errors.summary()}"
-        )
-        results.append(result)
+    for command in commands_for(server, args):
+        for index, (clients, requests) in enumerate(zip(args.clients, args.requests, strict=True)):
+            progress(f"{command.label}: {requests} commands at {clients} concurrent clients")
+            prefix = f"b{run_id}-{index}-"  # names stay unique when a level is repeated
+            result = asyncio.run(
+                http_level(server, command, clients, requests, args.warmup, prefix)
+            )
+            progress(
+                f"  {result.errors.or_rate(f'{result.rate:.0f} commands/s')}, "
+                f"p50 {format_ms(result.percentile(0.5))} ms, "
+                f"p99 {format_ms(result.percentile(0.99))} ms, errors: {result.errors.summary()}"
+            )
+            results.append(result)
     return results
 
 
@@ -281,19 +340,10 @@ def event_store_summary(admin_url: str, commands: int) -> str:
         ).fetchall()
     total = sum(count for _, count in rows)
     counts = ", ".join(f"{topic.rpartition(':')[2]} {count}" for topic, count in rows)
-    per_command = (total - 1) / commands if commands else 0.0  # less the operator client
     return (
         f"event store after the HTTP phase: {total} events from {commands} successful "
-        f"POST /v1/tenants (warm-ups included) and 1 operator client, "
-        f"{per_command:.2f} events per command: {counts}"
+        f"commands (warm-ups included), the operator client and the tenants' set-up: {counts}"
     )
-
-
-def format_ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    # Sub-millisecond figures (the raw floor) need more than one decimal to say anything.
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
 def table(results: Sequence[Result]) -> list[str]:
@@ -303,43 +353,86 @@ def table(results: Sequence[Result]) -> list[str]:
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for result in results:
-        cpu = " / ".join(f"{share * 100:.0f}" for share in result.window.cpu)
         store = "-" if result.store_events is None else str(result.store_events)
         rate = result.errors.or_rate(f"{result.rate:.0f}")
         lines.append(
             f"| {result.label} | {result.clients} | {store} | {result.count} | {rate} "
             f"| {format_ms(result.percentile(0.5))} | {format_ms(result.percentile(0.99))} "
-            f"| {result.errors.summary()} | {cpu} |"
+            f"| {result.errors.summary()} | {cpu_shares(result.window)} |"
         )
     return lines
 
 
-def report(
-    command: str,
-    facts: Sequence[str],
-    http: Sequence[Result],
-    raw: Result,
-    rebuilt: Result,
-    events: str,
-) -> str:
-    lowest = min(http, key=lambda result: result.clients)  # the first such level: a small store
-    ratio = lowest.rate / raw.rate if raw.rate else 0.0
-    if lowest.errors:
-        ratio_line = (
-            f"HTTP commands/s at {lowest.clients} client(s) / raw inserts/s: not computed, "
-            f"the level had errors ({lowest.errors.summary()})"
-        )
-    else:
-        ratio_line = (
-            f"HTTP commands/s at {lowest.clients} client(s) / raw inserts/s = "
+def floor_ratios(http: Sequence[Result], raw: Result) -> list[str]:
+    lines = []
+    for label in dict.fromkeys(result.label for result in http):
+        # The first level with the fewest clients: the smallest store.
+        lowest = min((r for r in http if r.label == label), key=lambda r: r.clients)
+        if lowest.errors:
+            lines.append(
+                f"{label} at {lowest.clients} client(s) / raw inserts/s: not computed, "
+                f"the level had errors ({lowest.errors.summary()})"
+            )
+            continue
+        ratio = lowest.rate / raw.rate if raw.rate else 0.0
+        lines.append(
+            f"{label} at {lowest.clients} client(s) / raw inserts/s = "
             f"{lowest.rate:.0f} / {raw.rate:.0f} = {ratio:.3f}"
         )
+    return lines
+
+
+def record(results: Results, http: Sequence[Result], raw: Result, rebuilt: Result) -> None:
+    """The issue's targets: the first 1-client and 16-client level of each command."""
+    for result in http:
+        results.errors.extend(result.warmup_errors)
+    for label in dict.fromkeys(result.label for result in http):
+        levels = [r for r in http if r.label == label]
+        name = label.removeprefix("HTTP ")
+        single = next((r for r in levels if r.clients == 1), None)
+        if single is not None:
+            results.add(
+                Measure(
+                    f"{name}, 1 client, against one autocommitted INSERT",
+                    None if single.errors else single.rate,
+                    "/s",
+                    floor=raw.rate,
+                    floor_name="raw INSERT/s",
+                    target=TARGET_OF_FLOOR,
+                    errors=single.errors,
+                )
+            )
+        loaded = next((r for r in levels if r.clients == TARGET_CLIENTS), None)
+        for other in levels:
+            if other is not single and other is not loaded:
+                results.errors.extend(other.errors)
+        if loaded is not None:
+            value = None if loaded.errors else loaded.rate
+            results.add(
+                Measure(
+                    f"{name}, {TARGET_CLIENTS} clients",
+                    value,
+                    "/s",
+                    target=TARGET_RATE,
+                    errors=loaded.errors,
+                )
+            )
+            results.add(
+                Measure(
+                    f"{name}, {TARGET_CLIENTS} clients, p99",
+                    None if loaded.errors else loaded.percentile(0.99),
+                    "ms",
+                    target=TARGET_P99,
+                )
+            )
+    results.add(
+        Measure("projection rebuild `tenancy`", rebuilt.rate, "events/s", target=TARGET_REBUILD)
+    )
+
+
+def summary(http: Sequence[Result], raw: Result, rebuilt: Result, events: str) -> list[str]:
     failed = [result for result in http if result.errors]
     lines = [
-        f"command: {command}",
-        f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        *facts,
-        "",
         *table([*http, raw, rebuilt]),
         "",
         "store events: the newest Training-Position when the window opened, about the number "
@@ -347,7 +440,7 @@ def report(
         "CPU %: share of one core used during the measured window by the bench process "
         "(load generator; for the rebuild, the projection runner), training serve, PostgreSQL "
         f"(all backends); {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)} %.",
-        ratio_line,
+        *floor_ratios(http, raw),
         events,
     ]
     if failed:
@@ -355,56 +448,20 @@ def report(
             f"ERRORS: {len(failed)} of {len(http)} HTTP levels had failed requests; their rate "
             "column shows the failures instead of a rate."
         )
-    return "\n".join(lines)
+    return lines
 
 
 # --- the run --------------------------------------------------------------------------------------
 
 
-def stop_orphaned_postgres(pg_dir: Path) -> None:
-    """Last resort after a failed run: stop a postmaster that serve left behind."""
-    pid_file = pg_dir / "postmaster.pid"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        pid = int(pid_file.read_text().splitlines()[0])
-        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
-        deadline = time.monotonic() + 30
-        while pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-
-def show_server_output(workdir: Path) -> None:
-    """Shows what serve logged: JSON lines on stdout (warnings and worse at this log level)
-    and, on stderr, the last traceback if it crashed."""
-    logged = (workdir / "serve.stdout").read_text(errors="replace").splitlines()
-    if logged:
-        progress(f"training serve logged {len(logged)} lines; the last 5, cut to 400 chars:")
-        for line in logged[-5:]:
-            print(f"    {line[:400]}", file=sys.stderr)
-    stderr = (workdir / "serve.stderr").read_text(errors="replace")
-    if "Traceback" in stderr:
-        crash = stderr[stderr.rindex("Traceback") :].splitlines()
-        progress("training serve printed a traceback on stderr (last 30 lines):")
-        for line in crash[-30:]:
-            print(f"    {line}", file=sys.stderr)
-
-
-def run(args: argparse.Namespace, workdir: Path) -> str:
-    data_dir = workdir / "data"
-    load_before = os.getloadavg()
-    with (
-        (workdir / "serve.stdout").open("wb") as stdout,
-        (workdir / "serve.stderr").open("wb") as stderr,
-    ):
-        progress(f"starting training serve --no-demo (data in {data_dir})")
-        try:
-            with running_server(data_dir, stdout, stderr) as server:
-                credentials = create_operator_client(server)
-                http = measure_http(server, credentials, args)
-            progress("training serve stopped")
-        finally:
-            show_server_output(workdir)
+def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
+    progress("starting training serve --no-demo")
+    with serving(workdir) as server:
+        http = measure_http(server, args)
+    progress("training serve stopped")
     # With serve stopped nothing else in this run uses the database: the floor and the
     # rebuild have it to themselves (apart from whatever else shares the machine).
+    data_dir = workdir / "serve"
     meter = CpuMeter(data_dir / "pg")
     with database_for(Settings(data_dir=data_dir)) as database:
         commands = sum(result.count + result.warmup_ok for result in http)
@@ -412,8 +469,9 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
         raw = measure_raw_inserts(database, meter, args.raw_rows)
         rebuilt = measure_rebuild(database, meter)
         postgres = postgres_facts(database.admin_url)
-    command = shlex.join([sys.executable, *sys.argv])
-    return report(command, machine_facts(postgres, load_before), http, raw, rebuilt, events)
+    record(results, http, raw, rebuilt)
+    body = summary(http, raw, rebuilt, events)
+    return report("Foundation benchmark", body, postgres, results.load_before)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -440,6 +498,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--raw-rows", type=int, default=10000, help="rows for the raw psycopg INSERT floor"
     )
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=("tenants", "members"),
+        default=["tenants"],
+        help="the commands measured, each at every level: POST /v1/tenants (default), "
+        "POST /v1/members",
+    )
     args = parser.parse_args(argv)
     if len(args.clients) != len(args.requests):
         parser.error("--clients and --requests need the same number of values")
@@ -448,32 +514,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # asyncio.run turns the first Ctrl-C into a cancellation of its task, and here the
-    # cancellation got lost in httpx's transport: the level ran on to the end. With a handler
-    # of our own, asyncio.run leaves SIGINT alone and Ctrl-C raises at once.
-    signal.signal(signal.SIGINT, interrupt)
-    # mkdtemp makes a 0700 directory, but PostgreSQL runs as the pgserver system user and
-    # has to reach its data directory inside it.
-    workdir = Path(tempfile.mkdtemp(prefix="training-bench-", dir="/tmp"))
-    workdir.chmod(0o755)
-    try:
-        print(run(args, workdir))
-    except RuntimeError as error:
-        progress(f"stopped: {error}")
-        return 1
-    except KeyboardInterrupt:
-        progress("interrupted")
-        return 130
-    finally:
-        stop_orphaned_postgres(workdir / "data" / "pg")
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    results = Results("foundation")
+    return run_benchmark(lambda workdir: run(args, workdir, results), results, "foundation")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What the benchmarks share: the service under test, CPU accounting, errors, machine facts.
+"""What the benchmarks share: the service under test, CPU accounting, errors, machine facts,
+the frame of a report and the machine-readable result.
 
 A benchmark starts ``training serve`` on a throw-away embedded PostgreSQL, talks to it over
 HTTP on loopback and reports, for each measured window, how much CPU the load generator, the
@@ -8,29 +9,42 @@ Serve runs with its rate limits lifted (``BENCH_LIMITS``): a benchmark measures 
 not the throttle, unless it sets a limit itself through ``running_server(env=...)``. Failed
 requests are counted with ``Errors`` (by status, or by exception class for transport
 errors), and a measurement with failures says so instead of reporting a rate.
+
+With ``BENCH_RESULT=PATH`` in its environment a benchmark also writes what it measured as
+JSON to PATH (``Results``): its measures, the floor each was measured against in the same
+run, the issue's target, its errors and the load average. ``scripts/bench/all`` reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
+import math
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import IO
 
 import httpx
 import psycopg
+
+from training.infra.database import database_for
+from training.infra.settings import Settings
 
 SERVER_START_TIMEOUT = 120.0
 SERVER_STOP_TIMEOUT = 60.0
@@ -356,3 +370,221 @@ async def probe_health(
                 else:
                     errors.add(response.status_code)
             await asyncio.sleep(every)
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile; None when there is nothing to rank."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(fraction * len(ordered)))) - 1]
+
+
+def format_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    # Sub-millisecond figures need more than one decimal to say anything.
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def cpu_shares(window: Window) -> str:
+    """``bench / serve / pg`` as percentages of one core."""
+    return " / ".join(f"{share * 100:.0f}" for share in window.cpu)
+
+
+def command_line() -> str:
+    return shlex.join([Path(sys.executable).name, *sys.argv])
+
+
+def server_postgres_facts(server: Server) -> str:
+    with database_for(Settings.from_env(dict(server.env))) as database:
+        return postgres_facts(database.admin_url)
+
+
+def report(
+    title: str, body: Sequence[str], postgres: str, load_before: tuple[float, float, float]
+) -> str:
+    """A benchmark's Markdown: its title and date, the command, ``body``, the machine."""
+    return "\n".join(
+        [
+            f"{title}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            f"Command: `{command_line()}`",
+            "",
+            *body,
+            "",
+            *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
+        ]
+    )
+
+
+@contextlib.contextmanager
+def serving(
+    workdir: Path,
+    name: str = "serve",
+    *,
+    worker: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
+    """``running_server`` with its data in ``workdir/name`` and its output in
+    ``workdir/name.log``, which ``run_benchmark`` shows when the run stops on an error."""
+    data_dir = workdir / name
+    data_dir.mkdir(exist_ok=True)
+    with (
+        (workdir / f"{name}.log").open("ab") as log,
+        running_server(data_dir, log, log, worker=worker, env=env) as server,
+    ):
+        yield server
+
+
+def stop_orphaned_postgres(pg_dir: Path) -> None:
+    """Last resort after a failed run: stop a postmaster that serve left behind."""
+    pid_file = pg_dir / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+        deadline = time.monotonic() + 30
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def show_logs(workdir: Path, lines: int = 10) -> None:
+    """The last lines serve wrote, and its last traceback, for a run that stopped."""
+    for log in sorted(workdir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        tail = text.splitlines()[-lines:]
+        if "Traceback" in text:
+            tail = text[text.rindex("Traceback") :].splitlines()[-30:]
+        progress(f"{log.name}, last lines:")
+        for line in tail:
+            print(f"    {line[:400]}", file=sys.stderr)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_benchmark(run: Callable[[Path], str], results: Results, prefix: str) -> int:
+    """Runs a benchmark in a scratch directory: its report on stdout, its result written
+    (``Results``); a ``RuntimeError`` stops it with exit status 1, Ctrl-C with 130."""
+    # asyncio.run turns the first Ctrl-C into a cancellation of its task, which httpx's
+    # transport could swallow: with a handler of our own, Ctrl-C raises at once.
+    signal.signal(signal.SIGINT, _interrupt)
+    # mkdtemp makes a 0700 directory, but PostgreSQL runs as the pgserver system user and
+    # has to reach its data directory inside it.
+    workdir = Path(tempfile.mkdtemp(prefix=f"training-bench-{prefix}-", dir="/tmp"))
+    workdir.chmod(0o755)
+    try:
+        print(run(workdir), flush=True)
+    except RuntimeError as error:
+        progress(f"stopped: {error}")
+        show_logs(workdir)
+        results.write(failure=str(error))
+        return 1
+    except KeyboardInterrupt:
+        progress("interrupted")
+        results.write(failure="interrupted")
+        return 130
+    finally:
+        for pg_dir in workdir.glob("*/pg"):
+            stop_orphaned_postgres(pg_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
+    results.write()
+    return 0
+
+
+# --- the machine-readable result ------------------------------------------------------------------
+
+RESULT_VARIABLE = "BENCH_RESULT"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the issue asks of a measure: its value (or, ``on_ratio``, its ratio to the floor
+    measured in the same run) ``>=``, ``<=`` or ``<`` a bound. ``text`` says it for people."""
+
+    op: str
+    bound: float
+    text: str
+    on_ratio: bool = False
+
+    def met(self, value: float | None, ratio: float | None) -> bool | None:
+        judged = ratio if self.on_ratio else value
+        if judged is None:
+            return None
+        if self.op == ">=":
+            return judged >= self.bound
+        if self.op == "<=":
+            return judged <= self.bound
+        return judged < self.bound
+
+
+@dataclass
+class Measure:
+    """One figure of a run, with the floor it is compared with (same run) and the target."""
+
+    name: str
+    value: float | None
+    unit: str
+    floor: float | None = None
+    floor_name: str = ""
+    target: Target | None = None
+    errors: Errors = field(default_factory=Errors)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.floor:
+            return None
+        return self.value / self.floor
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "floor": self.floor,
+            "floor_name": self.floor_name,
+            "ratio": self.ratio,
+            "target": None if self.target is None else dataclasses.asdict(self.target),
+            "met": None if self.target is None else self.target.met(self.value, self.ratio),
+            "errors": dict(self.errors.counts),
+        }
+
+
+class Results:
+    """What one run measured; written as JSON to the file ``BENCH_RESULT`` names, if any."""
+
+    def __init__(self, benchmark: str) -> None:
+        self.benchmark = benchmark
+        self.load_before = os.getloadavg()
+        self.measures: list[Measure] = []
+        self.errors = Errors()  # failures outside any measure (warm-ups, probes, set-up)
+
+    def add(self, measure: Measure) -> Measure:
+        self.measures.append(measure)
+        return measure
+
+    def all_errors(self) -> Errors:
+        total = Errors()
+        total.extend(self.errors)
+        for measure in self.measures:
+            total.extend(measure.errors)
+        return total
+
+    def write(self, failure: str | None = None) -> None:
+        path = os.environ.get(RESULT_VARIABLE)
+        if not path:
+            return
+        document = {
+            "benchmark": self.benchmark,
+            "command": command_line(),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "failure": failure,
+            "load_before": self.load_before,
+            "load_after": os.getloadavg(),
+            "errors": dict(self.all_errors().counts),
+            "measures": [measure.as_json() for measure in self.measures],
+        }
+        Path(path).write_text(json.dumps(document, indent=2) + "\n")

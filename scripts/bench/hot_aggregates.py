@@ -25,17 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shlex
-import shutil
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +37,27 @@ import httpx
 from harness import (
     HTTP_TIMEOUT,
     Errors,
+    Results,
     Server,
     Stopwatch,
     Window,
-    create_operator_client,
-    fetch_token,
-    machine_facts,
-    postgres_facts,
+    cpu_shares,
+    percentile,
     progress,
-    running_server,
+    report,
+    run_benchmark,
+    server_postgres_facts,
+    serving,
 )
+from tenants import ALL_SCOPES, Operator, published_curriculum, scheduled_cohort
 
 import training
-from training.core.access import Scope
-from training.infra.database import database_for
-from training.infra.settings import Settings
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values) or [float("nan")]  # nan: no request of the burst was answered
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+def percentile_or_nan(values: Sequence[float], fraction: float) -> float:
+    """NaN when no request of the burst was answered."""
+    value = percentile(values, fraction)
+    return float("nan") if value is None else value
 
 
 @dataclass
@@ -88,12 +83,12 @@ class Burst:
         conflicts = self.statuses.get(409, 0)
         failures = self.failures()
         rate = failures.or_rate(f"{total / self.window.seconds:.0f}")
-        cpu = " / ".join(f"{share * 100:.0f}" for share in self.window.cpu)
         return (
             f"| {self.name} | {ok}/{total} | {conflicts} | {failures.summary()} "
-            f"| {self.window.seconds:.2f} | {rate} | {percentile(self.latencies_ms, 0.5):.0f} | "
-            f"{percentile(self.latencies_ms, 0.95):.0f} | {percentile(self.latencies_ms, 1.0):.0f} "
-            f"| {cpu} |"
+            f"| {self.window.seconds:.2f} | {rate} "
+            f"| {percentile_or_nan(self.latencies_ms, 0.5):.0f} "
+            f"| {percentile_or_nan(self.latencies_ms, 0.95):.0f} "
+            f"| {percentile_or_nan(self.latencies_ms, 1.0):.0f} | {cpu_shares(self.window)} |"
         )
 
 
@@ -139,25 +134,6 @@ async def burst(
     return Burst(name, statuses, unanswered, latencies, window)
 
 
-def setup_tenant(server: Server, operator_token: str, seats: int) -> str:
-    auth = {"Authorization": f"Bearer {operator_token}"}
-    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
-        tenant = client.post(
-            "/v1/tenants",
-            json={"slug": f"hot-{uuid.uuid4().hex[:8]}", "name": "Hot", "seat_limit": seats},
-            headers=auth,
-        )
-        tenant.raise_for_status()
-        created = client.post(
-            f"/v1/tenants/{tenant.json()['tenant_id']}/clients",
-            json={"name": "HR", "scopes": [str(scope) for scope in Scope]},
-            headers=auth,
-        )
-        created.raise_for_status()
-        credentials = created.json()
-    return fetch_token(server, (credentials["client_id"], credentials["client_secret"]))
-
-
 def registrations(count: int, prefix: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         (
@@ -176,29 +152,8 @@ def registrations(count: int, prefix: str) -> list[tuple[str, dict[str, Any]]]:
 def new_cohort(server: Server, token: str, capacity: int) -> str:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT, headers=headers) as http:
-
-        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            response = http.post(path, json=body)
-            if not response.is_success:
-                raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
-            return dict(response.json())
-
-        curriculum_id = post("/v1/curricula", {"title": f"Hot {uuid.uuid4().hex[:6]}"})[
-            "curriculum_id"
-        ]
-        module = {"key": "m1", "title": "M1", "format": "lab", "duration_minutes": 30}
-        post(f"/v1/curricula/{curriculum_id}/modules", module)
-        version = post(f"/v1/curricula/{curriculum_id}/publish", {})["version"]
-        cohort = {
-            "name": "Hot cohort",
-            "curriculum_id": curriculum_id,
-            "curriculum_version": version,
-            "starts_on": "2030-01-07",
-            "ends_on": "2030-02-07",
-            "timezone": "Europe/Paris",
-            "capacity": capacity,
-        }
-        return str(post("/v1/cohorts", cohort)["cohort_id"])
+        curriculum = published_curriculum(http, f"Hot {uuid.uuid4().hex[:6]}")
+        return scheduled_cohort(http, curriculum, capacity, "Hot cohort")
 
 
 def member_ids(server: Server, token: str, count: int) -> list[str]:
@@ -217,21 +172,12 @@ def member_ids(server: Server, token: str, count: int) -> list[str]:
     return ids[:count]
 
 
-def run(args: argparse.Namespace, workdir: Path) -> str:
-    load_before = os.getloadavg()
-    data_dir = workdir / "data"
-    data_dir.mkdir()
-    data_dir.chmod(0o755)
+def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
     bursts: list[Burst] = []
     members = args.members
-    with (
-        (workdir / "serve.out").open("wb") as out,
-        (workdir / "serve.err").open("wb") as err,
-        running_server(data_dir, out, err) as server,
-    ):
-        operator_token = fetch_token(server, create_operator_client(server))
+    with serving(workdir) as server:
         seats = 2 * members * args.runs + args.enrolments + 10
-        token = setup_tenant(server, operator_token, seats)
+        token = Operator(server).tenant(seats, ALL_SCOPES).token()
         for run_index in range(args.runs):
             prefix = f"r{run_index}-{uuid.uuid4().hex[:4]}"
             progress(f"run {run_index + 1}: {members} registrations one at a time")
@@ -267,21 +213,18 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
                 name = f"single enrolments into one cohort, {at_a_time} at a time"
                 progress(f"run {run_index + 1}: {name}")
                 bursts.append(asyncio.run(burst(server, name, token, requests, at_a_time)))
-        with database_for(Settings.from_env(dict(server.env))) as database:
-            postgres = postgres_facts(database.admin_url)
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
-    lines = [
-        f"Hot aggregates benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"Command: `{command}` (code from {Path(training.__file__).parent})",
+        postgres = server_postgres_facts(server)
+    for finished in bursts:
+        results.errors.extend(finished.failures())
+    body = [
+        f"Code from {Path(training.__file__).parent}",
         "",
         "| burst | succeeded | 409 | other | wall s | requests/s | p50 ms | p95 ms | max ms "
         "| CPU % bench / serve / pg |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         *[b.row() for b in bursts],
-        "",
-        *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
     ]
-    return "\n".join(lines)
+    return report("Hot aggregates benchmark", body, postgres, results.load_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,13 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--enrolments", type=int, default=60, help="enrolments per burst")
     parser.add_argument("--runs", type=int, default=3, help="bursts of each kind")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="training-bench-hot-"))
-    workdir.chmod(0o755)
-    try:
-        print(run(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    results = Results("hot_aggregates")
+    return run_benchmark(lambda workdir: run(args, workdir, results), results, "hot")
 
 
 if __name__ == "__main__":

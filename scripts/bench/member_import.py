@@ -1,63 +1,67 @@
-"""Member import benchmark (issue #3): members per second for a 10,000-row CSV import.
+"""Member import benchmark (issues #3 and #14): members per second for CSV imports.
 
 One run, on a fresh embedded PostgreSQL behind ``training serve``:
 
-1. a tenant with room for the file and an integration client with ``members:write``;
-2. a CSV of N members (one manager per ten engineers, so reporting lines are resolved);
-3. the import job submitted over HTTP and polled until it completes: members/s is rows
-   created over the wall time from the upload to the job's completion; ``/healthz`` is
-   probed meanwhile to show the service stays responsive;
-4. the same file imported again, where every row is checked and found unchanged.
+1. a tenant with room for every file and an integration client with ``members:write``;
+2. ``--blocks`` CSV files of ``--rows`` new members each (one manager per ten engineers, so
+   reporting lines are resolved), imported one after the other into the same tenant: each
+   job submitted over HTTP and polled until it completes; members/s is rows created over
+   the wall time from the upload to the job's completion; ``/healthz`` is probed meanwhile
+   to show the service stays responsive. The last block's rate against the first's shows
+   whether a tenant's size slows its imports (issue #14: the 3rd block at least 0.9 of the
+   1st);
+3. the first file imported again, where every row is checked and found unchanged.
 
 A failed ``/healthz`` probe or job poll is counted by status (or exception class) in the
 table's last column; a refused upload stops the run.
 
 It prints a Markdown table on stdout. A measurement, not a test. Usage::
 
-    .venv/bin/python scripts/bench/member_import.py [--rows 10000]
+    .venv/bin/python scripts/bench/member_import.py [--rows 10000] [--blocks 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shlex
-import shutil
-import sys
-import tempfile
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from harness import (
     HTTP_TIMEOUT,
     Errors,
+    Measure,
+    Results,
     Server,
     Stopwatch,
+    Target,
     Window,
-    create_operator_client,
-    fetch_token,
-    machine_facts,
-    postgres_facts,
+    cpu_shares,
+    percentile,
     probe_health,
     progress,
-    running_server,
+    report,
+    run_benchmark,
+    server_postgres_facts,
+    serving,
 )
-
-from training.infra.database import database_for
-from training.infra.settings import Settings
+from tenants import Operator
 
 POLL_SECONDS = 0.2
 PROBE_SECONDS = 0.05
+# Issue #14: a tenant's size does not slow its imports, and a 50,000-row import into a
+# tenant of 100,000 members runs at 5,000 rows/s.
+TARGET_BLOCKS = Target(">=", 0.9, ">= 0.9 of the 1st block", on_ratio=True)
+TARGET_RATE = Target(">=", 5000, ">= 5,000 rows/s")
 
 
-def members_csv(rows: int) -> bytes:
+def members_csv(first: int, rows: int) -> bytes:
+    """Members ``first`` to ``first + rows - 1``; each engineer's manager is the member whose
+    number is the multiple of ten below theirs, in this file or an earlier one."""
     lines = ["external_id,display_name,email,roles,manager_external_id,team,job_title"]
-    for index in range(rows):
+    for index in range(first, first + rows):
         manager = "" if index % 10 == 0 else f"M{index - index % 10:06d}"
         roles = "manager;engineer" if index % 10 == 0 else "engineer"
         team = f"Team {index // 100:03d}"
@@ -80,12 +84,6 @@ class ImportRun:
     @property
     def rate(self) -> float:
         return self.rows / self.window.seconds if self.window.seconds else 0.0
-
-    def health_percentile(self, fraction: float) -> float | None:
-        if not self.health_ms:
-            return None
-        ordered = sorted(self.health_ms)
-        return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 async def run_import(server: Server, token: str, content: bytes, label: str) -> ImportRun:
@@ -122,25 +120,6 @@ async def run_import(server: Server, token: str, content: bytes, label: str) -> 
     return ImportRun(label, rows, window, job, samples, errors)
 
 
-def setup_tenant(server: Server, operator_token: str, seats: int) -> str:
-    auth = {"Authorization": f"Bearer {operator_token}"}
-    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
-        tenant = client.post(
-            "/v1/tenants",
-            json={"slug": f"bench-{uuid.uuid4().hex[:8]}", "name": "Bench", "seat_limit": seats},
-            headers=auth,
-        )
-        tenant.raise_for_status()
-        created = client.post(
-            f"/v1/tenants/{tenant.json()['tenant_id']}/clients",
-            json={"name": "HRIS", "scopes": ["members:write", "members:read"]},
-            headers=auth,
-        )
-        created.raise_for_status()
-        credentials = created.json()
-    return fetch_token(server, (credentials["client_id"], credentials["client_secret"]))
-
-
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -152,59 +131,76 @@ def table(runs: Sequence[ImportRun]) -> list[str]:
         "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|",
     ]
     for run in runs:
-        cpu = " / ".join(f"{share * 100:.0f}" for share in run.window.cpu)
         lines.append(
             f"| {run.label} | {run.rows:,} | {run.window.seconds:.2f} | {run.rate:,.0f} "
             f"| {run.job['created']} | {run.job['unchanged']} "
-            f"| {fmt(run.health_percentile(0.5))} | {fmt(run.health_percentile(0.99))} | {cpu} "
-            f"| {run.errors.summary()} |"
+            f"| {fmt(percentile(run.health_ms, 0.5))} | {fmt(percentile(run.health_ms, 0.99))} "
+            f"| {cpu_shares(run.window)} | {run.errors.summary()} |"
         )
     return lines
 
 
-def run(rows: int, workdir: Path) -> str:
-    load_before = os.getloadavg()
-    data_dir = workdir / "data"
-    data_dir.mkdir()
-    data_dir.chmod(0o755)
-    with (
-        (workdir / "serve.out").open("wb") as out,
-        (workdir / "serve.err").open("wb") as err,
-        running_server(data_dir, out, err) as server,
-    ):
-        operator_token = fetch_token(server, create_operator_client(server))
-        token = setup_tenant(server, operator_token, seats=rows + 10)
-        content = members_csv(rows)
-        progress(f"importing {rows} members ({len(content) / 1024:.0f} KiB CSV)")
-        first = asyncio.run(run_import(server, token, content, "first import (creates)"))
-        second = asyncio.run(run_import(server, token, content, "same file again (unchanged)"))
-        with database_for(Settings.from_env(dict(server.env))) as database:
-            postgres = postgres_facts(database.admin_url)
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
-    lines = [
-        f"Member import benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"Command: `{command}`",
+def record(results: Results, blocks: Sequence[ImportRun], again: ImportRun) -> None:
+    first, last = blocks[0], blocks[-1]
+    results.add(Measure(f"{first.label}", first.rate, "rows/s", errors=first.errors))
+    if len(blocks) > 1:
+        results.add(
+            Measure(
+                f"{last.label}, against the 1st",
+                last.rate,
+                "rows/s",
+                floor=first.rate,
+                floor_name="1st block rows/s",
+                target=TARGET_BLOCKS,
+                errors=last.errors,
+            )
+        )
+    results.add(
+        Measure(f"{last.label}", last.rate, "rows/s", target=TARGET_RATE, errors=last.errors)
+    )
+    results.add(Measure(again.label, again.rate, "rows/s", errors=again.errors))
+
+
+def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
+    with serving(workdir) as server:
+        tenant = Operator(server).tenant(args.rows * args.blocks + 10)
+        blocks = []
+        for number in range(args.blocks):
+            content = members_csv(number * args.rows, args.rows)
+            label = f"block {number + 1} (creates; tenant of {number * args.rows:,} members)"
+            progress(f"importing {label}, {len(content) / 1024:.0f} KiB CSV")
+            blocks.append(asyncio.run(run_import(server, tenant.token(), content, label)))
+        again = asyncio.run(
+            run_import(
+                server, tenant.token(), members_csv(0, args.rows), "block 1 again (unchanged)"
+            )
+        )
+        postgres = server_postgres_facts(server)
+    record(results, blocks, again)
+    body = [
+        *table([*blocks, again]),
         "",
-        *table([first, second]),
-        "",
-        f"Members/s (first import): {first.rate:,.0f}",
-        "",
-        *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
+        f"Members/s (first import): {blocks[0].rate:,.0f}",
     ]
-    return "\n".join(lines)
+    if len(blocks) > 1:
+        body.append(
+            f"Block {len(blocks)} / block 1: {blocks[-1].rate:,.0f} / {blocks[0].rate:,.0f} = "
+            f"{blocks[-1].rate / blocks[0].rate:.2f}"
+        )
+    return report("Member import benchmark", body, postgres, results.load_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=10_000, help="members in the file")
+    parser.add_argument("--rows", type=int, default=10_000, help="members in each file")
+    parser.add_argument(
+        "--blocks", type=int, default=1, help="files of new members imported in turn"
+    )
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="training-bench-import-"))
-    workdir.chmod(0o755)
-    try:
-        print(run(args.rows, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    if args.rows < 1 or args.blocks < 1:
+        parser.error("--rows and --blocks are at least 1")
+    results = Results("member_import")
+    return run_benchmark(lambda workdir: run(args, workdir, results), results, "import")
 
 
 if __name__ == "__main__":

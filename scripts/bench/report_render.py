@@ -18,10 +18,8 @@ Markdown on stdout, progress on stderr. Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes.util
 import io
-import math
 import os
 import platform
 import resource
@@ -32,27 +30,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
+
+from harness import Measure, Results, Target, cpu_model, percentile, progress
 
 TARGET_MEDIAN_S = 1.0
-
-
-def progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+TARGET = Target("<=", TARGET_MEDIAN_S, f"<= {TARGET_MEDIAN_S:.0f} s (issue #6)")
 
 
 @dataclass(frozen=True)
@@ -79,7 +61,7 @@ class Series:
         cpus = [t.cpu for t in self.timings]
         return (
             f"| {self.name} | {self.pages} | {self.size / 1024:.1f} | {len(walls)} "
-            f"| {statistics.median(walls):.3f} | {percentile(walls, 0.95):.3f} "
+            f"| {statistics.median(walls):.3f} | {percentile(walls, 0.95) or 0.0:.3f} "
             f"| {min(walls):.3f} | {max(walls):.3f} | {statistics.median(cpus):.3f} |"
         )
 
@@ -90,8 +72,8 @@ def page_count(pdf: bytes) -> int:
     return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
-def run(runs: int, argv: Sequence[str]) -> str:
-    load_before = os.getloadavg()
+def run(runs: int, argv: Sequence[str], results: Results) -> str:
+    load_before = results.load_before
     harfbuzz_subset = ctypes.util.find_library("harfbuzz-subset")
 
     start = time.perf_counter()
@@ -131,6 +113,7 @@ def run(runs: int, argv: Sequence[str]) -> str:
     target = series[0]
     median = statistics.median(t.wall for t in target.timings)
     verdict = "PASS" if median <= TARGET_MEDIAN_S else "NOT MET"
+    results.add(Measure("individual report, median warm render", median, "s", target=TARGET))
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load_after = os.getloadavg()
     lines = [
@@ -173,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments[1:])
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    print(run(args.runs, arguments))
+    results = Results("report_render")
+    print(run(args.runs, arguments, results))
+    results.write()
     return 0
 
 

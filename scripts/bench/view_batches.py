@@ -13,7 +13,9 @@ One run, on a fresh embedded PostgreSQL, in this process (no HTTP):
 3. for each view named, ``training projections rebuild``'s code: every event replayed into
    the view in one transaction that replaces the old view when it commits.
 
-It prints a Markdown table on stdout (progress goes to stderr). A measurement, not a test.
+It prints a Markdown table on stdout (progress goes to stderr) and, with ``BENCH_RESULT``,
+each view's batched catch-up and rebuild against issue #14's 15,000 events/s, the catch-up
+one event per transaction as their floor (``harness.Results``). A measurement, not a test.
 Usage::
 
     .venv/bin/python scripts/bench/view_batches.py [--members 20000] [--views members audit]
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from harness import Measure, Results, Target, progress
 from psycopg import sql
 
 from training.bootstrap import command_bus, training_application
@@ -48,10 +51,8 @@ from training.registry import by_name
 from training.tenancy.handlers import RegisterTenant
 
 BATCH = 500
-
-
-def progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+# Issue #14: a view catches up or is rebuilt at 15,000 events/s.
+TARGET = Target(">=", 15_000, ">= 15,000 events/s")
 
 
 def fill(settings: Settings, database: Database, members: int) -> None:
@@ -144,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="view-batches-"))
     # Always a throw-away embedded server: no DATABASE_URL is passed on.
     settings = Settings.from_env({"TRAINING_DATA_DIR": str(data_dir)})
-    load_before = os.getloadavg()
+    results = Results("view_batches")
+    load_before = results.load_before
     rows = []
     with database_for(settings) as database:
         prepare_database(settings, database.admin_url)
@@ -170,7 +172,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---|--:|--:|--:|")
     for name, how, total, seconds in rows:
         print(f"| {name} | {how} | {total} | {seconds:.1f} | {total / seconds:,.0f} |")
+    record(results, rows)
+    results.write()
     return 0
+
+
+def record(results: Results, rows: Sequence[tuple[str, str, int, float]]) -> None:
+    """Each view's batched catch-up (against one event per transaction) and its rebuild."""
+    for name in dict.fromkeys(row[0] for row in rows):
+        rates = {how: total / seconds for view, how, total, seconds in rows if view == name}
+        single = rates.get("catch-up, batches of at most 1")
+        for how, rate in rates.items():
+            if how == "catch-up, batches of at most 1":
+                continue
+            batched = how.startswith("catch-up")
+            results.add(
+                Measure(
+                    f"{name}: {how}",
+                    rate,
+                    "events/s",
+                    floor=single if batched else None,
+                    floor_name="one event per transaction" if batched else "",
+                    target=TARGET,
+                )
+            )
 
 
 if __name__ == "__main__":
