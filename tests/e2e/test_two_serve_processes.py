@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -65,6 +64,24 @@ def each_projection_runs_once(servers: list[Server]) -> bool:
     return all(sorted(answer[name] for answer in seen) == ["elsewhere", "here"] for name in seen[0])
 
 
+def written_and_read(writer: Server, reader: Server, headers: dict[str, str], name: str) -> None:
+    """A tenant registered through ``writer`` is read through ``reader`` at its position."""
+    created = httpx.post(
+        f"{writer.base}/v1/tenants",
+        json={"slug": f"{name.lower()}-{uuid.uuid4().hex[:6]}", "name": name, "seat_limit": 5},
+        headers=headers,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    read = httpx.get(
+        f"{reader.base}{created.headers['location']}",
+        headers={**headers, "Training-Position": created.headers["training-position"]},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
+    assert read.json()["name"] == name
+
+
 def test_two_processes_share_one_database(pair: list[Server]) -> None:
     first, second = pair
     token = operator_token(first.env, first.base)
@@ -72,20 +89,7 @@ def test_two_processes_share_one_database(pair: list[Server]) -> None:
     wait_until(lambda: each_projection_runs_once(pair), TAKE_OVER_TIMEOUT, "one runner each")
 
     # A write through one process is read through the other at its position.
-    created = httpx.post(
-        f"{first.base}/v1/tenants",
-        json={"slug": f"two-{uuid.uuid4().hex[:6]}", "name": "Two", "seat_limit": 5},
-        headers=headers,
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    read = httpx.get(
-        f"{second.base}{created.headers['location']}",
-        headers={**headers, "Training-Position": created.headers["training-position"]},
-        timeout=30,
-    )
-    assert read.status_code == 200, read.text
-    assert read.json()["name"] == "Two"
+    written_and_read(first, second, headers, "Two")
 
     # One Idempotency-Key sent to both at once acts once: the same tenant, however answered.
     slug = f"once-{uuid.uuid4().hex[:6]}"
@@ -139,16 +143,4 @@ def test_two_processes_share_one_database(pair: list[Server]) -> None:
         return set(runners(second).values()) == {"here"}
 
     wait_until(all_here, TAKE_OVER_TIMEOUT, "the survivor to run every projection")
-    after: Any = httpx.post(
-        f"{second.base}/v1/tenants",
-        json={"slug": f"after-{uuid.uuid4().hex[:6]}", "name": "After", "seat_limit": 5},
-        headers=headers,
-        timeout=30,
-    )
-    assert after.status_code == 201, after.text
-    read = httpx.get(
-        f"{second.base}{after.headers['location']}",
-        headers={**headers, "Training-Position": after.headers["training-position"]},
-        timeout=30,
-    )
-    assert read.status_code == 200, read.text
+    written_and_read(second, second, headers, "After")

@@ -185,16 +185,23 @@ class EmbeddedPostgres:
             except BlockingIOError:
                 return  # in use: raised at the next start that finds it alone
             conn.execute(sql.SQL("ALTER SYSTEM SET max_connections = {}").format(wanted))
+        # ``restart`` starts it with the options it ran with (postmaster.opts): the same socket.
+        restarted = self._pg_ctl("-l", str(self.server.log), "-w", "restart")
+        if restarted.returncode != 0:
+            raise RuntimeError(f"could not restart the embedded PostgreSQL: {restarted.stderr}")
+
+    def _pg_ctl(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """The wheel's ``pg_ctl`` on this data directory, as the server's system user."""
         pg_ctl = postgres_program("pg_ctl")
         assert pg_ctl is not None
-        # ``restart`` starts it with the options it ran with (postmaster.opts): the same socket.
-        subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
-            [str(pg_ctl), "-D", str(self.data_dir), "-l", str(self.server.log), "-w", "restart"],
+        return subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
+            [str(pg_ctl), "-D", str(self.data_dir), *arguments],
             user=self.server.system_user,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            check=True,
+            text=True,
+            check=False,
             timeout=STOP_TIMEOUT,
         )
 
@@ -238,19 +245,8 @@ class EmbeddedPostgres:
         return _postmaster_alive(self.data_dir)
 
     def _stop_server(self) -> None:
-        pg_ctl = postgres_program("pg_ctl")
-        assert pg_ctl is not None
         try:
-            stopped = subprocess.run(  # noqa: S603 (our data directory, the wheel's binary)
-                [str(pg_ctl), "-D", str(self.data_dir), "-w", "stop"],
-                user=self.server.system_user,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                check=False,
-                timeout=STOP_TIMEOUT,
-            )
+            stopped = self._pg_ctl("-w", "stop")
         except (OSError, subprocess.SubprocessError) as error:
             log.warning("could not stop the embedded PostgreSQL: %s", error)
             return
