@@ -37,7 +37,6 @@ import base64
 import json
 import multiprocessing
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
@@ -51,6 +50,7 @@ import httpx
 from harness import (
     HTTP_TIMEOUT,
     Errors,
+    RawConnection,
     Results,
     Server,
     Stopwatch,
@@ -123,48 +123,6 @@ def garbage_token(issuer: str, number: int, known_kid: str | None = None) -> str
 
 
 # --- the attackers (a process of their own) ---------------------------------------------------
-
-
-class RawConnection:
-    """A keep-alive HTTP/1.1 connection from a chosen source address, written by hand: an
-    HTTP client library costs ten times the CPU per request, which on two cores would
-    measure the load generator rather than the service."""
-
-    def __init__(self, base_url: str, source: str) -> None:
-        host, _, port = base_url.removeprefix("http://").partition(":")
-        self.host = host
-        self.sock = socket.create_connection((host, int(port)), source_address=(source, 0))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(HTTP_TIMEOUT)
-        self.pending = b""
-
-    def get(self, path: str, token: str) -> int:
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        while b"\r\n\r\n" not in self.pending:
-            self._receive()
-        head, _, body = self.pending.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        self.pending = body
-        while len(self.pending) < length:
-            self._receive()
-        self.pending = self.pending[length:]
-        return int(head[9:12])
-
-    def _receive(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        self.pending += chunk
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def attack(

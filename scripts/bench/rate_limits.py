@@ -39,7 +39,6 @@ import asyncio
 import os
 import shlex
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -53,8 +52,8 @@ from pathlib import Path
 
 import psycopg
 from harness import (
-    HTTP_TIMEOUT,
     Errors,
+    RawConnection,
     Server,
     Stopwatch,
     Window,
@@ -85,44 +84,6 @@ DRAW_LIMIT = RateLimit(1_000_000, 1.0)
 DRAW_WARMUP = 200
 
 
-class Connection:
-    """A keep-alive HTTP/1.1 connection written by hand: an HTTP client library costs several
-    times the CPU per request, which on two cores would measure the load generator."""
-
-    def __init__(self, base_url: str) -> None:
-        host, _, port = base_url.removeprefix("http://").partition(":")
-        self.host = host
-        self.sock = socket.create_connection((host, int(port)))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(HTTP_TIMEOUT)
-        self.pending = b""
-
-    def get(self, request: bytes) -> int:
-        self.sock.sendall(request)
-        while b"\r\n\r\n" not in self.pending:
-            self._receive()
-        head, _, body = self.pending.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        self.pending = body
-        while len(self.pending) < length:
-            self._receive()
-        self.pending = self.pending[length:]
-        return int(head[9:12])
-
-    def _receive(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        self.pending += chunk
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @dataclass
 class Target:
     """One server under test and the request it is sent."""
@@ -139,22 +100,22 @@ class Target:
     def send(self, count: int) -> Window:
         """``count`` requests spread over new keep-alive connections (uvicorn closes idle
         ones after 5 s, which is less than the other servers' turns), each answer awaited."""
-        connections = [Connection(self.server.base_url) for _ in range(self.connections)]
+        connections = [RawConnection(self.server.base_url) for _ in range(self.connections)]
         try:
             return self._send(count, connections)
         finally:
             for connection in connections:
                 connection.close()
 
-    def _send(self, count: int, connections: list[Connection]) -> Window:
+    def _send(self, count: int, connections: list[RawConnection]) -> Window:
         shares = [count // len(connections)] * len(connections)
         shares[0] += count - sum(shares)
         failures: list[Errors] = [Errors() for _ in connections]
 
-        def one(connection: Connection, share: int, errors: Errors) -> None:
+        def one(connection: RawConnection, share: int, errors: Errors) -> None:
             for _ in range(share):
                 try:
-                    status = connection.get(self.request)
+                    status = connection.exchange(self.request)
                 except OSError as error:
                     errors.add(error)
                     return
