@@ -37,21 +37,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psycopg
-from foundation import Result, http_level, measure_raw_inserts
+from foundation import Result, http_level, measure_raw_inserts, members_command, tenants_command
 from harness import (
     CpuMeter,
-    Errors,
-    Server,
-    Stopwatch,
-    create_operator_client,
-    fetch_token,
     machine_facts,
     postgres_facts,
     progress,
     running_server,
 )
+from tenants import Operator
 
 from training.infra.database import database_for
 from training.infra.settings import Settings
@@ -227,83 +222,6 @@ class DatabaseSampler:
             thread.join(10)
 
 
-async def post_members(
-    server: Server, token: str, concurrency: int, requests: int, warmup: int, prefix: str
-) -> Result:
-    """``POST /v1/members`` into one tenant, each client one request at a time."""
-    latencies: list[float] = []
-    errors = Errors()
-
-    async def send(client: httpx.AsyncClient, ids: Iterator[str], record: bool) -> None:
-        for external_id in ids:
-            body = {
-                "external_id": external_id,
-                "display_name": f"Person {external_id}",
-                "email": f"{external_id.lower()}@bench.example",
-                "roles": ["engineer"],
-            }
-            began = time.perf_counter()
-            try:
-                response = await client.post("/v1/members", json=body)
-            except httpx.HTTPError as error:
-                errors.add(error)
-                continue
-            if response.status_code != 201:
-                errors.add(response.status_code)
-            elif record:
-                latencies.append((time.perf_counter() - began) * 1000)
-
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=server.base_url,
-                    headers={"Authorization": f"Bearer {token}"},
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    timeout=60.0,
-                )
-            )
-            for _ in range(concurrency)
-        ]
-        warm = iter([f"{prefix}w{i}" for i in range(max(warmup, concurrency))])
-        await asyncio.gather(*(send(client, warm, record=False) for client in clients))
-        measured = iter([f"{prefix}m{i}" for i in range(requests)])
-        watch = Stopwatch(server.meter)
-        await asyncio.gather(*(send(client, measured, record=True) for client in clients))
-        window = watch.stop()
-    return Result(
-        label="HTTP POST /v1/members",
-        clients=concurrency,
-        count=len(latencies),
-        window=window,
-        latencies_ms=latencies,
-        errors=errors,
-    )
-
-
-def tenant_token(server: Server, operator: str) -> str:
-    """A tenant with room for the run's members, and its client's token."""
-    headers = {"Authorization": f"Bearer {operator}"}
-    slug = f"layers-{uuid.uuid4().hex[:8]}"
-    created = httpx.post(
-        f"{server.base_url}/v1/tenants",
-        json={"slug": slug, "name": "Layers", "seat_limit": 1_000_000},
-        headers=headers,
-        timeout=60,
-    )
-    created.raise_for_status()
-    tenant_id = created.json()["tenant_id"]
-    client = httpx.post(
-        f"{server.base_url}/v1/tenants/{tenant_id}/clients",
-        json={"name": "layers", "scopes": ["members:write", "members:read"]},
-        headers=headers,
-        timeout=60,
-    )
-    client.raise_for_status()
-    issued = client.json()
-    return fetch_token(server, (issued["client_id"], issued["client_secret"]))
-
-
 @dataclass
 class Profile:
     result: Result
@@ -323,38 +241,32 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
     load_before = os.getloadavg()
     profiles: list[Profile] = []
     with (workdir / "serve.log").open("wb") as log, running_server(data_dir, log, log) as server:
-        operator = fetch_token(server, create_operator_client(server))
-        member_token = tenant_token(server, operator)
+        operator = Operator(server)
+        seats = args.requests * 5 * len(args.clients) + 1000
+        commands = [tenants_command(operator.token), members_command(operator.tenant(seats))]
         serve_pid = server.meter.serve_pid
         assert serve_pid is not None
         with database_for(Settings(data_dir=data_dir)) as database:
-            for command in ("tenants", "members"):
+            for command in commands:
                 for clients in args.clients:
                     requests = args.requests * (4 if clients > 1 else 1)
-                    prefix = f"{command[0]}{clients}-{uuid.uuid4().hex[:6]}-"
-                    progress(f"{command}: {requests} commands at {clients} clients")
+                    prefix = f"l{clients}-{uuid.uuid4().hex[:6]}-"
+                    progress(f"{command.label}: {requests} commands at {clients} clients")
                     sampler = DatabaseSampler(database.admin_url)
-                    raw = workdir / f"{command}-{clients}.txt"
+                    raw = workdir / f"{command.path.rsplit('/', 1)[-1]}-{clients}.txt"
                     with py_spy(serve_pid, raw, 600), sampler.sampling():
-                        if command == "tenants":
-                            result = asyncio.run(
-                                http_level(server, operator, clients, requests, 50, prefix)
-                            )
-                        else:
-                            result = asyncio.run(
-                                post_members(server, member_token, clients, requests, 50, prefix)
-                            )
+                        result = asyncio.run(
+                            http_level(server, command, clients, requests, 50, prefix)
+                        )
                     progress(f"  {result.errors.or_rate(f'{result.rate:.0f}/s')}")
                     profiles.append(Profile(result, layers(raw), sampler))
     with database_for(Settings(data_dir=data_dir)) as database:
         floor = measure_raw_inserts(database, CpuMeter(data_dir / "pg"), args.raw_rows)
         postgres = postgres_facts(database.admin_url)
-    return report(args, profiles, floor, machine_facts(postgres, load_before))
+    return report(profiles, floor, machine_facts(postgres, load_before))
 
 
-def report(
-    args: argparse.Namespace, profiles: Sequence[Profile], floor: Result, machine: list[str]
-) -> str:
+def report(profiles: Sequence[Profile], floor: Result, machine: list[str]) -> str:
     lines = [
         "Command layers benchmark",
         f"Command: `{shlex.join([sys.executable, *sys.argv])}`",
