@@ -1,0 +1,428 @@
+"""One reading of an upstream log, shared by every projection of the process that follows it.
+
+A ``LogFeed`` reads the log's pages once (the topics of all its followers together), maps
+each stored event to its domain event once, and keeps the latest pages in memory. Each
+follower holds a ``Seat``: how far it has looked in the log. ``take`` hands a follower the
+events of its topics after its seat, from memory when its seat is within the kept pages,
+and otherwise by reading its own pages from the database (on its own connection) until it
+is: so a projection whose leadership is won late, or that fell far behind, catches up on
+its own and then joins the shared pages, and none of them ever waits for another.
+
+The feed never decides what is applied: each follower applies what it takes in its own
+transaction, with its own position, as before (exactly once per view).
+
+Which pages are kept: the reader reads ahead of the followers while fewer than
+``CAPACITY`` events are kept, or while a follower has taken everything kept (it waits for
+more); beyond ``CAPACITY`` the oldest page is dropped, and a follower still in it reads on
+its own. When no follower is within the kept pages, the feed starts again from the one
+furthest behind, so followers that start together share their catch-up.
+
+Every stored event is in order: the library locks the events table for each insert, so
+commits happen in the order of notification ids, and a page read after position ``p``
+holds every event after ``p`` committed so far.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL, Composable, Identifier
+
+log = structlog.get_logger(__name__)
+
+# Rows per query: the library subscription's page.
+PAGE = 500
+# Events kept in memory (about 1 KB each once mapped).
+CAPACITY = 20 * PAGE
+# A follower this far ahead of the reader reads on its own rather than wait for it.
+AHEAD = CAPACITY
+# Without a notification, the reader looks anyway this often (a notification lost with a
+# connection is then late, not missing).
+POLL_SECONDS = 5.0
+READER_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+Event = tuple[Any, Tracking]
+
+
+class FeedUnavailable(RuntimeError):
+    """The feed cannot read its log (the follower restarts, after a back-off)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    notification_id: int
+    topic: str
+    event: Any
+    tracking: Tracking
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    entries: tuple[_Entry, ...]
+
+    @property
+    def last(self) -> int:
+        return self.entries[-1].notification_id
+
+
+class Seat:
+    """A follower's place in a feed: every event of its topics up to ``scanned`` was taken."""
+
+    def __init__(
+        self, name: str, topics: Sequence[str], scanned: int, datastore: PostgresDatastore
+    ) -> None:
+        self.name = name
+        self.topics = frozenset(topics)  # empty: every topic
+        self.scanned = scanned
+        self.datastore = datastore
+        # How the seat's events came (the tests and the benchmark read them).
+        self.shared = 0
+        self.alone = 0
+
+    def follows(self, topic: str) -> bool:
+        return not self.topics or topic in self.topics
+
+
+class LogFeed:
+    """Reads one upstream application's log for every seat of the process (see the module)."""
+
+    def __init__(
+        self,
+        upstream: type[Application[Any]],
+        env: Mapping[str, str],
+        topics: Sequence[str],
+        *,
+        on_ready: Callable[[LogFeed], None] | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.env = dict(env)
+        self.topics = list(topics)  # empty: every topic
+        self.on_ready = on_ready
+        self.pages_read = 0
+        self.error: BaseException | None = None
+        self._app: Application[Any] | None = None
+        self._mapper: Any = None
+        self.app_name = str(upstream.name)
+        self.channel = ""
+        self._events_table: Composable = SQL("")
+        self._lock = threading.Lock()
+        self._taken = threading.Condition(self._lock)  # new pages, a reset, or stopping
+        self._wake = threading.Event()  # the reader has something to look at
+        self._stopping = threading.Event()
+        self._seats: set[Seat] = set()
+        self._ring: deque[_Page] = deque()
+        self._kept = 0
+        self._floor: int | None = None  # the kept pages hold every event in (floor, head]
+        self._head: int | None = None
+        self._notified = 0  # notifications and polls so far
+        self._read_to_end_at = -1  # the value of _notified when a short page was read
+        self._thread: threading.Thread | None = None
+
+    # -- the process's side -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._read, name=f"log-feed-{self.app_name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        with self._lock:
+            self._taken.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._close_app()
+
+    def notify(self) -> None:
+        """New events may have been stored (a notification, or a reconnected listener)."""
+        with self._lock:
+            self._notified += 1
+        self._wake.set()
+
+    # -- the followers' side ----------------------------------------------------------------
+
+    def join(
+        self, name: str, topics: Sequence[str], position: int, datastore: PostgresDatastore
+    ) -> Seat:
+        seat = Seat(name, topics, position, datastore)
+        with self._lock:
+            self._seats.add(seat)
+        self._wake.set()
+        return seat
+
+    def leave(self, seat: Seat) -> None:
+        with self._lock:
+            self._seats.discard(seat)
+        self._wake.set()
+
+    def take(self, seat: Seat, limit: int, timeout: float) -> list[Event]:
+        """The next events of the seat's topics after its place, at most ``limit``: from the
+        kept pages, or read on the seat's own connection; none if nothing came in
+        ``timeout`` seconds. Raises ``FeedUnavailable`` while the reader cannot read."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                if self._stopping.is_set():
+                    return []
+                if self.error is not None:
+                    msg = f"the {self.app_name} log cannot be read: {type(self.error).__name__}"
+                    raise FeedUnavailable(msg) from self.error
+                head = self._head
+                if head is not None and not self._within(seat):
+                    break  # read on its own, below
+                if head is not None:
+                    taken = self._take_kept(seat, limit)
+                    if taken or self._kept >= CAPACITY:
+                        self._wake.set()  # the reader may drop what all have passed, read on
+                    if taken:
+                        seat.shared += len(taken)
+                        return taken
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._taken.wait(remaining)
+        taken, complete = self._read_alone(seat, limit)
+        with self._lock:
+            if taken:
+                seat.scanned = max(seat.scanned, taken[-1][1].notification_id)
+            if complete:
+                # Every event of its topics up to the head was committed before this read.
+                seat.scanned = max(seat.scanned, head)
+            seat.alone += len(taken)
+            self._wake.set()
+            if not taken:
+                # Nothing new in the log: wait for the reader rather than ask again at once.
+                self._taken.wait(max(0.0, deadline - time.monotonic()))
+        return taken
+
+    def _within(self, seat: Seat) -> bool:
+        assert self._floor is not None
+        assert self._head is not None
+        return self._floor <= seat.scanned <= self._head + AHEAD
+
+    def _take_kept(self, seat: Seat, limit: int) -> list[Event]:
+        assert self._head is not None
+        taken: list[Event] = []
+        for page in self._ring:
+            if page.last <= seat.scanned:
+                continue
+            for entry in page.entries:
+                if entry.notification_id <= seat.scanned or not seat.follows(entry.topic):
+                    continue
+                taken.append((entry.event, entry.tracking))
+                if len(taken) == limit:
+                    seat.scanned = entry.notification_id
+                    return taken
+        seat.scanned = max(seat.scanned, self._head)
+        return taken
+
+    def _read_alone(self, seat: Seat, limit: int) -> tuple[list[Event], bool]:
+        """The seat's own next events, from the database on its own connection."""
+        statement = SQL("SELECT * FROM {} WHERE notification_id > %s").format(self._events_table)
+        params: list[Any] = [seat.scanned]
+        if seat.topics:
+            statement += SQL(" AND topic = ANY(%s)")
+            params.append(sorted(seat.topics))
+        statement += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        with seat.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+        events = [self._mapped(_notification(row)) for row in rows]
+        return [(entry.event, entry.tracking) for entry in events], len(rows) < limit
+
+    def _mapped(self, notification: Notification) -> _Entry:
+        return _Entry(
+            notification.id,
+            notification.topic,
+            self._mapper.to_domain_event(notification),
+            Tracking(self.app_name, notification.id),
+        )
+
+    # -- the reader ---------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if self._app is None:
+                    self._open_app()
+                self._read_while_wanted()
+            except Exception as error:
+                failures += 1
+                delay = READER_DELAYS[min(failures, len(READER_DELAYS)) - 1]
+                log.exception("log_feed.failed", upstream=self.app_name, retry_in=delay)
+                with self._lock:
+                    self.error = error
+                    self._taken.notify_all()
+                self._close_app()
+                self._stopping.wait(delay)
+                continue
+            if self.error is not None or failures:
+                with self._lock:
+                    self.error = None
+                failures = 0
+            if not self._wake.wait(POLL_SECONDS):
+                self.notify()
+            self._wake.clear()
+
+    def _open_app(self) -> None:
+        app = self.upstream(env=self.env)
+        recorder = app.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        self._app, self._mapper = app, app.mapper
+        self.app_name = app.name
+        self.channel = recorder.channel_name
+        self._events_table = SQL("{}.{}").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+        )
+        if self.on_ready is not None:
+            self.on_ready(self)
+        with self._lock:
+            # Whatever was kept may be older than what was stored while the log was away.
+            self._ring.clear()
+            self._kept, self._floor, self._head = 0, None, None
+            self._notified += 1
+
+    def _close_app(self) -> None:
+        app, self._app = self._app, None
+        if app is not None:
+            app.close()
+
+    def _read_while_wanted(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                start = self._next_start()
+                notified = self._notified
+            if start is None:
+                return
+            assert self._app is not None
+            notifications = self._app.recorder.select_notifications(
+                start, PAGE, topics=self.topics, inclusive_of_start=False
+            )
+            entries = tuple(self._mapped(n) for n in notifications)
+            with self._lock:
+                self.pages_read += 1
+                if entries:
+                    self._ring.append(_Page(entries))
+                    self._kept += len(entries)
+                    self._head = entries[-1].notification_id
+                while self._kept > CAPACITY and len(self._ring) > 1:
+                    dropped = self._ring.popleft()
+                    self._kept -= len(dropped.entries)
+                    self._floor = dropped.last
+                if len(notifications) < PAGE:
+                    self._read_to_end_at = notified
+                self._taken.notify_all()
+
+    def _next_start(self) -> int | None:
+        """Where the next page starts, or None when no one needs it yet."""
+        seats = self._seats
+        if not seats:
+            self._ring.clear()
+            self._kept, self._floor, self._head = 0, None, None
+            return None
+        if self._head is None or not any(self._within(s) for s in seats):
+            # No one can use what is kept: start again from the seat furthest behind.
+            lowest = min(s.scanned for s in seats)
+            self._ring.clear()
+            self._kept, self._floor, self._head = 0, lowest, lowest
+            self._read_to_end_at = -1
+            self._taken.notify_all()
+        head = self._head
+        assert head is not None
+        # A seat that has taken everything kept (or read past it on its own) waits for more.
+        waiting = any(s.scanned >= head for s in seats)
+        if self._kept >= CAPACITY and not waiting:
+            return None
+        if self._read_to_end_at == self._notified:
+            return None  # read to the end, and nothing new stored since
+        return head
+
+
+def _notification(row: Mapping[str, Any]) -> Notification:
+    return Notification(
+        id=row["notification_id"],
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
+class Listener:
+    """One session listening for every feed of the process: a notification on a log's channel
+    wakes the feeds of that log. After its session fails it connects again (with a back-off)
+    and wakes every feed, since what was stored meanwhile was notified to no one."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._feeds: dict[str, list[LogFeed]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listening: frozenset[str] = frozenset()  # the channels of the current session
+
+    def add(self, feed: LogFeed) -> None:
+        """Listens on ``feed``'s channel (known once its log is open; called again on reopening)."""
+        with self._lock:
+            feeds = self._feeds.setdefault(feed.channel, [])
+            if feed not in feeds:
+                feeds.append(feed)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="log-listener", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _wake(self, channels: Sequence[str]) -> None:
+        with self._lock:
+            feeds = [feed for channel in channels for feed in self._feeds.get(channel, ())]
+        for feed in feeds:
+            feed.notify()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                    self._listen(conn)
+                    return
+            except Exception:
+                self.listening = frozenset()
+                # A session that lasted starts a new run of failures.
+                failures = 1 if time.monotonic() - started > 30 else failures + 1
+                delay = READER_DELAYS[min(failures, len(READER_DELAYS)) - 1]
+                log.exception("log_feed.listener_failed", retry_in=delay)
+                self._stopping.wait(delay)
+
+    def _listen(self, conn: psycopg.Connection[Any]) -> None:
+        listening: set[str] = set()
+        while not self._stopping.is_set():
+            with self._lock:
+                channels = [c for c in self._feeds if c not in listening]
+            for channel in channels:
+                conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                listening.add(channel)
+            self.listening = frozenset(listening)
+            # Stored before the session listened: looked for now.
+            self._wake(channels)
+            for notification in conn.notifies(timeout=0.5):
+                self._wake([notification.channel])
