@@ -7,7 +7,9 @@ One run, on a fresh embedded PostgreSQL behind ``training serve``:
 3. the import job submitted over HTTP and polled until it completes: members/s is rows
    created over the wall time from the upload to the job's completion; ``/healthz`` is
    probed meanwhile to show the service stays responsive;
-4. the same file imported again, where every row is checked and found unchanged.
+4. ``/readyz`` polled from the moment the job was seen completed until every view has no
+   event left to apply (the job is polled every 0.2 s, so its end is known to within that);
+5. the same file imported again, where every row is checked and found unchanged.
 
 A failed ``/healthz`` probe or job poll is counted by status (or exception class) in the
 table's last column; a refused upload stops the run.
@@ -26,6 +28,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +56,7 @@ from training.infra.settings import Settings
 
 POLL_SECONDS = 0.2
 PROBE_SECONDS = 0.05
+READYZ_POLL_SECONDS = 0.05
 
 
 def members_csv(rows: int) -> bytes:
@@ -122,6 +126,32 @@ async def run_import(server: Server, token: str, content: bytes, label: str) -> 
     return ImportRun(label, rows, window, job, samples, errors)
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """From the moment the import was seen completed until ``/readyz`` showed every view with
+    no event left to apply."""
+
+    seconds: float
+    behind_at_end: dict[str, int]  # the views with events left when the import completed
+    first_answer: float  # seconds until /readyz first answered (the measure's resolution)
+
+
+async def views_caught_up(server: Server, timeout: float = 300.0) -> CatchUp:
+    started = time.perf_counter()
+    behind_at_end: dict[str, int] | None = None
+    first_answer = 0.0
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
+        while time.perf_counter() - started < timeout:
+            body = (await client.get("/readyz")).json()
+            behind = {p["name"]: int(p["lag"]) for p in body["projections"] if p["lag"]}
+            if behind_at_end is None:
+                behind_at_end, first_answer = behind, time.perf_counter() - started
+            if not behind:
+                return CatchUp(time.perf_counter() - started, behind_at_end, first_answer)
+            await asyncio.sleep(READYZ_POLL_SECONDS)
+    raise RuntimeError(f"the views had not caught up {timeout:.0f} s after the import")
+
+
 def setup_tenant(server: Server, operator_token: str, seats: int) -> str:
     auth = {"Authorization": f"Bearer {operator_token}"}
     with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as client:
@@ -177,6 +207,7 @@ def run(rows: int, workdir: Path) -> str:
         content = members_csv(rows)
         progress(f"importing {rows} members ({len(content) / 1024:.0f} KiB CSV)")
         first = asyncio.run(run_import(server, token, content, "first import (creates)"))
+        caught_up = asyncio.run(views_caught_up(server))
         second = asyncio.run(run_import(server, token, content, "same file again (unchanged)"))
         with database_for(Settings.from_env(dict(server.env))) as database:
             postgres = postgres_facts(database.admin_url)
@@ -188,6 +219,11 @@ def run(rows: int, workdir: Path) -> str:
         *table([first, second]),
         "",
         f"Members/s (first import): {first.rate:,.0f}",
+        "",
+        f"Every view caught up (`/readyz`, no event left to apply) {caught_up.seconds:.2f} s "
+        "after the first import was seen completed; views with events left at the first "
+        f"answer ({caught_up.first_answer:.2f} s): "
+        + (", ".join(f"{k} {v}" for k, v in caught_up.behind_at_end.items()) or "none"),
         "",
         *[f"- {fact}" for fact in machine_facts(postgres, load_before)],
     ]

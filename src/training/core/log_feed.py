@@ -35,7 +35,7 @@ import psycopg
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composable, Identifier
 
 log = structlog.get_logger(__name__)
@@ -229,7 +229,13 @@ class LogFeed:
         return taken
 
     def _read_alone(self, seat: Seat, limit: int) -> tuple[list[Event], bool]:
-        """The seat's own next events, from the database on its own connection."""
+        """The seat's own next events, and whether they are all it has in the log now."""
+        notifications = self._select_alone(seat, limit)
+        entries = [self._mapped(n) for n in notifications]
+        return [(entry.event, entry.tracking) for entry in entries], len(entries) < limit
+
+    def _select_alone(self, seat: Seat, limit: int) -> list[Notification]:
+        """The library's query of a subscription's page, on the seat's own connection."""
         statement = SQL("SELECT * FROM {} WHERE notification_id > %s").format(self._events_table)
         params: list[Any] = [seat.scanned]
         if seat.topics:
@@ -239,9 +245,7 @@ class LogFeed:
         params.append(limit)
         with seat.datastore.get_connection() as conn, conn.cursor() as cursor:
             cursor.execute(statement, params)
-            rows = cursor.fetchall()
-        events = [self._mapped(_notification(row)) for row in rows]
-        return [(entry.event, entry.tracking) for entry in events], len(rows) < limit
+            return [_notification(row) for row in cursor.fetchall()]
 
     def _mapped(self, notification: Notification) -> _Entry:
         return _Entry(
@@ -280,8 +284,7 @@ class LogFeed:
 
     def _open_app(self) -> None:
         app = self.upstream(env=self.env)
-        recorder = app.recorder
-        assert isinstance(recorder, PostgresApplicationRecorder)
+        recorder: Any = app.recorder  # a PostgresApplicationRecorder (or its likeness)
         self._app, self._mapper = app, app.mapper
         self.app_name = app.name
         self.channel = recorder.channel_name
