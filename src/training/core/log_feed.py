@@ -184,8 +184,8 @@ class LogFeed:
                     break  # read on its own, below
                 if head is not None:
                     taken = self._take_kept(seat, limit)
-                    if taken or self._kept >= CAPACITY:
-                        self._wake.set()  # the reader may drop what all have passed, read on
+                    if self._kept >= CAPACITY and seat.scanned >= head:
+                        self._wake.set()  # a reader paused with all it may keep: read on
                     if taken:
                         seat.shared += len(taken)
                         return taken
