@@ -157,20 +157,42 @@ def test_a_follower_that_does_not_take_holds_no_other_back(
     stalled = feed.join("stalled", [], 0, datastore=None)  # type: ignore[arg-type]
     fast = feed.join("fast", [], 0, datastore=None)  # type: ignore[arg-type]
     feed.notify()
-    # The fast one takes the whole log while the other takes nothing.
+    # The fast one takes the whole log while the other takes nothing: what the feed keeps
+    # first, then the rest on its own.
     assert take_until(feed, fast, 3_000) == expected(0, 3_000, ())
-    assert fast.shared > 0
-
-    # The other, left behind what is kept, reads its own pages and then joins the shared
-    # reading again.
+    assert (fast.shared > 0, fast.alone > 0) == (True, True)
+    # The feed kept what the other had not taken, and reads on as it takes.
     assert take_until(feed, stalled, 3_000) == expected(0, 3_000, ())
-    assert stalled.alone > 0
-    shared_before = stalled.shared
+    assert (stalled.shared, stalled.alone) == (3_000, 0)
+
+    # Both at the end now: what comes next is read once for both.
+    fast_before, stalled_before = fast.shared, stalled.shared
     stored.append(10)
     feed.notify()
     assert take_until(feed, stalled, 3_010) == expected(3_000, 3_010, ())
     assert take_until(feed, fast, 3_010) == expected(3_000, 3_010, ())
-    assert stalled.shared > shared_before
+    assert (fast.shared - fast_before, stalled.shared - stalled_before) == (10, 10)
+
+
+def test_a_follower_behind_what_is_kept_reads_on_its_own_then_joins(
+    stored: StoredLog, feed: InMemoryFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_feed, "CAPACITY", 100)
+    monkeypatch.setattr(log_feed, "AHEAD", 100)
+    stored.append(1_000)
+    live = feed.join("live", [], 0, datastore=None)  # type: ignore[arg-type]
+    feed.notify()
+    assert take_until(feed, live, 1_000) == expected(0, 1_000, ())
+    # Led late, from far behind what the feed keeps now.
+    late = feed.join("late", ["a"], 10, datastore=None)  # type: ignore[arg-type]
+    assert take_until(feed, late, 999) == expected(10, 1_000, ("a",))
+    assert late.alone > 0
+    shared_before = late.shared
+    stored.append(30)
+    feed.notify()
+    assert take_until(feed, late, 1_029) == expected(999, 1_030, ("a",))
+    assert late.shared - shared_before == 10
+    assert take_until(feed, live, 1_030) == expected(1_000, 1_030, ())
 
 
 def test_followers_that_start_together_share_one_reading(stored: StoredLog) -> None:

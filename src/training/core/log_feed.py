@@ -4,18 +4,21 @@ A ``LogFeed`` reads the log's pages once (the topics of all its followers togeth
 each stored event to its domain event once, and keeps the latest pages in memory. Each
 follower holds a ``Seat``: how far it has looked in the log. ``take`` hands a follower the
 events of its topics after its seat, from memory when its seat is within the kept pages,
-and otherwise by reading its own pages from the database (on its own connection) until it
-is: so a projection whose leadership is won late, or that fell far behind, catches up on
-its own and then joins the shared pages, and none of them ever waits for another.
+and otherwise by reading its own pages from the database (on its own connection): a
+projection whose leadership is won late catches up on its own and then joins the shared
+pages, one faster than the others reads ahead on its own, and none ever waits for another.
 
 The feed never decides what is applied: each follower applies what it takes in its own
 transaction, with its own position, as before (exactly once per view).
 
-Which pages are kept: the reader reads ahead of the followers while fewer than
-``CAPACITY`` events are kept, or while a follower has taken everything kept (it waits for
-more); beyond ``CAPACITY`` the oldest page is dropped, and a follower still in it reads on
-its own. When no follower is within the kept pages, the feed starts again from the one
-furthest behind, so followers that start together share their catch-up.
+Which pages are kept: the reader reads ahead while fewer than ``CAPACITY`` events are kept.
+Once full, it drops the oldest page when every seat within the kept pages has passed it, and
+otherwise waits: the kept pages follow their slowest seat (for which they are the read-ahead
+its own subscription used to be), and a faster seat that has taken all of them reads ahead
+on its own rather than wait for it. A seat behind the kept pages (led late, or restarted
+from an older position) reads on its own until it reaches them. When no seat is within the
+kept pages, the feed starts again from the one furthest behind, so followers that start
+together share their catch-up.
 
 Every stored event is in order: the library locks the events table for each insert, so
 commits happen in the order of notification ids, and a page read after position ``p``
@@ -149,6 +152,7 @@ class LogFeed:
         """New events may have been stored (a notification, or a reconnected listener)."""
         with self._lock:
             self._notified += 1
+            self._taken.notify_all()  # a seat reading on its own looks again
         self._wake.set()
 
     # -- the followers' side ----------------------------------------------------------------
@@ -181,14 +185,18 @@ class LogFeed:
                     raise FeedUnavailable(msg) from self.error
                 head = self._head
                 if head is not None and not self._within(seat):
-                    break  # read on its own, below
+                    break  # behind the kept pages, or far ahead of them: on its own, below
                 if head is not None:
                     taken = self._take_kept(seat, limit)
-                    if self._kept >= CAPACITY and seat.scanned >= head:
-                        self._wake.set()  # a reader paused with all it may keep: read on
+                    if self._kept >= CAPACITY:
+                        self._wake.set()  # the slowest seat may have passed the oldest page
                     if taken:
                         seat.shared += len(taken)
                         return taken
+                    if self._held_back():
+                        # It has taken all that is kept, and a slower seat holds the reader
+                        # back: it reads ahead on its own rather than wait for that seat.
+                        break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
@@ -206,6 +214,14 @@ class LogFeed:
                 # Nothing new in the log: wait for the reader rather than ask again at once.
                 self._taken.wait(max(0.0, deadline - time.monotonic()))
         return taken
+
+    def _held_back(self) -> bool:
+        """Whether the reader waits for a seat: the feed keeps its fill, and its oldest page
+        is one a seat within the kept pages has not passed yet."""
+        if self._kept < CAPACITY or not self._ring:
+            return False
+        within = [s.scanned for s in self._seats if self._within(s)]
+        return bool(within) and self._ring[0].last > min(within)
 
     def _within(self, seat: Seat) -> bool:
         assert self._floor is not None
@@ -322,10 +338,6 @@ class LogFeed:
                     self._ring.append(_Page(entries))
                     self._kept += len(entries)
                     self._head = entries[-1].notification_id
-                while self._kept > CAPACITY and len(self._ring) > 1:
-                    dropped = self._ring.popleft()
-                    self._kept -= len(dropped.entries)
-                    self._floor = dropped.last
                 if len(notifications) < PAGE:
                     self._read_to_end_at = notified
                 self._taken.notify_all()
@@ -344,15 +356,19 @@ class LogFeed:
             self._kept, self._floor, self._head = 0, lowest, lowest
             self._read_to_end_at = -1
             self._taken.notify_all()
-        head = self._head
-        assert head is not None
-        # A seat that has taken everything kept (or read past it on its own) waits for more.
-        waiting = any(s.scanned >= head for s in seats)
-        if self._kept >= CAPACITY and not waiting:
+        # Pages every seat within them has passed go once the feed keeps its fill; a page a
+        # slower seat still needs stays, and the reader waits (the faster seats read ahead
+        # on their own meanwhile, see take).
+        behind = min(s.scanned for s in seats if self._within(s))
+        while self._kept >= CAPACITY and self._ring and self._ring[0].last <= behind:
+            dropped = self._ring.popleft()
+            self._kept -= len(dropped.entries)
+            self._floor = dropped.last
+        if self._kept >= CAPACITY:
             return None
         if self._read_to_end_at == self._notified:
             return None  # read to the end, and nothing new stored since
-        return head
+        return self._head
 
 
 def _notification(row: Mapping[str, Any]) -> Notification:
