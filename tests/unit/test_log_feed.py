@@ -43,6 +43,10 @@ class StoredLog:
                     )
                 )
 
+    def last(self) -> int:
+        with self.lock:
+            return len(self.notifications)
+
     def after(
         self, start: int, limit: int, topics: frozenset[str] | set[str]
     ) -> list[Notification]:
@@ -95,8 +99,9 @@ class InMemoryFeed(LogFeed):
         super().__init__(upstream_of(stored), {}, [])
         self.stored = stored
 
-    def _select_alone(self, seat: Seat, limit: int) -> list[Notification]:
-        return self.stored.after(seat.scanned, limit, seat.topics)
+    def _select_alone(self, seat: Seat, limit: int) -> tuple[list[Notification], int]:
+        last = self.stored.last()
+        return self.stored.after(seat.scanned, limit, seat.topics), last
 
 
 @pytest.fixture

@@ -201,18 +201,24 @@ class LogFeed:
                 if remaining <= 0:
                     return []
                 self._taken.wait(remaining)
-        taken, complete = self._read_alone(seat, limit)
+        with self._lock:
+            notified = self._notified
+        taken, stored_upto = self._read_alone(seat, limit)
         with self._lock:
             if taken:
                 seat.scanned = max(seat.scanned, taken[-1][1].notification_id)
-            if complete:
-                # Every event of its topics up to the head was committed before this read.
-                seat.scanned = max(seat.scanned, head)
+            if stored_upto is not None:
+                # It has every event of its topics stored up to there (and up to the head,
+                # read before it): a seat that follows few topics skips to the end at once.
+                seat.scanned = max(seat.scanned, stored_upto, head)
             seat.alone += len(taken)
             self._wake.set()
-            if not taken:
-                # Nothing new in the log: wait for the reader rather than ask again at once.
-                self._taken.wait(max(0.0, deadline - time.monotonic()))
+            while not taken and self._notified == notified and not self._stopping.is_set():
+                # Nothing new for it: ask again once something is stored, not at once.
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._taken.wait(remaining)
         return taken
 
     def _held_back(self) -> bool:
@@ -244,14 +250,21 @@ class LogFeed:
         seat.scanned = max(seat.scanned, self._head)
         return taken
 
-    def _read_alone(self, seat: Seat, limit: int) -> tuple[list[Event], bool]:
-        """The seat's own next events, and whether they are all it has in the log now."""
-        notifications = self._select_alone(seat, limit)
+    def _read_alone(self, seat: Seat, limit: int) -> tuple[list[Event], int | None]:
+        """The seat's own next events and, when they are all it has in the log, the last
+        position stored before they were read (None otherwise)."""
+        notifications, last_stored = self._select_alone(seat, limit)
         entries = [self._mapped(n) for n in notifications]
-        return [(entry.event, entry.tracking) for entry in entries], len(entries) < limit
+        complete = len(entries) < limit
+        return [(entry.event, entry.tracking) for entry in entries], (
+            last_stored if complete else None
+        )
 
-    def _select_alone(self, seat: Seat, limit: int) -> list[Notification]:
-        """The library's query of a subscription's page, on the seat's own connection."""
+    def _select_alone(self, seat: Seat, limit: int) -> tuple[list[Notification], int]:
+        """The library's query of a subscription's page, on the seat's own connection, after
+        the last position stored (every event up to it was committed before the page is
+        read: the library commits events in the order of their positions)."""
+        last = SQL("SELECT max(notification_id) AS last FROM {}").format(self._events_table)
         statement = SQL("SELECT * FROM {} WHERE notification_id > %s").format(self._events_table)
         params: list[Any] = [seat.scanned]
         if seat.topics:
@@ -260,8 +273,10 @@ class LogFeed:
         statement += SQL(" ORDER BY notification_id LIMIT %s")
         params.append(limit)
         with seat.datastore.get_connection() as conn, conn.cursor() as cursor:
+            row = cursor.execute(last).fetchone()
             cursor.execute(statement, params)
-            return [_notification(row) for row in cursor.fetchall()]
+            page = [_notification(row) for row in cursor.fetchall()]
+        return page, int(row["last"] or 0) if row else 0
 
     def _mapped(self, notification: Notification) -> _Entry:
         return _Entry(
