@@ -1,7 +1,8 @@
 """One reading of an upstream log, shared by every projection of the process that follows it.
 
-A ``LogFeed`` reads the log's pages once (the topics of all its followers together), maps
-each stored event to its domain event once, and keeps the latest pages in memory. Each
+A ``LogFeed`` reads the log's pages once (the topics of all its followers together), keeps
+the latest pages in memory, and maps each stored event to its domain event once (the first
+follower that takes it does, in its own thread). Each
 follower holds a ``Seat``: how far it has looked in the log. ``take`` hands a follower the
 events of its topics after its seat, from memory when its seat is within the kept pages,
 and otherwise by reading its own pages from the database (on its own connection): a
@@ -61,12 +62,17 @@ class FeedUnavailable(RuntimeError):
     """The feed cannot read its log (the follower restarts, after a back-off)."""
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    notification_id: int
-    topic: str
-    event: Any
-    tracking: Tracking
+    """A stored event the feed keeps. The first follower that takes it maps it to its domain
+    event (in its own thread, as each runner did; the reader only reads) for all of them."""
+
+    __slots__ = ("event", "notification", "notification_id", "topic")
+
+    def __init__(self, notification: Notification) -> None:
+        self.notification: Notification | None = notification
+        self.notification_id = notification.id
+        self.topic = notification.topic
+        self.event: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +182,7 @@ class LogFeed:
         kept pages, or read on the seat's own connection; none if nothing came in
         ``timeout`` seconds. Raises ``FeedUnavailable`` while the reader cannot read."""
         deadline = time.monotonic() + timeout
+        kept: list[_Entry] = []
         with self._lock:
             while True:
                 if self._stopping.is_set():
@@ -187,12 +194,12 @@ class LogFeed:
                 if head is not None and not self._within(seat):
                     break  # behind the kept pages, or far ahead of them: on its own, below
                 if head is not None:
-                    taken = self._take_kept(seat, limit)
+                    kept = self._take_kept(seat, limit)
                     if self._kept >= CAPACITY:
                         self._wake.set()  # the slowest seat may have passed the oldest page
-                    if taken:
-                        seat.shared += len(taken)
-                        return taken
+                    if kept:
+                        seat.shared += len(kept)
+                        break
                     if self._held_back():
                         # It has taken all that is kept, and a slower seat holds the reader
                         # back: it reads ahead on its own rather than wait for that seat.
@@ -201,6 +208,8 @@ class LogFeed:
                 if remaining <= 0:
                     return []
                 self._taken.wait(remaining)
+        if kept:
+            return [self._event(entry) for entry in kept]
         with self._lock:
             notified = self._notified
         taken, stored_upto = self._read_alone(seat, limit)
@@ -234,16 +243,16 @@ class LogFeed:
         assert self._head is not None
         return self._floor <= seat.scanned <= self._head + AHEAD
 
-    def _take_kept(self, seat: Seat, limit: int) -> list[Event]:
+    def _take_kept(self, seat: Seat, limit: int) -> list[_Entry]:
         assert self._head is not None
-        taken: list[Event] = []
+        taken: list[_Entry] = []
         for page in self._ring:
             if page.last <= seat.scanned:
                 continue
             for entry in page.entries:
                 if entry.notification_id <= seat.scanned or not seat.follows(entry.topic):
                     continue
-                taken.append((entry.event, entry.tracking))
+                taken.append(entry)
                 if len(taken) == limit:
                     seat.scanned = entry.notification_id
                     return taken
@@ -254,11 +263,8 @@ class LogFeed:
         """The seat's own next events and, when they are all it has in the log, the last
         position stored before they were read (None otherwise)."""
         notifications, last_stored = self._select_alone(seat, limit)
-        entries = [self._mapped(n) for n in notifications]
-        complete = len(entries) < limit
-        return [(entry.event, entry.tracking) for entry in entries], (
-            last_stored if complete else None
-        )
+        events = [self._event(_Entry(n)) for n in notifications]
+        return events, (last_stored if len(events) < limit else None)
 
     def _select_alone(self, seat: Seat, limit: int) -> tuple[list[Notification], int]:
         """The library's query of a subscription's page, on the seat's own connection, after
@@ -278,13 +284,14 @@ class LogFeed:
             page = [_notification(row) for row in cursor.fetchall()]
         return page, int(row["last"] or 0) if row else 0
 
-    def _mapped(self, notification: Notification) -> _Entry:
-        return _Entry(
-            notification.id,
-            notification.topic,
-            self._mapper.to_domain_event(notification),
-            Tracking(self.app_name, notification.id),
-        )
+    def _event(self, entry: _Entry) -> Event:
+        # Outside the lock: two followers may map one entry at once, each then holding an
+        # equal event; the notification is dropped once mapped.
+        notification = entry.notification
+        if notification is not None:
+            entry.event = self._mapper.to_domain_event(notification)
+            entry.notification = None
+        return entry.event, Tracking(self.app_name, entry.notification_id)
 
     # -- the reader ---------------------------------------------------------------------------
 
@@ -346,7 +353,7 @@ class LogFeed:
             notifications = self._app.recorder.select_notifications(
                 start, PAGE, topics=self.topics, inclusive_of_start=False
             )
-            entries = tuple(self._mapped(n) for n in notifications)
+            entries = tuple(_Entry(n) for n in notifications)
             with self._lock:
                 self.pages_read += 1
                 if entries:

@@ -187,7 +187,11 @@ class Follower:
         else:
             factory = InfrastructureFactory[Any].construct(env=_env(spec.name, env))
             view = factory.tracking_recorder(spec.view_class)
-            self.view, self.projection = view, projection_class(view=view)
+            try:
+                self.view, self.projection = view, projection_class(view=view)
+            except BaseException:
+                view.datastore.close()
+                raise
             self.datastore, self.recorder = view.datastore, view
 
     def position(self, upstream: str) -> int:
