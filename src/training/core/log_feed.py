@@ -465,5 +465,6 @@ class Listener:
             self.listening = frozenset(listening)
             # Stored before the session listened: looked for now.
             self._wake(channels)
-            for notification in conn.notifies(timeout=0.5):
+            # A short wait: stopping is looked at in between (as the library's listener does).
+            for notification in conn.notifies(timeout=0.1):
                 self._wake([notification.channel])
