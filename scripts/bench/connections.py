@@ -59,6 +59,8 @@ def sessions(admin_url: str) -> Counter[str]:
         counts[f"role {user}"] += 1
         if str(query or "").lstrip().upper().startswith("LISTEN"):
             counts["LISTEN sessions"] += 1
+            # The channel a session listened on last.
+            counts[f"LISTEN sessions: {str(query).split()[-1]}"] += 1
     return counts
 
 
