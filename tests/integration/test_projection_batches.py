@@ -5,6 +5,8 @@ quarantined on its own while the rest of its batch is applied."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -15,7 +17,7 @@ from tests.helpers import system_context
 from tests.integration.test_projections import caught_up
 from training.bootstrap import projection_supervisor
 from training.core.bus import CommandBus
-from training.core.projection_runner import BatchingProjectionRunner
+from training.core.projection_runner import ProjectionSupervisor
 from training.core.views import TenantScopedView
 from training.infra.database import Database
 from training.maintenance.rebuild import rebuild_spec
@@ -43,14 +45,15 @@ def names(database: Database, prefix: str) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
-def tenancy_runner(database: Database) -> BatchingProjectionRunner:
-    env = projection_supervisor(database).env
-    return BatchingProjectionRunner(
-        application_class=TENANCY.upstream,
-        projection_class=TENANCY.runnable_class,
-        view_class=TENANCY.view_class,
-        env=env,
-    )
+@contextmanager
+def tenancy_runner(database: Database) -> Iterator[ProjectionSupervisor]:
+    base = projection_supervisor(database)
+    supervisor = ProjectionSupervisor([TENANCY], base.env, base.lock_conninfo)
+    supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop()
 
 
 def quarantined(database: Database) -> list[tuple[Any, ...]]:
@@ -68,7 +71,7 @@ def test_stored_events_are_applied_in_batches_exactly_once(
     last = registered[-1][1]
     with tenancy_runner(database) as runner:
         wait_until(lambda: caught_up(database, last))
-        view = runner.view
+        view = runner.view("tenancy")
         assert isinstance(view, TenantScopedView)
         # 300 registrations, each several events the view follows, in a few transactions.
         assert 0 < view.batches <= 30, view.batches

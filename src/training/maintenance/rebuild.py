@@ -15,6 +15,7 @@ what it set aside once the cause is fixed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,9 @@ from psycopg import Cursor, sql
 
 from training.core import held_events
 from training.core.projection_runner import (
-    BatchingProjectionRunner,
+    LedByCaller,
     ProjectionBusy,
+    ProjectionSupervisor,
     leader_lock_key,
     maintenance_lock_key,
     take_lock,
@@ -69,7 +71,6 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
     if view_class is None:
         msg = f"{name} owns its events (an event-sourced policy); it is not rebuilt from scratch"
         raise ProjectionBusy(msg)
-    projection_class: Any = spec.runnable_class
     topics = list(spec.info.topics)
     tracking = sql.SQL("training.{}").format(sql.Identifier(f"{name}_tracking"))
     with psycopg.connect(database.app_url, autocommit=True) as lock:
@@ -104,13 +105,15 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
                     sql.SQL("TRUNCATE {}.{}").format(sql.Identifier(schema), sql.Identifier(bare))
                 )
             admin.execute(sql.SQL("DELETE FROM {}").format(tracking))
-        runner = BatchingProjectionRunner(
-            application_class=spec.upstream,
-            projection_class=projection_class,
-            view_class=view_class,
-            env=database.eventsourcing_env(pool_size=2, max_overflow=2),
+        # The runner's way, under the leader lock this session holds: batches, quarantine.
+        runner = ProjectionSupervisor(
+            [spec],
+            database.eventsourcing_env(pool_size=2, max_overflow=2),
+            database.app_url,
+            leadership=LedByCaller(database.app_url),
         )
-        with runner:
+        runner.start()
+        try:
             while True:
                 row = lock.execute(
                     sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
@@ -123,7 +126,12 @@ def rebuild_spec(database: Database, spec: ProjectionSpec, progress: Progress) -
                 progress(done, total)
                 if done >= total:
                     return total
-                runner.run_forever(timeout=0.2)
+                failed = runner.errors.get(name)
+                if failed is not None:
+                    raise failed
+                time.sleep(0.2)
+        finally:
+            runner.stop()
 
 
 def _replace_in_one_transaction(
