@@ -57,6 +57,7 @@ STEPS: tuple[Step, ...] = (
             *("--raw-rows", "3000", "--paths", "tenants", "members"),
         ),
     ),
+    Step("command_floor", "command_floor.py", ("--clients", "16")),
     Step(
         "store_growth",
         "store_growth.py",
