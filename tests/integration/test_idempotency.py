@@ -30,7 +30,7 @@ from training.core.idempotency_store import (
     Unreadable,
     request_fingerprint,
 )
-from training.core.read_store import ProcessLiveness
+from training.core.read_store import LIVENESS_LOCK_SPACE, ProcessLiveness
 from training.infra.database import Database
 from training.infra.secretbox import SecretBox
 from training.tenancy.handlers import RegisterApiClient, RegisterTenant
@@ -55,6 +55,24 @@ async def process(database: Database) -> AsyncIterator[ProcessLiveness]:
         yield liveness
     finally:
         await liveness.close()
+
+
+async def dies(liveness: ProcessLiveness, database: Database) -> None:
+    """The process dies: its session closes, and PostgreSQL ends it, releasing its lock. The
+    server ends a closed session a moment after the client has gone, not at once."""
+    key = await liveness.key()
+    await liveness.close()
+
+    def released() -> bool:
+        with psycopg.connect(database.admin_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = %s AND objid = %s",
+                (LIVENESS_LOCK_SPACE, key),
+            ).fetchone()
+        return row == (0,)
+
+    await asyncio.to_thread(waiting.wait_until, released, 10, "the closed session's lock to go")
 
 
 def claimed(result: object) -> IdempotentRequest:
@@ -280,7 +298,7 @@ async def takeover_scenario(database: Database) -> None:
         # While the first process lives, its claim is in flight, for any other process.
         assert await second.claim(tenant, "client:crash", "k", FIRST) == InFlight()
         assert await first.claim(tenant, "client:crash", "k", FIRST) == InFlight()
-        await gone.close()  # the process dies: PostgreSQL ends its session
+        await dies(gone, database)
         request = claimed(await second.claim(tenant, "client:crash", "k", FIRST))
         assert request.recorded_outcomes == {}
         with psycopg.connect(database.admin_url) as conn:
@@ -321,7 +339,7 @@ async def recorded_scenario(database: Database) -> None:
             with commands_of_request(first):
                 original = bus.execute(system_context(), command)
             assert first.committed == 1
-            await gone.close()  # died after the commit, before storing the response
+            await dies(gone, database)  # after the commit, before storing the response
             before = registrations(database)
 
             retry = claimed(
