@@ -10,7 +10,7 @@ from training.cli.database import migrate_database, run_db_program
 from training.cli.operator import create_operator_client, demo_sign_in, load_demo, rotate_keys
 from training.cli.projections import contracts_command, projections_command, tenant_id_argument
 from training.cli.serving import run_worker, serve
-from training.infra.settings import Settings
+from training.infra.settings import MAX_PROCESSES, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,6 +21,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="listen address (TRAINING_HOST)")
     serve.add_argument("--port", type=int, help="listen port (TRAINING_PORT)")
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo tenant")
+    serve.add_argument(
+        "--processes",
+        type=process_count,
+        metavar="N",
+        help="answer the API with N processes on the port (TRAINING_API_PROCESSES, 1 to 64)",
+    )
     serve.add_argument(
         "--no-projections",
         action="store_true",
@@ -105,14 +111,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def process_count(value: str) -> int:
+    count = int(value) if value.strip().isdigit() else 0
+    if not 1 <= count <= MAX_PROCESSES:
+        msg = f"a whole number from 1 to {MAX_PROCESSES}, not {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return count
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
-        if args.host or args.port:
+        if args.host or args.port or args.processes is not None:
             settings = Settings(
                 **{
                     **settings.__dict__,
                     "host": args.host or settings.host,
                     "port": args.port or settings.port,
+                    "api_processes": args.processes or settings.api_processes,
                 }
             )
         return serve(settings, load_demo=not args.no_demo, projections=not args.no_projections)

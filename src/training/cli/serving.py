@@ -19,34 +19,36 @@ def serve(settings: Settings, *, load_demo: bool, projections: bool) -> int:
 
     from training.app import create_app
     from training.bootstrap import build_services
+    from training.cli.api_processes import (
+        listening_socket,
+        other_api_processes,
+        stop_gracefully_on_sigterm,
+        uvicorn_config,
+    )
     from training.demo.world import load_demo as load
     from training.infra.database import database_for
     from training.infra.logging import configure_logging
 
     configure_logging(settings.log_level)
+    stop_gracefully_on_sigterm()
     with database_for(settings) as database:
         prepare_database(settings, database.admin_url)
         services = build_services(settings, database, run_projections=projections)
         demo = load(services.bus) if load_demo else None
-        app = create_app(services)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            access_log=False,
-            # X-Forwarded-For is believed only from TRAINING_TRUSTED_PROXIES
-            # (core/http/ratelimit.py).
-            proxy_headers=False,
+        server = uvicorn.Server(uvicorn_config(create_app(services), settings))
+        # With one process uvicorn binds the port itself; with several, each binds it with
+        # SO_REUSEPORT and the kernel spreads connections across them (cli/api_processes.py).
+        sockets = (
+            [listening_socket(settings.host, settings.port)] if settings.api_processes > 1 else None
         )
-        server = uvicorn.Server(config)
         print_banner(settings, embedded=settings.database_url is None, demo=demo)
         serving = note_serving(settings)
         try:
-            server.run()
+            with other_api_processes(settings, database):
+                server.run(sockets=sockets)
         except KeyboardInterrupt:
-            # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal.
+            # uvicorn shuts down gracefully on Ctrl-C or SIGTERM, then raises the signal
+            # again, which arrives here as KeyboardInterrupt.
             pass
         finally:
             serving.unlink(missing_ok=True)
@@ -86,6 +88,7 @@ def print_banner(settings: Settings, *, embedded: bool, demo: object) -> None:
         f"Training service on {base}",
         f"  OpenAPI document   {base}/schema/openapi.json",
         f"  health / readiness {base}/healthz  {base}/readyz",
+        f"  API processes      {settings.api_processes}",
         "  database           " + ("embedded PostgreSQL in .data/" if embedded else "DATABASE_URL"),
         "",
         "An operator token, from another shell:",

@@ -34,6 +34,10 @@
   cohorts (``cohorts``); any other value is refused at start.
 - ``TRAINING_RENDER_PROCESSES`` (the number of CPU cores): how many reports a ``serve`` or
   ``worker`` process renders at once, each in a child process of its own (1 to 64).
+- ``TRAINING_API_PROCESSES`` (``1``): how many processes ``serve`` answers the API with, on
+  one port (1 to 64). The first also runs the projections and the report worker, unless
+  ``--no-projections``; the others answer requests only. One Python process answers on one
+  core at a time, so a machine with more cores serves more with more processes.
 - ``TRAINING_TEST_RENDER_DELAY`` (unset): tests only. Seconds the report render process waits
   before each render, so a test can stop or kill a worker while a render is in progress.
 - ``TRAINING_FAULT_KILL_AFTER_COMMIT`` (unset): tests only. ``1`` makes the process kill
@@ -83,6 +87,7 @@ class Settings:
     rate_limit_anonymous: str = "60/60"
     test_render_delay: float = 0.0
     render_processes: int = 1
+    api_processes: int = 1
     scim_groups: str = "teams"
     rate_limit_token: str = "30/60"  # noqa: S105 (a rate, not a secret)
     trusted_proxies: tuple[str, ...] = ()
@@ -122,6 +127,9 @@ class Settings:
             rate_limit_anonymous=env.get("TRAINING_RATE_LIMIT_ANONYMOUS", "60/60"),
             test_render_delay=float(env.get("TRAINING_TEST_RENDER_DELAY") or 0.0),
             render_processes=_render_processes(env.get("TRAINING_RENDER_PROCESSES", "")),
+            api_processes=_process_count(
+                "TRAINING_API_PROCESSES", env.get("TRAINING_API_PROCESSES", ""), default=1
+            ),
             scim_groups=_scim_groups(env.get("TRAINING_SCIM_GROUPS", "")),
             rate_limit_token=env.get("TRAINING_RATE_LIMIT_TOKEN", "30/60"),
             trusted_proxies=tuple(
@@ -132,19 +140,24 @@ class Settings:
         )
 
 
-MAX_RENDER_PROCESSES = 64
+MAX_PROCESSES = 64
 
 
 def _render_processes(value: str) -> int:
     """One render process per core by default: rendering is CPU-bound."""
+    cores = max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
+    return _process_count("TRAINING_RENDER_PROCESSES", value, default=cores)
+
+
+def _process_count(name: str, value: str, *, default: int) -> int:
     if not value.strip():
-        return max(1, min(os.cpu_count() or 1, MAX_RENDER_PROCESSES))
+        return default
     try:
         count = int(value)
     except ValueError:
         count = 0
-    if not 1 <= count <= MAX_RENDER_PROCESSES:
-        msg = f"TRAINING_RENDER_PROCESSES is a whole number from 1 to 64, not {value!r}"
+    if not 1 <= count <= MAX_PROCESSES:
+        msg = f"{name} is a whole number from 1 to {MAX_PROCESSES}, not {value!r}"
         raise ValueError(msg)
     return count
 
