@@ -8,7 +8,8 @@ wall time of at most 1 s for the individual report, is marked PASS or NOT MET; t
 is 0 either way: this is a measurement, not a test.
 
 It also says whether Debian's ``libharfbuzz-subset0`` is present: without it WeasyPrint 70
-subsets fonts with fontTools, which the ecosystem notes found about 25 % slower.
+subsets fonts with fontTools, at about twice the CPU per render (ADR 0039,
+``render_subsetting.py``).
 
 Markdown on stdout, progress on stderr. Usage::
 

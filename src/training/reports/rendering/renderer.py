@@ -8,13 +8,15 @@
 * ``pdf_variant="pdf/ua-1"`` tags the PDF (structure tree, /MarkInfo, /Lang, XMP metadata);
   the title and language come from the HTML's ``<title>`` and ``lang``, the creation date from
   its ``dcterms.created`` meta (the report's ``generated_at``), not from the clock.
-* The bytes are reproducible only with ``SOURCE_DATE_EPOCH`` set: without libharfbuzz-subset,
-  fontTools subsets the fonts and stamps each subset with the current time. So ``checksum``
-  identifies a stored file (integrity, audit), not the report's content.
+* Fonts are subset by HarfBuzz when Debian's libharfbuzz-subset0 is installed (the set-up
+  scripts install it, ADR 0039), at half the CPU of WeasyPrint's fontTools fallback. With
+  fontTools, the bytes are reproducible only with ``SOURCE_DATE_EPOCH`` set: it stamps each
+  subset with the current time. So ``checksum`` identifies a stored file (integrity, audit),
+  not the report's content.
 * One ``FontConfiguration`` is reused by every render. WeasyPrint does not promise that
   sharing it between threads is safe, so renders in one process take turns (a lock). A render
-  takes 0.3 to 0.6 s here (scripts/bench/report_render.py); if many are due at once, use a
-  pool of processes.
+  takes 0.2 to 0.3 s of CPU here with HarfBuzz (scripts/bench/render_subsetting.py); many
+  at once are rendered by several processes (``TRAINING_RENDER_PROCESSES``).
 """
 
 from __future__ import annotations
