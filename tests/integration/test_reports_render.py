@@ -190,7 +190,8 @@ def test_names_are_escaped_not_interpreted() -> None:
 def test_the_same_report_gives_the_same_bytes_with_a_fixed_source_date(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # fontTools stamps the font subsets with the time unless SOURCE_DATE_EPOCH is set.
+    # Without HarfBuzz's subsetter, WeasyPrint's fontTools fallback stamps the font subsets
+    # with the time unless SOURCE_DATE_EPOCH is set (ADR 0039).
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1741944600")
     first = render_individual(individual_report())
     second = render_individual(individual_report())
