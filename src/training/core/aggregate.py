@@ -44,3 +44,7 @@ class TrainingAggregate(Aggregate):
     # The tenant the aggregate belongs to; ``None`` only for platform-level aggregates such as
     # the operator's own API clients. Set by every concrete ``__init__``.
     tenant_id: UUID | None
+
+    # Every how many versions a snapshot is stored, for aggregates whose history grows
+    # without end; they also declare ``SnapshotState`` (core/snapshots.py, ADR 0043).
+    snapshot_interval: ClassVar[int | None] = None

@@ -13,8 +13,11 @@ from training.core.repository import SharedCacheRepository
 
 
 class TrainingApplication(Application[UUID]):
-    # Table names derive from the name: training_events.
+    # Table names derive from the name: training_events, training_snapshots.
     name = "training"
+    # The snapshot store; which aggregates are snapshotted, and when, is theirs to say
+    # (``snapshot_interval``, core/snapshots.py).
+    is_snapshotting_enabled = True
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MsgspecMapper(

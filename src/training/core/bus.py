@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from training.core import snapshots
 from training.core.aggregate import TrainingAggregate
 from training.core.application import TrainingApplication
 from training.core.context import CommandContext
@@ -225,6 +226,10 @@ class UnitOfWork:
     def _may_see(self, aggregate: TrainingAggregate) -> bool:
         return self.context.is_platform or aggregate.tenant_id == self.context.tenant_id
 
+    def touched(self) -> list[TrainingAggregate]:
+        """The aggregates the handler loaded or created."""
+        return list(self._touched.values())
+
     def collect_stamped_events(self) -> list[TrainingAggregate.Event]:
         stamped: list[TrainingAggregate.Event] = []
         for aggregate in self._touched.values():
@@ -357,6 +362,7 @@ class CommandBus:
             # natural key) first: run the handler again on fresh state, where it sees
             # the other write and decides again.
             return _Lost(written, None)
+        snapshots.store(self.app, snapshots.due(uow.touched(), events))
         return Outcome(result, position)
 
     def _lost_a_race(self, events: list[TrainingAggregate.Event]) -> bool:

@@ -46,6 +46,15 @@ def prepare_event_types() -> None:
                 _prepared.add(cls)
 
 
+def prepare_type(cls: type) -> None:
+    """``prepare_event_types`` for one more stored type that is not an aggregate's event (the
+    snapshots)."""
+    with _preparing:
+        if cls not in _prepared:
+            msgspec.json.Decoder(cls)
+            _prepared.add(cls)
+
+
 def _defined_event_classes(base: type) -> list[type]:
     """Every subclass of ``base`` defined so far. Every context's domain is imported before
     an application is made (the handlers and views import them; ``training.catalog`` lists

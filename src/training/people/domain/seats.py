@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TypedDict
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -26,6 +28,16 @@ class SeatRoster(TrainingAggregate):
     """
 
     TOPIC = "training.people:SeatRoster"
+
+    # Every registration, import batch and status change is an event here, so a tenant's
+    # roster gains events as long as it lives: a load replays at most the last 200 (ADR 0043).
+    snapshot_interval = 200
+
+    class SnapshotState(TypedDict):
+        _created_on: datetime
+        _modified_on: datetime
+        tenant_id: UUID | None
+        taken: int
 
     class Event(TrainingAggregate.Event):
         TOPIC = "training.people:SeatRoster.Event"
