@@ -66,6 +66,7 @@ STEPS: tuple[Step, ...] = (
             *("--samples", "150", "--warmup", "20"),
         ),
     ),
+    Step("snapshots", "snapshots.py", ("--events", "1000", "10000", "100000")),
     Step("member_import", "member_import.py", ("--rows", "10000", "--blocks", "3")),
     Step("view_batches", "view_batches.py", ("--members", "10000")),
     Step(
