@@ -1,0 +1,188 @@
+"""The tracks view's rows for a run of ``Replanned`` events, worked out in memory.
+
+A run of re-plans (a curriculum release re-plans every track of a tenant) is written with a
+few set-based statements (ADR 0041): one read of the modules the tracks already hold that
+are not just planned, then each event applied in order here, then one delete and three
+inserts of what the run leaves. Applying the events one after the other in memory gives the
+rows that writing them one at a time would, also when one track is re-planned twice in a run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from training.planning.domain.planner import Plan
+from training.planning.domain.tracks import DEFAULT_WEEKLY_HOURS, TrainingTrack
+
+
+def due_dates(
+    plan: Plan, starts_on: date, weekly_hours: float = DEFAULT_WEEKLY_HOURS
+) -> list[date]:
+    """Each module is due when the weekly budget has covered it and everything before it."""
+    minutes_per_day = weekly_hours * 60 / 7
+    due, total = [], 0
+    for module in plan.modules:
+        total += module.minutes
+        due.append(starts_on + timedelta(days=math.ceil(total / minutes_per_day)))
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRow:
+    """A row of ``training.track_modules`` without its member, tenant and position."""
+
+    curriculum_id: str
+    curriculum_version: int
+    key: str
+    title: str
+    minutes: int
+    due_on: date
+    reason: str
+    state: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.curriculum_id}/{self.key}"
+
+
+# Columns of a row of ``training.tracks`` and of ``training.track_plans``.
+TRACK_WIDTH = 10
+PLAN_WIDTH = 9
+
+
+@dataclass
+class PlanRows:
+    """What a run of re-plans leaves in the view: each track's row and modules (the last
+    re-plan of each track wins) and one row of history per re-plan."""
+
+    tracks: dict[UUID, tuple[Any, ...]] = field(default_factory=dict)
+    modules: dict[UUID, list[ModuleRow]] = field(default_factory=dict)
+    plans: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def plan_rows(events: list[TrainingTrack.Replanned], held: dict[UUID, list[ModuleRow]]) -> PlanRows:
+    """The rows of ``events``, in order, for tracks that hold ``held`` (per member, in
+    position order: the modules whose state is not ``planned``)."""
+    rows = PlanRows()
+    held = {member: list(modules) for member, modules in held.items()}
+    for e in events:
+        member_id, plan = e.member_id, e.plan
+        kept = held.get(member_id, [])
+        states = {row.ref: row.state for row in kept}
+        # Completed modules stay on the track, first and in the order they were done; the
+        # new plan follows them.
+        completed = [row for row in kept if row.state == "completed"]
+        done = {row.ref for row in completed}
+        modules = list(completed)
+        for module, due in zip(plan.modules, due_dates(plan, e.starts_on), strict=True):
+            ref = f"{module.curriculum_id}/{module.key}"
+            if ref in done:
+                continue
+            state = states.get(ref, "started" if module.in_progress else "planned")
+            modules.append(
+                ModuleRow(
+                    module.curriculum_id,
+                    module.curriculum_version,
+                    module.key,
+                    module.title,
+                    module.minutes,
+                    due,
+                    module.reason,
+                    state,
+                )
+            )
+        rows.modules[member_id] = modules
+        held[member_id] = [row for row in modules if row.state != "planned"]
+        rows.tracks[member_id] = (
+            member_id,
+            e.tenant_id,
+            e.plan_version,
+            e.trigger,
+            e.starts_on,
+            plan.minutes_used,
+            plan.budget_minutes,
+            _json(plan.remaining_gaps),
+            _json(plan.deferred),
+            e.timestamp,
+        )
+        rows.plans.append(
+            (
+                member_id,
+                e.tenant_id,
+                e.plan_version,
+                e.trigger,
+                _json(e.diff.added),
+                _json(e.diff.removed),
+                _json(e.diff.reordered),
+                _json(
+                    [
+                        {
+                            "key": m.key,
+                            "curriculum_id": m.curriculum_id,
+                            "reason": m.reason,
+                            "minutes": m.minutes,
+                        }
+                        for m in plan.modules
+                    ]
+                ),
+                e.timestamp,
+            )
+        )
+    return rows
+
+
+def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows turned into one list per column (for ``unnest``)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def module_columns(rows: PlanRows, tenant_id: UUID | None) -> list[list[Any]]:
+    flat = [
+        (
+            member_id,
+            tenant_id,
+            position,
+            row.curriculum_id,
+            row.curriculum_version,
+            row.key,
+            row.title,
+            row.minutes,
+            row.due_on,
+            row.reason,
+            row.state,
+        )
+        for member_id, modules in rows.modules.items()
+        for position, row in enumerate(modules, start=1)
+    ]
+    return columns(flat, 11)
+
+
+def held_modules(found: list[dict[str, Any]]) -> dict[UUID, list[ModuleRow]]:
+    """The rows of the view's read, per member in position order."""
+    held: dict[UUID, list[ModuleRow]] = {}
+    for row in found:
+        held.setdefault(row["member_id"], []).append(
+            ModuleRow(
+                str(row["curriculum_id"]),
+                row["curriculum_version"],
+                row["key"],
+                row["title"],
+                row["minutes"],
+                row["due_on"],
+                row["reason"],
+                row["state"],
+            )
+        )
+    return held
