@@ -16,6 +16,7 @@ built; the worker then waits for it (``NotReady``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
@@ -37,27 +38,31 @@ class ReportTriggerView(TenantScopedView):
     """Writes only queue rows; ``projections rebuild`` never empties the reports table."""
 
     def enqueue(self, e: TrainingTrack.Replanned, tracking: Tracking) -> None:
-        tenant_id = e.tenant_id
-        assert tenant_id is not None, "tracks always belong to a tenant"
+        """Queued with the batch's other re-plans of the tenant: one statement for their
+        rows and one notification for the workers (ADR 0041)."""
+        assert e.tenant_id is not None, "tracks always belong to a tenant"
+        self.write_together(tracking, e.tenant_id, e)
 
-        def rows(cur: Cursor[Any]) -> None:
-            cur.execute(
-                INSERT,
-                {
-                    "report": Report.plan_report_id(tenant_id, e.member_id, e.plan_version),
-                    "tenant": tenant_id,
-                    "kind": str(ReportKind.INDIVIDUAL),
-                    "subject": e.member_id,
-                    "for_plan": e.plan_version,
-                    "priority": AUTOMATIC,
-                    "by": e.actor or "system:planning",
-                    "request": e.request_id,
-                    "trigger": f"re-plan to version {e.plan_version} ({e.trigger})",
-                },
-            )
-            cur.execute(NOTIFY)
+    def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
+        cursor.executemany(INSERT, [_queued(e) for e in items])
+        cursor.execute(NOTIFY)
 
-        self.write(tracking, tenant_id, rows)
+
+def _queued(e: TrainingTrack.Replanned) -> dict[str, Any]:
+    """The queue row of the individual report of the plan version ``e`` made."""
+    tenant_id = e.tenant_id
+    assert tenant_id is not None, "tracks always belong to a tenant"
+    return {
+        "report": Report.plan_report_id(tenant_id, e.member_id, e.plan_version),
+        "tenant": tenant_id,
+        "kind": str(ReportKind.INDIVIDUAL),
+        "subject": e.member_id,
+        "for_plan": e.plan_version,
+        "priority": AUTOMATIC,
+        "by": e.actor or "system:planning",
+        "request": e.request_id,
+        "trigger": f"re-plan to version {e.plan_version} ({e.trigger})",
+    }
 
 
 class ReportTriggerProjection(Projection[ReportTriggerView]):
