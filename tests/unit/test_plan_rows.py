@@ -66,7 +66,7 @@ def test_a_run_leaves_the_rows_of_its_events_written_one_at_a_time() -> None:
     assert together.modules[track.member_id] == two.modules[track.member_id]
     assert together.tracks[track.member_id] == two.tracks[track.member_id]
     assert together.modules[other.member_id] == plan_rows([alone], {}).modules[other.member_id]
-    assert [(row[0], row[2], row[3]) for row in together.plans] == [
+    assert [(row["member_id"], row["plan_version"], row["trigger"]) for row in together.plans] == [
         (track.member_id, 1, "review"),
         (other.member_id, 1, "review"),
         (track.member_id, 2, "release"),

@@ -51,23 +51,40 @@ class ModuleRow:
         return f"{self.curriculum_id}/{self.key}"
 
 
-# Columns of a row of ``training.tracks`` and of ``training.track_plans``.
-TRACK_WIDTH = 10
-PLAN_WIDTH = 9
-
-
 @dataclass
 class PlanRows:
-    """What a run of re-plans leaves in the view: each track's row and modules (the last
-    re-plan of each track wins) and one row of history per re-plan."""
+    """What a run of re-plans leaves in the view, each row a JSON object named by column:
+    each track's row and modules (the last re-plan of each track wins) and one row of
+    history per re-plan."""
 
-    tracks: dict[UUID, tuple[Any, ...]] = field(default_factory=dict)
+    tracks: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     modules: dict[UUID, list[ModuleRow]] = field(default_factory=dict)
-    plans: list[tuple[Any, ...]] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+    def module_rows(self, tenant_id: UUID | None) -> list[dict[str, Any]]:
+        return [
+            {
+                "member_id": member_id,
+                "tenant_id": tenant_id,
+                "position": position,
+                "curriculum_id": row.curriculum_id,
+                "curriculum_version": row.curriculum_version,
+                "key": row.key,
+                "title": row.title,
+                "minutes": row.minutes,
+                "due_on": row.due_on,
+                "reason": row.reason,
+                "state": row.state,
+            }
+            for member_id, modules in self.modules.items()
+            for position, row in enumerate(modules, start=1)
+        ]
 
 
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
+def as_json(rows: Any) -> str:
+    """Rows for ``jsonb_to_recordset``: encoded by msgspec in one call, where psycopg would
+    adapt every value of every array in Python; the plan's parts stay nested JSON."""
+    return msgspec.json.encode(rows).decode()
 
 
 def plan_rows(events: list[TrainingTrack.Replanned], held: dict[UUID, list[ModuleRow]]) -> PlanRows:
@@ -103,70 +120,40 @@ def plan_rows(events: list[TrainingTrack.Replanned], held: dict[UUID, list[Modul
             )
         rows.modules[member_id] = modules
         held[member_id] = [row for row in modules if row.state != "planned"]
-        rows.tracks[member_id] = (
-            member_id,
-            e.tenant_id,
-            e.plan_version,
-            e.trigger,
-            e.starts_on,
-            plan.minutes_used,
-            plan.budget_minutes,
-            _json(plan.remaining_gaps),
-            _json(plan.deferred),
-            e.timestamp,
-        )
+        rows.tracks[member_id] = {
+            "member_id": member_id,
+            "tenant_id": e.tenant_id,
+            "plan_version": e.plan_version,
+            "trigger": e.trigger,
+            "starts_on": e.starts_on,
+            "minutes_used": plan.minutes_used,
+            "budget_minutes": plan.budget_minutes,
+            "remaining_gaps": plan.remaining_gaps,
+            "deferred": plan.deferred,
+            "updated_at": e.timestamp,
+        }
         rows.plans.append(
-            (
-                member_id,
-                e.tenant_id,
-                e.plan_version,
-                e.trigger,
-                _json(e.diff.added),
-                _json(e.diff.removed),
-                _json(e.diff.reordered),
-                _json(
-                    [
-                        {
-                            "key": m.key,
-                            "curriculum_id": m.curriculum_id,
-                            "reason": m.reason,
-                            "minutes": m.minutes,
-                        }
-                        for m in plan.modules
-                    ]
-                ),
-                e.timestamp,
-            )
+            {
+                "member_id": member_id,
+                "tenant_id": e.tenant_id,
+                "plan_version": e.plan_version,
+                "trigger": e.trigger,
+                "added": e.diff.added,
+                "removed": e.diff.removed,
+                "reordered": e.diff.reordered,
+                "modules": [
+                    {
+                        "key": m.key,
+                        "curriculum_id": m.curriculum_id,
+                        "reason": m.reason,
+                        "minutes": m.minutes,
+                    }
+                    for m in plan.modules
+                ],
+                "created_at": e.timestamp,
+            }
         )
     return rows
-
-
-def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows turned into one list per column (for ``unnest``)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
-def module_columns(rows: PlanRows, tenant_id: UUID | None) -> list[list[Any]]:
-    flat = [
-        (
-            member_id,
-            tenant_id,
-            position,
-            row.curriculum_id,
-            row.curriculum_version,
-            row.key,
-            row.title,
-            row.minutes,
-            row.due_on,
-            row.reason,
-            row.state,
-        )
-        for member_id, modules in rows.modules.items()
-        for position, row in enumerate(modules, start=1)
-    ]
-    return columns(flat, 11)
 
 
 def held_modules(found: list[dict[str, Any]]) -> dict[UUID, list[ModuleRow]]:

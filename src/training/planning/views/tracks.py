@@ -19,14 +19,7 @@ from training.core.pagination import INT, Page, decode_cursor, page_of
 from training.core.views import ProjectionSpec, TenantScopedView
 from training.planning.domain.tracks import TrainingTrack
 from training.planning.process import Planning
-from training.planning.views.plan_rows import (
-    PLAN_WIDTH,
-    TRACK_WIDTH,
-    columns,
-    held_modules,
-    module_columns,
-    plan_rows,
-)
+from training.planning.views.plan_rows import as_json, held_modules, plan_rows
 
 
 class TrackModuleRecord(msgspec.Struct, kw_only=True):
@@ -104,30 +97,33 @@ class TracksView(TenantScopedView):
         cursor.execute(
             "INSERT INTO training.tracks (member_id, tenant_id, plan_version, trigger, "
             "starts_on, minutes_used, budget_minutes, remaining_gaps, deferred, updated_at) "
-            "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::date[], "
-            "%s::int[], %s::int[], %s::jsonb[], %s::jsonb[], %s::timestamptz[]) "
+            "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
+            "plan_version int, trigger text, starts_on date, minutes_used int, "
+            "budget_minutes int, remaining_gaps jsonb, deferred jsonb, updated_at timestamptz) "
             "ON CONFLICT (member_id) DO UPDATE "
             "SET plan_version = EXCLUDED.plan_version, trigger = EXCLUDED.trigger, "
             "starts_on = EXCLUDED.starts_on, minutes_used = EXCLUDED.minutes_used, "
             "budget_minutes = EXCLUDED.budget_minutes, "
             "remaining_gaps = EXCLUDED.remaining_gaps, deferred = EXCLUDED.deferred, "
             "updated_at = EXCLUDED.updated_at",
-            columns(list(rows.tracks.values()), TRACK_WIDTH),
+            (as_json(list(rows.tracks.values())),),
         )
         cursor.execute("DELETE FROM training.track_modules WHERE member_id = ANY(%s)", (members,))
         cursor.execute(
             "INSERT INTO training.track_modules (member_id, tenant_id, position, "
             "curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state) "
-            "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::uuid[], %s::int[], "
-            "%s::text[], %s::text[], %s::int[], %s::date[], %s::text[], %s::text[])",
-            module_columns(rows, tenant_id),
+            "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
+            "position int, curriculum_id uuid, curriculum_version int, key text, title text, "
+            "minutes int, due_on date, reason text, state text)",
+            (as_json(rows.module_rows(tenant_id)),),
         )
         cursor.execute(
             "INSERT INTO training.track_plans (member_id, tenant_id, plan_version, trigger, "
             "added, removed, reordered, modules, created_at) "
-            "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::jsonb[], "
-            "%s::jsonb[], %s::jsonb[], %s::jsonb[], %s::timestamptz[])",
-            columns(rows.plans, PLAN_WIDTH),
+            "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
+            "plan_version int, trigger text, added jsonb, removed jsonb, reordered jsonb, "
+            "modules jsonb, created_at timestamptz)",
+            (as_json(rows.plans),),
         )
 
     def progressed(
