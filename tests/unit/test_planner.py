@@ -20,6 +20,7 @@ from training.planning.domain.planner import (
     CurrentLevel,
     DeferredModule,
     GapClosure,
+    Offered,
     Plan,
     PlanDiff,
     SkillGap,
@@ -459,6 +460,31 @@ def test_the_same_inputs_in_any_order_give_the_same_plan() -> None:
             earlier = {m.ref for m in first.modules if m.order < module.order} | done
             assert {(module.curriculum_id, p) for p in spec.prerequisites} <= earlier
         assert len(planned) == len(first.modules) + len(done)  # one version of each module
+
+
+def test_candidates_offered_once_to_many_tracks_plan_each_as_alone() -> None:
+    """A release plans every track from one ``Offered``: each plan is the one its inputs
+    give alone, whatever the tracks before it had done, under way or targeted."""
+    rng = random.Random(11)
+    modules = random_catalogue(rng)
+    offered = Offered.of(modules)
+    for _ in range(30):
+        targets = (
+            TargetLevel("go", rng.randint(1, 7), ROLE),
+            TargetLevel("k8s", rng.randint(1, 7), GOAL),
+        )
+        current = (CurrentLevel("go", rng.randint(0, 3), 0.4), CurrentLevel("sql", 1, 0.3))
+        refs = sorted({c.ref for c in modules})
+        done = frozenset(rng.sample(refs, rng.randint(0, 2)))
+        in_progress = frozenset(rng.sample(refs, rng.randint(0, 1)))
+        constraints = hours(rng.choice((1, 2, 4)), weeks=3)
+        alone = plan_track(
+            targets, current, modules, constraints, done=done, in_progress=in_progress
+        )
+        shared = plan_track(
+            targets, current, offered, constraints, done=done, in_progress=in_progress
+        )
+        assert shared == alone
 
 
 def test_invalid_inputs_are_rule_violations() -> None:

@@ -10,13 +10,18 @@ cannot apply is quarantined (``quarantine.py``) instead of stopping the view for
 ``projections retry`` re-applies a quarantined event through the same view methods, with the
 view ``releasing`` it: the position is not recorded again (it was, when the event was set
 aside), and the quarantine row is resolved in the transaction that writes the rows.
+
+A view whose events are many and alike (the tracks view's re-plans, ADR 0041) may write a
+batch's run of them together: ``write_together`` keeps each item until the batch's next
+other write, its end, or a tenant change, and ``write_items`` then writes them with a few
+set-based statements in the batch's transaction. Outside a batch an item is written alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 from uuid import UUID
@@ -34,6 +39,9 @@ from training.core.read_store import ViewInfo
 from training.core.tenant_scope import scope_to
 
 Writer = Callable[[Cursor[Any]], None]
+# The most items a view keeps for one set-based write (the runner's batches hold at most
+# 500 events; a rebuild's one batch flushes them at every page as well).
+MAX_TOGETHER = 500
 
 
 def commit_without_waiting_for_the_flush(cursor: Cursor[Any]) -> None:
@@ -80,6 +88,7 @@ class TenantScopedView(PostgresTrackingRecorder):
             self._batch = batch
             try:
                 yield
+                self._write_kept(batch)
             finally:
                 self._batch = None
             if batch.last is not None:
@@ -90,14 +99,13 @@ class TenantScopedView(PostgresTrackingRecorder):
         """Waits for the answers to the batch's statements so far (a long batch, such as a
         rebuild, keeps few of them pending)."""
         if self._batch is not None:
+            self._write_kept(self._batch)
             self._batch.pipeline.sync()
 
     def write(self, tracking: Tracking, tenant_id: UUID | None, writer: Writer) -> None:
         if self._batch is not None:
-            if self._batch.scope != tenant_id:
-                scope_to(self._batch.cursor, tenant_id)
-                self._batch.scope = tenant_id
-            writer(self._batch.cursor)
+            self._write_kept(self._batch)
+            writer(self._scoped(self._batch, tenant_id))
             self._batch.last = tracking
             return
         releasing = self._releasing_at(tracking)
@@ -117,6 +125,7 @@ class TenantScopedView(PostgresTrackingRecorder):
         """An event the view has nothing to write for: its position only (or, re-applying a
         quarantined event, its release)."""
         if self._batch is not None:
+            self._write_kept(self._batch)
             self._batch.last = tracking
             return
         releasing = self._releasing_at(tracking)
@@ -128,6 +137,39 @@ class TenantScopedView(PostgresTrackingRecorder):
             quarantine.lock_exclusive(cursor, releasing.view, releasing.tenant_id)
             quarantine.release(cursor, releasing)
         self.released = True
+
+    def write_together(self, tracking: Tracking, tenant_id: UUID | None, item: Any) -> None:
+        """In a batch: keeps ``item`` for one ``write_items`` with the items of the events
+        that follow it, all in the batch's transaction (so still exactly once); alone: writes
+        it in a transaction of its own, as ``write`` does."""
+        batch = self._batch
+        if batch is None:
+            self.write(tracking, tenant_id, lambda cursor: self.write_items(cursor, [item]))
+            return
+        if batch.kept and batch.kept_scope != tenant_id:
+            self._write_kept(batch)
+        batch.kept.append(item)
+        batch.kept_scope = tenant_id
+        batch.last = tracking
+        if len(batch.kept) >= MAX_TOGETHER:
+            self._write_kept(batch)
+
+    def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
+        """Writes the items of ``write_together``, in their events' order, all of one tenant."""
+        raise NotImplementedError(f"{type(self).__name__} writes nothing together")
+
+    def _write_kept(self, batch: _Batch) -> None:
+        if not batch.kept:
+            return
+        items, batch.kept = batch.kept, []
+        self.write_items(self._scoped(batch, batch.kept_scope), items)
+
+    @staticmethod
+    def _scoped(batch: _Batch, tenant_id: UUID | None) -> Cursor[Any]:
+        if batch.scope != tenant_id:
+            scope_to(batch.cursor, tenant_id)
+            batch.scope = tenant_id
+        return batch.cursor
 
     @contextmanager
     def releasing(self, ref: EventRef) -> Iterator[None]:
@@ -154,6 +196,9 @@ class _Batch:
     # The tenant the transaction is scoped to (NO_SCOPE: none yet); consecutive events of
     # one tenant need no new scope.
     scope: UUID | object | None = NO_SCOPE
+    # Items of ``write_together`` not written yet, all of the tenant ``kept_scope``.
+    kept: list[Any] = field(default_factory=list)
+    kept_scope: UUID | None = None
 
 
 @cache

@@ -40,6 +40,7 @@ from training.curricula.domain import Curriculum
 from training.people.domain.members import Member
 from training.planning.domain.learning import LearningRecord
 from training.planning.domain.tracks import (
+    OfferedMemo,
     PlanningCatalogue,
     ProfileTargets,
     PublishedModules,
@@ -107,6 +108,11 @@ class Planning(EventSourcedProjection[UUID]):
         # Made with the first event: the class also reads the process's events for the
         # tracks view and the report trigger, which process none.
         self._quarantine: Quarantine | None = None
+        # The candidates sorted once per processing event (a release re-plans every track
+        # of the tenant from the same ones); never kept across events, whose catalogues may
+        # have been dropped with the aggregate cache.
+        self._offered: OfferedMemo = {}
+        self._skill_names: dict[str, str] | None = None
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Plans with the event, or sets it aside with the events it holds back (ADR 0026)."""
@@ -126,6 +132,7 @@ class Planning(EventSourcedProjection[UUID]):
         held one, while the recorder is ``releasing`` it)."""
         for attempt in (1, 2):
             try:
+                self._offered = {}
                 super().process_event(domain_event, tracking)
                 return
             except Exception as error:
@@ -202,13 +209,15 @@ class Planning(EventSourcedProjection[UUID]):
 
     def _replan(self, track: TrainingTrack, event: Any, processing: ProcessingEvent[UUID]) -> None:
         assert track.tenant_id is not None
-        names = {skill.code: skill.name for skill in default_framework().skills}
+        if self._skill_names is None:
+            self._skill_names = {skill.code: skill.name for skill in default_framework().skills}
         track.replan(
             trigger_of(event),
             event.timestamp.date(),
             self._catalogue(track.tenant_id, processing),
             self._catalogue(None, processing),
-            names,
+            self._skill_names,
+            self._offered,
         )
 
     @staticmethod

@@ -38,7 +38,7 @@ from training.core.mapper import MsgspecMapper, PassThroughTranscoder
 from training.people.views import ERASED
 from training.planning.domain.planner import Plan
 from training.planning.domain.tracks import TrainingTrack
-from training.planning.views.tracks import due_dates
+from training.planning.views.plan_rows import due_dates
 from training.reports.domain.effectiveness import MIN_GROUP, summarise_changes
 from training.reports.domain.requests import ReportKind
 from training.reports.queue import SqlReportQueue

@@ -16,9 +16,11 @@ built; the worker then waits for it (``NotReady``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
@@ -28,36 +30,50 @@ from training.core.views import ProjectionSpec, TenantScopedView
 from training.planning.domain.tracks import TrainingTrack
 from training.planning.views.tracks import TRACKS
 from training.reports.domain.requests import Report, ReportKind
-from training.reports.views import AUTOMATIC, INSERT, NOTIFY
+from training.reports.views import AUTOMATIC, NOTIFY
 
 REPLANNED_TOPIC = get_topic(TrainingTrack.Replanned)
+# The reports of a run of re-plans, as ``reports.views.INSERT`` queues one.
+QUEUE_RUN = (
+    "INSERT INTO training.reports (report_id, tenant_id, kind, subject_id, for_plan_version, "
+    "priority, requested_by, request_id, trigger) SELECT * FROM jsonb_to_recordset(%s::jsonb) "
+    "AS r(report_id uuid, tenant_id uuid, kind text, subject_id uuid, for_plan_version int, "
+    "priority smallint, requested_by text, request_id text, trigger text) "
+    "ON CONFLICT (report_id) DO NOTHING"
+)
 
 
 class ReportTriggerView(TenantScopedView):
     """Writes only queue rows; ``projections rebuild`` never empties the reports table."""
 
     def enqueue(self, e: TrainingTrack.Replanned, tracking: Tracking) -> None:
-        tenant_id = e.tenant_id
-        assert tenant_id is not None, "tracks always belong to a tenant"
+        """Queued with the batch's other re-plans of the tenant: one statement for their
+        rows and one notification for the workers (ADR 0041)."""
+        assert e.tenant_id is not None, "tracks always belong to a tenant"
+        self.write_together(tracking, e.tenant_id, e)
 
-        def rows(cur: Cursor[Any]) -> None:
-            cur.execute(
-                INSERT,
-                {
-                    "report": Report.plan_report_id(tenant_id, e.member_id, e.plan_version),
-                    "tenant": tenant_id,
-                    "kind": str(ReportKind.INDIVIDUAL),
-                    "subject": e.member_id,
-                    "for_plan": e.plan_version,
-                    "priority": AUTOMATIC,
-                    "by": e.actor or "system:planning",
-                    "request": e.request_id,
-                    "trigger": f"re-plan to version {e.plan_version} ({e.trigger})",
-                },
-            )
-            cur.execute(NOTIFY)
+    def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
+        # One JSON document for the run, encoded by msgspec: psycopg would adapt every value
+        # of every row in Python.
+        cursor.execute(QUEUE_RUN, (msgspec.json.encode([_queued(e) for e in items]).decode(),))
+        cursor.execute(NOTIFY)
 
-        self.write(tracking, tenant_id, rows)
+
+def _queued(e: TrainingTrack.Replanned) -> dict[str, Any]:
+    """The queue row of the individual report of the plan version ``e`` made."""
+    tenant_id = e.tenant_id
+    assert tenant_id is not None, "tracks always belong to a tenant"
+    return {
+        "report_id": Report.plan_report_id(tenant_id, e.member_id, e.plan_version),
+        "tenant_id": tenant_id,
+        "kind": str(ReportKind.INDIVIDUAL),
+        "subject_id": e.member_id,
+        "for_plan_version": e.plan_version,
+        "priority": AUTOMATIC,
+        "requested_by": e.actor or "system:planning",
+        "request_id": e.request_id,
+        "trigger": f"re-plan to version {e.plan_version} ({e.trigger})",
+    }
 
 
 class ReportTriggerProjection(Projection[ReportTriggerView]):

@@ -27,6 +27,7 @@ from training.planning.domain.planner import (
     Constraints,
     CurrentLevel,
     ModuleRef,
+    Offered,
     Plan,
     PlanDiff,
     TargetLevel,
@@ -37,6 +38,11 @@ from training.skills.domain import SkillTarget
 
 DEFAULT_WEEKLY_HOURS = 4.0
 DEFAULT_HORIZON_DAYS = 90
+
+# Candidates already sorted and checked, by the catalogues' ids and versions and what of a
+# track changes them (its cohorts' versions, its skipped modules): kept by the caller for
+# the re-plans of one processing event, so a release sorts its catalogue once, not per track.
+OfferedMemo = dict[tuple[Any, ...], Offered]
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +378,22 @@ class TrainingTrack(TrainingAggregate):
                     )
         return tuple(found)
 
+    def offered(
+        self, catalogues: tuple[PlanningCatalogue, ...], memo: OfferedMemo | None
+    ) -> tuple[CandidateModule, ...] | Offered:
+        """``candidates``, from ``memo`` when a track with the same ones was planned."""
+        if memo is None:
+            return self.candidates(catalogues)
+        key = (
+            tuple((catalogue.id, catalogue.version) for catalogue in catalogues),
+            frozenset(self.cohorts.values()),
+            frozenset(self.skipped),
+        )
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = Offered.of(self.candidates(catalogues))
+        return found
+
     def constraints(self, today: date) -> Constraints:
         deadline = max(
             (goal.due for goal in self.goals), default=today + timedelta(days=DEFAULT_HORIZON_DAYS)
@@ -387,16 +409,18 @@ class TrainingTrack(TrainingAggregate):
         tenant_catalogue: PlanningCatalogue,
         platform_catalogue: PlanningCatalogue,
         skill_names: dict[str, str] | None = None,
+        offered: OfferedMemo | None = None,
     ) -> None:
         """Plans again and records the new plan with what changed and why, once per trigger;
-        a frozen track does not plan (its inputs are kept for when it is unfrozen)."""
+        a frozen track does not plan (its inputs are kept for when it is unfrozen). The
+        catalogues must not change while ``offered`` is kept."""
         if self.frozen or trigger in self.triggers:
             return
         plan, diff = replan(
             self.plan,
             self.targets(tenant_catalogue),
             self.current_levels(),
-            self.candidates((tenant_catalogue, platform_catalogue)),
+            self.offered((tenant_catalogue, platform_catalogue), offered),
             self.constraints(today),
             done=frozenset(self.completed),
             in_progress=frozenset(self.started),

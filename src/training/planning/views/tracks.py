@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -14,25 +14,12 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 from psycopg import AsyncConnection, Cursor
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from training.core.pagination import INT, Page, decode_cursor, page_of
 from training.core.views import ProjectionSpec, TenantScopedView
-from training.planning.domain.planner import Plan
-from training.planning.domain.tracks import DEFAULT_WEEKLY_HOURS, TrainingTrack
+from training.planning.domain.tracks import TrainingTrack
 from training.planning.process import Planning
-
-
-def due_dates(
-    plan: Plan, starts_on: date, weekly_hours: float = DEFAULT_WEEKLY_HOURS
-) -> list[date]:
-    """Each module is due when the weekly budget has covered it and everything before it."""
-    minutes_per_day = weekly_hours * 60 / 7
-    due, total = [], 0
-    for module in plan.modules:
-        total += module.minutes
-        due.append(starts_on + timedelta(days=math.ceil(total / minutes_per_day)))
-    return due
+from training.planning.views.plan_rows import as_json, held_modules, plan_rows
 
 
 class TrackModuleRecord(msgspec.Struct, kw_only=True):
@@ -91,122 +78,53 @@ class TracksView(TenantScopedView):
         "training.track_cohorts",
     )
 
-    def replanned(self, e: TrainingTrack.Replanned, tracking: Tracking, member_id: UUID) -> None:
-        plan = e.plan
-        dues = due_dates(plan, e.starts_on)
+    def replanned(self, e: TrainingTrack.Replanned, tracking: Tracking) -> None:
+        """Written with the batch's other re-plans of the tenant, set-based (ADR 0041)."""
+        self.write_together(tracking, e.tenant_id, e)
 
-        def rows(cur: Cursor[Any]) -> None:
-            cur.execute(
-                "INSERT INTO training.tracks (member_id, tenant_id, plan_version, trigger, "
-                "starts_on, minutes_used, budget_minutes, remaining_gaps, deferred, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (member_id) DO UPDATE "
-                "SET plan_version = EXCLUDED.plan_version, trigger = EXCLUDED.trigger, "
-                "starts_on = EXCLUDED.starts_on, minutes_used = EXCLUDED.minutes_used, "
-                "budget_minutes = EXCLUDED.budget_minutes, "
-                "remaining_gaps = EXCLUDED.remaining_gaps, deferred = EXCLUDED.deferred, "
-                "updated_at = EXCLUDED.updated_at",
-                (
-                    member_id,
-                    e.tenant_id,
-                    e.plan_version,
-                    e.trigger,
-                    e.starts_on,
-                    plan.minutes_used,
-                    plan.budget_minutes,
-                    Jsonb(msgspec.to_builtins(plan.remaining_gaps)),
-                    Jsonb(msgspec.to_builtins(plan.deferred)),
-                    e.timestamp,
-                ),
-            )
-            # The view's cursor returns rows as dicts (the event store's connection settings).
-            states = {
-                row["ref"]: row["state"]
-                for row in cur.execute(
-                    "SELECT curriculum_id::text || '/' || key AS ref, state "
-                    "FROM training.track_modules WHERE member_id = %s AND state <> 'planned'",
-                    (member_id,),
-                ).fetchall()
-            }
-            # Completed modules stay on the track, first and in the order they were done;
-            # the new plan follows them.
-            completed = cur.execute(
-                "SELECT curriculum_id, curriculum_version, key, title, minutes, due_on, reason "
-                "FROM training.track_modules WHERE member_id = %s AND state = 'completed' "
-                "ORDER BY position",
-                (member_id,),
-            ).fetchall()
-            cur.execute("DELETE FROM training.track_modules WHERE member_id = %s", (member_id,))
-            done = {f"{row['curriculum_id']}/{row['key']}" for row in completed}
-            planned = [
-                (module, due)
-                for module, due in zip(plan.modules, dues, strict=True)
-                if f"{module.curriculum_id}/{module.key}" not in done
-            ]
-            columns = (
-                "curriculum_id",
-                "curriculum_version",
-                "key",
-                "title",
-                "minutes",
-                "due_on",
-                "reason",
-            )
-            rows_to_insert = [
-                (member_id, e.tenant_id, index + 1, *(row[c] for c in columns), "completed")
-                for index, row in enumerate(completed)
-            ] + [
-                (
-                    member_id,
-                    e.tenant_id,
-                    len(completed) + index + 1,
-                    module.curriculum_id,
-                    module.curriculum_version,
-                    module.key,
-                    module.title,
-                    module.minutes,
-                    due,
-                    module.reason,
-                    states.get(
-                        f"{module.curriculum_id}/{module.key}",
-                        "started" if module.in_progress else "planned",
-                    ),
-                )
-                for index, (module, due) in enumerate(planned)
-            ]
-            cur.executemany(
-                "INSERT INTO training.track_modules (member_id, tenant_id, position, "
-                "curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows_to_insert,
-            )
-            cur.execute(
-                "INSERT INTO training.track_plans (member_id, tenant_id, plan_version, trigger, "
-                "added, removed, reordered, modules, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    member_id,
-                    e.tenant_id,
-                    e.plan_version,
-                    e.trigger,
-                    Jsonb(msgspec.to_builtins(e.diff.added)),
-                    Jsonb(msgspec.to_builtins(e.diff.removed)),
-                    Jsonb(msgspec.to_builtins(e.diff.reordered)),
-                    Jsonb(
-                        [
-                            {
-                                "key": m.key,
-                                "curriculum_id": m.curriculum_id,
-                                "reason": m.reason,
-                                "minutes": m.minutes,
-                            }
-                            for m in plan.modules
-                        ]
-                    ),
-                    e.timestamp,
-                ),
-            )
-
-        self.write(tracking, e.tenant_id, rows)
+    def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
+        events: list[TrainingTrack.Replanned] = list(items)
+        tenant_id = events[0].tenant_id
+        members = list(dict.fromkeys(e.member_id for e in events))
+        # The view's cursor returns rows as dicts (the event store's connection settings).
+        found = cursor.execute(
+            "SELECT member_id, curriculum_id, curriculum_version, key, title, minutes, due_on, "
+            "reason, state FROM training.track_modules "
+            "WHERE member_id = ANY(%s) AND state <> 'planned' ORDER BY member_id, position",
+            (members,),
+        ).fetchall()
+        rows = plan_rows(events, held_modules(found))
+        cursor.execute(
+            "INSERT INTO training.tracks (member_id, tenant_id, plan_version, trigger, "
+            "starts_on, minutes_used, budget_minutes, remaining_gaps, deferred, updated_at) "
+            "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
+            "plan_version int, trigger text, starts_on date, minutes_used int, "
+            "budget_minutes int, remaining_gaps jsonb, deferred jsonb, updated_at timestamptz) "
+            "ON CONFLICT (member_id) DO UPDATE "
+            "SET plan_version = EXCLUDED.plan_version, trigger = EXCLUDED.trigger, "
+            "starts_on = EXCLUDED.starts_on, minutes_used = EXCLUDED.minutes_used, "
+            "budget_minutes = EXCLUDED.budget_minutes, "
+            "remaining_gaps = EXCLUDED.remaining_gaps, deferred = EXCLUDED.deferred, "
+            "updated_at = EXCLUDED.updated_at",
+            (as_json(list(rows.tracks.values())),),
+        )
+        cursor.execute("DELETE FROM training.track_modules WHERE member_id = ANY(%s)", (members,))
+        cursor.execute(
+            "INSERT INTO training.track_modules (member_id, tenant_id, position, "
+            "curriculum_id, curriculum_version, key, title, minutes, due_on, reason, state) "
+            "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
+            "position int, curriculum_id uuid, curriculum_version int, key text, title text, "
+            "minutes int, due_on date, reason text, state text)",
+            (as_json(rows.module_rows(tenant_id)),),
+        )
+        cursor.execute(
+            "INSERT INTO training.track_plans (member_id, tenant_id, plan_version, trigger, "
+            "added, removed, reordered, modules, created_at) "
+            "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
+            "plan_version int, trigger text, added jsonb, removed jsonb, reordered jsonb, "
+            "modules jsonb, created_at timestamptz)",
+            (as_json(rows.plans),),
+        )
 
     def progressed(
         self, e: TrainingTrack.ProgressNoted, tracking: Tracking, member_id: UUID
@@ -286,7 +204,7 @@ class TracksProjection(Projection[TracksView]):
 
     @process_event.register
     def _(self, e: TrainingTrack.Replanned, tracking: Tracking) -> None:
-        self.view.replanned(e, tracking, e.member_id)
+        self.view.replanned(e, tracking)
 
     @process_event.register
     def _(self, e: TrainingTrack.ProgressNoted, tracking: Tracking) -> None:

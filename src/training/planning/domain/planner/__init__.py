@@ -35,6 +35,7 @@ from training.planning.domain.planner.model import (
     TargetLevel,
 )
 from training.planning.domain.planner.plan import plan_track, replan
+from training.planning.domain.planner.problem import Offered
 
 __all__ = [
     "CandidateModule",
@@ -43,6 +44,7 @@ __all__ = [
     "DeferredModule",
     "GapClosure",
     "ModuleRef",
+    "Offered",
     "Plan",
     "PlanDiff",
     "PlannedModule",

@@ -24,11 +24,11 @@ from training.planning.domain.planner.model import (
     TargetLevel,
 )
 from training.planning.domain.planner.problem import (
+    Offered,
     index_profile,
     merge_targets,
     pick_version,
     prepare,
-    sorted_catalogue,
 )
 from training.planning.domain.planner.search import Search, order_bundles
 
@@ -36,7 +36,7 @@ from training.planning.domain.planner.search import Search, order_bundles
 def plan_track(
     targets: Sequence[TargetLevel],
     current: Sequence[CurrentLevel],
-    modules: Sequence[CandidateModule],
+    modules: Sequence[CandidateModule] | Offered,
     constraints: Constraints,
     *,
     done: frozenset[ModuleRef] = frozenset(),
@@ -51,12 +51,14 @@ def plan_track(
     plan errs on the side of fitting); one missing from ``modules`` cannot be described
     and is left out. Prerequisites (in the same curriculum version) are done, in progress
     or planned earlier; a prerequisite with no gain of its own is planned only to unlock a
-    later module, and its reason says which.
+    later module, and its reason says which. ``modules`` may come ``Offered`` (sorted and
+    checked once for every track planned from them).
     """
     goals = merge_targets(targets)
     profile = index_profile(current)
     in_progress = in_progress - done  # a module reported both ways is finished
-    catalogue = sorted_catalogue(modules)
+    offered = modules if isinstance(modules, Offered) else Offered.of(modules)
+    catalogue = offered.catalogue
     narrator = Narrator(goals, profile, skill_names)
     budget = constraints.budget_minutes
     measured = {skill: entry.level for skill, entry in profile.items()}
@@ -76,7 +78,7 @@ def plan_track(
     ongoing_minutes = sum(c.module.duration_minutes for c in ongoing)
 
     problem = prepare(
-        catalogue,
+        offered,
         goals,
         start_levels=levels,
         se={skill: entry.se for skill, entry in profile.items()},
@@ -139,7 +141,7 @@ def replan(
     previous: Plan | None,
     targets: Sequence[TargetLevel],
     current: Sequence[CurrentLevel],
-    modules: Sequence[CandidateModule],
+    modules: Sequence[CandidateModule] | Offered,
     constraints: Constraints,
     *,
     done: frozenset[ModuleRef] = frozenset(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from training.core.errors import RuleViolated
 from training.planning.domain.planner.model import (
@@ -87,6 +87,37 @@ def sorted_catalogue(modules: Iterable[CandidateModule]) -> list[CandidateModule
     return [unique[identity] for identity in sorted(unique)]
 
 
+@dataclass(frozen=True)
+class Offered:
+    """The candidates sorted and checked once (``sorted_catalogue``), for every track planned
+    from the same ones: a curriculum release re-plans every track of a tenant from one set.
+
+    It also keeps, per set of modules excluded and satisfied (most tracks have none done or
+    under way), the prerequisites each candidate needs: they depend on the catalogue alone,
+    not on the engineer's targets or levels.
+    """
+
+    catalogue: tuple[CandidateModule, ...]
+    _prerequisites: dict[tuple[frozenset[ModuleRef], frozenset[ModuleRef]], Prerequisites] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @classmethod
+    def of(cls, modules: Iterable[CandidateModule]) -> Offered:
+        return cls(tuple(sorted_catalogue(modules)))
+
+    def prerequisites(
+        self, excluded: frozenset[ModuleRef], satisfied: frozenset[ModuleRef]
+    ) -> Prerequisites:
+        key = (excluded, satisfied)
+        found = self._prerequisites.get(key)
+        if found is None:
+            found = self._prerequisites[key] = resolve_prerequisites(
+                self.catalogue, excluded, satisfied
+            )
+        return found
+
+
 def pick_version(candidates: Sequence[CandidateModule]) -> CandidateModule:
     """Of one module in several versions: the pinned one, else the newest."""
     return max(candidates, key=lambda c: (c.preferred, c.curriculum_version))
@@ -122,17 +153,21 @@ class Problem:
     budget: int  # minutes left after the modules in progress
 
 
-def prepare(
+@dataclass(frozen=True, slots=True)
+class Prerequisites:
+    """The candidates left once ``excluded`` are taken out, and for each the bundle of
+    prerequisites it needs (itself last), or None when it cannot be reached."""
+
+    pool: tuple[CandidateModule, ...]
+    direct: tuple[tuple[int, ...] | None, ...]
+    closures: tuple[tuple[int, ...] | None, ...]
+
+
+def resolve_prerequisites(
     catalogue: Sequence[CandidateModule],
-    goals: Mapping[str, MergedTarget],
-    start_levels: Mapping[str, int],
-    se: Mapping[str, float],
     excluded: frozenset[ModuleRef],
     satisfied: frozenset[ModuleRef],
-    budget: int,
-) -> Problem:
-    skills = sorted(s for s, t in goals.items() if t.level > start_levels.get(s, 0))
-    index_of_skill = {skill: i for i, skill in enumerate(skills)}
+) -> Prerequisites:
     pool = [c for c in catalogue if c.ref not in excluded]
     position = {
         (c.curriculum_id, c.curriculum_version, c.module.key): i for i, c in enumerate(pool)
@@ -187,6 +222,30 @@ def prepare(
         closures[root] = tuple(order) if reachable else None
         return closures[root]
 
+    return Prerequisites(
+        pool=tuple(pool),
+        direct=tuple(None if d is None else tuple(d) for d in direct),
+        closures=tuple(closure(i) for i in range(len(pool))),
+    )
+
+
+def prepare(
+    catalogue: Sequence[CandidateModule] | Offered,
+    goals: Mapping[str, MergedTarget],
+    start_levels: Mapping[str, int],
+    se: Mapping[str, float],
+    excluded: frozenset[ModuleRef],
+    satisfied: frozenset[ModuleRef],
+    budget: int,
+) -> Problem:
+    skills = sorted(s for s, t in goals.items() if t.level > start_levels.get(s, 0))
+    index_of_skill = {skill: i for i, skill in enumerate(skills)}
+    if isinstance(catalogue, Offered):
+        prerequisites = catalogue.prerequisites(excluded, satisfied)
+    else:
+        prerequisites = resolve_prerequisites(catalogue, excluded, satisfied)
+    pool, direct, closures = prerequisites.pool, prerequisites.direct, prerequisites.closures
+
     reaches_all: list[tuple[tuple[int, int], ...]] = []
     for candidate in pool:
         gains: list[tuple[int, int]] = []
@@ -203,7 +262,7 @@ def prepare(
     # else can ever enter a plan.
     useful: set[int] = set()
     for i in range(len(pool)):
-        members = closure(i)
+        members = closures[i]
         if reaches_all[i] and members is not None:
             useful.update(members)
     kept = sorted(useful)
@@ -213,7 +272,7 @@ def prepare(
         ref_ids.setdefault(pool[i].ref, len(ref_ids))
     bundles = []
     for i in kept:
-        members = closure(i)
+        members = closures[i]
         assert members is not None  # every kept module is in a reachable closure
         bundles.append(tuple(renumber[j] for j in members))
     versions = Counter(pool[i].ref for i in kept)

@@ -45,7 +45,9 @@ MAX_IMPROVEMENTS = 25
 WORK_LIMIT = 100_000
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: the search makes a few hundred offers per track, and a frozen dataclass sets
+# each field through ``object.__setattr__``. Nothing changes an offer once made.
+@dataclass(slots=True)
 class Offer:
     """A bundle on offer to the greedy, with what decides between offers."""
 
