@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +16,7 @@ from psycopg.rows import class_row
 
 from training.catalog import AGGREGATES, event_classes
 from training.core.pagination import BIGINT, Page, decode_cursor, page_of
-from training.core.views import ProjectionSpec, TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView, rows_as_json
 
 
 class AuditRecord(msgspec.Struct, kw_only=True):
@@ -30,31 +31,50 @@ class AuditRecord(msgspec.Struct, kw_only=True):
 
 
 class AuditView(TenantScopedView):
+    """One row per event. In a runner's batch the rows of a tenant's run of events go in with
+    one statement (``write_together``): the audit view follows every topic, so in a catch-up
+    or an import it writes more rows than any other view."""
+
     tables = ("training.audit_log",)
 
     def record(self, event: Any, tracking: Tracking) -> None:
         topic = get_topic(type(event))
-        subject_type = topic.split(":")[1].split(".")[0]
+        row = AuditRow(
+            notification_id=tracking.notification_id,
+            tenant_id=event.tenant_id,
+            recorded_at=event.timestamp,
+            actor=event.actor or "unknown",
+            request_id=event.request_id or "",
+            event_type=topic,
+            subject_type=topic.split(":")[1].split(".")[0],
+            subject_id=event.originator_id,
+            subject_version=event.originator_version,
+        )
+        self.write_together(tracking, event.tenant_id, row)
 
-        def rows(cur: Cursor[Any]) -> None:
-            cur.execute(
-                "INSERT INTO training.audit_log (notification_id, tenant_id, recorded_at, actor, "
-                "request_id, event_type, subject_type, subject_id, subject_version) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    tracking.notification_id,
-                    event.tenant_id,
-                    event.timestamp,
-                    event.actor or "unknown",
-                    event.request_id or "",
-                    topic,
-                    subject_type,
-                    event.originator_id,
-                    event.originator_version,
-                ),
-            )
+    def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
+        cursor.execute(INSERT_ROWS, (rows_as_json(items),))
 
-        self.write(tracking, event.tenant_id, rows)
+
+class AuditRow(msgspec.Struct):
+    notification_id: int
+    tenant_id: UUID | None
+    recorded_at: datetime
+    actor: str
+    request_id: str
+    event_type: str
+    subject_type: str
+    subject_id: UUID
+    subject_version: int
+
+
+INSERT_ROWS = (
+    "INSERT INTO training.audit_log (notification_id, tenant_id, recorded_at, actor, request_id, "
+    "event_type, subject_type, subject_id, subject_version) "
+    "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(notification_id bigint, tenant_id uuid, "
+    "recorded_at timestamptz, actor text, request_id text, event_type text, subject_type text, "
+    "subject_id uuid, subject_version bigint)"
+)
 
 
 class AuditProjection(Projection[AuditView]):

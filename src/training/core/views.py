@@ -26,6 +26,7 @@ from functools import cache
 from typing import Any, ClassVar
 from uuid import UUID
 
+import msgspec
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -42,6 +43,13 @@ Writer = Callable[[Cursor[Any]], None]
 # The most items a view keeps for one set-based write (the runner's batches hold at most
 # 500 events; a rebuild's one batch flushes them at every page as well).
 MAX_TOGETHER = 500
+
+
+def rows_as_json(rows: Any) -> str:
+    """Rows for ``jsonb_to_recordset``, the parameter of a set-based write (``write_items``):
+    msgspec encodes them in one call, where psycopg would adapt every value of every array
+    in Python (ADR 0041)."""
+    return msgspec.json.encode(rows).decode()
 
 
 def commit_without_waiting_for_the_flush(cursor: Cursor[Any]) -> None:

@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
-import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 
-from training.core.views import ProjectionSpec, TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView, rows_as_json
 from training.planning.domain.tracks import TrainingTrack
 from training.planning.views.tracks import TRACKS
 from training.reports.domain.requests import Report, ReportKind
@@ -55,7 +54,7 @@ class ReportTriggerView(TenantScopedView):
     def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
         # One JSON document for the run, encoded by msgspec: psycopg would adapt every value
         # of every row in Python.
-        cursor.execute(QUEUE_RUN, (msgspec.json.encode([_queued(e) for e in items]).decode(),))
+        cursor.execute(QUEUE_RUN, (rows_as_json([_queued(e) for e in items]),))
         cursor.execute(NOTIFY)
 
 

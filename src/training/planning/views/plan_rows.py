@@ -15,8 +15,6 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from training.planning.domain.planner import Plan
 from training.planning.domain.tracks import DEFAULT_WEEKLY_HOURS, TrainingTrack
 
@@ -79,12 +77,6 @@ class PlanRows:
             for member_id, modules in self.modules.items()
             for position, row in enumerate(modules, start=1)
         ]
-
-
-def as_json(rows: Any) -> str:
-    """Rows for ``jsonb_to_recordset``: encoded by msgspec in one call, where psycopg would
-    adapt every value of every array in Python; the plan's parts stay nested JSON."""
-    return msgspec.json.encode(rows).decode()
 
 
 def plan_rows(events: list[TrainingTrack.Replanned], held: dict[UUID, list[ModuleRow]]) -> PlanRows:

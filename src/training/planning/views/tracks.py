@@ -16,10 +16,10 @@ from psycopg import AsyncConnection, Cursor
 from psycopg.rows import class_row
 
 from training.core.pagination import INT, Page, decode_cursor, page_of
-from training.core.views import ProjectionSpec, TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView, rows_as_json
 from training.planning.domain.tracks import TrainingTrack
 from training.planning.process import Planning
-from training.planning.views.plan_rows import as_json, held_modules, plan_rows
+from training.planning.views.plan_rows import held_modules, plan_rows
 
 
 class TrackModuleRecord(msgspec.Struct, kw_only=True):
@@ -106,7 +106,7 @@ class TracksView(TenantScopedView):
             "budget_minutes = EXCLUDED.budget_minutes, "
             "remaining_gaps = EXCLUDED.remaining_gaps, deferred = EXCLUDED.deferred, "
             "updated_at = EXCLUDED.updated_at",
-            (as_json(list(rows.tracks.values())),),
+            (rows_as_json(list(rows.tracks.values())),),
         )
         cursor.execute("DELETE FROM training.track_modules WHERE member_id = ANY(%s)", (members,))
         cursor.execute(
@@ -115,7 +115,7 @@ class TracksView(TenantScopedView):
             "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
             "position int, curriculum_id uuid, curriculum_version int, key text, title text, "
             "minutes int, due_on date, reason text, state text)",
-            (as_json(rows.module_rows(tenant_id)),),
+            (rows_as_json(rows.module_rows(tenant_id)),),
         )
         cursor.execute(
             "INSERT INTO training.track_plans (member_id, tenant_id, plan_version, trigger, "
@@ -123,7 +123,7 @@ class TracksView(TenantScopedView):
             "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, tenant_id uuid, "
             "plan_version int, trigger text, added jsonb, removed jsonb, reordered jsonb, "
             "modules jsonb, created_at timestamptz)",
-            (as_json(rows.plans),),
+            (rows_as_json(rows.plans),),
         )
 
     def progressed(
