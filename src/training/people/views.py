@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
@@ -15,7 +16,7 @@ from psycopg import AsyncConnection, Cursor
 from psycopg.rows import class_row, dict_row
 
 from training.core.pagination import INT, TEXT, Page, decode_cursor, page_of
-from training.core.views import ProjectionSpec, TenantScopedView
+from training.core.views import ProjectionSpec, TenantScopedView, rows_as_json
 from training.people.domain.members import Member
 
 ERASED = "(erased)"
@@ -52,26 +53,23 @@ class MembersView(TenantScopedView):
     tables = ("training.members",)
 
     def insert_member(self, e: Member.Registered, tracking: Tracking) -> None:
-        def rows(cur: Cursor[Any]) -> None:
-            cur.execute(
-                "INSERT INTO training.members (member_id, tenant_id, external_id, roles, "
-                "manager_id, team, job_title, status, version, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 'active', %s, %s, %s)",
-                (
-                    e.originator_id,
-                    e.tenant_id,
-                    e.external_id,
-                    [str(r) for r in e.roles],
-                    e.manager_id,
-                    e.team,
-                    e.job_title,
-                    e.originator_version,
-                    e.timestamp,
-                    e.timestamp,
-                ),
-            )
+        """In a runner's batch, a tenant's run of registrations (an import's) goes in with one
+        statement; any other write of the batch comes after the rows kept before it."""
+        row = MemberRow(
+            member_id=e.originator_id,
+            tenant_id=e.tenant_id,
+            external_id=e.external_id,
+            roles=[str(r) for r in e.roles],
+            manager_id=e.manager_id,
+            team=e.team,
+            job_title=e.job_title,
+            version=e.originator_version,
+            created_at=e.timestamp,
+        )
+        self.write_together(tracking, e.tenant_id, row)
 
-        self.write(tracking, e.tenant_id, rows)
+    def write_items(self, cursor: Cursor[Any], items: Sequence[Any]) -> None:
+        cursor.execute(INSERT_MEMBERS, (rows_as_json(items),))
 
     def update_member(self, e: Member.Event, tracking: Tracking, changes: dict[str, Any]) -> None:
         """Moves the member's row to the event's version, with the columns it changes."""
@@ -91,6 +89,28 @@ class MembersView(TenantScopedView):
             )
 
         self.write(tracking, e.tenant_id, rows)
+
+
+class MemberRow(msgspec.Struct):
+    member_id: UUID
+    tenant_id: UUID | None
+    external_id: str
+    roles: list[str]
+    manager_id: UUID | None
+    team: str | None
+    job_title: str | None
+    version: int
+    created_at: datetime
+
+
+INSERT_MEMBERS = (
+    "INSERT INTO training.members (member_id, tenant_id, external_id, roles, manager_id, team, "
+    "job_title, status, version, created_at, updated_at) "
+    "SELECT member_id, tenant_id, external_id, roles, manager_id, team, job_title, 'active', "
+    "version, created_at, created_at FROM jsonb_to_recordset(%s::jsonb) AS r(member_id uuid, "
+    "tenant_id uuid, external_id text, roles text[], manager_id uuid, team text, job_title text, "
+    "version int, created_at timestamptz)"
+)
 
 
 class MembersProjection(Projection[MembersView]):
