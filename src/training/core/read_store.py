@@ -398,6 +398,9 @@ class ImportPace:
         self.fewest = fewest
         self.first_batch = fewest
         self.stall = stall
+        # One session for every wait (imports run one at a time): a session opened per batch
+        # cost a server process's start, and its time counted as the views'.
+        self._conn: psycopg.Connection[Any] | None = None
 
     def __call__(self, tenant_id: UUID, position: int | None, rows: int) -> int:
         """Waits until the views hold ``tenant_id``'s events up to ``position`` (a batch of
@@ -405,8 +408,11 @@ class ImportPace:
         if position is None:
             return 2 * rows
         started = time.monotonic()
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            kept_up = [self._catch_up(conn, view, tenant_id, position) for view in self.views]
+        try:
+            kept_up = self._wait(tenant_id, position)
+        except psycopg.OperationalError:  # a session lost since the last batch: once more
+            self.close()
+            kept_up = self._wait(tenant_id, position)
         took = time.monotonic() - started
         if not all(kept_up) or took < 0.001:
             return 2 * rows
@@ -419,7 +425,9 @@ class ImportPace:
         tracked = self._tracked(conn, view)
         if tracked >= position:
             return True
-        row = conn.execute(*_last_pending_query(view, tracked, position, tenant_id)).fetchone()
+        # Planned for its window each time, never as a generic prepared statement.
+        query, params = _last_pending_query(view, tracked, position, tenant_id)
+        row = conn.execute(query, params, prepare=False).fetchone()
         target = int(row[0]) if row and row[0] is not None else tracked
         moved_at, delay = time.monotonic(), 0.01
         while tracked < target:
@@ -432,6 +440,24 @@ class ImportPace:
             if now > tracked:
                 tracked, moved_at = now, time.monotonic()
         return True
+
+    def _wait(self, tenant_id: UUID, position: int) -> list[bool]:
+        conn = self._session()
+        try:
+            return [self._catch_up(conn, view, tenant_id, position) for view in self.views]
+        except psycopg.Error:
+            self.close()  # the next wait opens another session
+            raise
+
+    def _session(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True)
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     @staticmethod
     def _tracked(conn: psycopg.Connection[Any], view: ViewInfo) -> int:
