@@ -311,7 +311,7 @@ class ReadStore:
         async with self.read_pool.connection() as conn:
             cur = await conn.execute(*_last_pending_query(view, after, upto, tenant_id))
             row = await cur.fetchone()
-        return int(row[0]) if row else None
+        return int(row[0]) if row and row[0] is not None else None
 
     async def newest_event(self, application: str) -> int:
         """The newest notification id in ``application``'s log (0 when it is empty)."""
@@ -334,11 +334,29 @@ def _tracked_position_query(view: ViewInfo) -> tuple[sql.Composed, tuple[str]]:
 def _last_pending_query(
     view: ViewInfo, after: int, upto: int, tenant_id: UUID | None
 ) -> tuple[sql.Composed, dict[str, Any]]:
+    """The last event in (after, upto] that ``view`` follows and that belongs to the tenant
+    (or to the platform): one row, NULL when there is none (ADR 0040).
+
+    A view that follows none of an import's topics keeps the position of its last event, so
+    its window is most of the log. Asked as ``topic = ANY(...) ORDER BY notification_id DESC
+    LIMIT 1``, the planner often walked the log backwards by its id, testing each event's
+    topic, to the window's start: a cost as long as the log, for every batch and every wait.
+
+    So each followed topic is asked on its own, newest first, in the (topic, notification_id)
+    index: one descent per topic, then only that topic's events of other tenants in the
+    window. The topic is named as ``ANY(ARRAY[...])``, not ``=``: an equality to the outer
+    row's topic would let the planner take the order by id alone, and with it the walk by
+    id; ``topic DESC`` in the order is one that only the (topic, notification_id) index
+    gives, and the window's bounds still end its scan.
+    """
     return (
         sql.SQL(
-            "SELECT notification_id FROM {} WHERE notification_id > %(after)s "
-            "AND notification_id <= %(upto)s AND topic = ANY(%(topics)s) "
-            f"AND ({OF_TENANT_OR_PLATFORM}) ORDER BY notification_id DESC LIMIT 1"
+            "SELECT max(last.notification_id) FROM unnest(%(topics)s::text[]) AS followed(topic) "
+            "CROSS JOIN LATERAL (SELECT notification_id FROM {} "
+            "WHERE topic = ANY(ARRAY[followed.topic]) "
+            "AND notification_id > %(after)s AND notification_id <= %(upto)s "
+            f"AND ({OF_TENANT_OR_PLATFORM}) "
+            "ORDER BY topic DESC, notification_id DESC LIMIT 1) AS last"
         ).format(view.events_table),
         {
             "after": after,
@@ -380,6 +398,9 @@ class ImportPace:
         self.fewest = fewest
         self.first_batch = fewest
         self.stall = stall
+        # One session for every wait (imports run one at a time): a session opened per batch
+        # cost a server process's start, and its time counted as the views'.
+        self._conn: psycopg.Connection[Any] | None = None
 
     def __call__(self, tenant_id: UUID, position: int | None, rows: int) -> int:
         """Waits until the views hold ``tenant_id``'s events up to ``position`` (a batch of
@@ -387,8 +408,11 @@ class ImportPace:
         if position is None:
             return 2 * rows
         started = time.monotonic()
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            kept_up = [self._catch_up(conn, view, tenant_id, position) for view in self.views]
+        try:
+            kept_up = self._wait(tenant_id, position)
+        except psycopg.OperationalError:  # a session lost since the last batch: once more
+            self.close()
+            kept_up = self._wait(tenant_id, position)
         took = time.monotonic() - started
         if not all(kept_up) or took < 0.001:
             return 2 * rows
@@ -401,8 +425,10 @@ class ImportPace:
         tracked = self._tracked(conn, view)
         if tracked >= position:
             return True
-        row = conn.execute(*_last_pending_query(view, tracked, position, tenant_id)).fetchone()
-        target = int(row[0]) if row else tracked
+        # Planned for its window each time, never as a generic prepared statement.
+        query, params = _last_pending_query(view, tracked, position, tenant_id)
+        row = conn.execute(query, params, prepare=False).fetchone()
+        target = int(row[0]) if row and row[0] is not None else tracked
         moved_at, delay = time.monotonic(), 0.01
         while tracked < target:
             if time.monotonic() - moved_at > self.stall:
@@ -414,6 +440,24 @@ class ImportPace:
             if now > tracked:
                 tracked, moved_at = now, time.monotonic()
         return True
+
+    def _wait(self, tenant_id: UUID, position: int) -> list[bool]:
+        conn = self._session()
+        try:
+            return [self._catch_up(conn, view, tenant_id, position) for view in self.views]
+        except psycopg.Error:
+            self.close()  # the next wait opens another session
+            raise
+
+    def _session(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True)
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     @staticmethod
     def _tracked(conn: psycopg.Connection[Any], view: ViewInfo) -> int:

@@ -152,6 +152,15 @@ class TrainingProcessRecorder(SizedInserts, PostgresProcessRecorder):
         return ref if ref is not None and ref.tracking == tracking else None
 
 
+# Who holds each of a list of emails in a tenant: one probe of (tenant_id, email) per email,
+# whatever the tenant's size (ADR 0040). Asked as ``email = ANY(...)``, the planner reads
+# every row of the tenant for an import batch's 500 emails.
+EMAIL_HOLDERS = (
+    "SELECT held.email, held.member_id FROM unnest(%s::text[]) AS wanted(email) "
+    "CROSS JOIN LATERAL (SELECT email, member_id FROM training.people "
+    "WHERE tenant_id = %s AND email = wanted.email LIMIT 1) AS held"
+)
+
 UPSERT_PERSON = (
     "INSERT INTO training.people (member_id, tenant_id, display_name, email, sso_subject, "
     "deactivation_reason, updated_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
@@ -191,6 +200,41 @@ INSERT_COHORT_REASON = (
 )
 
 
+# People upserts sent in one round trip at most (an import batch writes 500). In a large
+# transaction, sent statement by statement, each is one pipeline of that many statements, far
+# below the size that stalls (above).
+UPSERTS_PER_ROUND_TRIP = 100
+# No tenant set yet in the transaction (None is the platform's scope).
+_UNSCOPED = object()
+
+
+class _PeopleWrites:
+    """The tenant a transaction is scoped to, set again only when it changes, and the people
+    upserts in a row, sent together (``executemany``, one round trip for many): an import
+    batch sent two statements per member, and waited for each."""
+
+    def __init__(self, curs: Cursor[DictRow]) -> None:
+        self.curs = curs
+        self.scoped: object = _UNSCOPED
+        self._upserts: list[tuple[object, ...]] = []
+
+    def scope(self, tenant_id: UUID | None) -> None:
+        if tenant_id != self.scoped:
+            self.flush()
+            scope_to(self.curs, tenant_id)
+            self.scoped = tenant_id
+
+    def upsert(self, values: tuple[object, ...]) -> None:
+        self._upserts.append(values)
+        if len(self._upserts) >= UPSERTS_PER_ROUND_TRIP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._upserts:
+            self.curs.executemany(UPSERT_PERSON, self._upserts)
+            self._upserts = []
+
+
 class TrainingRecorder(SizedInserts):
     def _insert_events(
         self,
@@ -199,12 +243,29 @@ class TrainingRecorder(SizedInserts):
         **kwargs: Any,
     ) -> None:
         changes: Sequence[PersonalDataChange] = kwargs.get("personal_data", ())
+        people = _PeopleWrites(curs)
         for change in changes:
             if isinstance(change, CommandMarker):  # an idempotent request's command outcome
+                people.flush()
                 record_command_outcome(curs, change)
+                people.scoped = _UNSCOPED  # it leaves the transaction unscoped
                 continue
             # Row-level security checks every row against the transaction's tenant.
-            scope_to(curs, change.tenant_id)
+            people.scope(change.tenant_id)
+            if isinstance(change, MemberDataChange) and change.data.display_name is not None:
+                data = change.data
+                people.upsert(
+                    (
+                        change.member_id,
+                        change.tenant_id,
+                        data.display_name,
+                        data.email,
+                        data.sso_subject,
+                        data.deactivation_reason,
+                    )
+                )
+                continue
+            people.flush()
             if isinstance(change, Erasure):
                 curs.execute("SELECT training.erase_member(%s)", (change.member_id,))
             elif isinstance(change, ReviewTextChange):
@@ -247,25 +308,13 @@ class TrainingRecorder(SizedInserts):
                 )
             elif isinstance(change, MemberDataChange):
                 data = change.data
-                if data.display_name is None:
-                    curs.execute(
-                        UPDATE_PERSON,
-                        (data.email, data.sso_subject, data.deactivation_reason, change.member_id),
-                    )
-                else:
-                    curs.execute(
-                        UPSERT_PERSON,
-                        (
-                            change.member_id,
-                            change.tenant_id,
-                            data.display_name,
-                            data.email,
-                            data.sso_subject,
-                            data.deactivation_reason,
-                        ),
-                    )
+                curs.execute(
+                    UPDATE_PERSON,
+                    (data.email, data.sso_subject, data.deactivation_reason, change.member_id),
+                )
             else:
                 raise TypeError(f"unknown personal data change {type(change).__name__}")
+        people.flush()
         super()._insert_events(curs, stored_events, **kwargs)
 
     # -- PersonalDataReader: what the command handlers read back
@@ -273,11 +322,7 @@ class TrainingRecorder(SizedInserts):
     def email_holders(self, tenant_id: UUID, emails: Collection[str]) -> dict[str, UUID]:
         with self.datastore.get_connection() as conn, conn.transaction():
             scope_to(conn, tenant_id)
-            rows = conn.execute(
-                "SELECT email, member_id FROM training.people "
-                "WHERE tenant_id = %s AND email = ANY(%s)",
-                (tenant_id, list(emails)),
-            ).fetchall()
+            rows = conn.execute(EMAIL_HOLDERS, (list(emails), tenant_id)).fetchall()
         return {str(row["email"]): row["member_id"] for row in rows}
 
     def review_text(self, tenant_id: UUID, review_id: UUID) -> ReviewText | None:

@@ -182,17 +182,23 @@ def _progress_columns(progress: Progress) -> tuple[Any, ...]:
     )
 
 
+# The stored name and email of each of a batch's members: one probe of the primary key per
+# member (ADR 0040). Asked as ``member_id = ANY(...)``, the planner may read the whole table.
+PEOPLE_BY_ID = (
+    "SELECT person.member_id, person.display_name, person.email "
+    "FROM unnest(%s::uuid[]) AS wanted(member_id) "
+    "CROSS JOIN LATERAL (SELECT member_id, display_name, email FROM training.people "
+    "WHERE member_id = wanted.member_id LIMIT 1) AS person"
+)
+
+
 class SqlPeopleDirectory:
     def __init__(self, store: ImportJobStore) -> None:
         self.store = store
 
     def current(self, tenant_id: UUID, member_ids: Iterable[UUID]) -> dict[UUID, PersonalData]:
         with self.store._scoped(tenant_id) as conn:
-            rows = conn.execute(
-                "SELECT member_id, display_name, email FROM training.people "
-                "WHERE member_id = ANY(%s)",
-                (list(member_ids),),
-            ).fetchall()
+            rows = conn.execute(PEOPLE_BY_ID, (list(member_ids),)).fetchall()
         return {row[0]: PersonalData(row[1], row[2]) for row in rows}
 
 

@@ -154,6 +154,8 @@ class Pace(Protocol):
 
     def __call__(self, tenant_id: UUID, position: int | None, rows: int) -> int: ...
 
+    def close(self) -> None: ...
+
 
 class ImportRunner:
     def __init__(
@@ -184,6 +186,8 @@ class ImportRunner:
         self._stopping.set()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.pace is not None:
+            self.pace.close()
 
     def _pace(self, tenant_id: UUID, position: int | None, rows: int) -> int:
         if self.pace is None:
