@@ -10,9 +10,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.utils import Environment
 
+from tests.integration.view_runs import apply_batched_then_alone, stamped
 from training.audit.views import AuditProjection, AuditView
 from training.infra.database import Database
 from training.people.domain.seats import SeatRoster
@@ -23,10 +22,9 @@ def events_of(tenant_id: uuid.UUID, actor: str) -> list[Any]:
     roster = SeatRoster.open(tenant_id)
     for _ in range(3):
         roster.take((uuid.uuid4(),), seat_limit=10)
-    return [
-        type(e)(**{**vars(e), "actor": actor, "request_id": f"r-{actor}", "tenant_id": tenant_id})
-        for e in roster.collect_events()
-    ]
+    return stamped(
+        roster.collect_events(), actor=actor, request_id=f"r-{actor}", tenant_id=tenant_id
+    )
 
 
 def audit_rows(database: Database, tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
@@ -42,24 +40,12 @@ def audit_rows(database: Database, tenant_id: uuid.UUID) -> list[tuple[Any, ...]
 def test_a_batch_of_alternating_tenants_writes_what_one_event_at_a_time_writes(
     database: Database,
 ) -> None:
-    env = Environment("audit", database.eventsourcing_env(pool_size=1, max_overflow=0))
-    view = InfrastructureFactory[AuditView].construct(env=env).tracking_recorder(AuditView)
-    projection = AuditProjection(view=view)
     first, second, alone = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     mine, theirs = events_of(first, "a"), events_of(second, "b")
     interleaved = [e for pair in zip(mine, theirs, strict=True) for e in pair]
-    try:
-        position = 0
-        with view.batch():
-            for event in interleaved:
-                position += 1
-                projection.process_event(event, Tracking("training", position))
-        for event in events_of(alone, "a"):
-            position += 1
-            projection.process_event(event, Tracking("training", position))
-        assert view.max_tracking_id("training") == position
-    finally:
-        view.datastore.close()
+    apply_batched_then_alone(
+        database, AuditView, AuditProjection, interleaved, events_of(alone, "a")
+    )
 
     batched, single = audit_rows(database, first), audit_rows(database, alone)
     assert len(batched) == len(single) == 4

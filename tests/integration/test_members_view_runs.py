@@ -8,9 +8,8 @@ import uuid
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.utils import Environment
 
+from tests.integration.view_runs import apply_batched_then_alone
 from training.core.access import Role
 from training.infra.database import Database
 from training.people.domain.members import Member
@@ -49,23 +48,9 @@ def member_rows(database: Database, tenant_id: uuid.UUID) -> list[tuple[Any, ...
 def test_a_batch_of_registrations_writes_what_one_event_at_a_time_writes(
     database: Database,
 ) -> None:
-    env = Environment("members", database.eventsourcing_env(pool_size=1, max_overflow=0))
-    view = InfrastructureFactory[MembersView].construct(env=env).tracking_recorder(MembersView)
-    projection = MembersProjection(view=view)
     first, second, alone = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     interleaved = [e for pair in zip(history(first), history(second), strict=True) for e in pair]
-    try:
-        position = 0
-        with view.batch():
-            for event in interleaved:
-                position += 1
-                projection.process_event(event, Tracking("training", position))
-        for event in history(alone):
-            position += 1
-            projection.process_event(event, Tracking("training", position))
-        assert view.max_tracking_id("training") == position
-    finally:
-        view.datastore.close()
+    apply_batched_then_alone(database, MembersView, MembersProjection, interleaved, history(alone))
 
     batched = member_rows(database, first)
     assert batched == member_rows(database, second) == member_rows(database, alone)

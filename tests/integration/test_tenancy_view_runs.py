@@ -8,9 +8,8 @@ import uuid
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.utils import Environment
 
+from tests.integration.view_runs import apply_batched_then_alone, stamped
 from training.infra.database import Database
 from training.tenancy.domain import Tenant
 from training.tenancy.views import TenancyProjection, TenancyView
@@ -22,10 +21,7 @@ def history(prefix: str) -> list[Any]:
     first, second, third = (t.collect_events() for t in tenants)
     tenants[0].rename("Renamed")
     renamed = tenants[0].collect_events()
-    return [
-        type(e)(**{**vars(e), "tenant_id": e.originator_id})
-        for e in (*first, *second, *renamed, *third)
-    ]
+    return [stamped([e], tenant_id=e.originator_id)[0] for e in (*first, *second, *renamed, *third)]
 
 
 def tenant_rows(database: Database, prefix: str) -> list[tuple[Any, ...]]:
@@ -40,22 +36,10 @@ def tenant_rows(database: Database, prefix: str) -> list[tuple[Any, ...]]:
 def test_a_batch_of_registrations_writes_what_one_event_at_a_time_writes(
     database: Database,
 ) -> None:
-    env = Environment("tenancy", database.eventsourcing_env(pool_size=1, max_overflow=0))
-    view = InfrastructureFactory[TenancyView].construct(env=env).tracking_recorder(TenancyView)
-    projection = TenancyProjection(view=view)
     batched, alone = f"b{uuid.uuid4().hex[:6]}", f"a{uuid.uuid4().hex[:6]}"
-    try:
-        position = 0
-        with view.batch():
-            for event in history(batched):
-                position += 1
-                projection.process_event(event, Tracking("training", position))
-        for event in history(alone):
-            position += 1
-            projection.process_event(event, Tracking("training", position))
-        assert view.max_tracking_id("training") == position
-    finally:
-        view.datastore.close()
+    apply_batched_then_alone(
+        database, TenancyView, TenancyProjection, history(batched), history(alone)
+    )
 
     assert (
         tenant_rows(database, batched)

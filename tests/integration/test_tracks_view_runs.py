@@ -4,15 +4,13 @@ progress is noted between two of its re-plans in one batch."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.utils import Environment
 
+from tests.integration.view_runs import apply_batched_then_alone, stamped
 from training.curricula.domain import ModuleFormat, ModuleSpec
 from training.infra.database import Database
 from training.planning.domain.tracks import PlanningCatalogue, PublishedModules, TrainingTrack
@@ -48,7 +46,7 @@ def history(tenant_id: uuid.UUID) -> list[Any]:
             track.note_progress(str(CURRICULUM), "python-basics", "completed")
         events += track.collect_events()
     wanted = (TrainingTrack.Replanned, TrainingTrack.ProgressNoted)
-    return [dataclasses.replace(e, tenant_id=tenant_id) for e in events if isinstance(e, wanted)]
+    return stamped([e for e in events if isinstance(e, wanted)], tenant_id=tenant_id)
 
 
 def rows(database: Database, member_id: uuid.UUID) -> tuple[list[Any], list[Any], Any]:
@@ -72,23 +70,11 @@ def rows(database: Database, member_id: uuid.UUID) -> tuple[list[Any], list[Any]
 
 
 def test_a_run_in_one_batch_writes_what_one_event_at_a_time_writes(database: Database) -> None:
-    env = Environment("tracks", database.eventsourcing_env(pool_size=1, max_overflow=0))
-    view = InfrastructureFactory[TracksView].construct(env=env).tracking_recorder(TracksView)
-    projection = TracksProjection(view=view)
     together, alone = history(uuid.uuid4()), history(uuid.uuid4())
     assert len(together) == 3  # re-plan, progress, re-plan
-    try:
-        position = 0
-        with view.batch():
-            for event in together:
-                position += 1
-                projection.process_event(event, Tracking("planning", position))
-        for event in alone:
-            position += 1
-            projection.process_event(event, Tracking("planning", position))
-        assert view.max_tracking_id("planning") == position
-    finally:
-        view.datastore.close()
+    apply_batched_then_alone(
+        database, TracksView, TracksProjection, together, alone, upstream="planning"
+    )
 
     batched, single = rows(database, together[0].member_id), rows(database, alone[0].member_id)
     assert batched == single

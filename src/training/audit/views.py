@@ -56,16 +56,10 @@ class AuditView(TenantScopedView):
         cursor.execute(INSERT_ROWS, (rows_as_json(items),))
 
 
-class AuditRow(msgspec.Struct):
-    notification_id: int
+class AuditRow(AuditRecord, kw_only=True):
+    """A row as the view writes it: the record, and the tenant it belongs to."""
+
     tenant_id: UUID | None
-    recorded_at: datetime
-    actor: str
-    request_id: str
-    event_type: str
-    subject_type: str
-    subject_id: UUID
-    subject_version: int
 
 
 INSERT_ROWS = (
