@@ -24,7 +24,9 @@ find_python() {
 # CPU per report (ADR 0039). The service works either way, so a machine that cannot install
 # the library (no apt, not root, no registry) gets a notice, not a failure.
 ensure_system_libraries() {
-  if ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset\.so\.0'; then
+  # grep reads all of ldconfig's output (no -q): under pipefail, a grep that stops at the
+  # first match leaves ldconfig writing to a closed pipe, and the pipeline fails.
+  if ldconfig -p 2>/dev/null | grep 'libharfbuzz-subset\.so\.0' >/dev/null; then
     return 0
   fi
   local sudo=""
