@@ -84,7 +84,7 @@ def test_a_fresh_process_loads_the_roster_from_its_snapshot(
             "UPDATE training.training_snapshots SET state = %s WHERE originator_id = %s",
             (msgspec.json.encode(document), roster_id),
         )
-    roster = fresh_app.repository.get(roster_id)
+    roster = fresh_app.repository.get(roster_id, snapshots=True)
     assert isinstance(roster, SeatRoster)
     assert (roster.version, roster.taken) == (MEMBERS + 1, 1_000 + MEMBERS - 199)
 
@@ -94,14 +94,14 @@ def test_without_snapshots_the_roster_is_replayed_from_its_events(
 ) -> None:
     with psycopg.connect(database.admin_url) as conn:
         conn.execute("DELETE FROM training.training_snapshots")
-    roster = fresh_app.repository.get(roster_id)
+    roster = fresh_app.repository.get(roster_id, snapshots=True)
     assert (roster.version, roster.taken) == (MEMBERS + 1, MEMBERS)
 
 
 def test_a_snapshot_that_cannot_be_stored_is_logged_not_raised(
     database: Database, roster_id: uuid.UUID, fresh_app: TrainingApplication
 ) -> None:
-    roster = fresh_app.repository.get(roster_id)
+    roster = fresh_app.repository.get(roster_id, snapshots=True)
     with psycopg.connect(database.admin_url) as conn:
         conn.execute("REVOKE INSERT ON training.training_snapshots FROM training_app")
     try:

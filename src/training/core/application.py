@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.application import Application, Repository
+from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import strtobool
 
@@ -18,6 +18,7 @@ class TrainingApplication(Application[UUID]):
     # The snapshot store; which aggregates are snapshotted, and when, is theirs to say
     # (``snapshot_interval``, core/snapshots.py).
     is_snapshotting_enabled = True
+    repository: SharedCacheRepository
 
     def construct_mapper(self) -> Mapper[UUID]:
         return MsgspecMapper(
@@ -26,7 +27,7 @@ class TrainingApplication(Application[UUID]):
             compressor=self.factory.compressor(),
         )
 
-    def construct_repository(self) -> Repository[UUID]:
+    def construct_repository(self) -> SharedCacheRepository:
         # The library's settings, read as it reads them; only the class differs.
         maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
         return SharedCacheRepository(

@@ -82,7 +82,9 @@ class UnitOfWork:
             raise NotFound(f"{cls.__name__} {aggregate_id} not found")
         else:
             try:
-                aggregate = self.app.repository.get(aggregate_id)
+                aggregate = self.app.repository.get(
+                    aggregate_id, snapshots=cls.snapshot_interval is not None
+                )
             except AggregateNotFoundError:
                 self._missing.add(aggregate_id)
                 raise NotFound(f"{cls.__name__} {aggregate_id} not found") from None
