@@ -135,9 +135,9 @@ def serve_api_only(settings: Settings, database: Database, parent: int) -> None:
     # Listening only once ready: the kernel hands connections to every listener at once.
     sock = listening_socket(settings.host, settings.port)
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass  # uvicorn has finished its requests
+        # uvicorn finishes its requests, then raises the signal as KeyboardInterrupt.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
     finally:
         services.app.close()
         sock.close()

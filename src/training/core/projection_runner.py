@@ -155,13 +155,13 @@ class LedByCaller(Leadership):
         return self.generation
 
     def release(self, key: int) -> None:
-        pass
+        """Nothing to release here: the caller's own session holds the lock."""
 
     def holds(self, generation: int) -> bool:
         return True
 
     def close(self) -> None:
-        pass
+        """Nothing to close here: the caller's own session is the caller's to close."""
 
 
 def _env(name: str, env: Mapping[str, str]) -> Environment:

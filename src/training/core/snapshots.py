@@ -115,7 +115,8 @@ def store(app: TrainingApplication, aggregates: Sequence[TrainingAggregate]) -> 
         try:
             app.snapshots.put([TrainingSnapshot.take(aggregate)])
         except IntegrityError:
-            pass  # another process stored this version's snapshot first: the same state
+            # Another process stored this version's snapshot first: the same state.
+            log.debug("snapshot.stored_elsewhere", aggregate_id=str(aggregate.id))
         except Exception:  # a snapshot only saves replay; the command has committed
             log.warning(
                 "snapshot.failed",
