@@ -226,3 +226,28 @@ def test_a_follower_leaving_and_coming_back_starts_from_the_place_it_gives(
     # Restarted from its tracked position: the last event it applied.
     again = feed.join("view", ["c"], taken[100], datastore=None)  # type: ignore[arg-type]
     assert take_until(feed, again, 497) == taken[101:]
+
+
+def test_events_stored_one_at_a_time_reach_every_follower_once_while_old_ones_go(
+    stored: StoredLog, feed: InMemoryFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A live service: each notification brings a page of one event, and the feed, full,
+    # drops what every follower has passed while the followers take.
+    monkeypatch.setattr(log_feed, "CAPACITY", 40)
+    monkeypatch.setattr(log_feed, "AHEAD", 40)
+    seats = {
+        topics: feed.join("-".join(topics) or "every", list(topics), 0, datastore=None)  # type: ignore[arg-type]
+        for topics in [(), ("a",), ("b", "c")]
+    }
+    taken: dict[tuple[str, ...], list[int]] = {topics: [] for topics in seats}
+    for last in range(1, 301):
+        stored.append(1)
+        feed.notify()
+        for topics, seat in seats.items():
+            if expected(last - 1, last, topics):
+                taken[topics] += take_until(feed, seat, last)
+    for topics in seats:
+        assert taken[topics] == expected(0, 300, topics)
+    every = seats[()]
+    assert every.alone < every.shared
+    assert feed._kept <= log_feed.CAPACITY + log_feed.PAGE

@@ -12,8 +12,8 @@ pages, one faster than the others reads ahead on its own, and none ever waits fo
 The feed never decides what is applied: each follower applies what it takes in its own
 transaction, with its own position, as before (exactly once per view).
 
-Which pages are kept: the reader reads ahead while fewer than ``CAPACITY`` events are kept.
-Once full, it drops the oldest page when every seat within the kept pages has passed it, and
+Which events are kept: the reader reads ahead while fewer than ``CAPACITY`` events are kept.
+Once full, it drops the oldest events every seat within the kept pages has passed, and
 otherwise waits: the kept pages follow their slowest seat (for which they are the read-ahead
 its own subscription used to be), and a faster seat that has taken all of them reads ahead
 on its own rather than wait for it. A seat behind the kept pages (led late, or restarted
@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -73,15 +72,6 @@ class _Entry:
         self.notification_id = notification.id
         self.topic = notification.topic
         self.event: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    entries: tuple[_Entry, ...]
-
-    @property
-    def last(self) -> int:
-        return self.entries[-1].notification_id
 
 
 class Seat:
@@ -129,9 +119,14 @@ class LogFeed:
         self._wake = threading.Event()  # the reader has something to look at
         self._stopping = threading.Event()
         self._seats: set[Seat] = set()
-        self._ring: deque[_Page] = deque()
-        self._kept = 0
-        self._floor: int | None = None  # the kept pages hold every event in (floor, head]
+        # The kept events, oldest first, from ``_first`` on (the slots before it were dropped
+        # and go when they are half the list), with their positions beside them: a seat finds
+        # where it is by bisection, so a take costs what it takes, not what is kept (pages
+        # read after each notification hold an event or two, and the feed keeps thousands).
+        self._entries: list[_Entry] = []
+        self._ids: list[int] = []
+        self._first = 0
+        self._floor: int | None = None  # the kept events are every event in (floor, head]
         self._head: int | None = None
         self._notified = 0  # notifications and polls so far
         self._read_to_end_at = -1  # the value of _notified when a short page was read
@@ -233,31 +228,61 @@ class LogFeed:
     def _held_back(self) -> bool:
         """Whether the reader waits for a seat: the feed keeps its fill, and its oldest page
         is one a seat within the kept pages has not passed yet."""
-        if self._kept < CAPACITY or not self._ring:
+        if self._kept < CAPACITY:
             return False
         within = [s.scanned for s in self._seats if self._within(s)]
-        return bool(within) and self._ring[0].last > min(within)
+        return bool(within) and self._ids[self._first] > min(within)
 
     def _within(self, seat: Seat) -> bool:
         assert self._floor is not None
         assert self._head is not None
         return self._floor <= seat.scanned <= self._head + AHEAD
 
+    @property
+    def _kept(self) -> int:
+        return len(self._ids) - self._first
+
     def _take_kept(self, seat: Seat, limit: int) -> list[_Entry]:
         assert self._head is not None
         taken: list[_Entry] = []
-        for page in self._ring:
-            if page.last <= seat.scanned:
+        topics = seat.topics
+        entries = self._entries
+        for index in range(bisect_right(self._ids, seat.scanned, self._first), len(entries)):
+            entry = entries[index]
+            if topics and entry.topic not in topics:
                 continue
-            for entry in page.entries:
-                if entry.notification_id <= seat.scanned or not seat.follows(entry.topic):
-                    continue
-                taken.append(entry)
-                if len(taken) == limit:
-                    seat.scanned = entry.notification_id
-                    return taken
+            taken.append(entry)
+            if len(taken) == limit:
+                seat.scanned = entry.notification_id
+                return taken
         seat.scanned = max(seat.scanned, self._head)
         return taken
+
+    def _keep(self, entries: Sequence[_Entry]) -> None:
+        self._entries.extend(entries)
+        self._ids.extend(entry.notification_id for entry in entries)
+        self._head = entries[-1].notification_id
+
+    def _drop_upto(self, last: int) -> None:
+        """Drops the oldest kept events, up to position ``last``, while the feed is full,
+        down to a page below its fill (so that it then reads a page before dropping again)."""
+        end = min(
+            bisect_right(self._ids, last, self._first),
+            self._first + self._kept - CAPACITY + PAGE,
+        )
+        if end <= self._first:
+            return
+        self._floor = self._ids[end - 1]
+        self._first = end
+        if self._first > len(self._ids) // 2:
+            del self._entries[: self._first], self._ids[: self._first]
+            self._first = 0
+
+    def _forget(self, floor: int | None) -> None:
+        self._entries.clear()
+        self._ids.clear()
+        self._first = 0
+        self._floor = self._head = floor
 
     def _read_alone(self, seat: Seat, limit: int) -> tuple[list[Event], int | None]:
         """The seat's own next events and, when they are all it has in the log, the last
@@ -333,8 +358,7 @@ class LogFeed:
             self.on_ready(self)
         with self._lock:
             # Whatever was kept may be older than what was stored while the log was away.
-            self._ring.clear()
-            self._kept, self._floor, self._head = 0, None, None
+            self._forget(None)
             self._notified += 1
 
     def _close_app(self) -> None:
@@ -353,13 +377,11 @@ class LogFeed:
             notifications = self._app.recorder.select_notifications(
                 start, PAGE, topics=self.topics, inclusive_of_start=False
             )
-            entries = tuple(_Entry(n) for n in notifications)
+            entries = [_Entry(n) for n in notifications]
             with self._lock:
                 self.pages_read += 1
                 if entries:
-                    self._ring.append(_Page(entries))
-                    self._kept += len(entries)
-                    self._head = entries[-1].notification_id
+                    self._keep(entries)
                 if len(notifications) < PAGE:
                     self._read_to_end_at = notified
                 self._taken.notify_all()
@@ -368,24 +390,18 @@ class LogFeed:
         """Where the next page starts, or None when no one needs it yet."""
         seats = self._seats
         if not seats:
-            self._ring.clear()
-            self._kept, self._floor, self._head = 0, None, None
+            self._forget(None)
             return None
         if self._head is None or not any(self._within(s) for s in seats):
             # No one can use what is kept: start again from the seat furthest behind.
-            lowest = min(s.scanned for s in seats)
-            self._ring.clear()
-            self._kept, self._floor, self._head = 0, lowest, lowest
+            self._forget(min(s.scanned for s in seats))
             self._read_to_end_at = -1
             self._taken.notify_all()
-        # Pages every seat within them has passed go once the feed keeps its fill; a page a
-        # slower seat still needs stays, and the reader waits (the faster seats read ahead
+        # Events every seat within them has passed go once the feed keeps its fill; an event
+        # a slower seat still needs stays, and the reader waits (the faster seats read ahead
         # on their own meanwhile, see take).
-        behind = min(s.scanned for s in seats if self._within(s))
-        while self._kept >= CAPACITY and self._ring and self._ring[0].last <= behind:
-            dropped = self._ring.popleft()
-            self._kept -= len(dropped.entries)
-            self._floor = dropped.last
+        if self._kept >= CAPACITY:
+            self._drop_upto(min(s.scanned for s in seats if self._within(s)))
         if self._kept >= CAPACITY:
             return None
         if self._read_to_end_at == self._notified:
