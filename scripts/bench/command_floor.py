@@ -35,9 +35,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 from foundation import SCRATCH_DDL, SCRATCH_INSERT, SCRATCH_TABLE, http_level, tenants_command
 from harness import (
+    HTTP_TIMEOUT,
     CpuMeter,
     Measure,
     RawConnection,
@@ -99,14 +101,17 @@ def in_threads(clients: int, each: int, work: Callable[[int], Callable[[], None]
         raise RuntimeError(f"{len(failures)} clients failed, e.g. {failures[0]!r}")
 
 
-def measure_exchanges(server: Server, clients: int, requests: int) -> Level:
+def measure_exchanges(
+    server: Server, clients: int, requests: int, path: str = "/healthz", token: str = ""
+) -> Level:
     connections = [RawConnection(server.base_url) for _ in range(clients)]
-    request = f"GET /healthz HTTP/1.1\r\nHost: {connections[0].host}\r\n\r\n".encode()
+    authorization = f"Authorization: Bearer {token}\r\n" if token else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: {connections[0].host}\r\n{authorization}\r\n".encode()
 
     def exchange(index: int) -> Callable[[], None]:
         def step() -> None:
             if connections[index].exchange(request) != 200:
-                raise RuntimeError("GET /healthz did not answer 200")
+                raise RuntimeError(f"GET {path} did not answer 200")
 
         return step
 
@@ -118,7 +123,18 @@ def measure_exchanges(server: Server, clients: int, requests: int) -> Level:
     finally:
         for connection in connections:
             connection.close()
-    return Level("GET /healthz (no database)", requests // clients * clients, window)
+    label = "GET /healthz (no database)" if not token else f"GET {path} (a token, one read)"
+    return Level(label, requests // clients * clients, window)
+
+
+def measure_authenticated_read(server: Server, clients: int, requests: int) -> Level:
+    """The least an API client's request costs: its token checked, its rate limit counted
+    and one row read under its scope (the operator reading one tenant)."""
+    operator = Operator(server)
+    with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as http:
+        tenant_id = operator.register_tenant(http, f"floor-{uuid.uuid4().hex[:8]}", 10)
+    path = f"/v1/tenants/{tenant_id}"
+    return measure_exchanges(server, clients, requests, path, operator.token())
 
 
 def measure_inserts(admin_url: str, meter: CpuMeter, clients: int, rows: int) -> Level:
@@ -173,6 +189,8 @@ def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
     with serving(workdir) as server:
         progress(f"GET /healthz at {args.clients} clients")
         exchanges = measure_exchanges(server, args.clients, args.requests)
+        progress(f"GET /v1/tenants/{{id}} with a token at {args.clients} clients")
+        read = measure_authenticated_read(server, args.clients, args.requests // 4)
         progress(f"POST /v1/tenants at {args.clients} clients")
         command = measure_command(server, args.clients, args.commands)
         progress(f"raw INSERTs at {args.clients} clients")
@@ -189,6 +207,15 @@ def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
     )
     results.add(
         Measure(
+            "GET /v1/tenants/{id} with a token, CPU serve + pg per request",
+            read.cpu_ms(1) + read.cpu_ms(2),
+            "ms",
+            floor=floor_ms,
+            floor_name="the floor",
+        )
+    )
+    results.add(
+        Measure(
             "POST /v1/tenants, CPU serve + pg per command",
             command.cpu_ms(1) + command.cpu_ms(2),
             "ms",
@@ -197,7 +224,7 @@ def run(args: argparse.Namespace, workdir: Path, results: Results) -> str:
         )
     )
     body = [
-        *table([exchanges, inserts, command], args.clients),
+        *table([exchanges, read, inserts, command], args.clients),
         "",
         f"Floor of a command's CPU: {exchanges.cpu_ms(1):.3f} ms of serve for the exchange + "
         f"{inserts.cpu_ms(2):.3f} ms of PostgreSQL for the insert = {floor_ms:.3f} ms; "
