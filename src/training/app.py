@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from training import __version__, health
 from training.assessments import http as assessments
+from training.assessments import web as assessments_web
 from training.audit import http as audit
 from training.bootstrap import Services
 from training.cohorts import http as cohorts
@@ -132,6 +133,7 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
 
 # The pages' templates, beside each context's web.py (the layout's are core's).
 PAGE_TEMPLATES = [
+    Path(assessments_web.__file__).parent / "templates",
     Path(identity_web.__file__).parent / "templates",
     Path(planning_web.__file__).parent / "templates",
     Path(demo_web.__file__).parent / "templates",
@@ -140,7 +142,12 @@ PAGE_TEMPLATES = [
 
 def web_routes(settings: Settings) -> list[Any]:
     """The pages; the demo's sign-in only on a development server on loopback."""
-    routes: list[Any] = [choose_language, *identity_web.ROUTES, *planning_web.ROUTES]
+    routes: list[Any] = [
+        choose_language,
+        *identity_web.ROUTES,
+        *planning_web.ROUTES,
+        *assessments_web.ROUTES,
+    ]
     if demo_web.available(settings):
         routes += demo_web.ROUTES
     return routes

@@ -4,8 +4,6 @@ development on loopback. (The journeys in a real browser are in ``tests/browser`
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,55 +12,17 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from tests.api.pages import BROWSER, browser_for, csrf_token, page_client, signed_in
 from tests.api.test_reviews_tracks import ensure_catalogue, review_body, wait_for_track
-from tests.conftest import TEST_ISSUER
 from tests.helpers import TenantUnderTest, bearer, member_token
-from training.app import create_app
 from training.bootstrap import Services
-from training.identity.handlers.sso import SESSION_COOKIE, SESSION_PURPOSE, SESSION_TTL
-from training.identity.sign_in import runtime_of
-
-BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
-
-def browser_for(services: Services, **settings: Any) -> TestClient[Any]:
-    """A client of an app built with other settings on the module's services, used without
-    ``with`` (no lifespan: the services' pools belong to the module's ``browser``, on its
-    event loop). Its rate limits are this process's own buckets, as an app built without
-    the shared store has: a draw from the shared pool would run on another loop."""
-    changed = dataclasses.replace(
-        services,
-        settings=dataclasses.replace(services.settings, **settings),
-        rate_limits=None,  # type: ignore[arg-type]
-    )
-    return TestClient(app=create_app(changed), base_url=TEST_ISSUER)
+from training.identity.handlers.sso import SESSION_COOKIE
 
 
 @pytest.fixture(scope="module")
 def browser(services: Services) -> Iterator[TestClient[Any]]:
-    with TestClient(app=create_app(services), base_url=TEST_ISSUER) as client:
+    with page_client(services) as client:
         yield client
-
-
-def signed_in(
-    client: TestClient[Any], services: Services, tenant_id: uuid.UUID, member_id: str
-) -> None:
-    """The session cookie a sign-in gives (single sign-on and the demo's sign-in seal it so)."""
-    runtime = runtime_of(client.app.state, services.settings)
-    sealed = runtime.cookies.seal(
-        SESSION_PURPOSE, {"member_id": member_id, "tenant_id": str(tenant_id)}, SESSION_TTL
-    )
-    client.cookies.clear()
-    client.cookies.set(SESSION_COOKIE, sealed, domain="training.test", path="/")
-
-
-def csrf_token(client: TestClient[Any], path: str = "/sign-in") -> str:
-    page = client.get(path, headers=BROWSER)
-    assert page.status_code == 200, page.text
-    found = CSRF_FIELD.search(page.text)
-    assert found, page.text
-    return found.group(1)
 
 
 @pytest.fixture(scope="module")
