@@ -131,23 +131,16 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
     }
 
 
-# The pages' templates, beside each context's web.py (the layout's are core's).
-PAGE_TEMPLATES = [
-    Path(assessments_web.__file__).parent / "templates",
-    Path(identity_web.__file__).parent / "templates",
-    Path(planning_web.__file__).parent / "templates",
-    Path(demo_web.__file__).parent / "templates",
-]
+# The contexts' pages: each web module has its ROUTES and its templates beside it.
+WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web)
+PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
 
 def web_routes(settings: Settings) -> list[Any]:
     """The pages; the demo's sign-in only on a development server on loopback."""
-    routes: list[Any] = [
-        choose_language,
-        *identity_web.ROUTES,
-        *planning_web.ROUTES,
-        *assessments_web.ROUTES,
-    ]
+    routes: list[Any] = [choose_language]
+    for module in WEB_MODULES:
+        routes += module.ROUTES
     if demo_web.available(settings):
         routes += demo_web.ROUTES
     return routes
