@@ -334,6 +334,19 @@ async def _person(reads: Reads, member_id: UUID) -> queries.MemberRecord:
     return record
 
 
+def _choices(
+    managers: list[queries.MemberRecord],
+    record: queries.MemberRecord,
+    manager: queries.MemberRecord | None,
+) -> list[queries.MemberRecord]:
+    """The managers a person may be given from the list: never themselves, and their
+    current manager first when the list's page lacks them."""
+    choices = [m for m in managers if m.member_id != record.member_id]
+    if manager is not None and all(m.member_id != manager.member_id for m in choices):
+        choices.insert(0, manager)
+    return choices
+
+
 async def _person_page(
     reads: Reads,
     principal: Principal,
@@ -360,7 +373,7 @@ async def _person_page(
         reports=reports.items,
         more_reports=reports.next_cursor is not None,
         form=form or PersonForm.of_record(record),
-        managers=[m for m in await _managers(reads) if m.member_id != record.member_id],
+        managers=_choices(await _managers(reads), record, manager),
         errors=dict(errors or {}),
         reason=reason,
         role_labels=ROLE_LABELS,
