@@ -143,21 +143,33 @@ def test_an_hr_manager_adds_a_person_and_a_refused_form_keeps_the_values(
 def test_an_hr_manager_changes_roles_and_team_then_deactivates_and_reactivates(
     browser: TestClient[Any], hr: TenantUnderTest
 ) -> None:
-    member_id, at = added(hr, "C1", display_name="Cai Change", team="Core")
+    first_boss, _ = added(hr, "B1", display_name="Bo First", roles=["manager"])
+    second_boss, _ = added(hr, "B2", display_name="Bo Second", roles=["manager"])
+    member_id, at = added(hr, "C1", display_name="Cai Change", team="Core", manager_id=first_boss)
     page = browser.get(f"/people/{member_id}?at={at}", headers=BROWSER)
     assert page.status_code == 200
+    # The list shows the manager; the id field stays empty, so a choice from the list counts.
+    assert f'<option value="{first_boss}" selected>' in page.text
+    assert 'name="manager_id" value=""' in page.text
     version = re.search(r'name="version" value="(\d+)"', page.text)
     assert version
 
     changed = send(
         browser,
         f"/people/{member_id}",
-        {"roles": ["engineer", "manager"], "team": "Platform", "version": version.group(1)},
+        {
+            "roles": ["engineer", "manager"],
+            "team": "Platform",
+            "manager_choice": second_boss,
+            "manager_id": "",
+            "version": version.group(1),
+        },
     )
     assert changed.status_code == 303, changed.text
     shown = browser.get(changed.headers["location"], headers=BROWSER)
     assert "<dd>Platform</dd>" in shown.text
     assert "<dd>Engineer, Manager</dd>" in shown.text
+    assert f'<dd><a href="/people/{second_boss}">Bo Second</a></dd>' in shown.text
 
     # A form shown before that change is refused, not applied over it.
     stale = send(
@@ -229,6 +241,35 @@ def test_a_csv_import_runs_to_its_report(browser: TestClient[Any], hr: TenantUnd
     )
     assert empty.status_code == 422
     assert "Choose a CSV file to upload." in empty.text
+
+
+def test_a_long_import_report_is_shown_by_pages(
+    browser: TestClient[Any], hr: TenantUnderTest
+) -> None:
+    rows = "".join(f"R{n},Rae Row{n},bad-email-{n},engineer,,Core,\n" for n in range(60))
+    sent = browser.post(
+        "/people/import",
+        data={"_csrf_token": csrf_token(browser, "/people/import")},
+        files={"file": ("people.csv", (CSV.splitlines()[0] + "\n" + rows).encode(), "text/csv")},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    location = sent.headers["location"]
+    deadline = time.monotonic() + 30
+    while "Status: Completed" not in (status := browser.get(location, headers=BROWSER)).text:
+        assert time.monotonic() < deadline, status.text
+        time.sleep(0.1)
+    assert "<dt>Rows with an error</dt><dd>60</dd>" in status.text
+    assert status.text.count("<tr><td>") == 50
+    assert "<tr><td>51</td>" in status.text
+    assert "<tr><td>52</td>" not in status.text
+    later = re.search(r'<a href="([^"]+)" rel="next">Next rows</a>', status.text)
+    assert later, status.text
+    rest = browser.get(later.group(1), headers=BROWSER)
+    assert rest.text.count("<tr><td>") == 10
+    assert "<tr><td>61</td>" in rest.text
+    assert 'rel="prev">Previous rows</a>' in rest.text
 
 
 def test_a_form_without_its_csrf_token_is_refused(
