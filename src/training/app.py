@@ -56,6 +56,7 @@ from training.identity.http import oauth, scim, sso
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.people import http as people
+from training.people import web as people_web
 from training.planning import http as tracks
 from training.planning import web as planning_web
 from training.planning.views.tracks import PLANNING
@@ -132,7 +133,7 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
 
 
 # The contexts' pages: each web module has its ROUTES and its templates beside it.
-WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web)
+WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web, people_web)
 PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
 
