@@ -22,6 +22,7 @@ from training.assessments import web as assessments_web
 from training.audit import http as audit
 from training.bootstrap import Services
 from training.cohorts import http as cohorts
+from training.cohorts import web as cohorts_web
 from training.core.held_events import DegradedViews
 from training.core.http.bodies import TrainingRequest
 from training.core.http.dependencies import Wiring, controller_dependencies
@@ -132,7 +133,7 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
 
 
 # The contexts' pages: each web module has its ROUTES and its templates beside it.
-WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web)
+WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web, cohorts_web)
 PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
 
