@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from tests.api.pages import BROWSER, csrf_token, page_client, signed_in
 from tests.api.test_cohorts import Hr
-from tests.api.test_reviews_tracks import ensure_catalogue, review_body
+from tests.api.test_reviews_tracks import review_body
 from tests.helpers import TenantUnderTest
 from tests.waiting import wait_until
 from training.bootstrap import Services
@@ -57,7 +57,6 @@ def world(browser: TestClient[Any], services: Services) -> World:
     """An engineer with reviews of their skills, a finalised performance review (which plans
     a track and makes a report), a cohort they are in with a coming and a past session they
     attended, and a full cohort where they wait; and another engineer with their own report."""
-    ensure_catalogue(services)
     # The API calls go through the same app (a bearer token wins over a session cookie).
     hr = Hr(TenantUnderTest(browser, services))
     engineer, other, seated = hr.members("EP", "EO", "ES")
