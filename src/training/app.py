@@ -22,6 +22,7 @@ from training.assessments import web as assessments_web
 from training.audit import http as audit
 from training.bootstrap import Services
 from training.cohorts import http as cohorts
+from training.cohorts import web as cohorts_web
 from training.core.held_events import DegradedViews
 from training.core.http.bodies import TrainingRequest
 from training.core.http.dependencies import Wiring, controller_dependencies
@@ -61,6 +62,7 @@ from training.planning import http as tracks
 from training.planning import web as planning_web
 from training.planning.views.tracks import PLANNING
 from training.reports import http as reports
+from training.reports import web as reports_web
 from training.reviews import http as reviews
 from training.skills import http as skills
 from training.tenancy import http as tenancy
@@ -133,7 +135,14 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
 
 
 # The contexts' pages: each web module has its ROUTES and its templates beside it.
-WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web, people_web)
+WEB_MODULES: tuple[Any, ...] = (
+    identity_web,
+    planning_web,
+    assessments_web,
+    people_web,
+    cohorts_web,
+    reports_web,
+)
 PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
 
