@@ -20,6 +20,7 @@ from training import __version__, health
 from training.assessments import http as assessments
 from training.assessments import web as assessments_web
 from training.audit import http as audit
+from training.audit import web as audit_web
 from training.bootstrap import Services
 from training.cohorts import http as cohorts
 from training.cohorts import web as cohorts_web
@@ -142,6 +143,7 @@ WEB_MODULES: tuple[Any, ...] = (
     people_web,
     cohorts_web,
     reports_web,
+    audit_web,
 )
 PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
