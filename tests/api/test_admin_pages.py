@@ -145,3 +145,35 @@ def test_an_engineer_gets_the_refusal_page_on_every_admin_page(
         assert refused.headers["content-type"].startswith("text/html")
     token = csrf_token(browser, "/")
     assert browser.post("/admin/sign-in", data=sso_form(token), headers=BROWSER).status_code == 403
+
+
+def test_the_training_policy_is_changed_within_its_bounds(
+    browser: TestClient[Any], services: Services, company: tuple[TenantUnderTest, str, str]
+) -> None:
+    tenant, admin, _ = company
+    signed_in(browser, services, tenant.tenant_id, admin)
+    page = browser.get("/admin/policy", headers=BROWSER)
+    assert 'name="at_risk_threshold"' in page.text
+    token = csrf_token(browser, "/admin/policy")
+    refused = browser.post(
+        "/admin/policy",
+        data={"_csrf_token": token, "at_risk_threshold": "101", "retake_cooldown_days": "7"},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422
+    assert 'value="101"' in refused.text
+    assert (
+        browser.get("/v1/training-policy", headers=tenant.headers()).json()["at_risk_threshold"]
+        == 20
+    )
+    saved = browser.post(
+        "/admin/policy",
+        data={"_csrf_token": token, "at_risk_threshold": "35", "retake_cooldown_days": "7"},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    shown = browser.get(saved.headers["location"], headers=BROWSER).text
+    assert 'value="35"' in shown
+    assert "The training policy is saved." in shown

@@ -21,7 +21,7 @@ def test_due_and_not_done_counts_by_learning_time() -> None:
     plan = [module(30, "2026-12-01"), module(70, "2026-12-30")]
     assert points_behind(plan, TODAY) == 30
     assert at_risk(plan, TODAY, threshold=20)
-    assert not at_risk(plan, TODAY, threshold=31)
+    assert not at_risk(plan, TODAY, threshold=30)
 
 
 def test_work_done_ahead_of_time_makes_up_for_what_is_late() -> None:

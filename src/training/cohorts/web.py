@@ -14,20 +14,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Response, get, post
+import msgspec
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from training.cohorts.domain.calendar import FeedKind
 from training.cohorts.handlers.calendar import IssuedFeed, RotateCalendarFeed
-from training.cohorts.handlers.cohorts import GiveFeedback
+from training.cohorts.handlers.cohorts import ChangeTrainingPolicy, GiveFeedback
 from training.cohorts.http.calendar import feed_url
-from training.cohorts.http.common import own_member_id
+from training.cohorts.http.cohorts import PolicyIn
+from training.cohorts.http.common import READ, WRITE, own_member_id
 from training.cohorts.views import cohorts as cohort_queries
 from training.cohorts.views import sessions as session_queries
 from training.cohorts.views.projection import COHORTS
+from training.core.errors import RuleViolated
 from training.core.http.commands import Commands
 from training.core.http.principal import Principal
 from training.core.http.reads import Reads
@@ -149,4 +152,72 @@ async def rotate_calendar(
     return await _my_page(reads, principal, calendar_url=feed_url(settings, principal, issued))
 
 
-ROUTES: list[Any] = [my_cohorts, give_feedback, rotate_calendar]
+# ------------------------------------------------------------------ the training policy
+
+
+def _policy_page(
+    principal: Principal,
+    threshold: object,
+    cooldown: object,
+    *,
+    problem: str = "",
+    saved: bool = False,
+) -> Template:
+    return page(
+        "cohorts/policy.html",
+        status_code=422 if problem else 200,
+        viewer=principal,
+        section="policy",
+        threshold=threshold,
+        cooldown=cooldown,
+        problem=problem,
+        saved=saved,
+    )
+
+
+@get("/admin/policy", guards=[READ])
+async def training_policy(
+    reads: NamedDependency[Reads],
+    principal: NamedDependency[Principal],
+    saved: Annotated[bool, QueryParameter(name="saved")] = False,
+) -> Template:
+    await reads.after([COHORTS.info])
+    async with reads.session() as conn:
+        policy = await cohort_queries.training_policy(conn)
+    return _policy_page(
+        principal,
+        policy.at_risk_threshold,
+        policy.retake_cooldown_days,
+        saved=saved,
+    )
+
+
+@post("/admin/policy", guards=[WRITE], status_code=303)
+async def change_training_policy(
+    request: Request[Any, Any, Any],
+    commands: NamedDependency[Commands],
+    principal: NamedDependency[Principal],
+) -> Response[Any]:
+    """The API's change, with its bounds; a refused value is shown again with the reason."""
+    form = await request.form()
+    threshold = str(form.get("at_risk_threshold", ""))[:10]
+    cooldown = str(form.get("retake_cooldown_days", ""))[:10]
+    try:
+        data = msgspec.convert(
+            {"at_risk_threshold": threshold, "retake_cooldown_days": cooldown},
+            PolicyIn,
+            strict=False,
+        )
+        await commands.run(ChangeTrainingPolicy(data.at_risk_threshold, data.retake_cooldown_days))
+    except (msgspec.ValidationError, RuleViolated) as error:
+        return _policy_page(principal, threshold, cooldown, problem=str(error))
+    return Redirect("/admin/policy?saved=true", status_code=303)
+
+
+ROUTES: list[Any] = [
+    my_cohorts,
+    give_feedback,
+    rotate_calendar,
+    training_policy,
+    change_training_policy,
+]

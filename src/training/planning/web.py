@@ -32,7 +32,7 @@ from training.core.web.pages import page
 from training.people import views as people
 from training.people.views import MEMBERS, ReportRecord
 from training.planning.domain.learning import ModuleState
-from training.planning.domain.progress import DONE, PlannedModule, points_behind
+from training.planning.domain.progress import DONE, PlannedModule, at_risk, points_behind
 from training.planning.handlers.learning import RecordProgress
 from training.planning.views import tracks as queries
 from training.planning.views.tracks import TRACKS
@@ -213,7 +213,7 @@ def _person_row(
         modules=len(planned),
         done=sum(1 for m in planned if m.state in DONE),
         behind=behind,
-        at_risk=track is not None and behind >= threshold,
+        at_risk=track is not None and at_risk(planned, today, threshold),
         has_track=track is not None,
     )
 

@@ -29,5 +29,6 @@ def points_behind(modules: Iterable[PlannedModule], today: date) -> int:
 
 
 def at_risk(modules: Iterable[PlannedModule], today: date, threshold: int) -> bool:
-    """Behind by at least the tenant's at-risk threshold (percentage points)."""
-    return points_behind(modules, today) >= threshold
+    """Behind by more than the tenant's at-risk threshold (percentage points), as a cohort's
+    progress counts it."""
+    return points_behind(modules, today) > threshold
