@@ -145,7 +145,15 @@ WEB_MODULES: tuple[Any, ...] = (
     reports_web,
     audit_web,
 )
-PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
+
+
+def templates_of(module: Any) -> Path:
+    """A context's page templates: ``templates/`` beside its web module (or web package)."""
+    path = Path(module.__file__)
+    return (path.parent.parent if path.name == "__init__.py" else path.parent) / "templates"
+
+
+PAGE_TEMPLATES = [templates_of(module) for module in (*WEB_MODULES, demo_web)]
 
 
 def web_routes(settings: Settings) -> list[Any]:

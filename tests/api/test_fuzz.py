@@ -78,6 +78,7 @@ MEMBER_FACING = [
     "getReport",
     "downloadReport",
     "listMemberPdfReports",
+    "chooseMyLanguage",
 ]
 
 # Examples per operation for each caller; TRAINING_FUZZ_SCALE=10 digs ten times deeper.

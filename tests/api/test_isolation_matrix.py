@@ -68,6 +68,7 @@ ENGINEER_MAY = {
     "listRoleProfileRevisions",
     "getTenant",
     "getTrainingPolicy",
+    "chooseMyLanguage",
 }
 DENIED = {401, 403, 404}
 # Operations that decide who may call them inside the handler, after reading the body: an

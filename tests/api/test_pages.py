@@ -266,3 +266,52 @@ def test_a_manager_sees_their_people_direct_and_indirect_and_no_one_else(
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("text/html")
     assert "My people" not in refused.text.split("<main", 1)[0]
+
+
+def test_a_person_keeps_their_language_on_their_profile(
+    browser: TestClient[Any], services: Services, tenant_module: TenantUnderTest
+) -> None:
+    person = tenant_module.add(f"LP{uuid.uuid4().hex[:6]}").json()
+    signed_in(browser, services, tenant_module.tenant_id, person["member_id"])
+    profile = browser.get("/profile", headers=BROWSER)
+    assert profile.status_code == 200, profile.text
+    token = csrf_token(browser, "/profile")
+    chosen = browser.post(
+        "/profile/language",
+        data={"language": "zh-Hans", "_csrf_token": token},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert chosen.status_code == 303, chosen.text
+    assert "training_lang=zh-Hans" in chosen.headers["set-cookie"]
+    shown = browser.get(chosen.headers["location"], headers=BROWSER).text
+    assert '<html lang="zh-Hans">' in shown
+    assert 'value="zh-Hans" checked' in shown
+    # Kept on the person's record: the API says so, and a refused language changes nothing.
+    record = browser.get(f"/v1/members/{person['member_id']}", headers=tenant_module.headers())
+    assert record.json()["language"] == "zh-Hans"
+    refused = browser.post(
+        "/profile/language", data={"language": "fr", "_csrf_token": token}, headers=BROWSER
+    )
+    assert refused.status_code == 422
+    record = browser.get(f"/v1/members/{person['member_id']}", headers=tenant_module.headers())
+    assert record.json()["language"] == "zh-Hans"
+
+
+def test_only_the_person_chooses_their_language_through_the_api(
+    browser: TestClient[Any], services: Services, tenant_module: TenantUnderTest
+) -> None:
+    person = tenant_module.add(f"LA{uuid.uuid4().hex[:6]}").json()
+    own = member_token(services, tenant_module.tenant_id, uuid.UUID(person["member_id"]))
+    answer = browser.put("/v1/me/language", json={"language": "en"}, headers=bearer(own))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["language"] == "en"
+    assert (
+        browser.put("/v1/me/language", json={"language": "de"}, headers=bearer(own)).status_code
+        == 400
+    )
+    # An integration client is no person: refused, nothing written.
+    client = browser.put(
+        "/v1/me/language", json={"language": "en"}, headers=tenant_module.headers()
+    )
+    assert client.status_code == 403

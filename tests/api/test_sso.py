@@ -27,7 +27,14 @@ from litestar.testing import TestClient
 from oidc_provider_mock import run_server_in_thread
 
 from tests.conftest import TEST_ISSUER
-from tests.helpers import ALL_SCOPES, PROBLEM, bearer, fetch_token, register_tenant_with_client
+from tests.helpers import (
+    ALL_SCOPES,
+    PROBLEM,
+    bearer,
+    fetch_token,
+    member_token,
+    register_tenant_with_client,
+)
 from training.bootstrap import Services
 from training.identity.handlers.sso import PENDING_COOKIE, PENDING_PURPOSE, SESSION_COOKIE
 from training.identity.sign_in import runtime_of
@@ -195,6 +202,24 @@ def test_a_browser_lands_on_the_page_it_started_from_and_only_on_this_site(
         assert response.status_code == 303, response.text
         assert response.headers["location"] == landed
         assert any(h.startswith(SESSION_COOKIE) for h in response.headers.get_list("set-cookie"))
+
+
+def test_a_browser_sign_in_brings_the_language_the_person_chose(
+    client: TestClient[Any], services: Services, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    member_id = a.add_member("lin")
+    own = member_token(services, a.tenant_id, uuid.UUID(member_id))
+    chosen = client.put("/v1/me/language", json={"language": "zh-Hans"}, headers=bearer(own))
+    assert chosen.status_code == 200, chosen.text
+    client.cookies.clear()
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    callback = approve(start(client, a.slug), f"lin@{a.domain}")
+    response = client.get(callback, headers=browser, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert any(
+        h.startswith("training_lang=zh-Hans") for h in response.headers.get_list("set-cookie")
+    )
 
 
 def test_a_callback_replayed_under_the_other_tenant_is_refused(

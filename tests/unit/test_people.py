@@ -145,3 +145,29 @@ def test_roles_grant_scopes() -> None:
     assert str(Scope.MEMBERS_WRITE) in scopes_of((Role.HR_MANAGER,))
     assert str(Scope.MEMBERS_WRITE) not in scopes_of((Role.ENGINEER, Role.MANAGER))
     assert scopes_of((Role.TENANT_ADMIN,)) == frozenset(str(s) for s in Scope)
+
+
+def registered(external_id: str) -> Member:
+    person = member(external_id)
+    person.collect_events()
+    return person
+
+
+def test_a_person_chooses_a_language_the_service_speaks() -> None:
+    member = registered("L1")
+    member.choose_language("zh-Hans")
+    assert member.language == "zh-Hans"
+    chosen = [e for e in member.collect_events() if isinstance(e, Member.LanguageChosen)]
+    assert [e.language for e in chosen] == ["zh-Hans"]
+    member.choose_language("zh-Hans")  # the same again records nothing
+    assert member.collect_events() == []
+    with pytest.raises(RuleViolated) as raised:
+        member.choose_language("fr")
+    assert raised.value.field == "language"
+
+
+def test_an_erased_person_chooses_nothing() -> None:
+    member = registered("L2")
+    member.erase()
+    with pytest.raises(InvalidTransition):
+        member.choose_language("en")

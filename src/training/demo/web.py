@@ -27,7 +27,7 @@ from training.core.web.i18n import N_
 from training.core.web.pages import page, safe_next
 from training.demo.sign_in import DemoPerson, demo_people
 from training.demo.world import DEMO_SLUG
-from training.identity.sign_in import runtime_of, start_session
+from training.identity.sign_in import chosen_language, runtime_of, start_session
 from training.infra.settings import Settings
 from training.tenancy.domain import Tenant
 
@@ -100,7 +100,15 @@ async def demo_sign_in(
         raise NotFoundException(detail="no active person of the demo company has this id")
     response: Response[Any] = Redirect(safe_next(data.next), status_code=303)
     runtime = runtime_of(request.app.state, settings)
-    start_session(response, runtime, settings, data.member_id, Tenant.create_id(DEMO_SLUG))
+    language = await sync_to_thread(chosen_language, services.app, data.member_id)
+    start_session(
+        response,
+        runtime,
+        settings,
+        data.member_id,
+        Tenant.create_id(DEMO_SLUG),
+        language=language,
+    )
     return response
 
 

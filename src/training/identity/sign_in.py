@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from litestar import Response
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
@@ -19,6 +20,7 @@ from training.core.bus import CommandBus
 from training.core.context import Actor, ActorKind, CommandContext
 from training.core.errors import AlreadyExists
 from training.core.read_store import ReadStore
+from training.core.web import i18n
 from training.identity.domain import SsoConnection
 from training.identity.handlers.sso import (
     SESSION_COOKIE,
@@ -37,7 +39,7 @@ from training.identity.oidc import (
 from training.infra.outbound import OutboundPolicy
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
-from training.people.domain.members import MAX_DISPLAY_NAME, generated_external_id
+from training.people.domain.members import MAX_DISPLAY_NAME, Member, generated_external_id
 from training.people.handlers.members import RegisterMember
 from training.people.queries import member_with_external_id
 from training.people.views import member_with_sso_subject
@@ -213,10 +215,14 @@ def start_session(
     settings: Settings,
     member_id: UUID,
     tenant_id: UUID,
+    *,
+    language: str | None = None,
 ) -> None:
     """Signs the person in on ``response``: a sealed session cookie the API and the pages
     accept like a member's token (HttpOnly, SameSite=Lax, Secure outside development),
-    valid for ``SESSION_TTL``."""
+    valid for ``SESSION_TTL``; and the language they chose, if they did, for the pages."""
+    if language is not None:
+        i18n.remember(response, language)
     session = {"member_id": str(member_id), "tenant_id": str(tenant_id)}
     response.set_cookie(
         SESSION_COOKIE,
@@ -227,6 +233,15 @@ def start_session(
         secure=secure_cookies(settings),
         samesite="lax",
     )
+
+
+def chosen_language(app: TrainingApplication, member_id: UUID) -> str | None:
+    """The language the person chose on their profile, if they did."""
+    try:
+        member: object = app.repository.get(member_id)
+    except AggregateNotFoundError:
+        return None
+    return member.language if isinstance(member, Member) else None
 
 
 def clear_session(response: Response[Any]) -> None:

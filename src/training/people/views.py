@@ -36,6 +36,7 @@ class MemberRecord(msgspec.Struct, kw_only=True):
     version: int
     created_at: datetime
     updated_at: datetime
+    language: str | None = None
 
 
 class ReportRecord(msgspec.Struct, kw_only=True):
@@ -127,6 +128,7 @@ class MembersProjection(Projection[MembersView]):
             Member.Reactivated,
             Member.Erased,
             Member.ExternalIdChanged,
+            Member.LanguageChosen,
         )
     )
 
@@ -170,6 +172,10 @@ class MembersProjection(Projection[MembersView]):
     def _(self, e: Member.ExternalIdChanged, tracking: Tracking) -> None:
         self.view.update_member(e, tracking, {"external_id": e.external_id})
 
+    @process_event.register
+    def _(self, e: Member.LanguageChosen, tracking: Tracking) -> None:
+        self.view.update_member(e, tracking, {"language": e.language})
+
 
 # Queries run in a transaction scoped to the caller's tenant (ReadStore.session).
 
@@ -178,7 +184,7 @@ MEMBER_COLUMNS = (
     f"CASE WHEN m.erased THEN '{ERASED}' ELSE p.display_name END AS display_name, "
     "CASE WHEN m.erased THEN NULL ELSE p.email END AS email, "
     "m.roles, m.manager_id, m.team, m.job_title, m.status, m.erased, m.version, "
-    "m.created_at, m.updated_at"
+    "m.created_at, m.updated_at, m.language"
 )
 FROM_MEMBERS = "training.members m LEFT JOIN training.people p ON p.member_id = m.member_id"
 

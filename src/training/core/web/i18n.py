@@ -94,6 +94,19 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for a marker)
     return message
 
 
+def remember(response: Any, language: str) -> None:
+    """Keeps the visitor's language in this browser for a year (until chosen again)."""
+    if language in LANGUAGES:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=365 * 24 * 3600,
+            path="/",
+            httponly=True,
+            samesite="lax",
+        )
+
+
 def use(language: str) -> contextvars.Token[str]:
     """Makes ``language`` the current request's language."""
     return _current.set(language)

@@ -15,6 +15,7 @@ router ``web_router`` builds, which adds:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.params import Body
+from litestar.params import Body, QueryParameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -38,6 +39,8 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from training.core.http.problems import EXCEPTION_HANDLERS
+from training.core.http.reads import Reads
+from training.core.outcome import Outcome
 from training.core.web import i18n
 from training.core.web.i18n import N_
 
@@ -219,15 +222,7 @@ async def choose_language(
 ) -> Response[Any]:
     """Keeps the visitor's language for a year (until they choose again)."""
     response: Response[Any] = Redirect(safe_next(data.next), status_code=303)
-    if data.language in i18n.LANGUAGES:
-        response.set_cookie(
-            i18n.LANGUAGE_COOKIE,
-            data.language,
-            max_age=365 * 24 * 3600,
-            path="/",
-            httponly=True,
-            samesite="lax",
-        )
+    i18n.remember(response, data.language)
     return response
 
 
@@ -263,3 +258,23 @@ def negotiated(handlers: Mapping[Any, Callable[..., Response[Any]]]) -> dict[Any
         return handle
 
     return {kind: either(handler) for kind, handler in handlers.items()}
+
+
+# Read-your-writes for pages: a form's redirect carries the position of what it wrote
+# (``?at=``), and the page it lands on waits until its views hold it, so a person sees what
+# they just saved.
+Position = Annotated[int | None, QueryParameter(name="at", ge=0, le=2**62)]
+
+
+def shown_at(location: str, outcome: Outcome[Any]) -> str:
+    """``location`` with the position of what the command wrote, when it wrote anything."""
+    if outcome.position is None:
+        return location
+    separator = "&" if "?" in location else "?"
+    return f"{location}{separator}at={outcome.position}"
+
+
+async def after_position(reads: Reads, views: Sequence[Any], at: int | None) -> None:
+    """Waits until ``views`` hold position ``at`` (a redirect's ``?at=``) as ``Reads.after``
+    waits for a request's ``Training-Position``."""
+    await dataclasses.replace(reads, sent_position=lambda: at).after(list(views))

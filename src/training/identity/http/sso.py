@@ -77,6 +77,7 @@ from training.identity.oidc import (
 )
 from training.identity.sign_in import (
     SsoRuntime,
+    chosen_language,
     clear_session,
     issuer_context,
     member_for,
@@ -461,7 +462,8 @@ async def sso_callback(
         response = Redirect(safe_next(str(pending.get("next") or "/")), status_code=303)
     else:
         response = Response(SignedIn(member_id, tenant_id, expires_at))
-    start_session(response, sso_runtime, settings, member_id, tenant_id)
+    language = await sync_to_thread(chosen_language, app, member_id)
+    start_session(response, sso_runtime, settings, member_id, tenant_id, language=language)
     response.delete_cookie(PENDING_COOKIE, path="/auth/")
     return response
 

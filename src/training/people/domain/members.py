@@ -34,6 +34,10 @@ MAX_DISPLAY_NAME = 200
 MAX_REASON = 500
 
 
+# The languages the service speaks (BCP 47 tags): English and Simplified Chinese.
+LANGUAGES = ("en", "zh-Hans")
+
+
 class MemberStatus(StrEnum):
     ACTIVE = "active"
     DEACTIVATED = "deactivated"
@@ -166,6 +170,12 @@ class Member(TrainingAggregate):
         TOPIC = "training.people:Member.ExternalIdChanged"
         external_id: str
 
+    class LanguageChosen(Event):
+        """The language the person reads the service in (pages and reports)."""
+
+        TOPIC = "training.people:Member.LanguageChosen"
+        language: str
+
     @staticmethod
     def create_id(tenant_id: UUID, external_id: str) -> UUID:
         return stable_id("tenants", tenant_id, "members", external_id)
@@ -219,6 +229,7 @@ class Member(TrainingAggregate):
         self.job_title = job_title
         self.status = MemberStatus.ACTIVE
         self.erased = False
+        self.language: str | None = None  # none chosen: the browser's language
 
     @property
     def is_active(self) -> bool:
@@ -275,6 +286,17 @@ class Member(TrainingAggregate):
         external_id = check_external_id(external_id)
         if external_id != self.external_id:
             self._external_id_changed(external_id=external_id)
+
+    def choose_language(self, language: str) -> None:
+        if language not in LANGUAGES:
+            raise RuleViolated(f"the service speaks {', '.join(LANGUAGES)}", field="language")
+        self._require_not_erased()
+        if language != self.language:
+            self._language_chosen(language=language)
+
+    @event(LanguageChosen)
+    def _language_chosen(self, language: str) -> None:
+        self.language = language
 
     @event(ExternalIdChanged)
     def _external_id_changed(self, external_id: str) -> None:

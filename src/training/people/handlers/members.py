@@ -22,7 +22,8 @@ from training.cohorts.handlers.participation import reopen_participation, withdr
 from training.core.access import Role
 from training.core.aggregate import TrainingAggregate, stable_id
 from training.core.bus import Handler, UnitOfWork
-from training.core.errors import AlreadyExists, NotFound, RuleViolated
+from training.core.context import ActorKind
+from training.core.errors import AlreadyExists, Forbidden, NotFound, RuleViolated
 from training.core.personal_data import PersonalData
 from training.people.domain.external_ids import ExternalIdKey
 from training.people.domain.members import (
@@ -106,6 +107,13 @@ class GiveOpaqueExternalId:
 
 
 @dataclass(frozen=True)
+class ChooseLanguage:
+    """The signed-in person chooses the language they read the service in."""
+
+    language: str
+
+
+@dataclass(frozen=True)
 class MemberSnapshot:
     member_id: UUID
     external_id: str
@@ -116,6 +124,7 @@ class MemberSnapshot:
     status: str
     erased: bool
     version: int
+    language: str | None = None
 
     @classmethod
     def of(cls, member: Member) -> MemberSnapshot:
@@ -129,6 +138,7 @@ class MemberSnapshot:
             str(member.status),
             member.erased,
             member.version,
+            member.language,
         )
 
 
@@ -385,6 +395,16 @@ def give_opaque_external_id(command: GiveOpaqueExternalId, uow: UnitOfWork) -> M
     return MemberSnapshot.of(member)
 
 
+def choose_language(command: ChooseLanguage, uow: UnitOfWork) -> MemberSnapshot:
+    uow.require_tenant()
+    actor = uow.context.actor
+    if actor.kind is not ActorKind.MEMBER:
+        raise Forbidden("a language is chosen by the person, signed in")
+    member = uow.get(Member, UUID(actor.id))
+    member.choose_language(command.language)
+    return MemberSnapshot.of(member)
+
+
 HANDLERS: dict[type, Handler] = {
     RegisterMember: register_member,
     UpdateMember: update_member,
@@ -392,4 +412,5 @@ HANDLERS: dict[type, Handler] = {
     ReactivateMember: reactivate_member,
     ErasePersonalData: erase_personal_data,
     GiveOpaqueExternalId: give_opaque_external_id,
+    ChooseLanguage: choose_language,
 }

@@ -30,9 +30,8 @@ from training.core.http.commands import Commands
 from training.core.http.params import Cursor, Limit
 from training.core.http.principal import Principal, requires_scope
 from training.core.http.reads import Reads
-from training.core.outcome import Outcome
 from training.core.web.i18n import N_, gettext
-from training.core.web.pages import page
+from training.core.web.pages import Position, after_position, page, shown_at
 from training.people import views as queries
 from training.people.domain.members import MAX_DISPLAY_NAME, MAX_TEXT
 from training.people.handlers import import_jobs as jobs
@@ -195,9 +194,8 @@ def check(form: PersonForm, fields: tuple[str, ...]) -> Checked:
 
 
 async def _after(reads: Reads, at: int | None) -> None:
-    """Waits until the members' view holds the change a form just made (``at``, the
-    position its redirect carries): the page shows what was saved."""
-    await dataclasses.replace(reads, sent_position=lambda: at).after([MEMBERS.info])
+    """Waits until the members' view holds the change a form just made."""
+    await after_position(reads, [MEMBERS.info], at)
 
 
 async def _managers(reads: Reads) -> list[queries.MemberRecord]:
@@ -209,11 +207,7 @@ async def _managers(reads: Reads) -> list[queries.MemberRecord]:
     return found.items
 
 
-def _shown(location: str, outcome: Outcome[Any]) -> str:
-    return f"{location}?at={outcome.position}" if outcome.position is not None else location
-
-
-Position = Annotated[int | None, QueryParameter(name="at", ge=0, le=2**62)]
+_shown = shown_at
 
 
 @get("/people", guards=READ)
