@@ -62,6 +62,7 @@ from training.planning import web as planning_web
 from training.planning.views.tracks import PLANNING
 from training.reports import http as reports
 from training.reviews import http as reviews
+from training.reviews import web as reviews_web
 from training.skills import http as skills
 from training.tenancy import http as tenancy
 
@@ -133,7 +134,13 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
 
 
 # The contexts' pages: each web module has its ROUTES and its templates beside it.
-WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web, people_web)
+WEB_MODULES: tuple[Any, ...] = (
+    identity_web,
+    planning_web,
+    assessments_web,
+    people_web,
+    reviews_web,
+)
 PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
 
