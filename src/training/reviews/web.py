@@ -24,6 +24,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
+from psycopg import AsyncConnection
 
 from training.core.access import Scope
 from training.core.application import TrainingApplication
@@ -69,6 +70,8 @@ RESULT_LABELS: dict[str, str] = {
 }
 IMPORT_ADVICE = N_("Choose a JSON file, or paste the reviews, in the format described above.")
 IMPORT_UNREADABLE = N_("The reviews could not be read (%(detail)s).")
+NO_PERSON = N_("No one's name, email or id starts with this.")
+SEVERAL_PEOPLE = N_("Several people match: enter more of the name, or the email.")
 ROW_REFUSED = N_("The row does not follow the format (%(detail)s).")
 
 Position = Annotated[int | None, QueryParameter(name="at", ge=0, le=2**62)]
@@ -108,6 +111,21 @@ async def _names(reads: Reads, member_ids: set[UUID]) -> dict[UUID, str]:
     return names
 
 
+async def _person_filter(conn: AsyncConnection[Any], person: str) -> tuple[UUID | None, str]:
+    """The person a filter names (their id, or the start of their name, email or id in the
+    HR system) and, when it names nobody or several people, what to say."""
+    if not person:
+        return None, ""
+    try:
+        return UUID(person), ""
+    except ValueError:
+        pass
+    found = await people.list_members(conn, limit=2, cursor=None, query=person)
+    if len(found.items) == 1:
+        return found.items[0].member_id, ""
+    return None, gettext(SEVERAL_PEOPLE if found.items else NO_PERSON)
+
+
 @get("/reviews", guards=READ)
 async def reviews(
     reads: NamedDependency[Reads],
@@ -120,17 +138,14 @@ async def reviews(
     at: Position = None,
 ) -> Template:
     # A form sends every field: an empty one, or a value not on the list, filters nothing.
-    try:
-        member_id = UUID((person or "").strip()) if (person or "").strip() else None
-    except ValueError:
-        member_id = None
     filters = {
         "cycle": (cycle or "").strip(),
-        "person": str(member_id) if member_id else "",
+        "person": (person or "").strip(),
         "status": status if status in STATUS_LABELS else "",
     }
     await _after(reads, at)
     async with reads.session() as conn:
+        member_id, person_note = await _person_filter(conn, filters["person"])
         found = await list_reviews(
             conn,
             limit=limit,
@@ -139,6 +154,8 @@ async def reviews(
             member_id=member_id,
             status=filters["status"] or None,
         )
+    if person_note:
+        found = dataclasses.replace(found, items=[], next_cursor=None)
     kept: dict[str, Any] = {name: value for name, value in filters.items() if value}
     if limit != PAGE_SIZE:
         kept["limit"] = limit
@@ -152,6 +169,7 @@ async def reviews(
         reviews=found.items,
         names=await _names(reads, {r.member_id for r in found.items}),
         filters=filters,
+        person_note=person_note,
         next_page=next_page,
         first_page="/reviews?" + urlencode(kept) if cursor else "",
         statuses=STATUS_LABELS,
