@@ -220,6 +220,15 @@ def test_the_list_filters_and_pages(browser: TestClient[Any], hr: TenantUnderTes
     anas = browser.get("/reviews", params={"person": ana}, headers=BROWSER)
     assert set(REVIEW_LINK.findall(anas.text)) == {ids["ana-h1"], ids["ana-h2"]}
     assert "Ana List" in anas.text
+    by_name = browser.get("/reviews", params={"person": "ana li"}, headers=BROWSER)
+    assert set(REVIEW_LINK.findall(by_name.text)) == {ids["ana-h1"], ids["ana-h2"]}
+    several = browser.get("/reviews", params={"person": "L"}, headers=BROWSER)
+    assert REVIEW_LINK.findall(several.text) == []
+    assert "Several people match" in several.text
+    # A person's page under People leads to their reviews and to drafting one.
+    person_page = browser.get(f"/people/{ana}", headers=BROWSER)
+    assert f'href="/reviews?person={ana}"' in person_page.text
+    assert f'href="/reviews/new?member_id={ana}"' in person_page.text
     drafts = browser.get("/reviews", params={"status": "draft", "cycle": ""}, headers=BROWSER)
     assert set(REVIEW_LINK.findall(drafts.text)) == {ids["ana-h1"], ids["ben-h2"]}
     finalised = browser.get(
