@@ -65,6 +65,7 @@ from training.planning.views.tracks import PLANNING
 from training.reports import http as reports
 from training.reports import web as reports_web
 from training.reviews import http as reviews
+from training.reviews import web as reviews_web
 from training.skills import http as skills
 from training.tenancy import http as tenancy
 
@@ -144,6 +145,7 @@ WEB_MODULES: tuple[Any, ...] = (
     cohorts_web,
     reports_web,
     audit_web,
+    reviews_web,
 )
 
 

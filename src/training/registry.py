@@ -12,6 +12,7 @@ from training.core.views import ProjectionSpec
 from training.curricula.views import CURRICULA
 from training.people.views import MEMBERS
 from training.planning.views.tracks import PLANNING, TRACKS
+from training.reviews.views import REVIEWS
 from training.skills.views import SKILLS
 from training.tenancy.views import TENANCY
 
@@ -23,6 +24,7 @@ PROJECTIONS: tuple[ProjectionSpec, ...] = (
     COHORTS,
     AUDIT,
     ASSESSMENTS,
+    REVIEWS,
     PLANNING,
     TRACKS,
 )

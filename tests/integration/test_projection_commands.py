@@ -24,7 +24,9 @@ from training.people.views import MEMBERS
 from training.tenancy.handlers import RegisterTenant
 
 TRAINING = str(Path(sys.executable).parent / "training")
-KNOWN = "tenancy, members, skills, curricula, cohorts, audit, assessments, planning, tracks"
+KNOWN = (
+    "tenancy, members, skills, curricula, cohorts, audit, assessments, reviews, planning, tracks"
+)
 
 
 def run(database: Database | None, *args: str) -> tuple[int, list[str], list[str]]:

@@ -10,7 +10,9 @@ from pathlib import Path
 from tests.conftest import TEST_SECRET_KEY
 
 TRAINING = str(Path(sys.executable).parent / "training")
-KNOWN = "tenancy, members, skills, curricula, cohorts, audit, assessments, planning, tracks"
+KNOWN = (
+    "tenancy, members, skills, curricula, cohorts, audit, assessments, reviews, planning, tracks"
+)
 
 
 def test_an_unknown_projection_is_refused_in_one_line(tmp_path: Path) -> None:

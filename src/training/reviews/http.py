@@ -127,7 +127,7 @@ class ImportReport(msgspec.Struct):
     results: list[ImportOutcome]
 
 
-def _content(data: ContentIn) -> ReviewContent:
+def content_of(data: ContentIn) -> ReviewContent:
     return ReviewContent(
         tuple(SkillRating(r.skill, r.level) for r in data.ratings),
         data.overall_rating,
@@ -145,6 +145,19 @@ def review_out(snapshot: ReviewSnapshot) -> ReviewOut:
         snapshot.status,
         snapshot.amendments,
         snapshot.version,
+    )
+
+
+def imported_review(item: ImportItem, index: int) -> ImportedReview:
+    """The command's row for the ``index``-th item of a batch."""
+    return ImportedReview(
+        _required(item.external_id, f"reviews[{index}].external_id"),
+        _required(item.cycle, f"reviews[{index}].cycle"),
+        _required(item.member_id, f"reviews[{index}].member_id"),
+        item.reviewer_id,
+        content_of(item),
+        item.finalised,
+        tuple(item.strengths),
     )
 
 
@@ -176,7 +189,7 @@ class ReviewController(Controller):
             _required(data.cycle, "cycle"),
             _required(data.member_id, "member_id"),
             data.reviewer_id,
-            _content(data),
+            content_of(data),
             data.external_id,
             data.finalise,
             tuple(data.strengths),
@@ -240,7 +253,7 @@ class ReviewController(Controller):
     ) -> Response[ReviewOut]:
         outcome = await commands.run(
             ReviseReview(
-                review_id, _content(data), expected_version(if_match), tuple(data.strengths)
+                review_id, content_of(data), expected_version(if_match), tuple(data.strengths)
             )
         )
         body = review_out(outcome.result)
@@ -280,7 +293,7 @@ class ReviewController(Controller):
     ) -> Response[ReviewOut]:
         command = AmendReview(
             review_id,
-            _content(data),
+            content_of(data),
             _required(data.reason, "reason"),
             expected_version(if_match),
             tuple(data.strengths),
@@ -308,18 +321,7 @@ class ReviewImportController(Controller):
     async def import_reviews(
         self, commands: NamedDependency[Commands], data: JSONBody[ImportIn]
     ) -> Response[ImportReport]:
-        reviews = tuple(
-            ImportedReview(
-                _required(item.external_id, f"reviews[{i}].external_id"),
-                _required(item.cycle, f"reviews[{i}].cycle"),
-                _required(item.member_id, f"reviews[{i}].member_id"),
-                item.reviewer_id,
-                _content(item),
-                item.finalised,
-                tuple(item.strengths),
-            )
-            for i, item in enumerate(data.reviews)
-        )
+        reviews = tuple(imported_review(item, i) for i, item in enumerate(data.reviews))
         outcome = await commands.run(ImportReviews(reviews))
         return answer(outcome, ImportReport(list(outcome.result)))
 
