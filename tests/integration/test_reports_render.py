@@ -345,3 +345,25 @@ def test_the_service_renders_in_a_child_process_that_says_the_same() -> None:
     assert renderer.pid is None
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert individual_report().member_name in text
+
+
+def test_the_individual_report_is_written_in_the_persons_language_with_their_name() -> None:
+    report = replace(individual_report("张伟"), language="zh-Hans")
+    pdf = render_individual(report)
+    reader = PdfReader(io.BytesIO(pdf))
+    text = text_of(reader)
+    assert "技能档案与培训计划\uff1a张伟" in text
+    for heading in ("技能档案", "培训计划", "自上次计划以来的变化", "如何阅读本报告"):
+        assert heading in text
+    assert "2025年3月14日" in text
+    assert reader.trailer["/Root"]["/Lang"] == "zh-Hans"
+    assert reader.metadata is not None
+    assert reader.metadata.title == "技能档案与培训计划\uff1a张伟"
+    # The name renders in a font that has it (not as missing-glyph boxes): PDFium finds it.
+    page = pdfium.PdfDocument(pdf)[0]
+    assert "张伟" in page.get_textpage().get_text_range()
+
+
+def test_a_chinese_name_in_an_english_report_renders_too() -> None:
+    text = text_of(PdfReader(io.BytesIO(render_individual(individual_report("张伟")))))
+    assert "Skill profile and training plan: 张伟" in text

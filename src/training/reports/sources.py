@@ -161,9 +161,9 @@ class SqlReportSources:
 
         member = conn.execute(
             f"SELECT CASE WHEN m.erased THEN '{ERASED}' ELSE "
-            "coalesce(p.display_name, m.external_id) END, m.job_title, m.team, m.erased "
-            "FROM training.members m LEFT JOIN training.people p ON p.member_id = m.member_id "
-            "WHERE m.member_id = %s",
+            "coalesce(p.display_name, m.external_id) END, m.job_title, m.team, m.erased, "
+            "m.language FROM training.members m "
+            "LEFT JOIN training.people p ON p.member_id = m.member_id WHERE m.member_id = %s",
             (member_id,),
         ).fetchone()
         if member is None:
@@ -188,7 +188,7 @@ class SqlReportSources:
                 items = self._plan_items(plan, starts_on)
             changes = self._changes(conn, member_id, version, plan)
         profile = self._profile(conn, member_id, plan, names, generated_at)
-        name, job_title, team, erased = member
+        name, job_title, team, erased, language = member
         return Built(
             IndividualReport(
                 tenant_name=self.tenant_name(conn),
@@ -201,6 +201,7 @@ class SqlReportSources:
                 changes=changes,
                 plan_version=version or 0,
                 previous_plan_version=version - 1 if version and version > 1 else None,
+                language=language or "en",
             ),
             plan_version=version,
             named_members=() if erased else (member_id,),

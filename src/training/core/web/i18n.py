@@ -10,7 +10,7 @@ read, so one Jinja environment serves every language.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -124,6 +124,19 @@ def translate(message: str) -> str:
 
 def translate_plural(singular: str, plural: str, n: int) -> str:
     return translations(current()).ngettext(singular, plural, n)
+
+
+def translator(language: str | None) -> Callable[[str], str]:
+    """The catalogue's ``gettext`` for ``language`` (English when it is not one of ours): for
+    what is written outside a request, such as a report in the person's language."""
+    chosen = language if language is not None and language in LANGUAGES else DEFAULT_LANGUAGE
+    return translations(chosen).gettext
+
+
+def date_in(language: str | None, value: date, style: str = "long") -> str:
+    """``value`` written as ``language`` writes dates (English when not one of ours)."""
+    chosen = language if language is not None and language in LANGUAGES else DEFAULT_LANGUAGE
+    return format_date(value, format=style, locale=Locale.parse(LANGUAGES[chosen]))
 
 
 def gettext(message: str, **variables: Any) -> str:

@@ -67,6 +67,8 @@ class IndividualReport:
     changes: tuple[str, ...]  # "added 'k8s-basics': closes Kubernetes 2→3", ...
     plan_version: int
     previous_plan_version: int | None
+    # The language the person chose (their profile); English when none.
+    language: str = "en"
 
     def __post_init__(self) -> None:
         _aware(self.generated_at, "generated_at")
