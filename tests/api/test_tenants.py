@@ -11,10 +11,12 @@ from litestar.testing import TestClient
 from tests.conftest import TEST_ISSUER
 from tests.helpers import (
     PROBLEM,
+    TenantUnderTest,
     basic,
     bearer,
     fetch_token,
     forge_tokens,
+    member_token,
     register_operator,
     register_tenant_with_client,
 )
@@ -449,3 +451,56 @@ def test_nul_characters_in_a_query_are_refused(
     response = client.get("/v1/tenants?status=%00", headers=bearer(operator_token))
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM
+
+
+def test_a_tenant_administrator_registers_and_revokes_their_own_clients(
+    client: TestClient[Any], services: Services
+) -> None:
+    tenant = TenantUnderTest(client, services)
+    other = TenantUnderTest(client, services)
+    admin = tenant.add(f"TA{uuid.uuid4().hex[:6]}", roles=["tenant_admin"]).json()["member_id"]
+    engineer = tenant.add(f"TE{uuid.uuid4().hex[:6]}").json()["member_id"]
+    admin_token = bearer(member_token(services, tenant.tenant_id, uuid.UUID(admin)))
+    url = f"/v1/tenants/{tenant.tenant_id}/clients"
+    created = client.post(
+        url, json={"name": "HRIS", "scopes": ["members:read"]}, headers=admin_token
+    )
+    assert created.status_code == 201, created.text
+    issued = created.json()
+    assert issued["client_secret"]
+    granted = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(issued["client_id"], issued["client_secret"])},
+    )
+    assert granted.status_code == 200, granted.text
+    # Not another tenant's, not as an engineer, and not as an integration client.
+    theirs = f"/v1/tenants/{other.tenant_id}/clients"
+    assert (
+        client.post(
+            theirs, json={"name": "x", "scopes": ["members:read"]}, headers=admin_token
+        ).status_code
+        == 404
+    )
+    engineer_token = bearer(member_token(services, tenant.tenant_id, uuid.UUID(engineer)))
+    assert (
+        client.post(
+            url, json={"name": "x", "scopes": ["members:read"]}, headers=engineer_token
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            url, json={"name": "x", "scopes": ["members:read"]}, headers=tenant.headers()
+        ).status_code
+        == 403
+    )
+    assert client.delete(f"{theirs}/{issued['client_id']}", headers=admin_token).status_code == 404
+    revoked = client.delete(f"{url}/{issued['client_id']}", headers=admin_token)
+    assert revoked.status_code == 204, revoked.text
+    refused = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(issued["client_id"], issued["client_secret"])},
+    )
+    assert refused.status_code in (400, 401)

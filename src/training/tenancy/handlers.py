@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from training.core.bus import Handler, UnitOfWork
+from training.core.context import ActorKind
 from training.core.credentials import hash_secret, new_client_id, new_secret
 from training.core.errors import AlreadyExists, Forbidden, NotFound
 from training.skills.queries import start_framework
@@ -129,8 +130,20 @@ def reactivate_tenant(command: ReactivateTenant, uow: UnitOfWork) -> TenantSnaps
     return TenantSnapshot.of(tenant)
 
 
+def _require_platform_or_own_tenant(uow: UnitOfWork, tenant_id: UUID | None) -> None:
+    """The operator, or a person of the tenant itself (the route lets only its administrators
+    in); another tenant's clients are reported missing, as anything of another tenant is."""
+    if uow.context.is_platform:
+        return
+    actor = uow.context.actor
+    if actor.kind is not ActorKind.MEMBER or tenant_id is None:
+        raise Forbidden("only the platform operator or a tenant administrator may do this")
+    if uow.context.tenant_id != tenant_id:
+        raise NotFound(f"tenant {tenant_id} not found")
+
+
 def register_api_client(command: RegisterApiClient, uow: UnitOfWork) -> IssuedCredentials:
-    _require_platform(uow)
+    _require_platform_or_own_tenant(uow, command.tenant_id)
     if command.tenant_id is not None:
         uow.get(Tenant, command.tenant_id)  # the tenant must exist
     client_id = new_client_id(operator=command.tenant_id is None)
@@ -147,7 +160,7 @@ def register_api_client(command: RegisterApiClient, uow: UnitOfWork) -> IssuedCr
 
 
 def revoke_api_client(command: RevokeApiClient, uow: UnitOfWork) -> int:
-    _require_platform(uow)
+    _require_platform_or_own_tenant(uow, command.tenant_id)
     client = uow.get(ApiClient, ApiClient.create_id(command.client_id))
     if client.tenant_id != command.tenant_id:
         # The client exists but under another tenant: the same answer as a missing one.

@@ -13,7 +13,12 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from training.core.errors import NotFound
 from training.core.http.commands import Commands, answer
 from training.core.http.params import Cursor, IfMatch, Limit, etag, expected_version, text
-from training.core.http.principal import Principal, operator_only, requires_scope
+from training.core.http.principal import (
+    Principal,
+    operator_only,
+    operator_or_tenant_admin,
+    requires_scope,
+)
 from training.core.http.reads import Reads
 from training.core.pagination import DEFAULT_LIMIT
 from training.infra.settings import Settings
@@ -226,10 +231,12 @@ class TenantController(Controller):
 
     @post(
         "/{tenant_id:uuid}/clients",
-        guards=[operator_only],
+        guards=[operator_or_tenant_admin],
         operation_id="registerApiClient",
         summary="Register an API client; the secret is shown only in this response",
-        description="Only a hash of the secret is kept. With an `Idempotency-Key`, a retry "
+        description="The platform operator, or an administrator of the tenant signed in (a "
+        "member token with the `tenant_admin` role; never an integration client). Only a hash "
+        "of the secret is kept. With an `Idempotency-Key`, a retry "
         "within the replay window (24 hours, `TRAINING_IDEMPOTENCY_TTL`) answers the same "
         "response, secret included, so a client that lost the answer is not left with a "
         "client it cannot use: the stored response is encrypted with the service's key "
@@ -280,9 +287,9 @@ class TenantController(Controller):
 
     @delete(
         "/{tenant_id:uuid}/clients/{client_id:str}",
-        guards=[operator_only],
+        guards=[operator_or_tenant_admin],
         operation_id="revokeApiClient",
-        summary="Revoke an API client",
+        summary="Revoke an API client (the operator, or an administrator of the tenant)",
         status_code=204,
     )
     async def revoke_client(

@@ -52,6 +52,21 @@ def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         raise PermissionDeniedException(detail="this needs the platform operator")
 
 
+def operator_or_tenant_admin(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """The platform operator, or a person signed in as their tenant's administrator (never an
+    integration client: a person answers for what the audit log then shows)."""
+    principal: Principal = connection.user
+    if principal.is_operator:
+        return
+    if principal.member_id is not None and Role.TENANT_ADMIN in principal.roles:
+        return
+    raise PermissionDeniedException(
+        detail="this needs the platform operator or a tenant administrator signed in"
+    )
+
+
 def requires_scope(scope: str, *, operator: bool = False) -> Guard:
     """A tenant's client or member with ``scope``; the operator too when ``operator``.
 
