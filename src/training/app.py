@@ -51,6 +51,7 @@ from training.core.web.pages import (
     web_router,
 )
 from training.curricula import http as curricula
+from training.curricula import web as curricula_web
 from training.demo import web as demo_web
 from training.identity import web as identity_web
 from training.identity.authentication import BearerAuthenticationMiddleware
@@ -144,6 +145,7 @@ WEB_MODULES: tuple[Any, ...] = (
     cohorts_web,
     reports_web,
     audit_web,
+    curricula_web,
 )
 
 
