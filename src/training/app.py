@@ -67,6 +67,7 @@ from training.reports import http as reports
 from training.reports import web as reports_web
 from training.reviews import http as reviews
 from training.skills import http as skills
+from training.skills import web as skills_web
 from training.tenancy import http as tenancy
 
 ROUTES: list[Any] = [
@@ -146,6 +147,7 @@ WEB_MODULES: tuple[Any, ...] = (
     reports_web,
     audit_web,
     curricula_web,
+    skills_web,
 )
 
 
