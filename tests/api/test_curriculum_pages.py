@@ -46,9 +46,12 @@ def hr(browser: TestClient[Any], services: Services) -> TenantUnderTest:
     return tenant
 
 
-def send(browser: TestClient[Any], path: str, form: dict[str, Any], form_page: str) -> Any:
+def send(
+    browser: TestClient[Any], path: str, form: dict[str, Any], form_page: str, language: str = "en"
+) -> Any:
     data = {**form, "_csrf_token": csrf_token(browser, form_page)}
-    return browser.post(path, data=data, headers=BROWSER, follow_redirects=False)
+    headers = {**BROWSER, "Accept-Language": language}
+    return browser.post(path, data=data, headers=headers, follow_redirects=False)
 
 
 def follow(browser: TestClient[Any], answer: Any) -> Any:
@@ -126,6 +129,15 @@ def test_a_draft_is_built_a_cycle_is_named_and_versions_are_compared(
     assert 'value="Renamed intro"' in refused.text  # what was entered is kept
     unchanged = browser.get(page, headers=BROWSER)
     assert "Renamed intro" not in unchanged.text
+    in_chinese = send(
+        browser,
+        f"{page}/modules/intro",
+        module("intro", "apis"),
+        f"{page}/modules/intro",
+        language="zh-Hans",
+    )
+    assert "apis → intro → apis。" in in_chinese.text
+    assert "这些先修模块会形成循环" in in_chinese.text
 
     # A field the form refuses before any command: the message beside it.
     bad = add(browser, curriculum_id, module("Bad Key", duration_minutes=2, targets="python"))
@@ -138,6 +150,7 @@ def test_a_draft_is_built_a_cycle_is_named_and_versions_are_compared(
     unknown = add(browser, curriculum_id, module("extra", targets="no-such-skill: 3"))
     assert unknown.status_code == 422
     assert "unknown or retired skill" in unknown.text
+    assert 'id="f-targets-error"' in unknown.text
 
     draft = browser.get(page, headers=BROWSER).text
     published = send(
