@@ -51,6 +51,7 @@ from training.core.web.pages import (
     web_router,
 )
 from training.curricula import http as curricula
+from training.curricula import web as curricula_web
 from training.demo import web as demo_web
 from training.identity import web as identity_web
 from training.identity.authentication import BearerAuthenticationMiddleware
@@ -67,6 +68,7 @@ from training.reports import web as reports_web
 from training.reviews import http as reviews
 from training.reviews import web as reviews_web
 from training.skills import http as skills
+from training.skills import web as skills_web
 from training.tenancy import http as tenancy
 
 ROUTES: list[Any] = [
@@ -146,6 +148,8 @@ WEB_MODULES: tuple[Any, ...] = (
     reports_web,
     audit_web,
     reviews_web,
+    curricula_web,
+    skills_web,
 )
 
 

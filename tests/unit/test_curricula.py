@@ -20,6 +20,7 @@ from training.curricula.domain import (
     ModuleChange,
     ModuleFormat,
     ModuleSpec,
+    PrerequisiteCycle,
     check_module,
     check_prerequisites,
     diff_modules,
@@ -149,6 +150,8 @@ def test_the_cycle_error_names_the_cycle_in_order() -> None:
         check_prerequisites([module("a", "b"), module("b", "c"), module("c", "a")])
     assert raised.value.detail == "prerequisites form a cycle: a → b → c → a"
     assert raised.value.field == "prerequisites"
+    assert isinstance(raised.value, PrerequisiteCycle)
+    assert raised.value.cycle == ("a", "b", "c", "a")
 
 
 def test_an_unknown_prerequisite_is_named() -> None:

@@ -160,6 +160,15 @@ def check_module(spec: ModuleSpec) -> ModuleSpec:
     )
 
 
+class PrerequisiteCycle(RuleViolated):
+    """Prerequisites that would form a cycle; ``cycle`` names its modules, the first repeated
+    last (``("a", "b", "a")``)."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        super().__init__(f"prerequisites form a cycle: {' → '.join(cycle)}", field="prerequisites")
+        self.cycle = tuple(cycle)
+
+
 def _requirements(modules: Iterable[ModuleSpec]) -> dict[str, tuple[str, ...]]:
     return {module.key: module.prerequisites for module in modules}
 
@@ -214,9 +223,7 @@ def check_prerequisites(modules: Iterable[ModuleSpec]) -> None:
                 )
     cycle = find_cycle(modules)
     if cycle is not None:
-        raise RuleViolated(
-            f"prerequisites form a cycle: {' → '.join(cycle)}", field="prerequisites"
-        )
+        raise PrerequisiteCycle(cycle)
 
 
 def topological_order(modules: Iterable[ModuleSpec]) -> list[str]:
