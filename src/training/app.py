@@ -70,6 +70,7 @@ from training.reviews import web as reviews_web
 from training.skills import http as skills
 from training.skills import web as skills_web
 from training.tenancy import http as tenancy
+from training.tenancy import web as tenancy_web
 
 ROUTES: list[Any] = [
     *health.ROUTES,
@@ -150,6 +151,7 @@ WEB_MODULES: tuple[Any, ...] = (
     reviews_web,
     curricula_web,
     skills_web,
+    tenancy_web,
 )
 
 

@@ -177,3 +177,54 @@ def test_the_training_policy_is_changed_within_its_bounds(
     shown = browser.get(saved.headers["location"], headers=BROWSER).text
     assert 'value="35"' in shown
     assert "The training policy is saved." in shown
+
+
+def test_the_admin_registers_a_client_sees_its_secret_once_and_revokes_it(
+    browser: TestClient[Any], services: Services, company: tuple[TenantUnderTest, str, str]
+) -> None:
+    tenant, admin, engineer = company
+    signed_in(browser, services, tenant.tenant_id, admin)
+    token = csrf_token(browser, "/admin/clients")
+    refused = browser.post(
+        "/admin/clients", data={"_csrf_token": token, "name": "No scopes"}, headers=BROWSER
+    )
+    assert refused.status_code == 422
+    assert 'value="No scopes"' in refused.text
+    created = browser.post(
+        "/admin/clients",
+        data={
+            "_csrf_token": token,
+            "name": "Payroll <sync>",
+            "scopes": ["members:read", "audit:read"],
+        },
+        headers=BROWSER,
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"
+    secret = created.text.split("Client secret</dt><dd><code>", 1)[1].split("<", 1)[0]
+    client_id = created.text.split("Client id</dt><dd><code>", 1)[1].split("<", 1)[0]
+    assert len(secret) > 20
+    assert "Payroll &lt;sync&gt;" in created.text
+    # Never shown again.
+    assert secret not in browser.get("/admin/clients", headers=BROWSER).text
+    revoked = browser.post(
+        f"/admin/clients/{client_id}/revoke",
+        data={"_csrf_token": token},
+        headers=BROWSER,
+        follow_redirects=False,
+    )
+    assert revoked.status_code == 303
+    listed = browser.get(revoked.headers["location"], headers=BROWSER).text
+    assert "Revoked" in listed
+    # An engineer may neither list nor register.
+    signed_in(browser, services, tenant.tenant_id, engineer)
+    assert browser.get("/admin/clients", headers=BROWSER).status_code == 403
+    token = csrf_token(browser, "/")
+    assert (
+        browser.post(
+            "/admin/clients",
+            data={"_csrf_token": token, "name": "x", "scopes": "members:read"},
+            headers=BROWSER,
+        ).status_code
+        == 403
+    )

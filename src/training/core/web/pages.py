@@ -87,8 +87,9 @@ def template_config(directories: Sequence[Path]) -> TemplateConfig[JinjaTemplate
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
-def page(name: str, status_code: int = 200, **context: Any) -> Template:
-    return Template(template_name=name, context=context, status_code=status_code)
+def page(template: str, /, status_code: int = 200, **context: Any) -> Template:
+    """``template`` rendered with ``context`` (any names, ``name`` included)."""
+    return Template(template_name=template, context=context, status_code=status_code)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
