@@ -35,7 +35,7 @@ from training.core.http.commands import Commands
 from training.core.http.principal import Principal
 from training.core.http.reads import Reads
 from training.core.web.i18n import N_
-from training.core.web.pages import page
+from training.core.web.pages import Position, after_position, page, shown_at
 from training.infra.settings import Settings
 
 # The page lists this many cohorts and sessions: far more than a person has at once.
@@ -180,8 +180,9 @@ async def training_policy(
     reads: NamedDependency[Reads],
     principal: NamedDependency[Principal],
     saved: Annotated[bool, QueryParameter(name="saved")] = False,
+    at: Position = None,
 ) -> Template:
-    await reads.after([COHORTS.info])
+    await after_position(reads, [COHORTS.info], at)
     async with reads.session() as conn:
         policy = await cohort_queries.training_policy(conn)
     return _policy_page(
@@ -208,10 +209,12 @@ async def change_training_policy(
             PolicyIn,
             strict=False,
         )
-        await commands.run(ChangeTrainingPolicy(data.at_risk_threshold, data.retake_cooldown_days))
+        outcome = await commands.run(
+            ChangeTrainingPolicy(data.at_risk_threshold, data.retake_cooldown_days)
+        )
     except (msgspec.ValidationError, RuleViolated) as error:
         return _policy_page(principal, threshold, cooldown, problem=str(error))
-    return Redirect("/admin/policy?saved=true", status_code=303)
+    return Redirect(shown_at("/admin/policy?saved=true", outcome), status_code=303)
 
 
 ROUTES: list[Any] = [
