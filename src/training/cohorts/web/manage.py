@@ -1,7 +1,6 @@
-"""The HR manager's cohorts in the browser: the list filtered by status, scheduling a cohort,
-and a cohort's page with its people: enrol people picked from a searchable list of members
-or by team and role, the waitlist with each person's place, withdraw, transfer to another
-cohort, change the capacity, start, complete or cancel.
+"""A cohort's page for the HR manager, with its people: enrol people picked from a
+searchable list of members or by team and role, the waitlist with each person's place,
+withdraw, transfer to another cohort, change the capacity, start, complete or cancel.
 
 The pages send the same commands and read the same views as ``/v1/cohorts`` and its
 enrolments and transfers, with the same scopes: reading needs ``members:read``, every change
@@ -11,7 +10,7 @@ enrolments and transfers, with the same scopes: reading needs ``members:read``, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -21,25 +20,29 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from training.cohorts.domain.cohorts import check_timezone
 from training.cohorts.handlers.cohorts import (
     CancelCohort,
     ChangeCapacity,
     CompleteCohort,
-    ScheduleCohort,
     StartCohort,
 )
 from training.cohorts.handlers.enrolments import Enrol, Transfer, Withdraw
-from training.cohorts.http.cohorts import CohortIn
-from training.cohorts.http.common import READ, WRITE, Reason
+from training.cohorts.http.common import READ, WRITE
 from training.cohorts.http.enrolments import MAX_ENROL
 from training.cohorts.views import cohorts as queries
 from training.cohorts.views.projection import COHORTS
+from training.cohorts.web.common import (
+    COHORT_TYPES,
+    FIELD_ADVICE,
+    SECTION,
+    cohort_of,
+    reason_of,
+    version_of,
+)
 from training.cohorts.web.mine import COHORT_STATUS_LABELS
 from training.core.access import Scope
 from training.core.errors import DomainError, NotFound, StaleVersion
 from training.core.http.commands import Commands
-from training.core.http.params import Cursor
 from training.core.http.principal import Principal
 from training.core.http.reads import Reads
 from training.core.pagination import Page
@@ -48,163 +51,17 @@ from training.core.web.pages import Position, after_position, page, shown_at
 from training.people import views as people
 from training.people.views import MEMBERS
 
-PAGE_SIZE = 25
 ROSTER = 200
-SECTION = "hr-cohorts"
-
 PLACEMENTS: dict[str, str] = {
     "enrolled": N_("Enrolled"),
     "waitlisted": N_("On the waitlist"),
     "withdrawn": N_("Withdrawn"),
 }
-COHORT_FIELDS = (
-    "name",
-    "curriculum_id",
-    "curriculum_version",
-    "starts_on",
-    "ends_on",
-    "timezone",
-    "capacity",
-)
-FIELD_ADVICE: dict[str, str] = {
-    "name": N_("Enter a name of at most 200 characters."),
-    "curriculum_id": N_("Enter the id of a published curriculum."),
-    "curriculum_version": N_("Enter the number of a published version."),
-    "starts_on": N_("Enter a date such as 2030-03-01."),
-    "ends_on": N_("Enter a date on or after the start."),
-    "timezone": N_("Enter a time zone such as Europe/Berlin."),
-    "capacity": N_("Enter a number of seats from 1 to 10,000."),
-}
 NOBODY = N_("Choose at least one person, or a team or role.")
 GIVE_REASON = N_("Give a reason of at most 500 characters.")
 CHOOSE_TARGET = N_("Choose the cohort to move the person to.")
 OPEN = ("planned", "running")
-COHORT_TYPES = get_type_hints(CohortIn, include_extras=True)
-
-
-def form_of(sent: Any, fields: tuple[str, ...]) -> dict[str, str]:
-    """The text fields of a form as sent, trimmed and bounded: kept to be shown again."""
-    return {name: str(sent.get(name, "")).strip()[:300] for name in fields}
-
-
-def version_of(sent: Any) -> int | None:
-    """The version the form was shown at: a change made since refuses it (as ``If-Match``)."""
-    value = str(sent.get("version", ""))
-    return int(value) if value.isdigit() and len(value) < 19 else None
-
-
-def reason_of(sent: Any) -> str | None:
-    try:
-        return msgspec.convert(str(sent.get("reason", "")).strip()[:1000], Reason)
-    except msgspec.ValidationError:
-        return None
-
-
-async def cohort_of(reads: Reads, cohort_id: UUID) -> queries.CohortSummary:
-    async with reads.session() as conn:
-        summary = await queries.cohort_summary(conn, cohort_id)
-    if summary is None:
-        raise NotFound(f"cohort {cohort_id} not found")
-    return summary
-
-
-@get("/cohorts", guards=[READ])
-async def cohorts(
-    reads: NamedDependency[Reads],
-    principal: NamedDependency[Principal],
-    cursor: Cursor = None,
-    status: Annotated[str | None, QueryParameter(name="status", max_length=32)] = None,
-    at: Position = None,
-) -> Template:
-    chosen = status if status in COHORT_STATUS_LABELS else ""
-    await after_position(reads, [COHORTS.info], at)
-    async with reads.session() as conn:
-        found = await queries.list_cohorts(
-            conn, limit=PAGE_SIZE, cursor=cursor, status=chosen or None, curriculum_id=None
-        )
-    kept = {"status": chosen} if chosen else {}
-    next_page = (
-        "/cohorts?" + urlencode({**kept, "cursor": found.next_cursor}) if found.next_cursor else ""
-    )
-    return page(
-        "cohorts/list.html",
-        viewer=principal,
-        section=SECTION,
-        cohorts=found.items,
-        status=chosen,
-        statuses=COHORT_STATUS_LABELS,
-        next_page=next_page,
-        first_page="/cohorts?" + urlencode(kept) if cursor else "",
-        may_write=principal.has_scope(Scope.MEMBERS_WRITE),
-    )
-
-
-def _new_page(
-    principal: Principal,
-    form: Mapping[str, str],
-    errors: Mapping[str, str] | None = None,
-    status_code: int = 200,
-) -> Template:
-    return page(
-        "cohorts/new.html",
-        status_code=status_code,
-        viewer=principal,
-        section=SECTION,
-        form=dict(form),
-        errors=dict(errors or {}),
-    )
-
-
-@get("/cohorts/new", guards=[WRITE])
-async def new_cohort(principal: NamedDependency[Principal]) -> Template:
-    form = dict.fromkeys(COHORT_FIELDS, "")
-    form.update(timezone="UTC", capacity="20", curriculum_version="1")
-    return _new_page(principal, form)
-
-
-def _checked(form: Mapping[str, str]) -> tuple[CohortIn | None, dict[str, str]]:
-    """The form by the API's rules for each field: the body, or what to say beside each."""
-    errors: dict[str, str] = {}
-    for name in COHORT_FIELDS:
-        try:
-            msgspec.convert(form[name], COHORT_TYPES[name], strict=False)
-        except (msgspec.ValidationError, TypeError, ValueError):
-            errors[name] = gettext(FIELD_ADVICE[name])
-    if errors:
-        return None, errors
-    return msgspec.convert(dict(form), CohortIn, strict=False), {}
-
-
-@post("/cohorts", guards=[WRITE], status_code=303)
-async def schedule(
-    request: Request[Any, Any, Any],
-    commands: NamedDependency[Commands],
-    principal: NamedDependency[Principal],
-) -> Response[Any]:
-    form = form_of(await request.form(), COHORT_FIELDS)
-    data, errors = _checked(form)
-    if data is not None:
-        try:
-            outcome = await commands.run(
-                ScheduleCohort(
-                    data.name,
-                    data.curriculum_id,
-                    data.curriculum_version,
-                    data.starts_on,
-                    data.ends_on,
-                    check_timezone(data.timezone),
-                    data.capacity,
-                )
-            )
-        except DomainError as error:
-            if isinstance(error, StaleVersion):
-                raise
-            field = error.field if error.field in COHORT_FIELDS else ""
-            errors[field or ""] = error.detail
-        else:
-            location = f"/cohorts/{outcome.result.cohort_id}"
-            return Redirect(shown_at(location, outcome), status_code=303)
-    return _new_page(principal, form, errors, status_code=422)
+PAGE_SIZE = 25
 
 
 async def _members(
@@ -240,6 +97,7 @@ async def cohort_page(
         targets = await queries.list_cohorts(
             conn, limit=ROSTER, cursor=None, status=None, curriculum_id=None
         )
+        names = await people.names_of(conn, [r.member_id for r in roster.items])
     found = await _members(reads, search["q"], search["team"], search["role"], member_cursor)
     placed = {r.member_id for r in roster.items if r.status != "withdrawn"}
     more = (
@@ -254,6 +112,7 @@ async def cohort_page(
         section=SECTION,
         cohort=summary,
         roster=roster.items,
+        names=names,
         more_roster=roster.next_cursor is not None,
         enrolled=[r for r in roster.items if r.status == "enrolled"],
         waiting=[r for r in roster.items if r.status == "waitlisted"],
@@ -490,9 +349,6 @@ async def cancel(
 
 
 ROUTES: list[Any] = [
-    cohorts,
-    new_cohort,
-    schedule,
     cohort,
     enrol,
     withdraw,

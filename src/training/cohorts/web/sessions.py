@@ -33,7 +33,7 @@ from training.cohorts.http.sessions import MAX_ATTENDANCE, SessionIn, SessionOut
 from training.cohorts.views import cohorts as queries
 from training.cohorts.views import sessions as session_queries
 from training.cohorts.views.projection import COHORTS
-from training.cohorts.web.manage import SECTION, cohort_of, form_of
+from training.cohorts.web.common import SECTION, cohort_of, form_of
 from training.core.access import Scope
 from training.core.errors import DomainError, NotFound, StaleVersion
 from training.core.http.commands import Commands
@@ -41,6 +41,7 @@ from training.core.http.principal import Principal
 from training.core.http.reads import Reads
 from training.core.web.i18n import N_, gettext
 from training.core.web.pages import Position, after_position, page, shown_at
+from training.people import views as people_queries
 from training.people.views import MEMBERS
 
 SHOWN = 200
@@ -178,6 +179,7 @@ async def _attendance_page(
         roster = await queries.list_enrolments(
             conn, cohort_id, limit=MAX_ATTENDANCE, cursor=None, status="enrolled"
         )
+        names = await people_queries.names_of(conn, [r.member_id for r in roster.items])
     return page(
         "cohorts/attendance.html",
         status_code=status_code,
@@ -186,6 +188,7 @@ async def _attendance_page(
         cohort=cohort,
         session=session,
         roster=roster.items,
+        names=names,
         problem=problem,
     )
 
@@ -313,6 +316,7 @@ async def progress(
     async with reads.session() as conn:
         policy = await queries.training_policy(conn)
         found = await queries.progress_of(conn, cohort_id, limit=MAX_ATTENDANCE, cursor=None)
+        names = await people_queries.names_of(conn, [row.member_id for row in found.items])
     today = datetime.now(ZoneInfo(cohort.timezone)).date()
     expected = expected_percent(cohort.starts_on, cohort.ends_on, today)
     people = progress_items(cohort, policy, found.items, expected)
@@ -323,6 +327,7 @@ async def progress(
         section=SECTION,
         cohort=cohort,
         people=people,
+        names=names,
         as_of=today,
         expected=expected,
         threshold=policy.at_risk_threshold,
