@@ -20,6 +20,7 @@ from training.bootstrap import Services
 
 COHORT_PATH = re.compile(r"^/cohorts/([0-9a-f-]{36})")
 AT = re.compile(r"[?&]at=([0-9]+)")
+REPORT_ROW = re.compile(r'<tr id="report-([0-9a-f-]{36})">')
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +256,9 @@ def test_a_session_is_scheduled_and_its_attendance_recorded(
     assert "People at risk: 0" in progress.text  # the window has not begun
 
 
-def test_reports_are_requested_and_their_status_shown(browser: TestClient[Any], hr: Hr) -> None:
+def test_reports_are_requested_and_their_status_shown(
+    browser: TestClient[Any], services: Services, hr: Hr
+) -> None:
     cohort_id = hr.cohort(name="Reported cohort")
     page = browser.get(f"/reports?at={hr.position}", headers=BROWSER)
     assert page.status_code == 200
@@ -278,6 +281,16 @@ def test_reports_are_requested_and_their_status_shown(browser: TestClient[Any], 
     )
     # The engineer's own reports still answer.
     assert browser.get("/reports/mine", headers=BROWSER).status_code == 200
+
+    # HR downloads the PDF once it is made (a page saying so before); an engineer may not.
+    report_id = REPORT_ROW.findall(page_text)[-1]
+    pdf = browser.get(f"/reports/{report_id}/pdf", headers=BROWSER)
+    assert pdf.status_code in (200, 409), pdf.text[:500]
+    if pdf.status_code == 200:
+        assert pdf.headers["content-type"] == "application/pdf"
+    engineer = hr.member(f"E{uuid.uuid4().hex[:6]}")
+    signed_in(browser, services, hr.tenant.tenant_id, engineer)
+    assert browser.get(f"/reports/{report_id}/pdf", headers=BROWSER).status_code == 403
 
 
 def test_who_may_open_the_pages(browser: TestClient[Any], services: Services, hr: Hr) -> None:
