@@ -48,6 +48,7 @@ from training.core.http.reads import Reads
 from training.core.pagination import Page
 from training.core.web.i18n import N_, gettext
 from training.core.web.pages import Position, after_position, page, shown_at
+from training.curricula import views as curricula
 from training.people import views as people
 from training.people.views import MEMBERS
 
@@ -98,6 +99,7 @@ async def cohort_page(
             conn, limit=ROSTER, cursor=None, status=None, curriculum_id=None
         )
         names = await people.names_of(conn, [r.member_id for r in roster.items])
+        curriculum = await curricula.get_curriculum(conn, summary.curriculum_id)
     found = await _members(reads, search["q"], search["team"], search["role"], member_cursor)
     placed = {r.member_id for r in roster.items if r.status != "withdrawn"}
     more = (
@@ -111,6 +113,7 @@ async def cohort_page(
         viewer=principal,
         section=SECTION,
         cohort=summary,
+        curriculum=curriculum.title if curriculum else str(summary.curriculum_id),
         roster=roster.items,
         names=names,
         more_roster=roster.next_cursor is not None,
