@@ -197,6 +197,18 @@ async def get_member(conn: AsyncConnection[Any], member_id: UUID) -> MemberRecor
         return await cur.fetchone()
 
 
+async def names_of(conn: AsyncConnection[Any], member_ids: Sequence[UUID]) -> dict[UUID, str]:
+    """The display names of the given members (an erased one's placeholder, none for a
+    member without a name)."""
+    async with conn.cursor() as cur:
+        await cur.execute(
+            f"SELECT m.member_id, CASE WHEN m.erased THEN '{ERASED}' ELSE p.display_name END "
+            f"FROM {FROM_MEMBERS} WHERE m.member_id = ANY(%s)",
+            (list(member_ids),),
+        )
+        return {row[0]: row[1] for row in await cur.fetchall() if row[1]}
+
+
 async def list_members(
     conn: AsyncConnection[Any],
     *,

@@ -27,6 +27,7 @@ from training.core.http.commands import Commands, answer
 from training.core.http.params import Cursor, Limit
 from training.core.http.principal import Principal, requires_tenant
 from training.core.http.reads import Reads
+from training.core.outcome import Outcome
 from training.core.pagination import DEFAULT_LIMIT
 from training.core.read_store import ViewInfo
 from training.people import views as people_queries
@@ -210,6 +211,32 @@ def pdf_answer(
     return Response(bytes(found.pdf), media_type=PDF, headers=headers)
 
 
+async def request_and_queue(
+    commands: Commands,
+    reads: Reads,
+    principal: Principal,
+    kind: ReportKind,
+    subject_id: UUID | None,
+) -> Outcome[ReportRequested]:
+    """``RequestReport``, then the report's row on the worker's queue (the event is stored
+    first; the row is written beside the views, on the API's pool)."""
+    assert principal.tenant_id is not None
+    command = RequestReport(kind, subject_id, report_id=uuid4())
+    outcome: Outcome[ReportRequested] = await commands.run(command)
+    requested = outcome.result
+    await views.create_report(
+        reads.store.pool,
+        principal.tenant_id,
+        requested.report_id,
+        requested.kind,
+        requested.subject_id,
+        f"{principal.kind}:{principal.subject}",
+        commands.context.request_id,
+        command.trigger,
+    )
+    return outcome
+
+
 class ReportController(Controller):
     path = "/v1"
     tags = ["Reports"]
@@ -237,20 +264,8 @@ class ReportController(Controller):
             await _may_see_member(reads, principal, data.subject_id)
         elif data.kind is not ReportKind.INDIVIDUAL:
             _requires_hr(principal)
-        command = RequestReport(data.kind, data.subject_id, report_id=uuid4())
-        outcome = await commands.run(command)
+        outcome = await request_and_queue(commands, reads, principal, data.kind, data.subject_id)
         requested: ReportRequested = outcome.result
-        # The queue row is written beside the views, on the API's pool (the event is stored).
-        await views.create_report(
-            reads.store.pool,
-            principal.tenant_id,
-            requested.report_id,
-            requested.kind,
-            requested.subject_id,
-            f"{principal.kind}:{principal.subject}",
-            commands.context.request_id,
-            command.trigger,
-        )
         url = f"/v1/reports/{requested.report_id}"
         body = ReportAccepted(requested.report_id, "queued", url, f"{url}/pdf")
         return answer(outcome, body, status=202, location=url)

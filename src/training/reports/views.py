@@ -143,3 +143,25 @@ async def list_member_reports(
         )
         rows = await cur.fetchall()
     return page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.report_id)])
+
+
+async def list_reports(
+    conn: AsyncConnection[Any], kinds: tuple[str, ...], *, limit: int, cursor: str | None
+) -> Page[ReportRecord]:
+    """Reports of the given kinds (cohort and effectiveness reports, say), newest first."""
+    after = decode_cursor(cursor, TIMESTAMP, UUID_KEY) if cursor else None
+    async with conn.cursor(row_factory=class_row(ReportRecord)) as cur:
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM training.reports WHERE kind = ANY(%(kinds)s) "
+            "AND (%(at)s::timestamptz IS NULL "
+            "OR (created_at, report_id) < (%(at)s::timestamptz, %(id)s::uuid)) "
+            "ORDER BY created_at DESC, report_id DESC LIMIT %(limit)s",
+            {
+                "kinds": list(kinds),
+                "at": after[0] if after else None,
+                "id": after[1] if after else None,
+                "limit": limit + 1,
+            },
+        )
+        rows = await cur.fetchall()
+    return page_of(rows, limit, lambda r: [r.created_at.isoformat(), str(r.report_id)])

@@ -6,6 +6,7 @@ Its people are ``enrolments``, its live sessions ``sessions``, its calendar URL 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
@@ -154,6 +155,32 @@ def expected_percent(starts_on: date, ends_on: date, today: date) -> float:
         return 100.0
     total = (ends_on - starts_on).days + 1
     return round(((today - starts_on).days + 1) * 100 / total, 2)
+
+
+def progress_items(
+    cohort: queries.CohortRecord,
+    policy: queries.PolicyRecord,
+    rows: Sequence[queries.ProgressRow],
+    expected: float,
+) -> list[ProgressItem]:
+    """Each person's progress against ``expected`` percent, flagged at risk beyond the
+    tenant's threshold."""
+    items = []
+    for row in rows:
+        actual = round(row.modules_completed * 100 / max(cohort.module_count, 1), 2)
+        behind = round(expected - actual, 2)
+        items.append(
+            ProgressItem(
+                member_id=row.member_id,
+                external_id=row.external_id,
+                modules_completed=row.modules_completed,
+                percent_complete=actual,
+                expected_percent=expected,
+                behind=behind,
+                at_risk=behind > policy.at_risk_threshold,
+            )
+        )
+    return items
 
 
 class CohortController(Controller):
@@ -334,21 +361,7 @@ class CohortController(Controller):
             page = await queries.progress_of(conn, cohort_id, limit=limit, cursor=cursor)
         today = datetime.now(ZoneInfo(cohort.timezone)).date()
         expected = expected_percent(cohort.starts_on, cohort.ends_on, today)
-        items = []
-        for row in page.items:
-            actual = round(row.modules_completed * 100 / max(cohort.module_count, 1), 2)
-            behind = round(expected - actual, 2)
-            items.append(
-                ProgressItem(
-                    member_id=row.member_id,
-                    external_id=row.external_id,
-                    modules_completed=row.modules_completed,
-                    percent_complete=actual,
-                    expected_percent=expected,
-                    behind=behind,
-                    at_risk=behind > policy.at_risk_threshold,
-                )
-            )
+        items = progress_items(cohort, policy, page.items, expected)
         return ProgressPage(
             cohort_id=cohort_id,
             as_of=today,
