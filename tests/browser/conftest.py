@@ -13,16 +13,24 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.test_serve import Server, environment, free_port
+from tests.e2e.test_serve import Server, demo_credentials, environment, free_port, token_for
 from tests.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,19 +49,40 @@ PHONE: dict[str, Any] = {
     "viewport": {"width": 375, "height": 812},
     "is_mobile": True,
     "has_touch": True,
-    "device_scale_factor": 2,
 }
 DEFAULT_LOCALE = "en-US"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 # axe's impacts are minor, moderate, serious and critical; the last two fail a test.
 FAILING_IMPACTS = frozenset({"serious", "critical"})
 READY_TIMEOUT = 90.0
+# A deadline for a page to show what a test expects, not a measurement: generous, for a
+# loaded two-core machine running the rest of the suite.
+expect.set_options(timeout=15_000)
+
+
+@dataclass(frozen=True)
+class DemoService:
+    """``training serve`` as the quickstart runs it: development, the demo tenant loaded."""
+
+    base_url: str
+    data_dir: Path
+
+    def api(self, path: str) -> httpx.Response:
+        """``GET path`` of the API as the demo tenant's own client (every scope): what the
+        pages show, read the other way."""
+        issued = token_for(self.base_url, demo_credentials(self.data_dir))
+        assert issued.status_code == 200, issued.text
+        token = issued.json()["access_token"]
+        return httpx.get(
+            f"{self.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
 
 
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
-    """The base URL of ``training serve`` in development, with the demo tenant loaded, on a
-    free port of 127.0.0.1 with its embedded database in a temporary directory."""
+def live_server() -> Iterator[DemoService]:
+    """``training serve`` in development with the demo tenant, on a free port of 127.0.0.1,
+    its embedded database in a temporary directory; ready once ``/readyz`` says so and every
+    view has caught up with the demo's events."""
     data_dir = Path(tempfile.mkdtemp(prefix="training-browser-"))
     env = environment(
         data_dir,
@@ -69,21 +98,26 @@ def live_server() -> Iterator[str]:
     server = Server(env)
     try:
         server.wait_ready(timeout=READY_TIMEOUT)
-        wait_until(lambda: _ready(server), READY_TIMEOUT, f"{server.base}/readyz to say ready")
-        yield server.base
+        wait_until(lambda: _caught_up(server), READY_TIMEOUT, f"{server.base}/readyz")
+        yield DemoService(server.base, data_dir)
     finally:
         status = server.interrupt()
         shutil.rmtree(data_dir, ignore_errors=True)
     assert status == 0, f"training serve ended with {status}:\n{server.banner}"
 
 
-def _ready(server: Server) -> bool:
+def _caught_up(server: Server) -> bool:
     assert server.process.poll() is None, "training serve stopped while starting"
     try:
         answer = httpx.get(f"{server.base}/readyz", timeout=5)
     except httpx.HTTPError:
         return False
-    return answer.status_code == 200 and answer.json().get("status") == "ready"
+    if answer.status_code != 200:
+        return False
+    readiness = answer.json()
+    return readiness["status"] == "ready" and all(
+        view["lag"] == 0 for view in readiness["projections"]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -133,8 +167,8 @@ class Pages:
 
 
 @pytest.fixture
-def pages(browser: Browser, live_server: str) -> Iterator[Pages]:
-    opened = Pages(browser, live_server)
+def pages(browser: Browser, live_server: DemoService) -> Iterator[Pages]:
+    opened = Pages(browser, live_server.base_url)
     yield opened
     opened.close()
 
