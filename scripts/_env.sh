@@ -86,6 +86,13 @@ ensure_chromium() {
   return 1
 }
 
+# The pages' language catalogues (src/training/locale/*/LC_MESSAGES/messages.po) are compiled
+# to .mo files, which are not kept in git: every start compiles them again (a fraction of a
+# second), so an edited catalogue is never served stale.
+compile_catalogues() {
+  "$VENV/bin/pybabel" -q compile -d "$ROOT/src/training/locale" -D messages
+}
+
 ensure_venv() {
   ensure_system_libraries
   ensure_cjk_font
@@ -106,4 +113,5 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >&2
     echo "$want" > "$stamp"
   fi
+  compile_catalogues
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -16,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from training import __version__, health
 from training.assessments import http as assessments
+from training.assessments import web as assessments_web
 from training.audit import http as audit
 from training.bootstrap import Services
 from training.cohorts import http as cohorts
@@ -38,12 +41,23 @@ from training.core.http.ratelimit import (
     SharedBuckets,
     parse_networks,
 )
+from training.core.web.pages import (
+    choose_language,
+    negotiated,
+    static_router,
+    template_config,
+    web_router,
+)
 from training.curricula import http as curricula
+from training.demo import web as demo_web
+from training.identity import web as identity_web
 from training.identity.authentication import BearerAuthenticationMiddleware
 from training.identity.http import oauth, scim, sso
+from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.people import http as people
 from training.planning import http as tracks
+from training.planning import web as planning_web
 from training.planning.views.tracks import PLANNING
 from training.reports import http as reports
 from training.reviews import http as reviews
@@ -117,6 +131,27 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
     }
 
 
+# The contexts' pages: each web module has its ROUTES and its templates beside it.
+WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web)
+PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
+
+
+def web_routes(settings: Settings) -> list[Any]:
+    """The pages; the demo's sign-in only on a development server on loopback."""
+    routes: list[Any] = [choose_language]
+    for module in WEB_MODULES:
+        routes += module.ROUTES
+    if demo_web.available(settings):
+        routes += demo_web.ROUTES
+    return routes
+
+
+def _csrf_secret(settings: Settings, services: Services | None) -> str:
+    if services is None:  # an app built for its OpenAPI document serves no form
+        return secrets.token_hex(32)
+    return SecretBox.from_settings(settings).derive("csrf").hex()
+
+
 def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
     """The app; ``services=None`` builds it for its OpenAPI document only (no lifespan)."""
 
@@ -166,8 +201,14 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
         if services is not None
         else None
     )
+    pages = web_router(
+        web_routes(settings),
+        _csrf_secret(settings, services),
+        secure_cookies=not settings.is_development,
+    )
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, pages, static_router()],
+        template_config=template_config(PAGE_TEMPLATES),
         dependencies={
             **controller_dependencies(wiring),
             "settings": Provide(lambda: settings, sync_to_thread=False),
@@ -184,7 +225,7 @@ def create_app(services: Services | None, *, debug: bool = False) -> Litestar:
                 die_after_commit=settings.fault_kill_after_commit,
             ),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=negotiated(EXCEPTION_HANDLERS),
         # Bodies and headers that cannot be parsed answer 400 problems, never 500s.
         request_class=TrainingRequest,
         before_request=check_position,

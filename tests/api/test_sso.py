@@ -180,6 +180,23 @@ def test_full_sign_in_for_both_tenants_starts_a_member_session(
     assert client.get(f"/v1/members/{bob}").status_code == 401
 
 
+def test_a_browser_lands_on_the_page_it_started_from_and_only_on_this_site(
+    client: TestClient[Any], tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    a.add_member("nora")
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for asked, landed in (("/track?tab=next", "/track?tab=next"), ("//evil.example/x", "/")):
+        client.cookies.clear()
+        login = client.get(f"/auth/{a.slug}/login", params={"next": asked}, follow_redirects=False)
+        assert login.status_code == 302, login.text
+        callback = approve(login.headers["location"], f"nora@{a.domain}")
+        response = client.get(callback, headers=browser, follow_redirects=False)
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == landed
+        assert any(h.startswith(SESSION_COOKIE) for h in response.headers.get_list("set-cookie"))
+
+
 def test_a_callback_replayed_under_the_other_tenant_is_refused(
     client: TestClient[Any], tenants: tuple[Tenant, Tenant]
 ) -> None:

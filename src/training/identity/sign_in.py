@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from litestar import Response
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
 from litestar.exceptions import (
@@ -20,6 +21,9 @@ from training.core.errors import AlreadyExists
 from training.core.read_store import ReadStore
 from training.identity.domain import SsoConnection
 from training.identity.handlers.sso import (
+    SESSION_COOKIE,
+    SESSION_PURPOSE,
+    SESSION_TTL,
     SsoDirectory,
     first_member_in_force,
     jit_external_id,
@@ -201,3 +205,34 @@ async def _provisioned_before(
 # ``oid``, ``sub``, ``upn``): a member provisioned over SCIM with the directory's object id as
 # ``externalId`` is found by it, without asking the tenant to add an email claim.
 DIRECTORY_ID_CLAIMS = ("oid", "sub")
+
+
+def start_session(
+    response: Response[Any],
+    runtime: SsoRuntime,
+    settings: Settings,
+    member_id: UUID,
+    tenant_id: UUID,
+) -> None:
+    """Signs the person in on ``response``: a sealed session cookie the API and the pages
+    accept like a member's token (HttpOnly, SameSite=Lax, Secure outside development),
+    valid for ``SESSION_TTL``."""
+    session = {"member_id": str(member_id), "tenant_id": str(tenant_id)}
+    response.set_cookie(
+        SESSION_COOKIE,
+        runtime.cookies.seal(SESSION_PURPOSE, session, SESSION_TTL),
+        max_age=SESSION_TTL,
+        path="/",
+        httponly=True,
+        secure=secure_cookies(settings),
+        samesite="lax",
+    )
+
+
+def clear_session(response: Response[Any]) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies go over https only, except to a development server (plain http)."""
+    return not settings.is_development

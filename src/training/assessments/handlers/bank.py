@@ -89,3 +89,13 @@ def bank_cache(app: TrainingApplication) -> BankCache:
 
 _CACHES: WeakKeyDictionary[TrainingApplication, BankCache] = WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
+
+
+def assessable_skills(app: TrainingApplication, tenant_id: UUID) -> list[str]:
+    """The skills the tenant's people can be assessed on: those with items, shared or the
+    tenant's own."""
+    skills = set(starter_bank().items)
+    uow = query_unit_of_work(app, tenant_id)
+    if uow.exists(ItemBank.create_id(tenant_id)):
+        skills.update(item.skill for item in tenant_bank(uow, tenant_id).items.values())
+    return sorted(skills)

@@ -56,13 +56,12 @@ from training.core.http.dependencies import request_id_of
 from training.core.http.params import NO_NUL, text
 from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.reads import Reads
+from training.core.web.pages import safe_next
 from training.identity.domain import SsoConnection
 from training.identity.handlers.sso import (
     PENDING_COOKIE,
     PENDING_PURPOSE,
     PENDING_TTL,
-    SESSION_COOKIE,
-    SESSION_PURPOSE,
     SESSION_TTL,
     ConfigureSso,
     SsoSnapshot,
@@ -75,7 +74,15 @@ from training.identity.oidc import (
     open_client_secret,
     seal_client_secret,
 )
-from training.identity.sign_in import SsoRuntime, issuer_context, member_for, runtime_of
+from training.identity.sign_in import (
+    SsoRuntime,
+    clear_session,
+    issuer_context,
+    member_for,
+    runtime_of,
+    secure_cookies,
+    start_session,
+)
 from training.infra.outbound import OutboundError
 from training.infra.settings import Settings
 from training.tenancy.domain import SLUG_PATTERN, Tenant
@@ -252,11 +259,6 @@ def _tenant_id_of_slug(slug: str) -> UUID:
     return Tenant.create_id(slug)
 
 
-def _secure_cookies(settings: Settings) -> bool:
-    """Cookies go over https only, except to a development server (plain http)."""
-    return not settings.is_development
-
-
 def _redirect_uri(settings: Settings, slug: str) -> str:
     return f"{settings.issuer}/auth/{slug}/callback"
 
@@ -292,6 +294,7 @@ async def sso_login(
     settings: NamedDependency[Settings],
     sso_runtime: NamedDependency[SsoRuntime],
     tenant_slug: FromPath[str],
+    next_path: Annotated[str | None, QueryParameter(name="next", max_length=2048)] = None,
 ) -> Response[Any]:
     tenant_id = _tenant_id_of_slug(tenant_slug)
     connection = await _configured_connection(app, tenant_id)
@@ -317,6 +320,8 @@ async def sso_login(
         "nonce": nonce,
         "verifier": verifier,
         "challenge": create_s256_code_challenge(verifier),
+        # Where the person goes once signed in: a path of this site only.
+        "next": safe_next(next_path),
     }
     response: Response[Any] = Redirect(url, status_code=302)
     response.set_cookie(
@@ -325,7 +330,7 @@ async def sso_login(
         max_age=PENDING_TTL,
         path="/auth/",
         httponly=True,
-        secure=_secure_cookies(settings),
+        secure=secure_cookies(settings),
         samesite="lax",
     )
     return response
@@ -373,7 +378,7 @@ async def sso_callback(
     code: Annotated[str | None, QueryParameter(name="code", max_length=4096)] = None,
     oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=1024)] = None,
     error: Annotated[str | None, QueryParameter(name="error", max_length=1024)] = None,
-) -> Response[SignedIn]:
+) -> Response[Any]:
     pending = sso_runtime.cookies.open(PENDING_PURPOSE, request.cookies.get(PENDING_COOKIE, ""))
     if pending is None:
         raise NotAuthorizedException(detail="no sign-in is in progress (or it expired)")
@@ -439,19 +444,20 @@ async def sso_callback(
         app, reads.store, command_bus, connection, claims, request_id_of(request)
     )
     expires_at = int(time.time()) + SESSION_TTL
-    session = {"member_id": str(member_id), "tenant_id": str(tenant_id)}
-    response = Response(SignedIn(member_id, tenant_id, expires_at))
-    response.set_cookie(
-        SESSION_COOKIE,
-        sso_runtime.cookies.seal(SESSION_PURPOSE, session, SESSION_TTL),
-        max_age=SESSION_TTL,
-        path="/",
-        httponly=True,
-        secure=_secure_cookies(settings),
-        samesite="lax",
-    )
+    response: Response[Any]
+    if _wants_page(request):
+        # A person in a browser lands on the app, where the sign-in began.
+        response = Redirect(safe_next(str(pending.get("next") or "/")), status_code=303)
+    else:
+        response = Response(SignedIn(member_id, tenant_id, expires_at))
+    start_session(response, sso_runtime, settings, member_id, tenant_id)
     response.delete_cookie(PENDING_COOKIE, path="/auth/")
     return response
+
+
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser's navigation (it asks for HTML first), not an API client."""
+    return request.accept.best_match(["application/json", "text/html"]) == "text/html"
 
 
 @post(
@@ -487,7 +493,7 @@ async def sso_logout(
         response = Redirect(f"{end_session}{separator}{query}", status_code=303)
     else:
         response = Response(None, status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session(response)
     return response
 
 

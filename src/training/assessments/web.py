@@ -1,0 +1,190 @@
+"""Taking an adaptive assessment in the browser, one item at a time.
+
+The pages send the same commands and read the same state as ``/v1/assessments``: an item
+never carries its key, answering an item already answered changes nothing (so reloading or
+going back cannot answer twice), and the time left comes from the server's deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from training.assessments import views
+from training.assessments.handlers.attempts import (
+    AbandonAttempt,
+    AnswerItem,
+    AttemptState,
+    StartAssessment,
+    read_attempt,
+)
+from training.assessments.handlers.bank import assessable_skills
+from training.assessments.http.attempts import own_member_id, ranked_attempt_out
+from training.assessments.queries import starter_bank
+from training.assessments.views import ASSESSMENTS
+from training.core.application import TrainingApplication
+from training.core.errors import RuleViolated
+from training.core.http.commands import Commands
+from training.core.http.params import Cursor
+from training.core.http.principal import Principal
+from training.core.http.reads import Reads
+from training.core.web.i18n import N_
+from training.core.web.pages import page
+from training.skills import views as skills
+
+HISTORY_PAGE = 20
+# A form's fields for an ordering item: the place given to each option ("order-<option id>").
+ORDER_FIELD = "order-"
+
+STATUS_LABELS: dict[str, str] = {
+    "in_progress": N_("In progress"),
+    "completed": N_("Completed"),
+    "abandoned": N_("Abandoned"),
+    "timed_out": N_("Timed out"),
+}
+
+
+@dataclass(frozen=True)
+class SkillChoice:
+    code: str
+    name: str
+
+
+def _tenant_of(principal: Principal) -> UUID:
+    assert principal.tenant_id is not None  # a member always belongs to a tenant
+    return principal.tenant_id
+
+
+@get("/assessments")
+async def assessments(
+    app: NamedDependency[TrainingApplication],
+    reads: NamedDependency[Reads],
+    principal: NamedDependency[Principal],
+    cursor: Cursor = None,
+) -> Template:
+    member_id = own_member_id(principal)
+    codes = await sync_to_thread(assessable_skills, app, _tenant_of(principal))
+    await reads.after([ASSESSMENTS.info])
+    async with reads.session() as conn:
+        history = await views.attempts_of_member(
+            conn, member_id, limit=HISTORY_PAGE, cursor=cursor, skill=None
+        )
+        names = {code: await skills.get_skill(conn, code) for code in codes}
+    choices = [SkillChoice(code, r.name if r else code) for code, r in sorted(names.items())]
+    return page(
+        "assessments/list.html",
+        viewer=principal,
+        section="assessments",
+        skills=choices,
+        skill_names={c.code: c.name for c in choices},
+        history=history.items,
+        next_cursor=history.next_cursor,
+        statuses=STATUS_LABELS,
+    )
+
+
+@dataclass
+class StartForm:
+    skill: str
+
+
+@post("/assessments", status_code=303)
+async def start(
+    commands: NamedDependency[Commands],
+    principal: NamedDependency[Principal],
+    data: Annotated[StartForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response[Any]:
+    own_member_id(principal)
+    outcome = await commands.run(StartAssessment(data.skill.strip()[:64]))
+    state: AttemptState = outcome.result
+    return Redirect(f"/assessments/{state.attempt_id}", status_code=303)
+
+
+@get("/assessments/{attempt_id:uuid}")
+async def attempt_page(
+    app: NamedDependency[TrainingApplication],
+    reads: NamedDependency[Reads],
+    principal: NamedDependency[Principal],
+    attempt_id: FromPath[UUID],
+) -> Template:
+    member_id = own_member_id(principal)
+    state, rescored = await sync_to_thread(
+        read_attempt, app, _tenant_of(principal), member_id, attempt_id
+    )
+    await reads.after([ASSESSMENTS.info])
+    shown = await ranked_attempt_out(reads, state, member_id, rescored)
+    async with reads.session() as conn:
+        skill = await skills.get_skill(conn, state.skill)
+    context: dict[str, Any] = {
+        "viewer": principal,
+        "section": "assessments",
+        "attempt": shown,
+        "skill_name": skill.name if skill else state.skill,
+        "status": STATUS_LABELS.get(state.status, state.status),
+    }
+    if shown.item is not None:
+        left = (shown.item.deadline - datetime.now(UTC)).total_seconds()
+        return page(
+            "assessments/item.html", seconds_left=max(0, int(left)), **context, item=shown.item
+        )
+    latest = shown.rescored[-1] if shown.rescored else shown.result
+    band = None
+    if latest is not None:
+        cuts = starter_bank().cut_scores
+        # The level's uncertainty: the levels of the estimate one standard error either side.
+        band = (cuts.level_for(latest.theta - latest.se), cuts.level_for(latest.theta + latest.se))
+    return page("assessments/result.html", result=latest, band=band, **context)
+
+
+@post("/assessments/{attempt_id:uuid}/answers", status_code=303)
+async def answer(
+    request: Request[Any, Any, Any],
+    commands: NamedDependency[Commands],
+    principal: NamedDependency[Principal],
+    attempt_id: FromPath[UUID],
+) -> Response[Any]:
+    own_member_id(principal)
+    form = await request.form()
+    item_id = str(form.get("item_id", ""))[:128]
+    if not item_id:
+        raise RuleViolated("the form names no item", field="item_id")
+    await commands.run(AnswerItem(attempt_id, item_id, chosen_options(form)))
+    return Redirect(f"/assessments/{attempt_id}", status_code=303)
+
+
+def chosen_options(form: Any) -> tuple[str, ...]:
+    """The answer a form gives: the options ticked (``answer``), or, for an ordering item,
+    every option by the place given to it (``order-<option id>``, 1 first)."""
+    places: list[tuple[int, str]] = []
+    for name, value in form.multi_items():
+        if name.startswith(ORDER_FIELD):
+            try:
+                places.append((int(value), name[len(ORDER_FIELD) :][:64]))
+            except ValueError:
+                raise RuleViolated("give each option a place: 1, 2, 3…", field=name) from None
+    if places:
+        return tuple(option for _, option in sorted(places))[:20]
+    return tuple(str(value)[:64] for value in form.getall("answer", []))[:20]
+
+
+@post("/assessments/{attempt_id:uuid}/abandon", status_code=303)
+async def abandon(
+    commands: NamedDependency[Commands],
+    principal: NamedDependency[Principal],
+    attempt_id: FromPath[UUID],
+) -> Response[Any]:
+    own_member_id(principal)
+    await commands.run(AbandonAttempt(attempt_id, "left from the web app"))
+    return Redirect("/assessments", status_code=303)
+
+
+ROUTES: list[Any] = [assessments, start, attempt_page, answer, abandon]
