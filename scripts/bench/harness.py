@@ -236,9 +236,11 @@ def running_server(
     *,
     worker: bool = False,
     env: Mapping[str, str] | None = None,
+    demo: bool = False,
 ) -> Iterator[Server]:
     """``training serve`` on the embedded database; with ``worker``, serve runs the API only
-    and a ``training worker`` process runs the projections and the reports.
+    and a ``training worker`` process runs the projections and the reports; with ``demo``,
+    serve loads the demo tenant on its first start.
 
     Serve's environment is this process's, then ``BENCH_LIMITS`` (so a limit exported in the
     shell does not throttle a benchmark by accident), then ``env``: a benchmark that means to
@@ -257,7 +259,11 @@ def running_server(
     base_url = f"http://127.0.0.1:{port}"
     # A session of its own: a Ctrl-C on the bench must not reach serve twice (once from the
     # terminal, once from stop_process), which would turn the clean shutdown into a hard one.
-    serve_args = ["serve", "--no-demo", *(["--no-projections"] if worker else [])]
+    serve_args = [
+        "serve",
+        *([] if demo else ["--no-demo"]),
+        *(["--no-projections"] if worker else []),
+    ]
     process = subprocess.Popen(
         [training_command(), *serve_args],
         env=serve_env,
@@ -427,6 +433,7 @@ def serving(
     *,
     worker: bool = False,
     env: Mapping[str, str] | None = None,
+    demo: bool = False,
 ) -> Iterator[Server]:
     """``running_server`` with its data in ``workdir/name`` and its output in
     ``workdir/name.log``, which ``run_benchmark`` shows when the run stops on an error."""
@@ -434,7 +441,7 @@ def serving(
     data_dir.mkdir(exist_ok=True)
     with (
         (workdir / f"{name}.log").open("ab") as log,
-        running_server(data_dir, log, log, worker=worker, env=env) as server,
+        running_server(data_dir, log, log, worker=worker, env=env, demo=demo) as server,
     ):
         yield server
 
@@ -603,6 +610,8 @@ class RawConnection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(HTTP_TIMEOUT)
         self.pending = b""
+        self.last_head: dict[str, list[str]] = {}
+        self.last_body = ""
 
     def exchange(self, request: bytes) -> int:
         """Sends ``request`` and reads its whole answer; answers its status."""
@@ -611,13 +620,17 @@ class RawConnection:
             self._receive()
         head, _, body = self.pending.partition(b"\r\n\r\n")
         length = 0
+        headers: dict[str, list[str]] = {}
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
+            headers.setdefault(name.strip().lower().decode(), []).append(value.strip().decode())
             if name.strip().lower() == b"content-length":
                 length = int(value)
         self.pending = body
         while len(self.pending) < length:
             self._receive()
+        # What the last answer said, for a caller that reads more than its status.
+        self.last_head, self.last_body = headers, self.pending[:length].decode(errors="replace")
         self.pending = self.pending[length:]
         return int(head[9:12])
 

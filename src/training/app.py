@@ -20,8 +20,10 @@ from training import __version__, health
 from training.assessments import http as assessments
 from training.assessments import web as assessments_web
 from training.audit import http as audit
+from training.audit import web as audit_web
 from training.bootstrap import Services
 from training.cohorts import http as cohorts
+from training.cohorts import web as cohorts_web
 from training.core.held_events import DegradedViews
 from training.core.http.bodies import TrainingRequest
 from training.core.http.dependencies import Wiring, controller_dependencies
@@ -56,10 +58,12 @@ from training.identity.http import oauth, scim, sso
 from training.infra.secretbox import SecretBox
 from training.infra.settings import Settings
 from training.people import http as people
+from training.people import web as people_web
 from training.planning import http as tracks
 from training.planning import web as planning_web
 from training.planning.views.tracks import PLANNING
 from training.reports import http as reports
+from training.reports import web as reports_web
 from training.reviews import http as reviews
 from training.skills import http as skills
 from training.tenancy import http as tenancy
@@ -132,7 +136,15 @@ def _context_dependencies(services: Services | None) -> dict[str, Provide]:
 
 
 # The contexts' pages: each web module has its ROUTES and its templates beside it.
-WEB_MODULES: tuple[Any, ...] = (identity_web, planning_web, assessments_web)
+WEB_MODULES: tuple[Any, ...] = (
+    identity_web,
+    planning_web,
+    assessments_web,
+    people_web,
+    cohorts_web,
+    reports_web,
+    audit_web,
+)
 PAGE_TEMPLATES = [Path(module.__file__).parent / "templates" for module in (*WEB_MODULES, demo_web)]
 
 

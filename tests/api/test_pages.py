@@ -236,3 +236,33 @@ def test_the_demo_sign_in_exists_only_in_development_on_loopback(
     posted = client.post("/dev/sign-in", data=form, headers=BROWSER, follow_redirects=False)
     assert posted.status_code == 404
     assert SESSION_COOKIE not in client.cookies
+
+
+def test_a_manager_sees_their_people_direct_and_indirect_and_no_one_else(
+    browser: TestClient[Any], services: Services, tenant_module: TenantUnderTest
+) -> None:
+    boss = tenant_module.add(f"MB{uuid.uuid4().hex[:6]}", roles=["manager"]).json()
+    lead_id = f"ML{uuid.uuid4().hex[:6]}"
+    lead = tenant_module.add(
+        lead_id, roles=["engineer", "manager"], manager_id=boss["member_id"]
+    ).json()
+    dev = tenant_module.add(
+        f"MD{uuid.uuid4().hex[:6]}",
+        display_name="Dev <b>Indirect</b>",
+        manager_id=lead["member_id"],
+    ).json()
+    tenant_module.add(f"MO{uuid.uuid4().hex[:6]}", display_name="Not Theirs")
+    signed_in(browser, services, tenant_module.tenant_id, boss["member_id"])
+    page = browser.get("/team", headers=BROWSER)
+    assert page.status_code == 200, page.text
+    assert f"Person {lead_id}" in page.text
+    assert "Dev &lt;b&gt;Indirect&lt;/b&gt;" in page.text
+    assert "through 2 levels" in page.text
+    assert "Not Theirs" not in page.text
+    assert "percentage points" in page.text
+    # An engineer who manages no one is not a manager: the page is refused, as a page.
+    signed_in(browser, services, tenant_module.tenant_id, dev["member_id"])
+    refused = browser.get("/team", headers=BROWSER)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "My people" not in refused.text.split("<main", 1)[0]

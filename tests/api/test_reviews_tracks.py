@@ -12,13 +12,16 @@ from tests.helpers import PROBLEM, TenantUnderTest, bearer, member_token, system
 from training.bootstrap import Services
 from training.demo.world import load_catalogue
 
-_catalogue_loaded: list[bool] = []
+# The databases the platform catalogue was loaded into: each test module has a database of
+# its own, so one module's loading says nothing of another's.
+_catalogue_loaded: set[str] = set()
 
 
 def ensure_catalogue(services: Services) -> None:
-    if not _catalogue_loaded:
+    database = services.database.admin_url
+    if database not in _catalogue_loaded:
         load_catalogue(services.bus, system_context())
-        _catalogue_loaded.append(True)
+        _catalogue_loaded.add(database)
 
 
 def review_body(member_id: str, **overrides: Any) -> dict[str, Any]:

@@ -81,6 +81,11 @@ class EvidenceRecord(msgspec.Struct, kw_only=True):
     recorded_by: str
 
 
+# A group's results per skill are shown only when at least this many people of the group
+# have one (k-anonymity): the API, the pages and the reports alike.
+MIN_GROUP = 5
+
+
 class GroupSkillRow(msgspec.Struct, kw_only=True):
     skill: str
     people: int

@@ -8,7 +8,7 @@ going back cannot answer twice), and the time left comes from the server's deadl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +16,8 @@ from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.exceptions import ValidationException
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from training.assessments import views
@@ -29,6 +30,14 @@ from training.assessments.handlers.attempts import (
 )
 from training.assessments.handlers.bank import assessable_skills
 from training.assessments.http.attempts import own_member_id, ranked_attempt_out
+from training.assessments.http.profiles import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    SkillLevelOut,
+    end_of_day,
+    ensure_may_see_profile,
+    profile_of,
+)
 from training.assessments.queries import starter_bank
 from training.assessments.views import ASSESSMENTS
 from training.core.application import TrainingApplication
@@ -187,4 +196,114 @@ async def abandon(
     return Redirect("/assessments", status_code=303)
 
 
-ROUTES: list[Any] = [assessments, start, attempt_page, answer, abandon]
+# -- the skill profile -----------------------------------------------------------------------
+
+# The chart's geometry (SVG user units; the SVG scales to the page's width).
+CHART_WIDTH = 360
+CHART_LABEL = 110  # the skills' names, left of the axis
+CHART_ROW = 36
+CHART_TOP = 8
+CHART_AXIS = 28  # the level ticks below the rows
+LEVEL_MAX = 7
+
+
+@dataclass(frozen=True)
+class ProfileBar:
+    """One skill of the chart and the table: its level and the levels one standard error
+    either side of the estimate (the band), with where the chart draws them."""
+
+    skill: str
+    name: str
+    level: int
+    low: int
+    high: int
+    theta: float
+    se: float
+    sources: int
+    y: float  # the row's middle
+    bar_width: float
+    band_from: float
+    band_to: float
+
+
+def level_x(level: float) -> float:
+    """Where a level falls on the chart's axis (level 0 at its left end)."""
+    return CHART_LABEL + (CHART_WIDTH - CHART_LABEL - 8) * level / LEVEL_MAX
+
+
+def profile_bars(skills: list[SkillLevelOut], names: dict[str, str]) -> list[ProfileBar]:
+    cuts = starter_bank().cut_scores
+    bars = []
+    for row, entry in enumerate(skills):
+        low = cuts.level_for(entry.theta - entry.se)
+        high = cuts.level_for(entry.theta + entry.se)
+        bars.append(
+            ProfileBar(
+                skill=entry.skill,
+                name=names.get(entry.skill, entry.skill),
+                level=entry.level,
+                low=low,
+                high=high,
+                theta=round(entry.theta, 2),
+                se=round(entry.se, 2),
+                sources=len(entry.sources),
+                y=CHART_TOP + CHART_ROW * row + CHART_ROW / 2,
+                bar_width=round(level_x(entry.level) - CHART_LABEL, 1),
+                band_from=round(level_x(low), 1),
+                band_to=round(level_x(high), 1),
+            )
+        )
+    return bars
+
+
+def parse_day(value: str | None) -> date | None:
+    """The ``as_of`` of the form: a day (YYYY-MM-DD) of 2000-2199, or none for today; any
+    other value is a bad request, as the API's parameter."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        # Exactly YYYY-MM-DD: fromisoformat alone would take 20260115 too.
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValidationException(
+            detail=f"as_of: give a day as YYYY-MM-DD in {EARLIEST_YEAR}-{LATEST_YEAR}"
+        )
+    return day
+
+
+@get("/profile/skills")
+async def skill_profile(
+    reads: NamedDependency[Reads],
+    principal: NamedDependency[Principal],
+    as_of: Annotated[str | None, QueryParameter(name="as_of", max_length=64)] = None,
+) -> Template:
+    member_id = own_member_id(principal)
+    day = parse_day(as_of)
+    moment = end_of_day(day)
+    await ensure_may_see_profile(reads, principal, member_id)
+    async with reads.session() as conn:
+        results = await views.results_of_member(conn, member_id, moment)
+        evidence = await views.evidence_of_member(conn, member_id, moment)
+        entries = profile_of(results, evidence, moment)
+        found = {entry.skill: await skills.get_skill(conn, entry.skill) for entry in entries}
+    names = {code: record.name for code, record in found.items() if record is not None}
+    bars = profile_bars(entries, names)
+    return page(
+        "assessments/profile.html",
+        viewer=principal,
+        section="profile",
+        bars=bars,
+        as_of=day,
+        moment=moment,
+        chart_width=CHART_WIDTH,
+        chart_height=CHART_TOP + CHART_ROW * len(bars) + CHART_AXIS,
+        axis_y=CHART_TOP + CHART_ROW * len(bars),
+        axis_from=CHART_LABEL,
+        ticks=[(level, round(level_x(level), 1)) for level in range(LEVEL_MAX + 1)],
+    )
+
+
+ROUTES: list[Any] = [assessments, start, attempt_page, answer, abandon, skill_profile]

@@ -33,7 +33,7 @@ from training.tenancy.domain import Tenant
 
 PUBLIC = {"exclude_from_auth": True}
 
-# The sections of the page, in this order; a person with several roles is under the first.
+# The sections of the page, in this order.
 SECTIONS: tuple[tuple[Role, str], ...] = (
     (Role.ENGINEER, N_("Engineers")),
     (Role.MANAGER, N_("Managers")),
@@ -61,11 +61,11 @@ class Section:
 
 
 def sections_of(people: list[DemoPerson]) -> list[Section]:
+    """One section per role, each person under every role they hold (a manager who is also
+    an engineer is in both)."""
     sections = []
-    placed: set[UUID] = set()
     for role, title in SECTIONS:
-        members = [p for p in people if role in p.roles and p.member_id not in placed]
-        placed.update(p.member_id for p in members)
+        members = [p for p in people if role in p.roles]
         if members:
             sections.append(Section(title, sorted(members, key=lambda p: p.name)))
     return sections

@@ -8,6 +8,7 @@ It reads the same views and sends the same command as ``/v1/me/track`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,12 +19,20 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
+from training.assessments import views as assessments
+from training.assessments.views import ASSESSMENTS, MIN_GROUP, GroupSkillRow
+from training.cohorts.views import cohorts
+from training.core.access import Role
 from training.core.http.commands import Commands
+from training.core.http.params import Cursor
 from training.core.http.principal import Principal
 from training.core.http.reads import Reads
 from training.core.web.i18n import N_
 from training.core.web.pages import page
+from training.people import views as people
+from training.people.views import MEMBERS, ReportRecord
 from training.planning.domain.learning import ModuleState
+from training.planning.domain.progress import DONE, PlannedModule, at_risk, points_behind
 from training.planning.handlers.learning import RecordProgress
 from training.planning.views import tracks as queries
 from training.planning.views.tracks import TRACKS
@@ -130,4 +139,88 @@ async def record_progress(
     return Redirect("/", status_code=303)
 
 
-ROUTES: list[Any] = [home, record_progress]
+TEAM_PAGE = 25
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    report: ReportRecord
+    modules: int
+    done: int
+    behind: int
+    at_risk: bool
+    has_track: bool
+
+
+@dataclass(frozen=True)
+class HeatRow:
+    team: str
+    cells: list[GroupSkillRow | None]  # one per skill column; None: fewer than MIN_GROUP
+
+
+@get("/team")
+async def my_people(
+    reads: NamedDependency[Reads],
+    principal: NamedDependency[Principal],
+    cursor: Cursor = None,
+) -> Template:
+    """A manager's people, direct and indirect: their track's progress and whether they are
+    behind it by the tenant's at-risk threshold; and their teams' skill levels, each skill
+    shown only where at least MIN_GROUP people of the team have a result."""
+    _, manager_id = _member_of(principal)
+    if Role.MANAGER not in principal.roles:
+        raise PermissionDeniedException(detail="this page is for managers")
+    await reads.after([MEMBERS.info, TRACKS.info, ASSESSMENTS.info])
+    today = datetime.now(UTC).date()
+    async with reads.session() as conn:
+        reports = await people.list_reports(
+            conn, manager_id, direct_only=False, limit=TEAM_PAGE, cursor=cursor
+        )
+        threshold = (await cohorts.training_policy(conn)).at_risk_threshold
+        rows = []
+        for report in reports.items:
+            track = await queries.get_track(conn, _tenant_of(principal), report.member_id)
+            rows.append(_person_row(report, track, today, threshold))
+        teams = sorted({r.team for r in reports.items if r.team})
+        summaries = {team: await assessments.team_summary(conn, team) for team in teams}
+    skills = sorted({row.skill for rows_ in summaries.values() for row in rows_})
+    heat = [HeatRow(team, [_shown(summaries[team], skill) for skill in skills]) for team in teams]
+    return page(
+        "planning/team.html",
+        viewer=principal,
+        section="team",
+        people=rows,
+        next_cursor=reports.next_cursor,
+        threshold=threshold,
+        skills=skills,
+        heat=heat,
+        minimum_group=MIN_GROUP,
+    )
+
+
+def _tenant_of(principal: Principal) -> UUID:
+    tenant_id, _ = _member_of(principal)
+    return tenant_id
+
+
+def _person_row(
+    report: ReportRecord, track: queries.TrackRecord | None, today: date, threshold: int
+) -> PersonRow:
+    planned = [PlannedModule(m.minutes, m.due_on, m.state) for m in track.modules] if track else []
+    behind = points_behind(planned, today)
+    return PersonRow(
+        report=report,
+        modules=len(planned),
+        done=sum(1 for m in planned if m.state in DONE),
+        behind=behind,
+        at_risk=track is not None and at_risk(planned, today, threshold),
+        has_track=track is not None,
+    )
+
+
+def _shown(rows: list[GroupSkillRow], skill: str) -> GroupSkillRow | None:
+    found = next((row for row in rows if row.skill == skill), None)
+    return found if found is not None and found.people >= MIN_GROUP else None
+
+
+ROUTES: list[Any] = [home, record_progress, my_people]

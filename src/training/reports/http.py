@@ -179,6 +179,37 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
     return "*" in candidates or tag in candidates
 
 
+def pdf_answer(
+    found: views.ReportFile, report_id: UUID, if_none_match: str | None
+) -> Response[bytes]:
+    """The download of a report its reader may see: the PDF (or 304 when unchanged), or why
+    it cannot be had (withheld after an erasure, superseded, queued or failed)."""
+    if found.withheld:
+        # The file prints a name that was erased since: it is not handed out any more.
+        raise NotFound("it names someone whose personal data was erased; ask for a new report")
+    if found.status == "superseded":
+        raise HTTPException(
+            status_code=410,
+            detail="a newer plan's report replaced this one before it was rendered; "
+            f"see /v1/members/{found.subject_id}/pdf-reports",
+        )
+    if found.status != "rendered" or found.pdf is None or found.checksum is None:
+        waiting = found.status == "queued"
+        raise HTTPException(
+            status_code=409,
+            detail="the report is still queued; retry shortly"
+            if waiting
+            else "the report failed; ask for a new one",
+            headers={"Retry-After": "2"} if waiting else None,
+        )
+    tag = f'"{found.checksum}"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if _matches(if_none_match, tag):
+        return Response(b"", status_code=304, headers=headers, media_type=PDF)
+    headers["Content-Disposition"] = f'inline; filename="report-{report_id}.pdf"'
+    return Response(bytes(found.pdf), media_type=PDF, headers=headers)
+
+
 class ReportController(Controller):
     path = "/v1"
     tags = ["Reports"]
@@ -275,30 +306,7 @@ class ReportController(Controller):
         if found is None:
             raise NotFound(f"report {report_id} not found")
         await _may_see(reads, principal, found.kind, found.subject_id)
-        if found.withheld:
-            # The file prints a name that was erased since: it is not handed out any more.
-            raise NotFound("it names someone whose personal data was erased; ask for a new report")
-        if found.status == "superseded":
-            raise HTTPException(
-                status_code=410,
-                detail="a newer plan's report replaced this one before it was rendered; "
-                f"see /v1/members/{found.subject_id}/pdf-reports",
-            )
-        if found.status != "rendered" or found.pdf is None or found.checksum is None:
-            waiting = found.status == "queued"
-            raise HTTPException(
-                status_code=409,
-                detail="the report is still queued; retry shortly"
-                if waiting
-                else "the report failed; ask for a new one",
-                headers={"Retry-After": "2"} if waiting else None,
-            )
-        tag = f'"{found.checksum}"'
-        headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
-        if _matches(if_none_match, tag):
-            return Response(b"", status_code=304, headers=headers, media_type=PDF)
-        headers["Content-Disposition"] = f'inline; filename="report-{report_id}.pdf"'
-        return Response(bytes(found.pdf), media_type=PDF, headers=headers)
+        return pdf_answer(found, report_id, if_none_match)
 
     @get(
         "/members/{member_id:uuid}/pdf-reports",

@@ -24,7 +24,7 @@ from training.assessments.domain.profile import Measurement, combine, evidence_m
 from training.assessments.handlers.evidence import RecordEvidence
 from training.assessments.http.common import SkillCode
 from training.assessments.queries import starter_bank
-from training.assessments.views import ASSESSMENTS
+from training.assessments.views import ASSESSMENTS, MIN_GROUP
 from training.cohorts.views import cohorts as cohort_views
 from training.cohorts.views.projection import COHORTS
 from training.core.access import Scope
@@ -37,7 +37,6 @@ from training.people import views as people_views
 from training.people.views import MEMBERS
 
 # k-anonymity of group views: a skill is shown only when this many people have a result.
-MIN_GROUP = 5
 SUPPRESSED_REASON = f"fewer than {MIN_GROUP} people"
 # Profiles are asked for as of a calendar day; outside these years a date is a typing error.
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2199

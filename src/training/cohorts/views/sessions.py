@@ -121,6 +121,39 @@ async def sessions_of_member(
     return page_of(rows, limit, lambda r: time_key(r.starts_at, r.session_id))
 
 
+class MyFeedback(msgspec.Struct, kw_only=True):
+    session_id: UUID
+    content: int
+    delivery: int
+    interaction: int
+
+
+async def sessions_attended_by(
+    conn: AsyncConnection[Any], member_id: UUID, session_ids: list[UUID]
+) -> set[UUID]:
+    """Which of ``session_ids`` the person attended (by the imported attendance)."""
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "SELECT session_id FROM training.session_attendance "
+            "WHERE member_id = %s AND session_id = ANY(%s)",
+            (member_id, session_ids),
+        )
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def feedback_of_member(
+    conn: AsyncConnection[Any], member_id: UUID, session_ids: list[UUID]
+) -> dict[UUID, MyFeedback]:
+    """The person's own ratings of ``session_ids``, by session."""
+    async with conn.cursor(row_factory=class_row(MyFeedback)) as cur:
+        await cur.execute(
+            "SELECT session_id, content, delivery, interaction FROM training.session_feedback "
+            "WHERE member_id = %s AND session_id = ANY(%s)",
+            (member_id, session_ids),
+        )
+        return {row.session_id: row for row in await cur.fetchall()}
+
+
 # -- metrics (documented in the API) ---------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ from training.core.http.dependencies import request_id_of
 from training.core.http.params import NO_NUL, text
 from training.core.http.principal import Principal, requires_scope, requires_tenant
 from training.core.http.reads import Reads
+from training.core.outcome import Outcome
 from training.core.web.pages import safe_next
 from training.identity.domain import SsoConnection
 from training.identity.handlers.sso import (
@@ -172,6 +173,37 @@ def sso_out(snapshot: SsoSnapshot, settings: Settings, slug: str) -> SsoOut:
     )
 
 
+async def configure_sso(
+    commands: Commands, sso_runtime: SsoRuntime, tenant_id: UUID, data: SsoIn
+) -> Outcome[SsoSnapshot]:
+    """Configures the tenant's connection (the API's PUT and the admin page alike): the issuer
+    looked at first, the client secret sealed before the command, the issuer directory
+    forgotten after it."""
+    try:
+        # A first look at the form; the real guard checks addresses when connecting.
+        sso_runtime.providers.policy.check_url(data.issuer.strip())
+    except OutboundError as error:
+        raise RuleViolated(f"the issuer is refused: {error}", field="issuer") from None
+    sealed = (
+        seal_client_secret(sso_runtime.box, tenant_id, data.client_secret)
+        if data.client_secret
+        else None
+    )
+    command = ConfigureSso(
+        issuer=data.issuer,
+        client_id=data.client_id,
+        sealed_secret=sealed,
+        allowed_domains=tuple(data.allowed_domains),
+        jit=data.jit,
+        group_roles={g: tuple(str(r) for r in roles) for g, roles in data.group_roles.items()},
+        audience=data.audience,
+        allowed_hosts=tuple(data.allowed_hosts),
+    )
+    outcome = await commands.run(command)
+    sso_runtime.directory.invalidate()
+    return outcome
+
+
 class SsoController(Controller):
     path = "/v1/sso"
     tags = ["Single sign-on"]
@@ -199,28 +231,7 @@ class SsoController(Controller):
     ) -> Response[SsoOut]:
         tenant_id = principal.tenant_id
         assert tenant_id is not None
-        try:
-            # A first look at the form; the real guard checks addresses when connecting.
-            sso_runtime.providers.policy.check_url(data.issuer.strip())
-        except OutboundError as error:
-            raise RuleViolated(f"the issuer is refused: {error}", field="issuer") from None
-        sealed = (
-            seal_client_secret(sso_runtime.box, tenant_id, data.client_secret)
-            if data.client_secret
-            else None
-        )
-        command = ConfigureSso(
-            issuer=data.issuer,
-            client_id=data.client_id,
-            sealed_secret=sealed,
-            allowed_domains=tuple(data.allowed_domains),
-            jit=data.jit,
-            group_roles={g: tuple(str(r) for r in roles) for g, roles in data.group_roles.items()},
-            audience=data.audience,
-            allowed_hosts=tuple(data.allowed_hosts),
-        )
-        outcome = await commands.run(command)
-        sso_runtime.directory.invalidate()
+        outcome = await configure_sso(commands, sso_runtime, tenant_id, data)
         snapshot: SsoSnapshot = outcome.result
         slug = await sync_to_thread(tenant_slug, app, tenant_id)
         return answer(outcome, sso_out(snapshot, settings, slug), version=snapshot.version)

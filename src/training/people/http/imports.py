@@ -42,6 +42,40 @@ class ImportPage(msgspec.Struct):
     next_cursor: str | None
 
 
+async def start_import(
+    commands: Commands,
+    principal: Principal,
+    import_jobs: ImportJobStore,
+    import_runner: ImportRunner,
+    file_format: str,
+    content: bytes,
+) -> UUID:
+    """Queues ``content`` (a file of ``file_format``) as an import job run as the caller, once
+    its size and encoding are checked; the API and the web app both send files here."""
+    if len(content) > MAX_IMPORT_BYTES:
+        limit = MAX_IMPORT_BYTES // (1024 * 1024)
+        raise HTTPException(status_code=413, detail=f"an upload has at most {limit} MiB")
+    if not content.strip():
+        raise ClientException(detail="the upload is empty")
+    try:
+        check_encoding(content, file_format)
+    except ImportFileError as error:
+        raise unreadable_body(str(error)) from None
+    assert principal.tenant_id is not None
+    # The job's batches run later as this caller, in this request: its command context.
+    caller = commands.context
+    import_id = await sync_to_thread(
+        import_jobs.create,
+        principal.tenant_id,
+        file_format,
+        content,
+        str(caller.actor),
+        caller.request_id,
+    )
+    import_runner.submit(principal.tenant_id, import_id)
+    return import_id
+
+
 @dataclass
 class AnswersImportPosition(Operation):
     """``getImport`` in the OpenAPI document: a completed import answers its position."""
@@ -94,27 +128,9 @@ class ImportController(Controller):
         if content_type not in FORMATS:
             raise HTTPException(status_code=415, detail="send text/csv or application/json")
         content = await request.body()
-        if len(content) > MAX_IMPORT_BYTES:
-            limit = MAX_IMPORT_BYTES // (1024 * 1024)
-            raise HTTPException(status_code=413, detail=f"an upload has at most {limit} MiB")
-        if not content.strip():
-            raise ClientException(detail="the upload is empty")
-        try:
-            check_encoding(content, FORMATS[content_type])
-        except ImportFileError as error:
-            raise unreadable_body(str(error)) from None
-        assert principal.tenant_id is not None
-        # The job's batches run later as this caller, in this request: its command context.
-        caller = commands.context
-        import_id = await sync_to_thread(
-            import_jobs.create,
-            principal.tenant_id,
-            FORMATS[content_type],
-            content,
-            str(caller.actor),
-            caller.request_id,
+        import_id = await start_import(
+            commands, principal, import_jobs, import_runner, FORMATS[content_type], content
         )
-        import_runner.submit(principal.tenant_id, import_id)
         url = f"/v1/member-imports/{import_id}"
         return Response(
             ImportAccepted(import_id, "queued", url), status_code=202, headers={"Location": url}
