@@ -1,5 +1,5 @@
 # Shared by scripts/serve, scripts/test and the benchmarks: create or update .venv, and add
-# the system libraries the service renders faster with.
+# the system libraries the service renders faster with and the font Chinese names need.
 # Sourced, not executed. Usage: ensure_venv [extra]   (extra: "" for runtime, "dev" for tests)
 set -euo pipefail
 
@@ -19,6 +19,28 @@ find_python() {
   return 1
 }
 
+# Installs Debian packages as root, or through sudo when it asks no password; an install that
+# fails runs `apt-get update` and tries once more (a new machine's package lists may be old or
+# absent). Returns non-zero when it cannot, and leaves apt-get's output in the file $APT_LOG.
+APT_LOG=""
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null || return 1
+    sudo="sudo -n"
+  fi
+  command -v apt-get >/dev/null 2>&1 || return 1
+  APT_LOG="$(mktemp "${TMPDIR:-/tmp}/training-apt.XXXXXX")"
+  local apt="$sudo env DEBIAN_FRONTEND=noninteractive apt-get"
+  if $apt install -y -qq "$@" >"$APT_LOG" 2>&1 ||
+     { $apt update -qq >>"$APT_LOG" 2>&1 && $apt install -y -qq "$@" >>"$APT_LOG" 2>&1; }; then
+    rm -f "$APT_LOG"
+    APT_LOG=""
+    return 0
+  fi
+  return 1
+}
+
 # WeasyPrint subsets the fonts it embeds in each PDF with HarfBuzz when Debian's
 # libharfbuzz-subset0 is present and falls back to fontTools otherwise, at more than twice the
 # CPU per report (ADR 0039). The service works either way, so a machine that cannot install
@@ -29,20 +51,39 @@ ensure_system_libraries() {
   if ldconfig -p 2>/dev/null | grep 'libharfbuzz-subset\.so\.0' >/dev/null; then
     return 0
   fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
-  fi
-  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
-    echo "Installing libharfbuzz-subset0 (faster PDF reports) ..." >&2
-    if $sudo apt-get install -y -qq libharfbuzz-subset0 >/dev/null 2>&1 ||
-       { $sudo apt-get update -qq >/dev/null 2>&1 &&
-         $sudo apt-get install -y -qq libharfbuzz-subset0 >/dev/null 2>&1; }; then
-      return 0
-    fi
-  fi
+  echo "Installing libharfbuzz-subset0 (faster PDF reports) ..." >&2
+  apt_install libharfbuzz-subset0 && return 0
   echo "Notice: libharfbuzz-subset0 is not installed; PDF reports render with fontTools," \
        "at about twice the CPU per report." >&2
+}
+
+# Chinese names in PDF reports and in the web app's screenshots need a font with CJK glyphs;
+# without one they print as empty boxes. The service works either way: a notice, not a failure.
+ensure_cjk_font() {
+  # The font list is read whole into a variable, not piped into grep (see above).
+  if command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; then
+    return 0
+  fi
+  echo "Installing fonts-noto-cjk (Chinese text in reports and pages) ..." >&2
+  apt_install fontconfig fonts-noto-cjk && return 0
+  echo "Notice: no Chinese font is installed (fonts-noto-cjk); Chinese names in PDF reports" \
+       "show as empty boxes." >&2
+}
+
+# The browser tests (tests/browser) drive Debian's Chromium with Playwright; Playwright's own
+# browser download is never used. The tests must run wherever the suite runs, so a machine
+# that cannot install Chromium fails the set-up instead of skipping them.
+CHROMIUM=/usr/bin/chromium
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return 0
+  echo "Installing chromium (the browser tests) ..." >&2
+  if apt_install chromium && [ -x "$CHROMIUM" ]; then
+    return 0
+  fi
+  echo "Error: the browser tests need Debian's chromium at $CHROMIUM, and it could not be" \
+       "installed (apt-get as root or through passwordless sudo)." >&2
+  if [ -n "$APT_LOG" ]; then tail -n 20 "$APT_LOG" >&2; fi
+  return 1
 }
 
 # The pages' language catalogues (src/training/locale/*/LC_MESSAGES/messages.po) are compiled
@@ -54,6 +95,7 @@ compile_catalogues() {
 
 ensure_venv() {
   ensure_system_libraries
+  ensure_cjk_font
   local extra="${1:-}"
   local spec="$ROOT"
   [ -n "$extra" ] && spec="$ROOT[$extra]"
