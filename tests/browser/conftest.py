@@ -78,7 +78,7 @@ class DemoService:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server() -> Iterator[DemoService]:
     """``training serve`` in development with the demo tenant, on a free port of 127.0.0.1,
     its embedded database in a temporary directory; ready once ``/readyz`` says so and every
@@ -120,13 +120,16 @@ def _caught_up(server: Server) -> bool:
     )
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, not session-scoped: Playwright's synchronous driver keeps an event loop
+# running in the main thread while it is open, so it must be closed before the suites after
+# this package (which start event loops of their own) run.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless. Missing, it fails the run: ``scripts/test`` installs it,
     and a browser test is never skipped."""
