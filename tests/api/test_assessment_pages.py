@@ -164,3 +164,38 @@ def test_an_unknown_skill_is_a_page_that_says_so(
     assert 400 <= refused.status_code < 500
     assert refused.headers["content-type"].startswith("text/html")
     assert "cobol" in refused.text
+
+
+def test_an_engineer_starts_every_assessment_of_a_role_profile(
+    browser: TestClient[Any], engineer: tuple[TenantUnderTest, str]
+) -> None:
+    tenant, _ = engineer
+    profile = {
+        "key": f"battery-{uuid.uuid4().hex[:6]}",
+        "name": "Data <Engineer>",
+        "targets": [
+            {"skill": "sql", "level": 3},
+            {"skill": "python", "level": 3},
+            {"skill": "data-modelling", "level": 2},
+        ],
+    }
+    defined = browser.post("/v1/role-profiles", json=profile, headers=tenant.headers())
+    assert defined.status_code == 201, defined.text
+    listed = browser.get("/assessments", headers=BROWSER).text
+    assert f'value="{profile["key"]}"' in listed
+    token = csrf_token(browser, "/assessments")
+    started = browser.post(
+        "/assessments/battery",
+        data={"role_profile_key": profile["key"], "_csrf_token": token},
+        headers=BROWSER,
+    )
+    assert started.status_code == 200, started.text
+    assert "Data &lt;Engineer&gt;" in started.text
+    assert started.text.count('href="/assessments/') >= 2  # sql and python have items
+    assert "Not started" in started.text  # data modelling has none, said with its reason
+    unknown = browser.post(
+        "/assessments/battery",
+        data={"role_profile_key": "nobody", "_csrf_token": token},
+        headers=BROWSER,
+    )
+    assert unknown.status_code == 422

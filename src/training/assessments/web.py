@@ -25,7 +25,9 @@ from training.assessments.handlers.attempts import (
     AbandonAttempt,
     AnswerItem,
     AttemptState,
+    BatteryOutcome,
     StartAssessment,
+    StartBattery,
     read_attempt,
 )
 from training.assessments.handlers.bank import assessable_skills
@@ -41,7 +43,7 @@ from training.assessments.http.profiles import (
 from training.assessments.queries import starter_bank
 from training.assessments.views import ASSESSMENTS
 from training.core.application import TrainingApplication
-from training.core.errors import RuleViolated
+from training.core.errors import NotFound, RuleViolated
 from training.core.http.commands import Commands
 from training.core.http.params import Cursor
 from training.core.http.principal import Principal
@@ -51,6 +53,7 @@ from training.core.web.pages import page
 from training.skills import views as skills
 
 HISTORY_PAGE = 20
+ROLE_PROFILE_CHOICES = 100
 # A form's fields for an ordering item: the place given to each option ("order-<option id>").
 ORDER_FIELD = "order-"
 
@@ -88,6 +91,9 @@ async def assessments(
             conn, member_id, limit=HISTORY_PAGE, cursor=cursor, skill=None
         )
         names = {code: await skills.get_skill(conn, code) for code in codes}
+        profiles = await skills.list_role_profiles(
+            conn, limit=ROLE_PROFILE_CHOICES, cursor=None, include_retired=False
+        )
     choices = [SkillChoice(code, r.name if r else code) for code, r in sorted(names.items())]
     return page(
         "assessments/list.html",
@@ -98,6 +104,43 @@ async def assessments(
         history=history.items,
         next_cursor=history.next_cursor,
         statuses=STATUS_LABELS,
+        role_profiles=profiles.items,
+    )
+
+
+@dataclass
+class BatteryForm:
+    role_profile_key: str
+
+
+@post("/assessments/battery", status_code=200)
+async def start_battery(
+    commands: NamedDependency[Commands],
+    reads: NamedDependency[Reads],
+    principal: NamedDependency[Principal],
+    data: Annotated[BatteryForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Template:
+    """One attempt per skill of the role profile (the same command as
+    ``POST /v1/assessment-batteries``): the ones started, and why the others were not."""
+    own_member_id(principal)
+    key = data.role_profile_key.strip()[:64]
+    try:
+        outcome = await commands.run(StartBattery(key))
+    except NotFound:
+        raise RuleViolated(f"no role profile {key!r}", field="role_profile_key") from None
+    battery: BatteryOutcome = outcome.result
+    async with reads.session() as conn:
+        profile = await skills.get_role_profile(conn, key)
+        codes = {state.skill for state in battery.started} | {s for s, _ in battery.skipped}
+        names = {code: await skills.get_skill(conn, code) for code in codes}
+    return page(
+        "assessments/battery.html",
+        viewer=principal,
+        section="assessments",
+        profile_name=profile.name if profile else key,
+        started=battery.started,
+        skipped=battery.skipped,
+        skill_names={code: record.name if record else code for code, record in names.items()},
     )
 
 
@@ -306,4 +349,12 @@ async def skill_profile(
     )
 
 
-ROUTES: list[Any] = [assessments, start, attempt_page, answer, abandon, skill_profile]
+ROUTES: list[Any] = [
+    assessments,
+    start_battery,
+    start,
+    attempt_page,
+    answer,
+    abandon,
+    skill_profile,
+]
