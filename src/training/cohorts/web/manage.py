@@ -45,6 +45,7 @@ from training.core.errors import DomainError, NotFound, StaleVersion
 from training.core.http.commands import Commands
 from training.core.http.principal import Principal
 from training.core.http.reads import Reads
+from training.core.outcome import Outcome
 from training.core.pagination import Page
 from training.core.web.i18n import N_, gettext
 from training.core.web.pages import Position, after_position, page, shown_at
@@ -214,12 +215,11 @@ async def enrol(
     if not ids or len(ids) > MAX_ENROL:
         await cohort_of(reads, cohort_id)
         return await _refused(reads, principal, cohort_id, "enrol", gettext(NOBODY))
-    try:
-        outcome = await commands.run(Enrol(cohort_id, tuple(dict.fromkeys(ids))))
-    except (NotFound, StaleVersion):
-        raise
-    except DomainError as error:
-        return await _refused(reads, principal, cohort_id, "enrol", error.detail)
+    outcome = await _run_on_cohort(
+        commands, reads, principal, cohort_id, "enrol", Enrol(cohort_id, tuple(dict.fromkeys(ids)))
+    )
+    if isinstance(outcome, Template):
+        return outcome
     return _back(cohort_id, outcome, "roster")
 
 
@@ -241,12 +241,11 @@ async def withdraw(
         await cohort_of(reads, cohort_id)
         kept = {"member_id": str(sent.get("member_id", ""))[:64]}
         return await _refused(reads, principal, cohort_id, "withdraw", gettext(GIVE_REASON), kept)
-    try:
-        outcome = await commands.run(Withdraw(cohort_id, member_id, reason))
-    except (NotFound, StaleVersion):
-        raise
-    except DomainError as error:
-        return await _refused(reads, principal, cohort_id, "withdraw", error.detail)
+    outcome = await _run_on_cohort(
+        commands, reads, principal, cohort_id, "withdraw", Withdraw(cohort_id, member_id, reason)
+    )
+    if isinstance(outcome, Template):
+        return outcome
     return _back(cohort_id, outcome, "roster")
 
 
@@ -270,12 +269,16 @@ async def transfer(
     if reason is None:
         await cohort_of(reads, cohort_id)
         return await _refused(reads, principal, cohort_id, "transfer", gettext(GIVE_REASON))
-    try:
-        outcome = await commands.run(Transfer(member_id, cohort_id, target, reason))
-    except (NotFound, StaleVersion):
-        raise
-    except DomainError as error:
-        return await _refused(reads, principal, cohort_id, "transfer", error.detail)
+    outcome = await _run_on_cohort(
+        commands,
+        reads,
+        principal,
+        cohort_id,
+        "transfer",
+        Transfer(member_id, cohort_id, target, reason),
+    )
+    if isinstance(outcome, Template):
+        return outcome
     return Redirect(shown_at(f"/cohorts/{target}", outcome), status_code=303)
 
 
@@ -295,24 +298,43 @@ async def change_capacity(
         await cohort_of(reads, cohort_id)
         message = gettext(FIELD_ADVICE["capacity"])
         return await _refused(reads, principal, cohort_id, "capacity", message, {"capacity": raw})
+    outcome = await _run_on_cohort(
+        commands,
+        reads,
+        principal,
+        cohort_id,
+        "capacity",
+        ChangeCapacity(cohort_id, capacity, version_of(sent)),
+    )
+    if isinstance(outcome, Template):
+        return outcome
+    return _back(cohort_id, outcome)
+
+
+async def _run_on_cohort(
+    commands: Commands,
+    reads: Reads,
+    principal: Principal,
+    cohort_id: UUID,
+    form: str,
+    command: Any,
+) -> Outcome[Any] | Template:
+    """The command's outcome; a rule it breaks is shown on the cohort's page beside ``form``
+    (a missing cohort or a stale version are the error pages, as in the API)."""
     try:
-        outcome = await commands.run(ChangeCapacity(cohort_id, capacity, version_of(sent)))
+        return await commands.run(command)
     except (NotFound, StaleVersion):
         raise
     except DomainError as error:
-        return await _refused(reads, principal, cohort_id, "capacity", error.detail)
-    return _back(cohort_id, outcome)
+        return await _refused(reads, principal, cohort_id, form, error.detail)
 
 
 async def _lifecycle(
     commands: Commands, reads: Reads, principal: Principal, cohort_id: UUID, command: Any
 ) -> Response[Any]:
-    try:
-        outcome = await commands.run(command)
-    except (NotFound, StaleVersion):
-        raise
-    except DomainError as error:
-        return await _refused(reads, principal, cohort_id, "status", error.detail)
+    outcome = await _run_on_cohort(commands, reads, principal, cohort_id, "status", command)
+    if isinstance(outcome, Template):
+        return outcome
     return _back(cohort_id, outcome)
 
 
