@@ -111,15 +111,22 @@ async def _names(reads: Reads, member_ids: set[UUID]) -> dict[UUID, str]:
     return names
 
 
+def _uuid_or_none(text: str) -> UUID | None:
+    """``text`` as an id, or None when it is a name or an email to look up."""
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
 async def _person_filter(conn: AsyncConnection[Any], person: str) -> tuple[UUID | None, str]:
     """The person a filter names (their id, or the start of their name, email or id in the
     HR system) and, when it names nobody or several people, what to say."""
     if not person:
         return None, ""
-    try:
-        return UUID(person), ""
-    except ValueError:
-        pass
+    named = _uuid_or_none(person)
+    if named is not None:
+        return named, ""
     found = await people.list_members(conn, limit=2, cursor=None, query=person)
     if len(found.items) == 1:
         return found.items[0].member_id, ""
