@@ -198,7 +198,7 @@ async def get_member(conn: AsyncConnection[Any], member_id: UUID) -> MemberRecor
 
 
 async def names_of(conn: AsyncConnection[Any], member_ids: Sequence[UUID]) -> dict[UUID, str]:
-    """The display names of the given members (an erased one's placeholder, none for a
+    """The display names of the given members ("(erased)" for an erased one, none for a
     member without a name)."""
     async with conn.cursor() as cur:
         await cur.execute(
