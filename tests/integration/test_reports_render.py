@@ -37,7 +37,7 @@ from training.reports.rendering import (
     skill_profile_svg,
     svg_data_uri,
 )
-from training.reports.rendering.html import individual_html
+from training.reports.rendering.individual import individual_html
 from training.reports.rendering.samples import (
     cohort_report,
     effectiveness_report,

@@ -30,7 +30,8 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
 from training.reports.rendering.documents import CohortReport, EffectivenessReport, IndividualReport
-from training.reports.rendering.html import cohort_html, effectiveness_html, individual_html
+from training.reports.rendering.html import cohort_html, effectiveness_html
+from training.reports.rendering.individual import individual_html
 
 PDF_VARIANT: Final = "pdf/ua-1"
 
